@@ -1,0 +1,19 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The credential is bound to an account already (a unique constraint held).
+    #[error("the credential is bound to an account already")]
+    CredentialInUse,
+    /// A rate limit has no room; `retry_after` seconds until it has.
+    #[error("rate limit {bucket} reached")]
+    RateLimited { bucket: String, retry_after: i64 },
+    /// What the change was based on no longer holds (the credential moved,
+    /// something was attested in between); nothing was changed.
+    #[error("the state changed underneath: {0}")]
+    Conflict(&'static str),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

@@ -1,0 +1,172 @@
+//! Storage of shiming behind small async traits, one per area, so that a
+//! PostgreSQL implementation can stand beside the SQLite one without touching
+//! the domain or the HTTP layer.
+//!
+//! The store never sees personal data in the clear: callers hand it sealed
+//! values and keyed hashes. Every multi-step change is one method, and so one
+//! transaction, here.
+
+mod chain;
+mod error;
+mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use shiming_domain::{CodePurpose, CredentialKind};
+
+pub use chain::{ChainReport, GENESIS};
+pub use error::StoreError;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[async_trait]
+pub trait AccountStore {
+    /// Creates an account holding one credential, and audits it. A credential
+    /// bound elsewhere already fails with [`StoreError::CredentialInUse`].
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        credential: NewCredential,
+        at: i64,
+    ) -> Result<()>;
+
+    async fn account_by_credential(
+        &self,
+        kind: CredentialKind,
+        lookup_hash: &[u8],
+    ) -> Result<Option<String>>;
+
+    /// The account with its credentials and what they attest, for the
+    /// Account & Security view and the real-name derivation.
+    async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>>;
+
+    /// Stores `person` (once per person hash) as what `credential_id` attests,
+    /// provided the credential is still bound to `account_id` and attests no
+    /// one yet; audits it.
+    async fn attest(
+        &self,
+        account_id: &str,
+        credential_id: i64,
+        person: NewPerson,
+        source: &str,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait SessionStore {
+    async fn create_session(&self, session: NewSession, audit: AuditDraft) -> Result<()>;
+
+    /// The session check: one indexed lookup by the token's SHA-256.
+    async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
+
+    /// Writes batched last-seen times.
+    async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<()>;
+
+    async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
+
+    /// Revokes one of the account's sessions; false when it has no such session.
+    async fn revoke_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+
+    /// Revokes every session of the account but `keep`; returns how many.
+    async fn revoke_other_sessions(
+        &self,
+        account_id: &str,
+        keep: &str,
+        audit: AuditDraft,
+    ) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait CodeStore {
+    /// Takes the rate limits and stores a new code in one transaction; earlier
+    /// live codes of the same phone and purpose stop working. Returns its id.
+    async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64>;
+
+    /// Drops a code whose message could not be sent.
+    async fn discard_code(&self, id: i64) -> Result<()>;
+
+    /// The newest code of the phone and purpose that is unexpired, unconsumed
+    /// and not burnt by wrong tries.
+    async fn live_code(
+        &self,
+        phone_hash: &[u8],
+        purpose: CodePurpose,
+        now: i64,
+        max_attempts: u32,
+    ) -> Result<Option<CodeRecord>>;
+
+    /// Counts one wrong try atomically; returns the tries counted so far, or
+    /// `None` when the code was already burnt or consumed.
+    async fn record_wrong_try(&self, id: i64, max_attempts: u32) -> Result<Option<u32>>;
+
+    /// Consumes a code atomically; false when it was consumed before.
+    async fn consume_code(&self, id: i64, at: i64) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait RateStore {
+    /// Counts one hit in every limit when all of them have room; otherwise
+    /// counts nothing and fails with [`StoreError::RateLimited`].
+    async fn take(&self, limits: &[RateLimit]) -> Result<()>;
+}
+
+#[async_trait]
+pub trait OutboxStore {
+    async fn push_outbox(&self, message: OutboxMessage) -> Result<()>;
+
+    /// Messages newest first, all or one phone's.
+    async fn outbox(&self, phone_hash: Option<&[u8]>, limit: u32) -> Result<Vec<OutboxMessage>>;
+}
+
+#[async_trait]
+pub trait AuditStore {
+    async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    /// Recomputes the whole chain.
+    async fn verify_chain(&self) -> Result<ChainReport>;
+}
+
+#[async_trait]
+pub trait Maintenance {
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Deletes expired sessions, codes and rate hits older than `horizon`.
+    async fn sweep(&self, now: i64, horizon: i64) -> Result<()>;
+}
+
+/// Everything the service needs from storage.
+pub trait Store:
+    AccountStore
+    + SessionStore
+    + CodeStore
+    + RateStore
+    + OutboxStore
+    + AuditStore
+    + Maintenance
+    + Send
+    + Sync
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + SessionStore
+        + CodeStore
+        + RateStore
+        + OutboxStore
+        + AuditStore
+        + Maintenance
+        + Send
+        + Sync
+{
+}

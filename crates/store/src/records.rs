@@ -1,0 +1,151 @@
+//! What goes in and out of the store: ids, keyed hashes, sealed blobs, times.
+
+use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature};
+
+/// An audit event to append in the same transaction as the change it records.
+/// `details` holds ids, keyed hashes and masked values only.
+#[derive(Debug, Clone)]
+pub struct AuditDraft {
+    pub kind: &'static str,
+    pub at: i64,
+    pub account_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl AuditDraft {
+    pub fn new(kind: &'static str, account_id: &str, at: i64, details: serde_json::Value) -> Self {
+        AuditDraft {
+            kind,
+            at,
+            account_id: Some(account_id.to_owned()),
+            details,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub account_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub nature: Nature,
+    pub audit: AuditDraft,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub kind: CredentialKind,
+    pub lookup_hash: Vec<u8>,
+    pub value_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub person_hash: Vec<u8>,
+    pub name_sealed: Vec<u8>,
+    pub id_number_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonRecord {
+    pub id: i64,
+    pub person_hash: Vec<u8>,
+    pub name_sealed: Vec<u8>,
+    pub id_number_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attestation {
+    pub person: PersonRecord,
+    pub source: String,
+    pub verified_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CredentialRecord {
+    pub id: i64,
+    pub kind: CredentialKind,
+    pub value_sealed: Vec<u8>,
+    pub bound_at: i64,
+    pub attestation: Option<Attestation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub id: String,
+    pub nature: Nature,
+    pub state: AccountState,
+    pub created_at: i64,
+    pub credentials: Vec<CredentialRecord>,
+    pub session_count: i64,
+}
+
+impl AccountView {
+    pub fn credential(&self, kind: CredentialKind) -> Option<&CredentialRecord> {
+        self.credentials.iter().find(|c| c.kind == kind)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub token_hash: [u8; 32],
+    pub account_id: String,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub account_id: String,
+    pub account_state: AccountState,
+    pub account_nature: Nature,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub phone_hash: Vec<u8>,
+    pub purpose: CodePurpose,
+    pub code_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub id: i64,
+    pub code_hash: Vec<u8>,
+    pub attempts: u32,
+}
+
+/// One sliding-window limit: at most `limit` hits of `key` in `bucket`
+/// within `window` seconds before `now`.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub bucket: String,
+    pub key: Vec<u8>,
+    pub window: i64,
+    pub limit: u32,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub phone_hash: Vec<u8>,
+    pub phone_sealed: Vec<u8>,
+    pub text_sealed: Vec<u8>,
+    pub sent_at: i64,
+}

@@ -1,0 +1,165 @@
+use async_trait::async_trait;
+use shiming_domain::{AccountState, CredentialKind, Nature};
+use sqlx::Row;
+
+use super::{append_audit, credential_conflict, SqliteStore};
+use crate::{
+    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount,
+    NewCredential, NewPerson, PersonRecord, Result, StoreError,
+};
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        credential: NewCredential,
+        at: i64,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, nature, state, created_at) VALUES (?, ?, 'active', ?)",
+        )
+        .bind(&account.id)
+        .bind(account.nature.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, bound_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&account.id)
+            .bind(credential.kind.as_str())
+            .bind(&credential.lookup_hash)
+            .bind(&credential.value_sealed)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(credential_conflict)?;
+        append_audit(&mut tx, &account.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_by_credential(
+        &self,
+        kind: CredentialKind,
+        lookup_hash: &[u8],
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?",
+        )
+        .bind(kind.as_str())
+        .bind(lookup_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>> {
+        // One read transaction, so the account, its credentials and its
+        // session count are one consistent snapshot.
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT id, nature, state, created_at, (SELECT COUNT(*) FROM sessions WHERE account_id = accounts.id) AS sessions FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT c.id, c.kind, c.value_sealed, c.bound_at, a.source, a.verified_at, p.id AS person_id, p.person_hash, p.name_sealed, p.id_number_sealed \
+             FROM credentials c LEFT JOIN attestations a ON a.credential_id = c.id LEFT JOIN persons p ON p.id = a.person_id \
+             WHERE c.account_id = ? ORDER BY c.id",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let credentials = rows
+            .iter()
+            .map(|r| {
+                let attestation = match r.try_get::<Option<i64>, _>("person_id")? {
+                    Some(person_id) => Some(Attestation {
+                        person: PersonRecord {
+                            id: person_id,
+                            person_hash: r.try_get("person_hash")?,
+                            name_sealed: r.try_get("name_sealed")?,
+                            id_number_sealed: r.try_get("id_number_sealed")?,
+                        },
+                        source: r.try_get("source")?,
+                        verified_at: r.try_get("verified_at")?,
+                    }),
+                    None => None,
+                };
+                Ok(CredentialRecord {
+                    id: r.try_get("id")?,
+                    kind: word(CredentialKind::parse, r.try_get("kind")?)?,
+                    value_sealed: r.try_get("value_sealed")?,
+                    bound_at: r.try_get("bound_at")?,
+                    attestation,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(AccountView {
+            id: row.try_get("id")?,
+            nature: word(Nature::parse, row.try_get("nature")?)?,
+            state: word(AccountState::parse, row.try_get("state")?)?,
+            created_at: row.try_get("created_at")?,
+            credentials,
+            session_count: row.try_get("sessions")?,
+        }))
+    }
+
+    async fn attest(
+        &self,
+        account_id: &str,
+        credential_id: i64,
+        person: NewPerson,
+        source: &str,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let still_bound: Option<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM credentials c LEFT JOIN attestations a ON a.credential_id = c.id WHERE c.id = ? AND c.account_id = ? AND a.credential_id IS NULL",
+        )
+        .bind(credential_id)
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still_bound.is_none() {
+            return Err(StoreError::Conflict(
+                "the credential changed or was attested meanwhile",
+            ));
+        }
+        // A person seen before keeps its row (and its first sealed copy).
+        sqlx::query("INSERT INTO persons (person_hash, name_sealed, id_number_sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (person_hash) DO NOTHING")
+            .bind(&person.person_hash)
+            .bind(&person.name_sealed)
+            .bind(&person.id_number_sealed)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        let person_id: i64 = sqlx::query_scalar("SELECT id FROM persons WHERE person_hash = ?")
+            .bind(&person.person_hash)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")
+            .bind(credential_id)
+            .bind(person_id)
+            .bind(source)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Parses a stored enum word; a word the code does not know is a damaged row.
+pub(super) fn word<T>(parse: fn(&str) -> Option<T>, stored: String) -> Result<T> {
+    parse(&stored).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown stored value {stored:?}").into(),
+        ))
+    })
+}

@@ -1,0 +1,129 @@
+use async_trait::async_trait;
+use shiming_domain::CodePurpose;
+use sqlx::SqliteConnection;
+
+use super::SqliteStore;
+use crate::{CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreError};
+
+/// Checks every limit, then counts a hit in each; inside the caller's
+/// write transaction, so parallel callers cannot both take the last slot.
+async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
+    for l in limits {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?",
+        )
+        .bind(&l.bucket)
+        .bind(&l.key)
+        .bind(l.now - l.window)
+        .fetch_one(&mut *conn)
+        .await?;
+        if count >= i64::from(l.limit) {
+            let retry_after = oldest.map_or(l.window, |t| t + l.window - l.now).max(1);
+            return Err(StoreError::RateLimited {
+                bucket: l.bucket.clone(),
+                retry_after,
+            });
+        }
+    }
+    for l in limits {
+        sqlx::query("INSERT INTO rate_hits (bucket, key, at) VALUES (?, ?, ?)")
+            .bind(&l.bucket)
+            .bind(&l.key)
+            .bind(l.now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RateStore for SqliteStore {
+    async fn take(&self, limits: &[RateLimit]) -> Result<()> {
+        let mut tx = self.write().await?;
+        take_limits(&mut tx, limits).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64> {
+        let mut tx = self.write().await?;
+        take_limits(&mut tx, limits).await?;
+        // Only the newest code of a phone and purpose works.
+        sqlx::query("UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL")
+            .bind(code.created_at)
+            .bind(&code.phone_hash)
+            .bind(code.purpose.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let id = sqlx::query_scalar("INSERT INTO sms_codes (phone_hash, purpose, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
+            .bind(&code.phone_hash)
+            .bind(code.purpose.as_str())
+            .bind(&code.code_hash)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn discard_code(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM sms_codes WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_code(
+        &self,
+        phone_hash: &[u8],
+        purpose: CodePurpose,
+        now: i64,
+        max_attempts: u32,
+    ) -> Result<Option<CodeRecord>> {
+        let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT id, code_hash, attempts FROM sms_codes \
+             WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL AND expires_at > ? AND attempts < ? \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(phone_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .bind(max_attempts)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, code_hash, attempts)| CodeRecord {
+            id,
+            code_hash,
+            attempts: attempts as u32,
+        }))
+    }
+
+    async fn record_wrong_try(&self, id: i64, max_attempts: u32) -> Result<Option<u32>> {
+        // One statement: a parallel burst of wrong tries is counted exactly.
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = ? AND consumed_at IS NULL AND attempts < ? RETURNING attempts",
+        )
+        .bind(id)
+        .bind(max_attempts)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(attempts.map(|a| a as u32))
+    }
+
+    async fn consume_code(&self, id: i64, at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sms_codes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+}

@@ -1,0 +1,40 @@
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::{OutboxMessage, OutboxStore, Result};
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn push_outbox(&self, m: OutboxMessage) -> Result<()> {
+        sqlx::query("INSERT INTO sms_outbox (phone_hash, phone_sealed, text_sealed, sent_at) VALUES (?, ?, ?, ?)")
+            .bind(&m.phone_hash)
+            .bind(&m.phone_sealed)
+            .bind(&m.text_sealed)
+            .bind(m.sent_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox(&self, phone_hash: Option<&[u8]>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox \
+             WHERE (?1 IS NULL OR phone_hash = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(phone_hash)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(phone_hash, phone_sealed, text_sealed, sent_at)| OutboxMessage {
+                    phone_hash,
+                    phone_sealed,
+                    text_sealed,
+                    sent_at,
+                },
+            )
+            .collect())
+    }
+}
