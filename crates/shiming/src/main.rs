@@ -1,1 +1,262 @@
-fn main() {}
+//! `shiming`: the account and identity service, its maintenance commands and
+//! the development simulators.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use figment::providers::Serialized;
+use shiming_server::config::LogFormat;
+use shiming_server::Config;
+use shiming_store::{AuditStore, ChainReport};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "shiming",
+    version,
+    about = "Accounts, bindings and real-name verification for workplace platforms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Development mode: embedded simulators, SMS outbox, generated secrets.
+        #[arg(long)]
+        dev: bool,
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Development simulators.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE", env = "SHIMING_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder: the SQLite database and development secrets [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of the audit log: exit 0 when intact.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Print the development SMS outbox of a running `serve --dev`.
+    Sms {
+        /// Only this phone's messages.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The running service.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "SHIMING_URL")]
+        url: String,
+    },
+    /// Run the development carrier (real-name three-element checks) alone.
+    Carrier {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+}
+
+fn load_config(dev: bool, common: &Common, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+    let mut figment = Config::figment(dev, common.config.as_deref());
+    if dev {
+        figment = figment.merge(Serialized::default("dev", true));
+    }
+    if let Some(dir) = &common.data_dir {
+        figment = figment.merge(Serialized::default("data_dir", dir));
+    }
+    if let Some(addr) = listen {
+        figment = figment.merge(Serialized::default("listen", addr));
+    }
+    Ok(Config::load(figment)?)
+}
+
+fn init_logs(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("shiming: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            dev,
+            common,
+            listen,
+        } => {
+            let config = load_config(dev, &common, listen)?;
+            init_logs(&config);
+            serve(config).await?;
+        }
+        Command::Migrate { common } => {
+            let config = load_config(false, &common, None)?;
+            shiming_server::open_store(&config).await?;
+            println!("database at {} is up to date", config.database_url());
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { common },
+        } => {
+            let config = load_config(false, &common, None)?;
+            let store = shiming_server::open_store(&config).await?;
+            return Ok(match store.verify_chain().await? {
+                ChainReport::Intact { events } => {
+                    println!("audit chain intact: {events} events");
+                    ExitCode::SUCCESS
+                }
+                ChainReport::Broken { seq, reason } => {
+                    println!("audit chain broken at event {seq}: {reason}");
+                    ExitCode::from(2)
+                }
+            });
+        }
+        Command::Dev {
+            command: DevCommand::Sms { phone, url },
+        } => {
+            let mut req =
+                reqwest::Client::new().get(format!("{}/dev/sms", url.trim_end_matches('/')));
+            if let Some(p) = &phone {
+                req = req.query(&[("phone", p)]);
+            }
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("is `shiming serve --dev` running at {url}?"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp
+                .json()
+                .await
+                .context("the outbox answered something that is not JSON")?;
+            if !status.is_success() {
+                anyhow::bail!("the outbox answered HTTP {status}: {body}");
+            }
+            for m in body.as_array().into_iter().flatten() {
+                println!(
+                    "{}  {}  {}",
+                    m["sent_at"].as_str().unwrap_or(""),
+                    m["phone"].as_str().unwrap_or(""),
+                    m["text"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Command::Dev {
+            command: DevCommand::Carrier { listen },
+        } => {
+            init_logs(&Config::development());
+            let carrier = shiming_providers::realname::DevCarrier::new(None);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            println!(
+                "development carrier listening on http://{}",
+                listener.local_addr()?
+            );
+            axum_serve(listener, carrier.router()).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(terminated())
+        .await?;
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let dev = config.dev;
+    let data_dir = config.data_dir.clone();
+    let running = shiming_server::start(config).await?;
+    let url = running.url();
+    println!(
+        "shiming is listening on {url}{}",
+        if dev { " (development mode)" } else { "" }
+    );
+    if dev {
+        println!(
+            "  data folder:          {} (SQLite database, generated secrets)",
+            data_dir.display()
+        );
+        if let Some(addr) = running.carrier_addr {
+            println!("  development carrier:  http://{addr}");
+        }
+        println!("  sign in with a test phone:");
+        println!("    curl -s -X POST {url}/api/v1/sms/send -H 'Content-Type: application/json' -d '{{\"phone\":\"+8613800000001\",\"purpose\":\"login\"}}'");
+        println!("    curl -s '{url}/dev/sms?phone=%2B8613800000001'      # the code, from the SMS outbox");
+        println!("    curl -s -X POST {url}/api/v1/login/phone -H 'Content-Type: application/json' -d '{{\"phone\":\"+8613800000001\",\"code\":\"<code>\"}}'");
+    }
+    terminated().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,164 @@
+//! Starting and stopping the whole service from a [`Config`]: the binary's
+//! `serve` and the integration tests go through the same code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use shiming_providers::realname::{CarrierClient, CarrierConfig, DevCarrier, RealNameVerifier};
+use shiming_providers::sms::{SmsSender, WebhookSender};
+use shiming_store::{SqliteStore, Store};
+use shiming_vault::Vault;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, SmsSenderKind};
+use crate::flows::outbox::OutboxSender;
+use crate::routes::app;
+use crate::session::seen_writer;
+use crate::state::{now, AppState};
+use crate::{secrets, telemetry};
+
+/// A running service.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// Where the development carrier listens (dev only).
+    pub carrier_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes requests in flight, writes pending last-seen times.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
+    let store = SqliteStore::open_url(&config.database_url())
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+    let keys = secrets::load(&config)?;
+    let vault = Arc::new(Vault::new(&keys));
+    telemetry::prometheus();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let mut carrier_addr = None;
+    let dev_carrier = if config.dev {
+        let carrier = DevCarrier::new(config.realname.api_key.clone());
+        let listener = TcpListener::bind(config.dev_carrier.listen)
+            .await
+            .context("binding the development carrier")?;
+        carrier_addr = Some(listener.local_addr()?);
+        let router = carrier.router();
+        let mut stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        }));
+        Some(carrier)
+    } else {
+        None
+    };
+
+    let base_url = match (&config.realname.base_url, carrier_addr) {
+        (Some(url), _) => url.clone(),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => bail!("set realname.base_url: the carrier real-name verifier's base URL"),
+    };
+    let verifier: Arc<dyn RealNameVerifier> = Arc::new(CarrierClient::new(&CarrierConfig {
+        base_url,
+        api_key: config.realname.api_key.clone(),
+        timeout_ms: config.realname.timeout_ms,
+    }));
+
+    let sms: Arc<dyn SmsSender> = match (config.sms.sender, &config.sms.webhook) {
+        (SmsSenderKind::Outbox, _) if config.dev => Arc::new(OutboxSender { store: store.clone(), vault: vault.clone() }),
+        (SmsSenderKind::Outbox, _) => bail!("the SMS outbox is for development only: set sms.sender = \"webhook\" and sms.webhook.url"),
+        (SmsSenderKind::Webhook, Some(w)) => Arc::new(WebhookSender::new(w.clone())),
+        (SmsSenderKind::Webhook, None) => bail!("set sms.webhook.url (and optionally sms.webhook.bearer_token)"),
+    };
+
+    let (seen, writer) = seen_writer(
+        store.clone(),
+        Duration::from_secs(config.sessions.flush_interval_secs.max(1)),
+    );
+    tasks.push(tokio::spawn(writer));
+    tasks.push(tokio::spawn(sweeper(store.clone(), stopped.clone())));
+
+    let config = Arc::new(config);
+    let state = AppState {
+        config: config.clone(),
+        store,
+        vault,
+        sms,
+        verifier,
+        seen,
+    };
+    let router = app(state, dev_carrier.as_ref());
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let mut stopped_main = stopped;
+    tasks.insert(
+        0,
+        tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped_main.wait_for(|s| *s).await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the server stopped");
+            }
+        }),
+    );
+    Ok(Running {
+        addr,
+        carrier_addr,
+        stop,
+        tasks,
+    })
+}
+
+/// Deletes expired sessions and codes and old rate-limit hits every ten minutes.
+async fn sweeper(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = store.sweep(now(), 2 * 86_400).await {
+                    tracing::warn!(error = %e, "sweep failed");
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Configuration: built-in defaults (production, or development with `--dev`),
+//! then a TOML file, then `SHIMING_…` environment variables (`__` between
+//! levels: `SHIMING_SMS__PER_IP_PER_HOUR=100`), then command-line flags.
+//! docs/configuration.md describes every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use shiming_providers::sms::WebhookConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The URL people and OAuth providers reach this service at; defaults to
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Development mode: simulators, the SMS outbox, generated secrets, relaxed limits.
+    pub dev: bool,
+    pub database: DatabaseConfig,
+    pub registration: RegistrationConfig,
+    pub sms: SmsConfig,
+    pub sessions: SessionConfig,
+    pub realname: RealNameConfig,
+    pub secrets: SecretsConfig,
+    pub http: HttpConfig,
+    pub dev_carrier: DevCarrierConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path`; defaults to `shiming.db` in the data folder.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationConfig {
+    /// Whether signing in with an unknown phone number creates an account.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsSenderKind {
+    /// The development outbox, read at `/dev/sms`.
+    Outbox,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmsConfig {
+    pub sender: SmsSenderKind,
+    pub webhook: Option<WebhookConfig>,
+    pub code_ttl_secs: i64,
+    pub resend_after_secs: i64,
+    pub max_attempts: u32,
+    pub per_phone_per_hour: u32,
+    pub per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionConfig {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+    /// `Secure` on the session cookie; defaults to on outside dev.
+    pub cookie_secure: Option<bool>,
+    /// Last-seen is recorded at most this often per session.
+    pub touch_interval_secs: i64,
+    /// How often recorded last-seen times are written, in one batch.
+    pub flush_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RealNameConfig {
+    /// Base URL of the carrier three-element check (protocol v1). In dev it
+    /// defaults to the development carrier started beside the service.
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    pub timeout_ms: u64,
+    /// Carrier checks one account may ask for per day.
+    pub checks_per_account_per_day: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct SecretsConfig {
+    /// 32 bytes, base64: the AES-256-GCM key of personal data at rest.
+    pub encryption_key: Option<String>,
+    pub encryption_key_file: Option<PathBuf>,
+    /// 32 bytes, base64: the HMAC pepper of keyed hashes.
+    pub pepper: Option<String>,
+    pub pepper_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpConfig {
+    /// A header set by a trusted reverse proxy carrying the client address
+    /// (e.g. `X-Forwarded-For`; its last entry is used). Unset: the peer address.
+    pub client_ip_header: Option<String>,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevCarrierConfig {
+    /// Where `serve --dev` starts the development carrier (port 0: any free port).
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `shiming_server=debug,info`.
+    pub filter: String,
+}
+
+impl Config {
+    /// Production defaults.
+    pub fn production() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            dev: false,
+            database: DatabaseConfig::default(),
+            registration: RegistrationConfig { open: true },
+            sms: SmsConfig {
+                sender: SmsSenderKind::Webhook,
+                webhook: None,
+                code_ttl_secs: 300,
+                resend_after_secs: 60,
+                max_attempts: 5,
+                per_phone_per_hour: 5,
+                per_ip_per_hour: 20,
+            },
+            sessions: SessionConfig {
+                idle_timeout_secs: 7 * 86400,
+                absolute_timeout_secs: 30 * 86400,
+                cookie_secure: None,
+                touch_interval_secs: 60,
+                flush_interval_secs: 5,
+            },
+            realname: RealNameConfig {
+                base_url: None,
+                api_key: None,
+                timeout_ms: 5000,
+                checks_per_account_per_day: 5,
+            },
+            secrets: SecretsConfig::default(),
+            http: HttpConfig {
+                client_ip_header: None,
+                request_timeout_secs: 30,
+            },
+            dev_carrier: DevCarrierConfig {
+                listen: "127.0.0.1:0".parse().expect("a valid address"),
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                filter: "info".into(),
+            },
+        }
+    }
+
+    /// Development defaults: simulators on, limits loose enough for a
+    /// walkthrough and a test suite from one address.
+    pub fn development() -> Self {
+        let mut c = Self::production();
+        c.dev = true;
+        c.sms.sender = SmsSenderKind::Outbox;
+        c.sms.per_phone_per_hour = 20;
+        c.sms.per_ip_per_hour = 200;
+        c.realname.checks_per_account_per_day = 50;
+        c
+    }
+
+    /// The layered sources: defaults for the mode, the file, the environment.
+    /// Callers merge command-line flags on top.
+    pub fn figment(dev: bool, file: Option<&Path>) -> Figment {
+        let base = if dev {
+            Self::development()
+        } else {
+            Self::production()
+        };
+        let mut f = Figment::from(Serialized::defaults(base));
+        if let Some(file) = file {
+            f = f.merge(Toml::file_exact(file));
+        }
+        f.merge(Env::prefixed("SHIMING_").split("__"))
+    }
+
+    pub fn load(figment: Figment) -> Result<Self, Box<figment::Error>> {
+        figment.extract().map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shiming.db").display()))
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.sessions.cookie_secure.unwrap_or(!self.dev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shiming.toml",
+                "listen = \"127.0.0.1:9000\"\n[sms]\nper_ip_per_hour = 7\n",
+            )?;
+            jail.set_env("SHIMING_SMS__PER_IP_PER_HOUR", "9");
+            jail.set_env("SHIMING_REGISTRATION__OPEN", "false");
+            let c = Config::load(Config::figment(true, Some(Path::new("shiming.toml")))).unwrap();
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(
+                c.sms.per_ip_per_hour, 9,
+                "the environment wins over the file"
+            );
+            assert!(!c.registration.open);
+            assert!(c.dev);
+            assert_eq!(c.sms.sender, SmsSenderKind::Outbox);
+            assert!(!c.cookie_secure());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_defaults_are_strict() {
+        let c = Config::production();
+        assert!(c.cookie_secure());
+        assert_eq!(c.sms.sender, SmsSenderKind::Webhook);
+        assert!(Config::development().sms.per_ip_per_hour >= 50);
+        assert!(Config::development().sms.per_phone_per_hour >= 10);
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+    }
+}

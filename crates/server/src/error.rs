@@ -1,0 +1,166 @@
+//! The one error type on the wire. Every refusal is `{"error": {"code",
+//! "message"}}`; the status of each code is decided here and nowhere else.
+//! docs/errors.md lists the codes; they are a public contract.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use shiming_domain::{CodeFormatError, IdNumberError, NameError, PhoneError};
+use shiming_providers::realname::VerifierError;
+use shiming_providers::sms::SmsError;
+use shiming_store::StoreError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidPhone(#[from] PhoneError),
+    #[error("{0}")]
+    InvalidIdNumber(#[from] IdNumberError),
+    #[error("{0}")]
+    InvalidName(#[from] NameError),
+    #[error("{0}")]
+    InvalidCode(#[from] CodeFormatError),
+    #[error("the code is wrong; {left} tries left before it stops working")]
+    CodeIncorrect { left: u32 },
+    #[error("no code is waiting for this number: it expired, was used, or was never sent; request a new one")]
+    CodeExpired,
+    #[error("too many wrong codes: this code no longer works; request a new one")]
+    TooManyAttempts,
+    #[error("too many requests; try again in {retry_after} seconds")]
+    RateLimited { retry_after: i64 },
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error(
+        "this service does not create accounts by sign-in; ask your administrator for an account"
+    )]
+    RegistrationClosed,
+    #[error("this account is {0} and cannot do that")]
+    AccountRestricted(&'static str),
+    #[error("verifying a real name needs your explicit consent to process your ID number: send \"consent\": true")]
+    ConsentRequired,
+    #[error("the carrier does not confirm this name and ID number for the bound phone")]
+    RealnameMismatch,
+    #[error("the real name of an account cannot be edited; it changes only by rebinding the phone or WeChat to credentials verified for another person")]
+    RealnameNotEditable,
+    #[error("bind a phone number first")]
+    NoPhoneBound,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("the text message could not be sent; try again later")]
+    SmsDeliveryFailed,
+    #[error("the real-name verifier is unavailable; try again later")]
+    VerifierUnavailable,
+    #[error("something went wrong on our side")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidJson(_) => "invalid_json",
+            InvalidRequest(_) => "invalid_request",
+            InvalidPhone(_) => "invalid_phone",
+            InvalidIdNumber(_) => "invalid_id_number",
+            InvalidName(_) => "invalid_name",
+            InvalidCode(_) => "invalid_code",
+            CodeIncorrect { .. } => "code_incorrect",
+            CodeExpired => "code_expired",
+            TooManyAttempts => "too_many_attempts",
+            RateLimited { .. } => "rate_limited",
+            Unauthenticated => "unauthenticated",
+            RegistrationClosed => "registration_closed",
+            AccountRestricted(_) => "account_restricted",
+            ConsentRequired => "consent_required",
+            RealnameMismatch => "realname_mismatch",
+            RealnameNotEditable => "realname_not_editable",
+            NoPhoneBound => "no_phone_bound",
+            NotFound(_) => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            SmsDeliveryFailed => "sms_delivery_failed",
+            VerifierUnavailable => "verifier_unavailable",
+            Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidJson(_)
+            | InvalidRequest(_)
+            | InvalidPhone(_)
+            | InvalidIdNumber(_)
+            | InvalidName(_)
+            | InvalidCode(_)
+            | CodeIncorrect { .. }
+            | CodeExpired
+            | ConsentRequired => StatusCode::BAD_REQUEST,
+            Unauthenticated => StatusCode::UNAUTHORIZED,
+            RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RealnameNotEditable | NoPhoneBound => StatusCode::CONFLICT,
+            RealnameMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyAttempts | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SmsDeliveryFailed => StatusCode::BAD_GATEWAY,
+            VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            // The detail stays in the log; the client learns only that it failed.
+            tracing::error!(error = %detail, "internal error");
+        }
+        let body =
+            serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut resp = (self.status(), Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SmsError> for ApiError {
+    fn from(e: SmsError) -> Self {
+        tracing::warn!(error = %e, "SMS not sent");
+        ApiError::SmsDeliveryFailed
+    }
+}
+
+impl From<VerifierError> for ApiError {
+    fn from(e: VerifierError) -> Self {
+        tracing::warn!(error = %e, "real-name verifier failed");
+        ApiError::VerifierUnavailable
+    }
+}
+
+impl From<shiming_vault::VaultError> for ApiError {
+    fn from(e: shiming_vault::VaultError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

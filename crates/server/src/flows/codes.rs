@@ -1,0 +1,126 @@
+//! Issuing and checking one-time SMS codes.
+
+use shiming_domain::{CodePurpose, Phone, SmsCode};
+use shiming_store::{NewCode, RateLimit};
+use shiming_vault::ct_eq;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{now, AppState};
+
+/// What a client learns about a sent code.
+pub struct Sent {
+    pub expires_in: i64,
+    pub resend_after: i64,
+}
+
+fn code_hash(state: &AppState, phone: &Phone, purpose: CodePurpose, code: &SmsCode) -> Vec<u8> {
+    state
+        .vault
+        .keyed_hash(
+            "sms-code",
+            &format!(
+                "{}\u{1f}{}\u{1f}{}",
+                purpose.as_str(),
+                phone.e164(),
+                code.as_str()
+            ),
+        )
+        .to_vec()
+}
+
+fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
+    let what = match purpose {
+        CodePurpose::Login => "登录",
+    };
+    format!("【shiming】您的{what}验证码是 {}，{ttl_minutes} 分钟内有效，请勿告诉他人。Your shiming code is {}.", code.as_str(), code.as_str())
+}
+
+/// Issues a code for `purpose` to `phone` and sends it. Limits: one code per
+/// phone and purpose per cool-down, hourly caps per phone and per client
+/// address across purposes.
+pub async fn send(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    client_ip: &str,
+) -> ApiResult<Sent> {
+    let cfg = &state.config.sms;
+    let now = now();
+    let phone_hash = state.vault.keyed_hash("phone", phone.e164()).to_vec();
+    let limits = [
+        RateLimit {
+            bucket: format!("sms_resend:{}", purpose.as_str()),
+            key: phone_hash.clone(),
+            window: cfg.resend_after_secs,
+            limit: 1,
+            now,
+        },
+        RateLimit {
+            bucket: "sms_phone_hour".into(),
+            key: phone_hash.clone(),
+            window: 3600,
+            limit: cfg.per_phone_per_hour,
+            now,
+        },
+        RateLimit {
+            bucket: "sms_ip_hour".into(),
+            key: state.vault.keyed_hash("ip", client_ip).to_vec(),
+            window: 3600,
+            limit: cfg.per_ip_per_hour,
+            now,
+        },
+    ];
+    let code = SmsCode::from_random(rand::random::<u32>);
+    let record = NewCode {
+        phone_hash,
+        purpose,
+        code_hash: code_hash(state, phone, purpose, &code),
+        created_at: now,
+        expires_at: now + cfg.code_ttl_secs,
+    };
+    let id = state.store.issue_code(record, &limits).await?;
+    let text = message(purpose, &code, (cfg.code_ttl_secs + 59) / 60);
+    if let Err(e) = state.sms.send(phone, &text).await {
+        // An unsent code must not stay usable, nor be reported as sent.
+        state.store.discard_code(id).await?;
+        return Err(e.into());
+    }
+    metrics::counter!("shiming_sms_sent_total", "purpose" => purpose.as_str()).increment(1);
+    Ok(Sent {
+        expires_in: cfg.code_ttl_secs,
+        resend_after: cfg.resend_after_secs,
+    })
+}
+
+/// Checks a typed code against the live code of the phone and purpose, and
+/// consumes it on a match. Wrong tries are counted atomically per code; the
+/// try that reaches the limit burns it.
+pub async fn check(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    typed: &SmsCode,
+) -> ApiResult<()> {
+    let max = state.config.sms.max_attempts;
+    let phone_hash = state.vault.keyed_hash("phone", phone.e164());
+    let now = now();
+    let live = state
+        .store
+        .live_code(&phone_hash, purpose, now, max)
+        .await?
+        .ok_or(ApiError::CodeExpired)?;
+    if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
+        return match state.store.consume_code(live.id, now).await {
+            Ok(true) => Ok(()),
+            // A parallel request used it first.
+            Ok(false) => Err(ApiError::CodeExpired),
+            Err(e) => Err(e.into()),
+        };
+    }
+    metrics::counter!("shiming_sms_code_wrong_total").increment(1);
+    match state.store.record_wrong_try(live.id, max).await? {
+        Some(n) if n >= max => Err(ApiError::TooManyAttempts),
+        Some(n) => Err(ApiError::CodeIncorrect { left: max - n }),
+        None => Err(ApiError::CodeExpired),
+    }
+}

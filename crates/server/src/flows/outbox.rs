@@ -1,0 +1,52 @@
+//! The development SMS outbox: an [`SmsSender`] that stores messages, sealed,
+//! in the database, where `/dev/sms` reads them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shiming_domain::Phone;
+use shiming_providers::sms::{SmsError, SmsSender};
+use shiming_store::{OutboxMessage, Store};
+use shiming_vault::Vault;
+
+use crate::state::{now, rfc3339};
+
+pub struct OutboxSender {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+}
+
+const PHONE: &str = "outbox.phone";
+const TEXT: &str = "outbox.text";
+
+#[async_trait]
+impl SmsSender for OutboxSender {
+    async fn send(&self, to: &Phone, text: &str) -> Result<(), SmsError> {
+        let message = OutboxMessage {
+            phone_hash: self.vault.keyed_hash("phone", to.e164()).to_vec(),
+            phone_sealed: self.vault.seal(PHONE, to.e164().as_bytes()),
+            text_sealed: self.vault.seal(TEXT, text.as_bytes()),
+            sent_at: now(),
+        };
+        self.store
+            .push_outbox(message)
+            .await
+            .map_err(|e| SmsError::Outbox(e.to_string()))
+    }
+}
+
+/// One message as `/dev/sms` shows it.
+#[derive(serde::Serialize)]
+pub struct ShownMessage {
+    pub phone: String,
+    pub text: String,
+    pub sent_at: String,
+}
+
+pub fn open(vault: &Vault, m: &OutboxMessage) -> Result<ShownMessage, shiming_vault::VaultError> {
+    Ok(ShownMessage {
+        phone: vault.open_string(PHONE, &m.phone_sealed)?,
+        text: vault.open_string(TEXT, &m.text_sealed)?,
+        sent_at: rfc3339(m.sent_at),
+    })
+}

@@ -1,0 +1,121 @@
+//! Real-name verification of the bound phone by the carrier three-element check.
+
+use serde::Serialize;
+use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
+use shiming_providers::realname::Verdict;
+use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
+
+use super::security::{self, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE};
+use crate::error::{ApiError, ApiResult};
+use crate::session::Authenticated;
+use crate::state::{now, AppState};
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Verified,
+    AlreadyVerified,
+}
+
+/// Verifies `person` as the holder of the account's bound phone.
+pub async fn verify_phone(
+    state: &AppState,
+    who: &Authenticated,
+    person: Person,
+) -> ApiResult<Outcome> {
+    let view = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let phone_cred = view
+        .credential(CredentialKind::Phone)
+        .ok_or(ApiError::NoPhoneBound)?;
+    let person_hash = state.vault.keyed_hash("person", &person.canonical());
+
+    // Real-name is never edited: a request for a person other than the one
+    // the account already has is refused before any carrier call.
+    if let Some(a) = &phone_cred.attestation {
+        return if a.person.person_hash == person_hash {
+            Ok(Outcome::AlreadyVerified)
+        } else {
+            Err(ApiError::RealnameNotEditable)
+        };
+    }
+    let current = security::real_name(&view);
+    let same_person = current
+        .person
+        .is_some_and(|a| a.person.person_hash == person_hash);
+    if current.status != RealNameStatus::Unverified
+        && !(current.status == RealNameStatus::Verified && same_person)
+    {
+        return Err(ApiError::RealnameNotEditable);
+    }
+
+    // Carrier checks cost money and would let someone probe whose ID number
+    // goes with a phone: a daily cap per account.
+    let now = now();
+    state
+        .store
+        .take(&[RateLimit {
+            bucket: "realname_check".into(),
+            key: who.account_id.as_bytes().to_vec(),
+            window: 86_400,
+            limit: state.config.realname.checks_per_account_per_day,
+            now,
+        }])
+        .await?;
+
+    let phone = Phone::parse(
+        &state
+            .vault
+            .open_string(PHONE_VALUE, &phone_cred.value_sealed)?,
+    )
+    .map_err(|e| ApiError::Internal(format!("stored phone: {e}")))?;
+    let verdict = state.verifier.check_phone(&phone, &person).await?;
+    metrics::counter!("shiming_realname_checks_total", "verdict" => if verdict == Verdict::Match { "match" } else { "mismatch" }).increment(1);
+    if verdict == Verdict::Mismatch {
+        return Err(ApiError::RealnameMismatch);
+    }
+
+    let sealed = NewPerson {
+        person_hash: person_hash.to_vec(),
+        name_sealed: state
+            .vault
+            .seal(PERSON_NAME, person.name.as_str().as_bytes()),
+        id_number_sealed: state
+            .vault
+            .seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
+    };
+    let audit = AuditDraft::new(
+        "realname.verified",
+        &who.account_id,
+        now,
+        serde_json::json!({ "credential": "phone", "source": "carrier", "person_hash": hex::encode(person_hash) }),
+    );
+    match state
+        .store
+        .attest(
+            &who.account_id,
+            phone_cred.id,
+            sealed,
+            "carrier",
+            now,
+            audit,
+        )
+        .await
+    {
+        Ok(()) => Ok(Outcome::Verified),
+        // Another request attested the phone or the phone changed meanwhile.
+        Err(StoreError::Conflict(_)) => Err(ApiError::RealnameNotEditable),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Parses the person of a request, with typed errors.
+pub fn parse_person(name: &str, id_number: &str) -> ApiResult<Person> {
+    Ok(Person {
+        name: PersonName::parse(name)?,
+        id_number: IdNumber::parse(id_number)?,
+    })
+}

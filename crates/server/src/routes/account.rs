@@ -1,0 +1,118 @@
+//! Account & Security: the view, real-name verification of the phone, sessions.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use shiming_store::AuditDraft;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::flows::realname;
+use crate::flows::security::{self, SecurityView};
+use crate::session::Authenticated;
+use crate::state::{now, rfc3339, AppState};
+
+pub async fn security_view(
+    State(state): State<AppState>,
+    who: Authenticated,
+) -> ApiResult<Json<SecurityView>> {
+    let view = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Json(security::build(&state.vault, &view)?))
+}
+
+#[derive(Deserialize)]
+pub struct RealNameBody {
+    name: String,
+    id_number: String,
+    #[serde(default)]
+    consent: bool,
+}
+
+pub async fn real_name_phone(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ApiJson(body): ApiJson<RealNameBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !body.consent {
+        return Err(ApiError::ConsentRequired);
+    }
+    let person = realname::parse_person(&body.name, &body.id_number)?;
+    let outcome = realname::verify_phone(&state, &who, person).await?;
+    let view = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let shown = security::build(&state.vault, &view)?;
+    Ok(Json(
+        json!({ "outcome": outcome, "real_name": shown.real_name }),
+    ))
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    who: Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    let list: Vec<_> = state
+        .store
+        .sessions_of(&who.account_id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "created_at": rfc3339(s.created_at),
+                "last_seen_at": rfc3339(s.last_seen_at),
+                "expires_at": rfc3339(s.expires_at),
+                "user_agent": s.user_agent,
+                "current": s.id == who.session_id,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": list })))
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let audit = AuditDraft::new(
+        "session.revoked",
+        &who.account_id,
+        now(),
+        json!({ "session_id": id, "by": "account" }),
+    );
+    if !state
+        .store
+        .revoke_session(&who.account_id, &id, audit)
+        .await?
+    {
+        return Err(ApiError::NotFound("session"));
+    }
+    Ok(Json(
+        json!({ "revoked": 1, "current": id == who.session_id }),
+    ))
+}
+
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    who: Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    let audit = AuditDraft::new(
+        "sessions.revoked_others",
+        &who.account_id,
+        now(),
+        json!({ "kept": who.session_id }),
+    );
+    let revoked = state
+        .store
+        .revoke_other_sessions(&who.account_id, &who.session_id, audit)
+        .await?;
+    Ok(Json(json!({ "revoked": revoked })))
+}

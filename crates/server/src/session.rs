@@ -1,0 +1,199 @@
+//! Sessions: creation, the session check every request makes, cookies, and
+//! the batched recording of last-seen times.
+//!
+//! The check is one indexed lookup by the token's SHA-256 and takes no lock.
+//! Last-seen is sent (at most once per `touch_interval` per session) down a
+//! bounded channel to a task that writes it in batches, so requests never
+//! wait on a write. A cache of validated sessions can sit in front of
+//! [`lookup`] later; revocation deletes rows, so such a cache needs only a
+//! per-account invalidation signal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use cookie::{Cookie, SameSite};
+use shiming_domain::{AccountState, Nature};
+use shiming_store::{AuditDraft, NewSession, Store};
+use shiming_vault::{random_hex, SessionToken};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{now, AppState};
+
+pub const COOKIE_NAME: &str = "shiming_session";
+
+/// The signed-in caller, as the session check found it.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub session_id: String,
+    pub account_id: String,
+    pub nature: Nature,
+    pub state: AccountState,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = presented_token(parts).ok_or(ApiError::Unauthenticated)?;
+        lookup(state, &token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
+/// The token from `Authorization: Bearer`, else from the session cookie.
+fn presented_token(parts: &Parts) -> Option<String> {
+    if let Some(bearer) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_owned());
+    }
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE_NAME)
+        .map(|c| c.value().to_owned())
+}
+
+/// The session check.
+pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authenticated>> {
+    let Some(s) = state
+        .store
+        .session_by_token(&SessionToken::hash_of(token))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = now();
+    let idle = state.config.sessions.idle_timeout_secs;
+    if s.expires_at <= now
+        || now - s.last_seen_at > idle
+        || matches!(
+            s.account_state,
+            AccountState::Banned | AccountState::Deleted
+        )
+    {
+        return Ok(None);
+    }
+    if now - s.last_seen_at >= state.config.sessions.touch_interval_secs {
+        state.seen.record(&s.id, now);
+    }
+    Ok(Some(Authenticated {
+        session_id: s.id,
+        account_id: s.account_id,
+        nature: s.account_nature,
+        state: s.account_state,
+    }))
+}
+
+/// A new session for a signed-in account; returns the token, shown once.
+pub async fn create(
+    state: &AppState,
+    account_id: &str,
+    user_agent: Option<&str>,
+    via: &str,
+) -> ApiResult<SessionToken> {
+    let token = SessionToken::generate();
+    let now = now();
+    let id = format!("ses_{}", random_hex(16));
+    let session = NewSession {
+        id: id.clone(),
+        token_hash: SessionToken::hash_of(token.as_str()),
+        account_id: account_id.to_owned(),
+        user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        created_at: now,
+        expires_at: now + state.config.sessions.absolute_timeout_secs,
+    };
+    let audit = AuditDraft::new(
+        "session.created",
+        account_id,
+        now,
+        serde_json::json!({ "session_id": id, "via": via }),
+    );
+    state.store.create_session(session, audit).await?;
+    Ok(token)
+}
+
+/// The `Set-Cookie` value carrying a new session.
+pub fn cookie(state: &AppState, token: &SessionToken) -> HeaderValue {
+    let c = Cookie::build((COOKIE_NAME, token.as_str().to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.cookie_secure())
+        .max_age(cookie::time::Duration::seconds(
+            state.config.sessions.absolute_timeout_secs,
+        ))
+        .build();
+    HeaderValue::from_str(&c.to_string()).expect("a token is a valid header value")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn removal_cookie(state: &AppState) -> HeaderValue {
+    let c = Cookie::build((COOKIE_NAME, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.cookie_secure())
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    HeaderValue::from_str(&c.to_string()).expect("a valid header value")
+}
+
+/// Hands last-seen times to the batch writer without waiting.
+#[derive(Clone)]
+pub struct SeenRecorder(mpsc::Sender<(String, i64)>);
+
+impl SeenRecorder {
+    fn record(&self, session_id: &str, at: i64) {
+        // Full means the writer is behind: last-seen is advisory, so drop it
+        // rather than slow the request.
+        let _ = self.0.try_send((session_id.to_owned(), at));
+    }
+}
+
+/// The recorder and the task that writes what it records every
+/// `flush_every`, and once more when every recorder is gone.
+pub fn seen_writer(
+    store: std::sync::Arc<dyn Store>,
+    flush_every: Duration,
+) -> (SeenRecorder, impl std::future::Future<Output = ()>) {
+    let (tx, mut rx) = mpsc::channel::<(String, i64)>(65_536);
+    let task = async move {
+        let mut pending: HashMap<String, i64> = HashMap::new();
+        let mut tick = tokio::time::interval(flush_every);
+        loop {
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Some((id, at)) => { pending.insert(id, at); }
+                    None => break,
+                },
+                _ = tick.tick() => flush(&*store, &mut pending).await,
+            }
+        }
+        flush(&*store, &mut pending).await;
+    };
+    (SeenRecorder(tx), task)
+}
+
+async fn flush(store: &dyn Store, pending: &mut HashMap<String, i64>) {
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<(String, i64)> = pending.drain().collect();
+    if let Err(e) = store.touch_sessions(&batch).await {
+        tracing::warn!(error = %e, sessions = batch.len(), "could not record last-seen times");
+    }
+}

@@ -1,0 +1,37 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use shiming_providers::realname::RealNameVerifier;
+use shiming_providers::sms::SmsSender;
+use shiming_store::Store;
+use shiming_vault::Vault;
+
+use crate::config::Config;
+use crate::session::SeenRecorder;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub sms: Arc<dyn SmsSender>,
+    pub verifier: Arc<dyn RealNameVerifier>,
+    pub seen: SeenRecorder,
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Unix seconds as RFC 3339 for responses.
+pub fn rfc3339(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
