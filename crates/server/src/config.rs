@@ -226,6 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

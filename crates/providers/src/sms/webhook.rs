@@ -108,17 +108,15 @@ mod tests {
 
     use super::*;
 
+    type Received = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
     /// A gateway on a real port that fails the first `fail_first` requests with 503,
     /// or hangs when `hang` is set, and records what it accepted.
     async fn gateway(
         fail_first: u32,
         hang: bool,
         final_status: StatusCode,
-    ) -> (
-        String,
-        Arc<AtomicU32>,
-        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-    ) {
+    ) -> (String, Arc<AtomicU32>, Received) {
         let calls = Arc::new(AtomicU32::new(0));
         let got = Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = (calls.clone(), got.clone());
@@ -126,10 +124,7 @@ mod tests {
             .route(
                 "/sms",
                 post(
-                    move |State((calls, got)): State<(
-                        Arc<AtomicU32>,
-                        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-                    )>,
+                    move |State((calls, got)): State<(Arc<AtomicU32>, Received)>,
                           headers: HeaderMap,
                           Json(body): Json<serde_json::Value>| async move {
                         let n = calls.fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,188 @@
+//! `spawn_app`: the real service on a real port, with SQLite in a temporary
+//! folder and the development carrier on its own port, driven over HTTP.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use shiming_server::{Config, Running};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub base: String,
+    pub carrier: String,
+    pub http: Client,
+    pub data: TempDir,
+    running: Option<Running>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data = TempDir::new().unwrap();
+    let mut config = Config::development();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = data.path().to_path_buf();
+    tweak(&mut config);
+    let running = shiming_server::start(config)
+        .await
+        .expect("the service starts");
+    TestApp {
+        base: running.url(),
+        carrier: format!(
+            "http://{}",
+            running.carrier_addr.expect("dev starts a carrier")
+        ),
+        http: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        data,
+        running: Some(running),
+    }
+}
+
+/// A 4xx/5xx answer's `error.code`.
+pub async fn error_code(resp: Response) -> (StatusCode, String) {
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("an error body is JSON");
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .expect("error.code")
+            .to_owned(),
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send_code(&self, phone: &str) -> Response {
+        self.post(
+            "/api/v1/sms/send",
+            json!({ "phone": phone, "purpose": "login" }),
+        )
+        .await
+    }
+
+    /// The outbox of one phone, newest first.
+    pub async fn outbox(&self, phone: &str) -> Vec<Value> {
+        let resp = self
+            .http
+            .get(self.url("/dev/sms"))
+            .query(&[("phone", phone)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    /// The newest code sent to a phone.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let text = self.outbox(phone).await[0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a 6-digit code")
+            .to_owned()
+    }
+
+    pub async fn login(&self, phone: &str, code: &str) -> Response {
+        self.post(
+            "/api/v1/login/phone",
+            json!({ "phone": phone, "code": code }),
+        )
+        .await
+    }
+
+    /// Signs in by phone; returns (token, account_id).
+    pub async fn sign_in(&self, phone: &str) -> (String, String) {
+        assert_eq!(self.send_code(phone).await.status(), 202);
+        let code = self.latest_code(phone).await;
+        let resp = self.login(phone, &code).await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["account_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn add_carrier_person(&self, phone: &str, name: &str, id_number: &str) {
+        let resp = self
+            .post(
+                "/dev/carrier/persons",
+                json!({ "phone": phone, "name": name, "id_number": id_number }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+
+    pub async fn carrier_fault(&self, mode: &str) {
+        let resp = self
+            .http
+            .post(format!("{}/dev/carrier/fault", self.carrier))
+            .json(&json!({ "mode": mode }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+
+    pub async fn security(&self, token: &str) -> Value {
+        let resp = self.get_as(token, "/api/v1/account/security").await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}

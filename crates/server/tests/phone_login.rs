@@ -1,0 +1,322 @@
+//! Phone sign-in ("验证码登录即注册") and its SMS codes, over HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{error_code, spawn_app, spawn_app_with};
+use serde_json::{json, Value};
+
+const PHONE: &str = "+8613912345678";
+
+#[tokio::test]
+async fn a_code_signs_in_and_an_unknown_number_gets_a_personal_account() {
+    let app = spawn_app().await;
+    let resp = app.send_code(PHONE).await;
+    assert_eq!(resp.status(), 202);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({ "expires_in": 300, "resend_after": 60 }));
+    let code = app.latest_code(PHONE).await;
+
+    let resp = app.login(PHONE, &code).await;
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("shiming_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(token.len(), 43, "256 random bits, base64url");
+    assert!(cookie.contains(token));
+
+    // The session works by bearer token and by cookie alike.
+    let who: Value = app
+        .get_as(token, "/api/v1/whoami")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        who,
+        json!({ "account_id": body["account_id"], "nature": "personal", "state": "active" })
+    );
+    let by_cookie = app
+        .http
+        .get(app.url("/api/v1/whoami"))
+        .header("Cookie", format!("other=1; shiming_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+
+    // A resend inside the cool-down is refused.
+    let (status, code) = error_code(app.send_code(PHONE).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (429, "rate_limited"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signing_in_again_reaches_the_same_account() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let (first_token, first) = app.sign_in(PHONE).await;
+    let (second_token, second) = app.sign_in(PHONE).await;
+    assert_eq!(first, second);
+    assert_ne!(first_token, second_token, "each sign-in is its own session");
+    let (_, other) = app.sign_in("+8613700000009").await;
+    assert_ne!(first, other);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn closed_registration_refuses_unknown_numbers() {
+    let app = spawn_app_with(|c| c.registration.open = false).await;
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    let code = app.latest_code(PHONE).await;
+    let (status, err) = error_code(app.login(PHONE, &code).await).await;
+    assert_eq!(
+        (status.as_u16(), err.as_str()),
+        (403, "registration_closed")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_wrong_tries_burn_the_code() {
+    let app = spawn_app().await;
+    app.send_code(PHONE).await;
+    let real = app.latest_code(PHONE).await;
+    let wrong = if real == "000000" { "111111" } else { "000000" };
+    for left in (1..=4).rev() {
+        let resp = app.login(PHONE, wrong).await;
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "code_incorrect");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{left} tries left")));
+    }
+    let (status, err) = error_code(app.login(PHONE, wrong).await).await;
+    assert_eq!((status.as_u16(), err.as_str()), (429, "too_many_attempts"));
+    let (status, err) = error_code(app.login(PHONE, &real).await).await;
+    assert_eq!(
+        (status.as_u16(), err.as_str()),
+        (400, "code_expired"),
+        "the burnt code no longer works"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_parallel_burst_of_wrong_tries_cannot_exceed_the_limit() {
+    let app = spawn_app().await;
+    app.send_code(PHONE).await;
+    let real = app.latest_code(PHONE).await;
+    let wrong = if real == "000000" { "111111" } else { "000000" };
+    let answers = futures::future::join_all((0..20).map(|_| app.login(PHONE, wrong))).await;
+    let mut codes = Vec::new();
+    for r in answers {
+        codes.push(error_code(r).await.1);
+    }
+    let count = |c: &str| codes.iter().filter(|x| *x == c).count();
+    assert_eq!(
+        count("code_incorrect") + count("too_many_attempts"),
+        5,
+        "{codes:?}"
+    );
+    assert_eq!(count("too_many_attempts"), 1, "{codes:?}");
+    assert_eq!(
+        error_code(app.login(PHONE, &real).await).await.1,
+        "code_expired"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_only_the_newest_works() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    app.send_code(PHONE).await;
+    let first = app.latest_code(PHONE).await;
+    app.send_code(PHONE).await;
+    let second = app.latest_code(PHONE).await;
+    if first != second {
+        assert_eq!(
+            error_code(app.login(PHONE, &first).await).await.1,
+            "code_incorrect",
+            "a superseded code"
+        );
+    }
+    assert_eq!(app.login(PHONE, &second).await.status(), 200);
+    assert_eq!(
+        error_code(app.login(PHONE, &second).await).await.1,
+        "code_expired",
+        "a used code"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn codes_expire() {
+    let app = spawn_app_with(|c| c.sms.code_ttl_secs = 1).await;
+    app.send_code(PHONE).await;
+    let code = app.latest_code(PHONE).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        error_code(app.login(PHONE, &code).await).await,
+        (reqwest::StatusCode::BAD_REQUEST, "code_expired".into())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn resend_cool_down_and_hourly_caps() {
+    let app = spawn_app().await;
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    let resp = app.send_code(PHONE).await;
+    assert_eq!(resp.status(), 429);
+    let retry: i64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        app.outbox(PHONE).await.len(),
+        1,
+        "a refused send sends nothing"
+    );
+    app.stop().await;
+
+    let app = spawn_app_with(|c| {
+        c.sms.resend_after_secs = 0;
+        c.sms.per_phone_per_hour = 2;
+        c.sms.per_ip_per_hour = 3;
+    })
+    .await;
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    let (status, code) = error_code(app.send_code(PHONE).await).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (429, "rate_limited"),
+        "per-phone cap"
+    );
+    assert_eq!(app.send_code("+8613700000001").await.status(), 202);
+    let resp = app.send_code("+8613700000002").await;
+    assert_eq!(resp.status(), 429, "per-address cap");
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(app.outbox("+8613700000002").await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_typed_errors_and_changes_nothing() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({ "phone": "12", "purpose": "login" }),
+            "invalid_phone",
+        ),
+        (
+            json!({ "phone": "+8612912345678", "purpose": "login" }),
+            "invalid_phone",
+        ),
+        (
+            json!({ "phone": PHONE, "purpose": "steal" }),
+            "invalid_request",
+        ),
+        (json!({ "phone": PHONE }), "invalid_request"),
+        (
+            json!({ "phone": 13912345678u64, "purpose": "login" }),
+            "invalid_request",
+        ),
+    ];
+    for (body, want) in cases {
+        let (status, code) = error_code(app.post("/api/v1/sms/send", body.clone()).await).await;
+        assert_eq!((status.as_u16(), code.as_str()), (400, want), "{body}");
+    }
+    let malformed = app
+        .http
+        .post(app.url("/api/v1/login/phone"))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(malformed).await,
+        (reqwest::StatusCode::BAD_REQUEST, "invalid_json".into())
+    );
+    let no_type = app
+        .http
+        .post(app.url("/api/v1/login/phone"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(no_type).await.1, "invalid_json");
+    assert_eq!(
+        error_code(app.login(PHONE, "12ab56").await).await.1,
+        "invalid_code"
+    );
+    assert_eq!(
+        error_code(app.login(PHONE, "123456").await).await.1,
+        "code_expired",
+        "no code was ever sent"
+    );
+    assert!(app.outbox(PHONE).await.is_empty());
+    let (status, code) = error_code(
+        app.http
+            .get(app.url("/api/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status.as_u16(), code.as_str()), (404, "not_found"));
+    let (status, code) = error_code(
+        app.http
+            .get(app.url("/api/v1/login/phone"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (405, "method_not_allowed")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_sms_gateway_sends_no_usable_code() {
+    // A gateway address nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sms", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app_with(|c| {
+        c.sms.sender = shiming_server::config::SmsSenderKind::Webhook;
+        c.sms.webhook = Some(shiming_providers::sms::WebhookConfig {
+            url,
+            bearer_token: None,
+            timeout_ms: 500,
+            retries: 1,
+        });
+    })
+    .await;
+    let (status, code) = error_code(app.send_code(PHONE).await).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (502, "sms_delivery_failed")
+    );
+    // Nothing usable was left behind: any code is refused as "no code waiting".
+    assert_eq!(
+        error_code(app.login(PHONE, "123456").await).await.1,
+        "code_expired"
+    );
+    app.stop().await;
+}

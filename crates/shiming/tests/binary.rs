@@ -1,0 +1,328 @@
+//! The real binary: `serve --dev` end to end with its logs captured, nothing
+//! plain at rest or in the logs, operations endpoints, graceful shutdown, and
+//! the maintenance commands.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shiming");
+
+struct Served {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(data: &Path, logs: &Path) -> Served {
+    let port = free_port();
+    let log = logs.join(format!("serve-{port}.log"));
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .env("RUST_LOG", "debug")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/healthz"))
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Served { child, base, log }
+}
+
+impl Served {
+    /// SIGTERM, and the exit status once it stopped.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no graceful exit within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut text = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        (status, text)
+    }
+}
+
+fn code_from(client: &Client, base: &str, phone: &str) -> String {
+    let msgs: Value = client
+        .get(format!("{base}/dev/sms"))
+        .query(&[("phone", phone)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let text = msgs[0]["text"].as_str().unwrap();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve(&data, tmp.path());
+    let base = served.base.clone();
+    let c = Client::new();
+    let phone = "+8613700001111";
+    let (name, id) = ("欧阳明", "110105199003071239");
+
+    let r = c
+        .post(format!("{base}/dev/carrier/persons"))
+        .json(&json!({ "phone": phone, "name": name, "id_number": id }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        c.post(format!("{base}/api/v1/sms/send"))
+            .json(&json!({ "phone": phone, "purpose": "login" }))
+            .send()
+            .unwrap()
+            .status(),
+        202
+    );
+    let code = code_from(&c, &base, phone);
+    let login: Value = c
+        .post(format!("{base}/api/v1/login/phone"))
+        .json(&json!({ "phone": phone, "code": code }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    // A wrong real-name try (its error path logs too), then the right one.
+    let wrong = c
+        .post(format!("{base}/api/v1/account/real-name/phone"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "李四", "id_number": "320102199505052468", "consent": true }))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    let ok = c
+        .post(format!("{base}/api/v1/account/real-name/phone"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": name, "id_number": id, "consent": true }))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let sec: Value = c
+        .get(format!("{base}/api/v1/account/security"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(sec["real_name"]["status"], "verified");
+
+    // Operations endpoints, and a request id on every answer.
+    let ready = c.get(format!("{base}/readyz")).send().unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.headers().contains_key("x-request-id"));
+    let metrics = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("shiming_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/api/v1/login/phone\""));
+
+    let (status, log) = served.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    assert!(log.contains("shutting down"));
+    assert!(log.contains("/api/v1/login/phone"), "requests are logged");
+
+    let national = &phone[3..];
+    let mut files = Vec::new();
+    collect(&data, &mut files);
+    assert!(files.iter().any(|f| f.ends_with("shiming.db")));
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        // The code is no secret after use, but it is stored only hashed, and the
+        // outbox holds it sealed.
+        for secret in [
+            name,
+            id,
+            national,
+            &id[6..14],
+            token.as_str(),
+            code.as_str(),
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in {}",
+                f.display()
+            );
+        }
+    }
+    for secret in [name, id, national, token.as_str()] {
+        assert!(!log.contains(secret), "{secret} found in the log");
+    }
+
+    // The audit chain of the walkthrough verifies.
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("audit chain intact"), "{said}");
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn migrate_dev_sms_and_production_without_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = Command::new(BIN)
+        .args(["migrate", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.join("shiming.db").exists());
+
+    // Outside dev, no secrets is a clear refusal to start.
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("prod"))
+        .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
+        .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no secrets"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // `shiming dev sms` prints the outbox of a running server.
+    let served = serve(&data, tmp.path());
+    let c = Client::new();
+    c.post(format!("{}/api/v1/sms/send", served.base))
+        .json(&json!({ "phone": "+8613800000001", "purpose": "login" }))
+        .send()
+        .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "dev",
+            "sms",
+            "--phone",
+            "+8613800000001",
+            "--url",
+            &served.base,
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.contains("+8613800000001") && printed.contains("验证码"),
+        "{printed}"
+    );
+    served.terminate();
+}
+
+#[test]
+fn the_dev_simulators_are_absent_outside_dev() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .env(
+            "SHIMING_SECRETS__ENCRYPTION_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env(
+            "SHIMING_SECRETS__PEPPER",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
+        .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in ["/dev/sms", "/dev/carrier/persons"] {
+        assert_eq!(
+            reqwest::blocking::get(format!("{base}{path}"))
+                .unwrap()
+                .status(),
+            404,
+            "{path}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,243 @@
+//! The SQLite store on a real database file: constraints, atomic limits and
+//! codes, and the audit chain's tamper evidence.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use shiming_domain::{CodePurpose, CredentialKind, Nature};
+use shiming_store::*;
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    s.migrate().await.unwrap();
+    (dir, s)
+}
+
+fn account(id: &str) -> NewAccount {
+    NewAccount {
+        id: id.into(),
+        nature: Nature::Personal,
+        audit: AuditDraft::new("account.created", id, 1, json!({})),
+    }
+}
+
+fn phone(hash: &[u8]) -> NewCredential {
+    NewCredential {
+        kind: CredentialKind::Phone,
+        lookup_hash: hash.to_vec(),
+        value_sealed: vec![1, 2, 3],
+    }
+}
+
+#[tokio::test]
+async fn a_credential_binds_to_one_account_only() {
+    let (_d, s) = store().await;
+    s.create_account(account("a"), phone(b"h1"), 1)
+        .await
+        .unwrap();
+    let err = s
+        .create_account(account("b"), phone(b"h1"), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CredentialInUse), "{err:?}");
+    // The failed creation left nothing behind: no account b, no audit event.
+    assert!(s.account_view("b").await.unwrap().is_none());
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 1 }
+    );
+    assert_eq!(
+        s.account_by_credential(CredentialKind::Phone, b"h1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+}
+
+#[tokio::test]
+async fn parallel_creations_for_one_credential_have_one_winner() {
+    let (_d, s) = store().await;
+    let s = Arc::new(s);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.create_account(account(&format!("acc{i}")), phone(b"same"), 1)
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::CredentialInUse) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn rate_limits_hold_under_parallel_takes() {
+    let (_d, s) = store().await;
+    let s = Arc::new(s);
+    let limit = RateLimit {
+        bucket: "b".into(),
+        key: b"k".to_vec(),
+        window: 3600,
+        limit: 5,
+        now: 1000,
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, l) = (s.clone(), limit.clone());
+            tokio::spawn(async move { s.take(&[l]).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::RateLimited { retry_after, .. }) => assert_eq!(retry_after, 3600),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 5);
+    // A hit leaves the window after `window` seconds.
+    s.take(&[RateLimit { now: 4600, ..limit }]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_limit_counts_nothing() {
+    let (_d, s) = store().await;
+    let open = RateLimit {
+        bucket: "open".into(),
+        key: b"k".to_vec(),
+        window: 60,
+        limit: 1,
+        now: 10,
+    };
+    let full = RateLimit {
+        bucket: "full".into(),
+        key: b"k".to_vec(),
+        window: 60,
+        limit: 0,
+        now: 10,
+    };
+    assert!(s.take(&[open.clone(), full]).await.is_err());
+    s.take(&[open])
+        .await
+        .expect("the first limit counted nothing");
+}
+
+#[tokio::test]
+async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
+    let (_d, s) = store().await;
+    let code = NewCode {
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 10,
+        expires_at: 310,
+    };
+    let id = s.issue_code(code, &[]).await.unwrap();
+    assert_eq!(
+        s.live_code(b"p", CodePurpose::Login, 11, 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    assert!(
+        s.live_code(b"p", CodePurpose::Login, 310, 5)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    for n in 1..=5 {
+        assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), Some(n));
+    }
+    assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), None);
+    assert!(
+        s.live_code(b"p", CodePurpose::Login, 11, 5)
+            .await
+            .unwrap()
+            .is_none(),
+        "burnt"
+    );
+    assert!(s.consume_code(id, 12).await.unwrap());
+    assert!(!s.consume_code(id, 12).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_audit_chain_detects_alteration_and_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.db");
+    let s = SqliteStore::open(&file).await.unwrap();
+    s.migrate().await.unwrap();
+    for i in 0..4 {
+        s.create_account(
+            account(&format!("a{i}")),
+            phone(format!("h{i}").as_bytes()),
+            i,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 4 }
+    );
+    assert_eq!(s.audit_of("a2", 10).await.unwrap().len(), 1);
+
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET details = '{\"forged\":1}' WHERE seq = 2")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Broken {
+            seq: 2,
+            reason: "content does not match its hash"
+        }
+    );
+    sqlx::query("UPDATE audit_events SET details = '{}' WHERE seq = 2")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Intact { events: 4 }
+    );
+
+    sqlx::query("DELETE FROM audit_events WHERE seq = 4")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Broken {
+            seq: 4,
+            reason: "events missing at the end of the chain"
+        }
+    );
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_chain().await.unwrap(),
+        ChainReport::Broken {
+            seq: 2,
+            reason: "event missing"
+        }
+    );
+}
