@@ -84,10 +84,7 @@ mod tests {
     #[test]
     fn biased_draws_are_rejected() {
         let mut draws = vec![u32::MAX, 1_234_567].into_iter();
-        assert_eq!(
-            SmsCode::from_random(|| draws.next().unwrap()).as_str(),
-            "234567"
-        );
+        assert_eq!(SmsCode::from_random(|| draws.next().unwrap()).as_str(), "234567");
     }
 
     #[test]

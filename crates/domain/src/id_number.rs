@@ -23,11 +23,7 @@ const CHECK_CHARS: &[u8; 11] = b"10X98765432";
 
 /// The GB 11643-1999 MOD 11-2 check character of 17 digits.
 pub fn check_char(first17: &[u8; 17]) -> char {
-    let sum: u32 = first17
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     CHECK_CHARS[(sum % 11) as usize] as char
 }
 
@@ -39,14 +35,10 @@ impl IdNumber {
     pub fn parse(input: &str) -> Result<Self, IdNumberError> {
         let s = input.trim().to_ascii_uppercase();
         let b = s.as_bytes();
-        if b.len() != 18
-            || !b[..17].iter().all(u8::is_ascii_digit)
-            || !(b[17].is_ascii_digit() || b[17] == b'X')
-        {
+        if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
             return Err(IdNumberError::Format);
         }
-        let num =
-            |r: std::ops::Range<usize>| s[r].parse::<u32>().map_err(|_| IdNumberError::Format);
+        let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().map_err(|_| IdNumberError::Format);
         let (year, month, day) = (num(6..10)?, num(10..12)?, num(12..14)?);
         let month = u8::try_from(month)
             .ok()
@@ -103,18 +95,9 @@ mod tests {
             IdNumber::parse("11010519491231002x").unwrap().as_str(),
             "11010519491231002X"
         );
-        assert_eq!(
-            IdNumber::parse("110105194912310021"),
-            Err(IdNumberError::Checksum)
-        );
-        assert_eq!(
-            IdNumber::parse("11010519491231002"),
-            Err(IdNumberError::Format)
-        );
-        assert_eq!(
-            IdNumber::parse("1101051949123100XX"),
-            Err(IdNumberError::Format)
-        );
+        assert_eq!(IdNumber::parse("110105194912310021"), Err(IdNumberError::Checksum));
+        assert_eq!(IdNumber::parse("11010519491231002"), Err(IdNumberError::Format));
+        assert_eq!(IdNumber::parse("1101051949123100XX"), Err(IdNumberError::Format));
         assert_eq!(
             IdNumber::parse(&complete("11010519490231002")),
             Err(IdNumberError::BirthDate)
@@ -127,10 +110,7 @@ mod tests {
             IdNumber::parse(&complete("11010519491331002")),
             Err(IdNumberError::BirthDate)
         );
-        assert!(
-            IdNumber::parse(&complete("11010520000229002")).is_ok(),
-            "leap day"
-        );
+        assert!(IdNumber::parse(&complete("11010520000229002")).is_ok(), "leap day");
         assert_eq!(
             IdNumber::parse(&complete("11010519000229002")),
             Err(IdNumberError::BirthDate)

@@ -9,7 +9,9 @@ use thiserror::Error;
 pub enum NameError {
     #[error("a name has 1 to 50 characters")]
     Length,
-    #[error("a name holds Chinese characters (with · between parts) or Latin letters, spaces, hyphens and apostrophes")]
+    #[error(
+        "a name holds Chinese characters (with · between parts) or Latin letters, spaces, hyphens and apostrophes"
+    )]
     Characters,
 }
 
@@ -34,13 +36,7 @@ impl PersonName {
             .collect::<Vec<_>>()
             .join(" ")
             .chars()
-            .map(|c| {
-                if DOT_LOOKALIKES.contains(&c) {
-                    MIDDLE_DOT
-                } else {
-                    c
-                }
-            })
+            .map(|c| if DOT_LOOKALIKES.contains(&c) { MIDDLE_DOT } else { c })
             .collect();
         let len = normal.chars().count();
         if len == 0 || len > 50 {
@@ -54,10 +50,9 @@ impl PersonName {
                 .all(|part| !part.is_empty() && part.chars().all(is_han))
         } else {
             normal.chars().next().is_some_and(|c| c.is_alphabetic())
-                && normal.chars().all(|c| {
-                    c.is_alphabetic() && !is_han(c)
-                        || matches!(c, ' ' | '-' | '\'' | '.' | MIDDLE_DOT)
-                })
+                && normal
+                    .chars()
+                    .all(|c| c.is_alphabetic() && !is_han(c) || matches!(c, ' ' | '-' | '\'' | '.' | MIDDLE_DOT))
         };
         if valid {
             Ok(PersonName(normal))
@@ -113,20 +108,12 @@ mod tests {
     #[test]
     fn latin_names() {
         assert_eq!(
-            PersonName::parse("  Anna   O'Neil-Smith ")
-                .unwrap()
-                .as_str(),
+            PersonName::parse("  Anna   O'Neil-Smith ").unwrap().as_str(),
             "Anna O'Neil-Smith"
         );
-        assert_eq!(
-            PersonName::parse("José Álvarez").unwrap().masked(),
-            "***********z"
-        );
+        assert_eq!(PersonName::parse("José Álvarez").unwrap().masked(), "***********z");
         assert_eq!(PersonName::parse("-Anna"), Err(NameError::Characters));
-        assert_eq!(
-            PersonName::parse("Robert'); DROP TABLE"),
-            Err(NameError::Characters)
-        );
+        assert_eq!(PersonName::parse("Robert'); DROP TABLE"), Err(NameError::Characters));
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub struct Phone {
 impl Phone {
     pub fn parse(input: &str) -> Result<Self, PhoneError> {
         // People paste numbers with spaces and dashes; nothing else is forgiven.
-        let compact: String = input
-            .trim()
-            .chars()
-            .filter(|c| *c != ' ' && *c != '-')
-            .collect();
+        let compact: String = input.trim().chars().filter(|c| *c != ' ' && *c != '-').collect();
         let digits = compact.strip_prefix('+').ok_or(PhoneError::NotE164)?;
         if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(PhoneError::NotE164);
@@ -81,12 +77,7 @@ impl Phone {
                 &n[n.len().saturating_sub(2)..]
             );
         }
-        format!(
-            "{}{}{}",
-            &n[..3],
-            "*".repeat(n.len() - 7),
-            &n[n.len() - 4..]
-        )
+        format!("{}{}{}", &n[..3], "*".repeat(n.len() - 7), &n[n.len() - 4..])
     }
 }
 
@@ -110,10 +101,7 @@ mod tests {
         assert_eq!(p.masked(), "139****5678");
         assert_eq!(Phone::parse("+8612912345678"), Err(PhoneError::BadMainland));
         assert_eq!(Phone::parse("+861391234567"), Err(PhoneError::BadMainland));
-        assert_eq!(
-            Phone::parse("+86139123456789"),
-            Err(PhoneError::BadMainland)
-        );
+        assert_eq!(Phone::parse("+86139123456789"), Err(PhoneError::BadMainland));
         assert_eq!(Phone::parse("13912345678"), Err(PhoneError::NotE164));
         assert_eq!(Phone::parse("12"), Err(PhoneError::NotE164));
         assert_eq!(Phone::parse("+86l3912345678"), Err(PhoneError::NotE164));

@@ -71,10 +71,7 @@ mod tests {
 
     #[test]
     fn the_four_cases() {
-        assert_eq!(
-            derive_real_name::<u8>(None, None).status,
-            RealNameStatus::Unverified
-        );
+        assert_eq!(derive_real_name::<u8>(None, None).status, RealNameStatus::Unverified);
         let phone_only = derive_real_name(Some(1), None);
         assert_eq!(
             (phone_only.status, phone_only.source),
@@ -86,10 +83,7 @@ mod tests {
             (RealNameStatus::Verified, Some(CredentialKind::Wechat))
         );
         let differ = derive_real_name(Some(1), Some(2));
-        assert_eq!(
-            (differ.status, differ.person),
-            (RealNameStatus::Inconsistent, Some(2))
-        );
+        assert_eq!((differ.status, differ.person), (RealNameStatus::Inconsistent, Some(2)));
     }
 
     proptest! {

@@ -96,8 +96,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }));
 
     let sms: Arc<dyn SmsSender> = match (config.sms.sender, &config.sms.webhook) {
-        (SmsSenderKind::Outbox, _) if config.dev => Arc::new(OutboxSender { store: store.clone(), vault: vault.clone() }),
-        (SmsSenderKind::Outbox, _) => bail!("the SMS outbox is for development only: set sms.sender = \"webhook\" and sms.webhook.url"),
+        (SmsSenderKind::Outbox, _) if config.dev => Arc::new(OutboxSender {
+            store: store.clone(),
+            vault: vault.clone(),
+        }),
+        (SmsSenderKind::Outbox, _) => {
+            bail!("the SMS outbox is for development only: set sms.sender = \"webhook\" and sms.webhook.url")
+        }
         (SmsSenderKind::Webhook, Some(w)) => Arc::new(WebhookSender::new(w.clone())),
         (SmsSenderKind::Webhook, None) => bail!("set sms.webhook.url (and optionally sms.webhook.bearer_token)"),
     };
@@ -127,14 +132,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tasks.insert(
         0,
         tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped_main.wait_for(|s| *s).await;
-            })
-            .await;
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped_main.wait_for(|s| *s).await;
+                })
+                .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "the server stopped");
             }

@@ -185,11 +185,7 @@ impl Config {
     /// The layered sources: defaults for the mode, the file, the environment.
     /// Callers merge command-line flags on top.
     pub fn figment(dev: bool, file: Option<&Path>) -> Figment {
-        let base = if dev {
-            Self::development()
-        } else {
-            Self::production()
-        };
+        let base = if dev { Self::development() } else { Self::production() };
         let mut f = Figment::from(Serialized::defaults(base));
         if let Some(file) = file {
             f = f.merge(Toml::file_exact(file));
@@ -237,10 +233,7 @@ mod tests {
             jail.set_env("SHIMING_REGISTRATION__OPEN", "false");
             let c = Config::load(Config::figment(true, Some(Path::new("shiming.toml")))).unwrap();
             assert_eq!(c.listen.port(), 9000);
-            assert_eq!(
-                c.sms.per_ip_per_hour, 9,
-                "the environment wins over the file"
-            );
+            assert_eq!(c.sms.per_ip_per_hour, 9, "the environment wins over the file");
             assert!(!c.registration.open);
             assert!(c.dev);
             assert_eq!(c.sms.sender, SmsSenderKind::Outbox);

@@ -35,9 +35,7 @@ pub enum ApiError {
     RateLimited { retry_after: i64 },
     #[error("sign in first")]
     Unauthenticated,
-    #[error(
-        "this service does not create accounts by sign-in; ask your administrator for an account"
-    )]
+    #[error("this service does not create accounts by sign-in; ask your administrator for an account")]
     RegistrationClosed,
     #[error("this account is {0} and cannot do that")]
     AccountRestricted(&'static str),
@@ -123,8 +121,7 @@ impl IntoResponse for ApiError {
             // The detail stays in the log; the client learns only that it failed.
             tracing::error!(error = %detail, "internal error");
         }
-        let body =
-            serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut resp = (self.status(), Json(body)).into_response();
         if let ApiError::RateLimited { retry_after } = self {
             resp.headers_mut()

@@ -21,9 +21,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidRequest(e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::InvalidJson(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::InvalidJson(
-                "send Content-Type: application/json".into(),
-            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::InvalidJson("send Content-Type: application/json".into()))
+            }
             Err(e) => Err(ApiError::InvalidRequest(e.body_text())),
         }
     }

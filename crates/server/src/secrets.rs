@@ -23,25 +23,17 @@ struct SecretsFile {
 
 pub fn load(config: &Config) -> anyhow::Result<Keys> {
     let s = &config.secrets;
-    let from_config = |value: &Option<String>,
-                       file: &Option<std::path::PathBuf>,
-                       what: &str|
-     -> anyhow::Result<Option<String>> {
-        match (value, file) {
-            (Some(v), _) => Ok(Some(v.clone())),
-            (None, Some(f)) => {
-                Ok(Some(fs::read_to_string(f).with_context(|| {
-                    format!("reading {what} from {}", f.display())
-                })?))
+    let from_config =
+        |value: &Option<String>, file: &Option<std::path::PathBuf>, what: &str| -> anyhow::Result<Option<String>> {
+            match (value, file) {
+                (Some(v), _) => Ok(Some(v.clone())),
+                (None, Some(f)) => Ok(Some(
+                    fs::read_to_string(f).with_context(|| format!("reading {what} from {}", f.display()))?,
+                )),
+                (None, None) => Ok(None),
             }
-            (None, None) => Ok(None),
-        }
-    };
-    let key = from_config(
-        &s.encryption_key,
-        &s.encryption_key_file,
-        "secrets.encryption_key_file",
-    )?;
+        };
+    let key = from_config(&s.encryption_key, &s.encryption_key_file, "secrets.encryption_key_file")?;
     let pepper = from_config(&s.pepper, &s.pepper_file, "secrets.pepper_file")?;
     match (key, pepper) {
         (Some(k), Some(p)) => return Ok(Keys::from_base64(&k, &p)?),
@@ -50,10 +42,8 @@ pub fn load(config: &Config) -> anyhow::Result<Keys> {
     }
     let path = config.data_dir.join(FILE);
     if path.exists() {
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let f: SecretsFile =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let f: SecretsFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok(Keys::from_base64(&f.encryption_key, &f.pepper)?);
     }
     if !config.dev {

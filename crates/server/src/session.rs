@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use cookie::{Cookie, SameSite};
 use shiming_domain::{AccountState, Nature};
-use shiming_store::{AuditDraft, NewSession, Store};
+use shiming_store::{AuditDraft, NewSession, SessionRecord, Store};
 use shiming_vault::{random_hex, SessionToken};
 use tokio::sync::mpsc;
 
@@ -40,9 +40,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = presented_token(parts).ok_or(ApiError::Unauthenticated)?;
-        lookup(state, &token)
-            .await?
-            .ok_or(ApiError::Unauthenticated)
+        lookup(state, &token).await?.ok_or(ApiError::Unauthenticated)
     }
 }
 
@@ -69,22 +67,11 @@ fn presented_token(parts: &Parts) -> Option<String> {
 
 /// The session check.
 pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authenticated>> {
-    let Some(s) = state
-        .store
-        .session_by_token(&SessionToken::hash_of(token))
-        .await?
-    else {
+    let Some(s) = state.store.session_by_token(&SessionToken::hash_of(token)).await? else {
         return Ok(None);
     };
     let now = now();
-    let idle = state.config.sessions.idle_timeout_secs;
-    if s.expires_at <= now
-        || now - s.last_seen_at > idle
-        || matches!(
-            s.account_state,
-            AccountState::Banned | AccountState::Deleted
-        )
-    {
+    if !is_live(state, &s, now) || matches!(s.account_state, AccountState::Banned | AccountState::Deleted) {
         return Ok(None);
     }
     if now - s.last_seen_at >= state.config.sessions.touch_interval_secs {
@@ -96,6 +83,19 @@ pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authentic
         nature: s.account_nature,
         state: s.account_state,
     }))
+}
+
+/// Whether a session is within both its absolute and its idle expiry.
+fn is_live(state: &AppState, s: &SessionRecord, now: i64) -> bool {
+    s.expires_at > now && now - s.last_seen_at <= state.config.sessions.idle_timeout_secs
+}
+
+/// The account's sessions that still work, newest first.
+pub async fn live_sessions(state: &AppState, account_id: &str) -> ApiResult<Vec<SessionRecord>> {
+    let now = now();
+    let mut all = state.store.sessions_of(account_id).await?;
+    all.retain(|s| is_live(state, s, now));
+    Ok(all)
 }
 
 /// A new session for a signed-in account; returns the token, shown once.

@@ -23,9 +23,7 @@ async fn a_code_signs_in_and_an_unknown_number_gets_a_personal_account() {
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("shiming_session="), "{cookie}");
     assert!(
-        cookie.contains("HttpOnly")
-            && cookie.contains("SameSite=Lax")
-            && !cookie.contains("Secure"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
         "{cookie}"
     );
     let body: Value = resp.json().await.unwrap();
@@ -34,12 +32,7 @@ async fn a_code_signs_in_and_an_unknown_number_gets_a_personal_account() {
     assert!(cookie.contains(token));
 
     // The session works by bearer token and by cookie alike.
-    let who: Value = app
-        .get_as(token, "/api/v1/whoami")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let who: Value = app.get_as(token, "/api/v1/whoami").await.json().await.unwrap();
     assert_eq!(
         who,
         json!({ "account_id": body["account_id"], "nature": "personal", "state": "active" })
@@ -77,10 +70,7 @@ async fn closed_registration_refuses_unknown_numbers() {
     assert_eq!(app.send_code(PHONE).await.status(), 202);
     let code = app.latest_code(PHONE).await;
     let (status, err) = error_code(app.login(PHONE, &code).await).await;
-    assert_eq!(
-        (status.as_u16(), err.as_str()),
-        (403, "registration_closed")
-    );
+    assert_eq!((status.as_u16(), err.as_str()), (403, "registration_closed"));
     app.stop().await;
 }
 
@@ -122,16 +112,9 @@ async fn a_parallel_burst_of_wrong_tries_cannot_exceed_the_limit() {
         codes.push(error_code(r).await.1);
     }
     let count = |c: &str| codes.iter().filter(|x| *x == c).count();
-    assert_eq!(
-        count("code_incorrect") + count("too_many_attempts"),
-        5,
-        "{codes:?}"
-    );
+    assert_eq!(count("code_incorrect") + count("too_many_attempts"), 5, "{codes:?}");
     assert_eq!(count("too_many_attempts"), 1, "{codes:?}");
-    assert_eq!(
-        error_code(app.login(PHONE, &real).await).await.1,
-        "code_expired"
-    );
+    assert_eq!(error_code(app.login(PHONE, &real).await).await.1, "code_expired");
     app.stop().await;
 }
 
@@ -177,17 +160,9 @@ async fn resend_cool_down_and_hourly_caps() {
     assert_eq!(app.send_code(PHONE).await.status(), 202);
     let resp = app.send_code(PHONE).await;
     assert_eq!(resp.status(), 429);
-    let retry: i64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: i64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
-    assert_eq!(
-        app.outbox(PHONE).await.len(),
-        1,
-        "a refused send sends nothing"
-    );
+    assert_eq!(app.outbox(PHONE).await.len(), 1, "a refused send sends nothing");
     app.stop().await;
 
     let app = spawn_app_with(|c| {
@@ -199,11 +174,7 @@ async fn resend_cool_down_and_hourly_caps() {
     assert_eq!(app.send_code(PHONE).await.status(), 202);
     assert_eq!(app.send_code(PHONE).await.status(), 202);
     let (status, code) = error_code(app.send_code(PHONE).await).await;
-    assert_eq!(
-        (status.as_u16(), code.as_str()),
-        (429, "rate_limited"),
-        "per-phone cap"
-    );
+    assert_eq!((status.as_u16(), code.as_str()), (429, "rate_limited"), "per-phone cap");
     assert_eq!(app.send_code("+8613700000001").await.status(), 202);
     let resp = app.send_code("+8613700000002").await;
     assert_eq!(resp.status(), 429, "per-address cap");
@@ -216,18 +187,12 @@ async fn resend_cool_down_and_hourly_caps() {
 async fn bad_input_gets_typed_errors_and_changes_nothing() {
     let app = spawn_app().await;
     let cases = [
-        (
-            json!({ "phone": "12", "purpose": "login" }),
-            "invalid_phone",
-        ),
+        (json!({ "phone": "12", "purpose": "login" }), "invalid_phone"),
         (
             json!({ "phone": "+8612912345678", "purpose": "login" }),
             "invalid_phone",
         ),
-        (
-            json!({ "phone": PHONE, "purpose": "steal" }),
-            "invalid_request",
-        ),
+        (json!({ "phone": PHONE, "purpose": "steal" }), "invalid_request"),
         (json!({ "phone": PHONE }), "invalid_request"),
         (
             json!({ "phone": 13912345678u64, "purpose": "login" }),
@@ -258,37 +223,17 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(error_code(no_type).await.1, "invalid_json");
-    assert_eq!(
-        error_code(app.login(PHONE, "12ab56").await).await.1,
-        "invalid_code"
-    );
+    assert_eq!(error_code(app.login(PHONE, "12ab56").await).await.1, "invalid_code");
     assert_eq!(
         error_code(app.login(PHONE, "123456").await).await.1,
         "code_expired",
         "no code was ever sent"
     );
     assert!(app.outbox(PHONE).await.is_empty());
-    let (status, code) = error_code(
-        app.http
-            .get(app.url("/api/v1/nothing-here"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, code) = error_code(app.http.get(app.url("/api/v1/nothing-here")).send().await.unwrap()).await;
     assert_eq!((status.as_u16(), code.as_str()), (404, "not_found"));
-    let (status, code) = error_code(
-        app.http
-            .get(app.url("/api/v1/login/phone"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status.as_u16(), code.as_str()),
-        (405, "method_not_allowed")
-    );
+    let (status, code) = error_code(app.http.get(app.url("/api/v1/login/phone")).send().await.unwrap()).await;
+    assert_eq!((status.as_u16(), code.as_str()), (405, "method_not_allowed"));
     app.stop().await;
 }
 
@@ -309,14 +254,30 @@ async fn a_failing_sms_gateway_sends_no_usable_code() {
     })
     .await;
     let (status, code) = error_code(app.send_code(PHONE).await).await;
-    assert_eq!(
-        (status.as_u16(), code.as_str()),
-        (502, "sms_delivery_failed")
-    );
+    assert_eq!((status.as_u16(), code.as_str()), (502, "sms_delivery_failed"));
     // Nothing usable was left behind: any code is refused as "no code waiting".
-    assert_eq!(
-        error_code(app.login(PHONE, "123456").await).await.1,
-        "code_expired"
-    );
+    assert_eq!(error_code(app.login(PHONE, "123456").await).await.1, "code_expired");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_per_address_cap_follows_the_configured_proxy_header() {
+    let app = spawn_app_with(|c| {
+        c.http.client_ip_header = Some("X-Forwarded-For".into());
+        c.sms.per_ip_per_hour = 1;
+        c.sms.resend_after_secs = 0;
+    })
+    .await;
+    let send = |phone: &'static str, forwarded: &'static str| {
+        app.http
+            .post(app.url("/api/v1/sms/send"))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({ "phone": phone, "purpose": "login" }))
+            .send()
+    };
+    // The proxy appends the client it saw last: that entry counts, not what the client claimed.
+    assert_eq!(send("+8613700000001", "10.9.9.9, 192.0.2.1").await.unwrap().status(), 202);
+    assert_eq!(send("+8613700000002", "10.8.8.8, 192.0.2.1").await.unwrap().status(), 429);
+    assert_eq!(send("+8613700000003", "192.0.2.2").await.unwrap().status(), 202);
     app.stop().await;
 }

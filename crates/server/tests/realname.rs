@@ -12,8 +12,7 @@ const ID: &str = "110105199003071239";
 const OTHER_ID: &str = "320102199505052468";
 
 async fn verify(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.post_as(token, "/api/v1/account/real-name/phone", body)
-        .await
+    app.post_as(token, "/api/v1/account/real-name/phone", body).await
 }
 
 #[tokio::test]
@@ -34,12 +33,7 @@ async fn a_carrier_match_verifies_the_account_and_the_view_is_masked() {
     assert_eq!(sec["sessions"], 1);
 
     app.add_carrier_person(PHONE, NAME, ID).await;
-    let resp = verify(
-        &app,
-        &token,
-        json!({ "name": NAME, "id_number": ID, "consent": true }),
-    )
-    .await;
+    let resp = verify(&app, &token, json!({ "name": NAME, "id_number": ID, "consent": true })).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["outcome"], "verified");
@@ -57,15 +51,11 @@ async fn a_carrier_match_verifies_the_account_and_the_view_is_masked() {
     }
 
     // The same person again changes nothing and says so.
-    let again: Value = verify(
-        &app,
-        &token,
-        json!({ "name": NAME, "id_number": ID, "consent": true }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let again: Value = verify(&app, &token, json!({ "name": NAME, "id_number": ID, "consent": true }))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["outcome"], "already_verified");
     app.stop().await;
 }
@@ -90,10 +80,7 @@ async fn consent_and_valid_input_come_first() {
             json!({ "name": NAME, "id_number": "110105199002301236", "consent": true }),
             "invalid_id_number",
         ),
-        (
-            json!({ "name": "", "id_number": ID, "consent": true }),
-            "invalid_name",
-        ),
+        (json!({ "name": "", "id_number": ID, "consent": true }), "invalid_name"),
         (
             json!({ "name": "明2", "id_number": ID, "consent": true }),
             "invalid_name",
@@ -104,10 +91,7 @@ async fn consent_and_valid_input_come_first() {
         let (status, code) = error_code(verify(&app, &token, body.clone()).await).await;
         assert_eq!((status.as_u16(), code.as_str()), (400, want), "{body}");
     }
-    assert_eq!(
-        app.security(&token).await["real_name"]["status"],
-        "unverified"
-    );
+    assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
     let (status, code) = error_code(
         app.post(
             "/api/v1/account/real-name/phone",
@@ -138,22 +122,12 @@ async fn a_mismatch_is_refused_and_stores_nothing() {
     // A phone the carrier has no record of is a mismatch too.
     let (other, _) = app.sign_in("+8613700002222").await;
     assert_eq!(
-        error_code(
-            verify(
-                &app,
-                &other,
-                json!({ "name": NAME, "id_number": ID, "consent": true })
-            )
+        error_code(verify(&app, &other, json!({ "name": NAME, "id_number": ID, "consent": true })).await)
             .await
-        )
-        .await
-        .1,
+            .1,
         "realname_mismatch"
     );
-    assert_eq!(
-        app.security(&token).await["real_name"]["status"],
-        "unverified"
-    );
+    assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
     app.stop().await;
 }
 
@@ -163,13 +137,9 @@ async fn a_verified_real_name_cannot_be_edited() {
     let (token, _) = app.sign_in(PHONE).await;
     app.add_carrier_person(PHONE, NAME, ID).await;
     assert_eq!(
-        verify(
-            &app,
-            &token,
-            json!({ "name": NAME, "id_number": ID, "consent": true })
-        )
-        .await
-        .status(),
+        verify(&app, &token, json!({ "name": NAME, "id_number": ID, "consent": true }))
+            .await
+            .status(),
         200
     );
     // Even a carrier that would match the new person is not asked: a broken
@@ -185,14 +155,8 @@ async fn a_verified_real_name_cannot_be_edited() {
     assert_eq!(resp.status(), 409);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "realname_not_editable");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("rebinding"));
-    assert_eq!(
-        app.security(&token).await["real_name"]["name_masked"],
-        "**明"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("rebinding"));
+    assert_eq!(app.security(&token).await["real_name"]["name_masked"], "**明");
     app.stop().await;
 }
 
@@ -210,10 +174,7 @@ async fn a_failing_or_hanging_carrier_is_a_clear_error_and_changes_nothing() {
             (503, "verifier_unavailable"),
             "{fault}"
         );
-        assert_eq!(
-            app.security(&token).await["real_name"]["status"],
-            "unverified"
-        );
+        assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
     }
     app.carrier_fault("none").await;
     assert_eq!(verify(&app, &token, body).await.status(), 200);
@@ -227,9 +188,7 @@ async fn carrier_checks_are_capped_per_account_and_day() {
     let wrong = json!({ "name": "李四", "id_number": OTHER_ID, "consent": true });
     for _ in 0..2 {
         assert_eq!(
-            error_code(verify(&app, &token, wrong.clone()).await)
-                .await
-                .1,
+            error_code(verify(&app, &token, wrong.clone()).await).await.1,
             "realname_mismatch"
         );
     }
@@ -237,10 +196,7 @@ async fn carrier_checks_are_capped_per_account_and_day() {
     assert!(resp.headers().contains_key("retry-after"));
     assert_eq!(
         error_code(resp).await,
-        (
-            reqwest::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited".into()
-        )
+        (reqwest::StatusCode::TOO_MANY_REQUESTS, "rate_limited".into())
     );
     app.stop().await;
 }
@@ -259,9 +215,6 @@ async fn the_documented_test_persons_verify() {
         .status(),
         200
     );
-    assert_eq!(
-        app.security(&token).await["real_name"]["name_masked"],
-        "*三"
-    );
+    assert_eq!(app.security(&token).await["real_name"]["name_masked"], "*三");
     app.stop().await;
 }

@@ -70,9 +70,7 @@ async fn list_and_revoke_sessions() {
         200
     );
     assert_eq!(
-        error_code(app.get_as(&second, "/api/v1/whoami").await)
-            .await
-            .1,
+        error_code(app.get_as(&second, "/api/v1/whoami").await).await.1,
         "unauthenticated"
     );
     assert_eq!(
@@ -91,12 +89,7 @@ async fn list_and_revoke_sessions() {
         .unwrap();
     assert_eq!(resp["revoked"], 1);
     assert_eq!(app.get_as(&third, "/api/v1/whoami").await.status(), 401);
-    let who: Value = app
-        .get_as(&me, "/api/v1/whoami")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let who: Value = app.get_as(&me, "/api/v1/whoami").await.json().await.unwrap();
     assert_eq!(who["account_id"], account.as_str());
     assert_eq!(app.security(&me).await["sessions"], 1);
     app.stop().await;
@@ -106,9 +99,7 @@ async fn list_and_revoke_sessions() {
 async fn sign_out_ends_the_session_and_clears_the_cookie() {
     let app = spawn_app().await;
     let (token, _) = app.sign_in(PHONE).await;
-    let resp = app
-        .post_as(&token, "/api/v1/logout", serde_json::json!({}))
-        .await;
+    let resp = app.post_as(&token, "/api/v1/logout", serde_json::json!({})).await;
     assert_eq!(resp.status(), 200);
     let cookie = resp.headers()["set-cookie"].to_str().unwrap();
     assert!(
@@ -132,14 +123,7 @@ async fn unknown_and_malformed_tokens_are_unauthenticated() {
         let (status, code) = error_code(app.get_as(token, "/api/v1/whoami").await).await;
         assert_eq!((status.as_u16(), code.as_str()), (401, "unauthenticated"));
     }
-    let (status, _) = error_code(
-        app.http
-            .get(app.url("/api/v1/account/security"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = error_code(app.http.get(app.url("/api/v1/account/security")).send().await.unwrap()).await;
     assert_eq!(status, 401);
     app.stop().await;
 }
@@ -187,10 +171,7 @@ async fn last_seen_is_written_in_batches() {
         .json()
         .await
         .unwrap();
-    let created = first["sessions"][0]["created_at"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let created = first["sessions"][0]["created_at"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1600)).await;
@@ -201,10 +182,7 @@ async fn last_seen_is_written_in_batches() {
         .await
         .unwrap();
     let seen = later["sessions"][0]["last_seen_at"].as_str().unwrap();
-    assert!(
-        seen > created.as_str(),
-        "last seen {seen} after creation {created}"
-    );
+    assert!(seen > created.as_str(), "last seen {seen} after creation {created}");
     app.stop().await;
 }
 

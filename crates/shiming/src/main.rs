@@ -106,8 +106,7 @@ fn load_config(dev: bool, common: &Common, listen: Option<SocketAddr>) -> anyhow
 }
 
 fn init_logs(config: &Config) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -130,11 +129,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve {
-            dev,
-            common,
-            listen,
-        } => {
+        Command::Serve { dev, common, listen } => {
             let config = load_config(dev, &common, listen)?;
             init_logs(&config);
             serve(config).await?;
@@ -163,8 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev {
             command: DevCommand::Sms { phone, url },
         } => {
-            let mut req =
-                reqwest::Client::new().get(format!("{}/dev/sms", url.trim_end_matches('/')));
+            let mut req = reqwest::Client::new().get(format!("{}/dev/sms", url.trim_end_matches('/')));
             if let Some(p) = &phone {
                 req = req.query(&[("phone", p)]);
             }
@@ -197,10 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
-            println!(
-                "development carrier listening on http://{}",
-                listener.local_addr()?
-            );
+            println!("development carrier listening on http://{}", listener.local_addr()?);
             axum_serve(listener, carrier.router()).await?;
         }
     }

@@ -20,11 +20,7 @@ struct Served {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn serve(data: &Path, logs: &Path) -> Served {
@@ -32,13 +28,7 @@ fn serve(data: &Path, logs: &Path) -> Served {
     let log = logs.join(format!("serve-{port}.log"));
     let out = std::fs::File::create(&log).unwrap();
     let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data)
         .env("RUST_LOG", "debug")
         .stdout(out.try_clone().unwrap())
@@ -70,10 +60,7 @@ impl Served {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no graceful exit within 10 s of SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "no graceful exit within 10 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         };
         let mut text = String::new();
@@ -161,12 +148,7 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
     let ready = c.get(format!("{base}/readyz")).send().unwrap();
     assert_eq!(ready.status(), 200);
     assert!(ready.headers().contains_key("x-request-id"));
-    let metrics = c
-        .get(format!("{base}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = c.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("shiming_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/login/phone\""));
 
@@ -183,14 +165,7 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         let bytes = std::fs::read(f).unwrap();
         // The code is no secret after use, but it is stored only hashed, and the
         // outbox holds it sealed.
-        for secret in [
-            name,
-            id,
-            national,
-            &id[6..14],
-            token.as_str(),
-            code.as_str(),
-        ] {
+        for secret in [name, id, national, &id[6..14], token.as_str(), code.as_str()] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} found in {}",
@@ -233,11 +208,7 @@ fn migrate_dev_sms_and_production_without_secrets() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(data.join("shiming.db").exists());
 
     // Outside dev, no secrets is a clear refusal to start.
@@ -264,14 +235,7 @@ fn migrate_dev_sms_and_production_without_secrets() {
         .send()
         .unwrap();
     let out = Command::new(BIN)
-        .args([
-            "dev",
-            "sms",
-            "--phone",
-            "+8613800000001",
-            "--url",
-            &served.base,
-        ])
+        .args(["dev", "sms", "--phone", "+8613800000001", "--url", &served.base])
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
@@ -287,12 +251,7 @@ fn the_dev_simulators_are_absent_outside_dev() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(tmp.path())
         .env(
             "SHIMING_SECRETS__ENCRYPTION_KEY",
@@ -316,13 +275,40 @@ fn the_dev_simulators_are_absent_outside_dev() {
     }
     for path in ["/dev/sms", "/dev/carrier/persons"] {
         assert_eq!(
-            reqwest::blocking::get(format!("{base}{path}"))
-                .unwrap()
-                .status(),
+            reqwest::blocking::get(format!("{base}{path}")).unwrap().status(),
             404,
             "{path}"
         );
     }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn the_development_carrier_runs_alone() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["dev", "carrier", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1/mobile/three-element");
+    let c = Client::new();
+    let ask = |name: &str| {
+        let body = json!({ "request_id": "r1", "phone": "+8613800000001", "name": name, "id_number": "110101199003076632" });
+        c.post(&url).json(&body).send()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        match ask("张三") {
+            Ok(r) => break r,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("the carrier did not come up: {e}"),
+        }
+    };
+    assert_eq!(answer.json::<Value>().unwrap(), json!({ "request_id": "r1", "result": "match" }));
+    assert_eq!(ask("李四").unwrap().json::<Value>().unwrap()["result"], "mismatch");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -8,14 +8,7 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 /// The hash of one event. Every field is length-prefixed so that no two
 /// different events hash alike by shifting bytes between fields.
-pub fn event_hash(
-    prev: &[u8],
-    seq: i64,
-    at: i64,
-    kind: &str,
-    account_id: Option<&str>,
-    details: &str,
-) -> [u8; 32] {
+pub fn event_hash(prev: &[u8], seq: i64, at: i64, kind: &str, account_id: Option<&str>, details: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
     h.update(seq.to_be_bytes());
@@ -110,21 +103,17 @@ mod tests {
             events.push((seq, prev, h));
             prev = h;
         }
-        let walk =
-            |evs: &[(i64, [u8; 32], [u8; 32])], details_of_2: &str, head: (i64, [u8; 32])| {
-                let mut w = ChainWalker::new();
-                for (seq, p, h) in evs {
-                    let d = if *seq == 2 { details_of_2 } else { "{}" };
-                    if let Err(r) = w.step(*seq, 100 + seq, "x", Some("acc"), d, p, h) {
-                        return r;
-                    }
+        let walk = |evs: &[(i64, [u8; 32], [u8; 32])], details_of_2: &str, head: (i64, [u8; 32])| {
+            let mut w = ChainWalker::new();
+            for (seq, p, h) in evs {
+                let d = if *seq == 2 { details_of_2 } else { "{}" };
+                if let Err(r) = w.step(*seq, 100 + seq, "x", Some("acc"), d, p, h) {
+                    return r;
                 }
-                w.finish(head.0, &head.1)
-            };
-        assert_eq!(
-            walk(&events, "{}", (3, prev)),
-            ChainReport::Intact { events: 3 }
-        );
+            }
+            w.finish(head.0, &head.1)
+        };
+        assert_eq!(walk(&events, "{}", (3, prev)), ChainReport::Intact { events: 3 });
         assert_eq!(
             walk(&events, "{\"a\":1}", (3, prev)),
             ChainReport::Broken {

@@ -25,18 +25,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub trait AccountStore {
     /// Creates an account holding one credential, and audits it. A credential
     /// bound elsewhere already fails with [`StoreError::CredentialInUse`].
-    async fn create_account(
-        &self,
-        account: NewAccount,
-        credential: NewCredential,
-        at: i64,
-    ) -> Result<()>;
+    async fn create_account(&self, account: NewAccount, credential: NewCredential, at: i64) -> Result<()>;
 
-    async fn account_by_credential(
-        &self,
-        kind: CredentialKind,
-        lookup_hash: &[u8],
-    ) -> Result<Option<String>>;
+    async fn account_by_credential(&self, kind: CredentialKind, lookup_hash: &[u8]) -> Result<Option<String>>;
 
     /// The account with its credentials and what they attest, for the
     /// Account & Security view and the real-name derivation.
@@ -69,20 +60,10 @@ pub trait SessionStore {
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
 
     /// Revokes one of the account's sessions; false when it has no such session.
-    async fn revoke_session(
-        &self,
-        account_id: &str,
-        session_id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool>;
+    async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool>;
 
     /// Revokes every session of the account but `keep`; returns how many.
-    async fn revoke_other_sessions(
-        &self,
-        account_id: &str,
-        keep: &str,
-        audit: AuditDraft,
-    ) -> Result<u64>;
+    async fn revoke_other_sessions(&self, account_id: &str, keep: &str, audit: AuditDraft) -> Result<u64>;
 }
 
 #[async_trait]
@@ -146,27 +127,11 @@ pub trait Maintenance {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    AccountStore
-    + SessionStore
-    + CodeStore
-    + RateStore
-    + OutboxStore
-    + AuditStore
-    + Maintenance
-    + Send
-    + Sync
+    AccountStore + SessionStore + CodeStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore
-        + SessionStore
-        + CodeStore
-        + RateStore
-        + OutboxStore
-        + AuditStore
-        + Maintenance
-        + Send
-        + Sync
+    T: AccountStore + SessionStore + CodeStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
 {
 }

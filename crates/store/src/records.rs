@@ -84,7 +84,6 @@ pub struct AccountView {
     pub state: AccountState,
     pub created_at: i64,
     pub credentials: Vec<CredentialRecord>,
-    pub session_count: i64,
 }
 
 impl AccountView {

@@ -33,20 +33,12 @@ fn phone(hash: &[u8]) -> NewCredential {
 #[tokio::test]
 async fn a_credential_binds_to_one_account_only() {
     let (_d, s) = store().await;
-    s.create_account(account("a"), phone(b"h1"), 1)
-        .await
-        .unwrap();
-    let err = s
-        .create_account(account("b"), phone(b"h1"), 1)
-        .await
-        .unwrap_err();
+    s.create_account(account("a"), phone(b"h1"), 1).await.unwrap();
+    let err = s.create_account(account("b"), phone(b"h1"), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::CredentialInUse), "{err:?}");
     // The failed creation left nothing behind: no account b, no audit event.
     assert!(s.account_view("b").await.unwrap().is_none());
-    assert_eq!(
-        s.verify_chain().await.unwrap(),
-        ChainReport::Intact { events: 1 }
-    );
+    assert_eq!(s.verify_chain().await.unwrap(), ChainReport::Intact { events: 1 });
     assert_eq!(
         s.account_by_credential(CredentialKind::Phone, b"h1")
             .await
@@ -63,10 +55,7 @@ async fn parallel_creations_for_one_credential_have_one_winner() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let s = s.clone();
-            tokio::spawn(async move {
-                s.create_account(account(&format!("acc{i}")), phone(b"same"), 1)
-                    .await
-            })
+            tokio::spawn(async move { s.create_account(account(&format!("acc{i}")), phone(b"same"), 1).await })
         })
         .collect();
     let mut won = 0;
@@ -128,9 +117,7 @@ async fn a_refused_limit_counts_nothing() {
         now: 10,
     };
     assert!(s.take(&[open.clone(), full]).await.is_err());
-    s.take(&[open])
-        .await
-        .expect("the first limit counted nothing");
+    s.take(&[open]).await.expect("the first limit counted nothing");
 }
 
 #[tokio::test]
@@ -145,18 +132,11 @@ async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
     };
     let id = s.issue_code(code, &[]).await.unwrap();
     assert_eq!(
-        s.live_code(b"p", CodePurpose::Login, 11, 5)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
+        s.live_code(b"p", CodePurpose::Login, 11, 5).await.unwrap().unwrap().id,
         id
     );
     assert!(
-        s.live_code(b"p", CodePurpose::Login, 310, 5)
-            .await
-            .unwrap()
-            .is_none(),
+        s.live_code(b"p", CodePurpose::Login, 310, 5).await.unwrap().is_none(),
         "expired"
     );
     for n in 1..=5 {
@@ -164,10 +144,7 @@ async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
     }
     assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), None);
     assert!(
-        s.live_code(b"p", CodePurpose::Login, 11, 5)
-            .await
-            .unwrap()
-            .is_none(),
+        s.live_code(b"p", CodePurpose::Login, 11, 5).await.unwrap().is_none(),
         "burnt"
     );
     assert!(s.consume_code(id, 12).await.unwrap());
@@ -181,18 +158,11 @@ async fn the_audit_chain_detects_alteration_and_removal() {
     let s = SqliteStore::open(&file).await.unwrap();
     s.migrate().await.unwrap();
     for i in 0..4 {
-        s.create_account(
-            account(&format!("a{i}")),
-            phone(format!("h{i}").as_bytes()),
-            i,
-        )
-        .await
-        .unwrap();
+        s.create_account(account(&format!("a{i}")), phone(format!("h{i}").as_bytes()), i)
+            .await
+            .unwrap();
     }
-    assert_eq!(
-        s.verify_chain().await.unwrap(),
-        ChainReport::Intact { events: 4 }
-    );
+    assert_eq!(s.verify_chain().await.unwrap(), ChainReport::Intact { events: 4 });
     assert_eq!(s.audit_of("a2", 10).await.unwrap().len(), 1);
 
     let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
@@ -213,10 +183,7 @@ async fn the_audit_chain_detects_alteration_and_removal() {
         .execute(&raw)
         .await
         .unwrap();
-    assert_eq!(
-        s.verify_chain().await.unwrap(),
-        ChainReport::Intact { events: 4 }
-    );
+    assert_eq!(s.verify_chain().await.unwrap(), ChainReport::Intact { events: 4 });
 
     sqlx::query("DELETE FROM audit_events WHERE seq = 4")
         .execute(&raw)

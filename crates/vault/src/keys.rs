@@ -42,17 +42,12 @@ impl Keys {
 
     /// Both keys in base64, for writing into a development secrets file.
     pub fn to_base64(&self) -> (String, String) {
-        (
-            STANDARD.encode(self.encryption),
-            STANDARD.encode(self.pepper),
-        )
+        (STANDARD.encode(self.encryption), STANDARD.encode(self.pepper))
     }
 }
 
 fn decode32(text: &str, what: &'static str) -> Result<[u8; 32], KeyError> {
-    let mut bytes = STANDARD
-        .decode(text.trim())
-        .map_err(|_| KeyError::NotBase64(what))?;
+    let mut bytes = STANDARD.decode(text.trim()).map_err(|_| KeyError::NotBase64(what))?;
     let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::Length(what));
     bytes.zeroize();
     key

@@ -31,8 +31,7 @@ impl Vault {
     pub fn new(keys: &Keys) -> Self {
         Vault {
             cipher: Aes256Gcm::new((&keys.encryption).into()),
-            mac: <Hmac<Sha256> as Mac>::new_from_slice(&keys.pepper)
-                .expect("HMAC takes keys of any length"),
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&keys.pepper).expect("HMAC takes keys of any length"),
         }
     }
 
@@ -106,24 +105,15 @@ mod tests {
         assert_eq!(v.open_string("person.name", &sealed).unwrap(), "欧阳明");
         // Two seals of the same value differ (random nonce).
         assert_ne!(sealed, v.seal("person.name", "欧阳明".as_bytes()));
-        assert_eq!(
-            v.open("person.id_number", &sealed),
-            Err(VaultError::Damaged)
-        );
+        assert_eq!(v.open("person.id_number", &sealed), Err(VaultError::Damaged));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert_eq!(v.open("person.name", &tampered), Err(VaultError::Damaged));
         let mut other_key = sealed.clone();
         other_key[0] = 9;
-        assert_eq!(
-            v.open("person.name", &other_key),
-            Err(VaultError::UnknownKey(9))
-        );
+        assert_eq!(v.open("person.name", &other_key), Err(VaultError::UnknownKey(9)));
         assert_eq!(v.open("person.name", &[]), Err(VaultError::Damaged));
-        assert_eq!(
-            v.open("person.name", &[KEY_ID, 1, 2]),
-            Err(VaultError::Damaged)
-        );
+        assert_eq!(v.open("person.name", &[KEY_ID, 1, 2]), Err(VaultError::Damaged));
         // Another key does not open it.
         assert_eq!(
             Vault::new(&Keys::generate()).open("person.name", &sealed),

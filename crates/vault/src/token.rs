@@ -54,10 +54,7 @@ mod tests {
         let b = SessionToken::generate();
         assert_eq!(a.as_str().len(), 43);
         assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(
-            SessionToken::hash_of(a.as_str()),
-            sha256(a.as_str().as_bytes())
-        );
+        assert_eq!(SessionToken::hash_of(a.as_str()), sha256(a.as_str().as_bytes()));
         assert_eq!(random_hex(16).len(), 32);
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));

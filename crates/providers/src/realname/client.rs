@@ -78,9 +78,7 @@ impl RealNameVerifier for CarrierClient {
             }
         })?;
         if answer.request_id != request_id {
-            return Err(VerifierError::Protocol(
-                "the answer is for another request".into(),
-            ));
+            return Err(VerifierError::Protocol("the answer is for another request".into()));
         }
         Ok(match answer.result {
             CheckResult::Match => Verdict::Match,

@@ -75,9 +75,7 @@ impl DevCarrier {
             api_key,
         };
         for p in test_persons() {
-            carrier
-                .add(&p)
-                .expect("the documented test persons are valid");
+            carrier.add(&p).expect("the documented test persons are valid");
         }
         Arc::new(carrier)
     }
@@ -145,10 +143,7 @@ async fn check(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if presented != Some(key.as_str()) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "a valid bearer token is required".into(),
-            );
+            return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required".into());
         }
     }
     let fault = *carrier.fault.read().expect("not poisoned");
@@ -205,10 +200,7 @@ struct FaultBody {
     mode: Fault,
 }
 
-async fn set_fault(
-    State(carrier): State<Arc<DevCarrier>>,
-    Json(body): Json<FaultBody>,
-) -> StatusCode {
+async fn set_fault(State(carrier): State<Arc<DevCarrier>>, Json(body): Json<FaultBody>) -> StatusCode {
     *carrier.fault.write().expect("not poisoned") = body.mode;
     StatusCode::NO_CONTENT
 }
@@ -246,10 +238,7 @@ mod tests {
         });
         let zhang = person("张三", "110101199003076632");
         let phone1 = Phone::parse("+8613800000001").unwrap();
-        assert_eq!(
-            client.check_phone(&phone1, &zhang).await.unwrap(),
-            Verdict::Match
-        );
+        assert_eq!(client.check_phone(&phone1, &zhang).await.unwrap(), Verdict::Match);
         assert_eq!(
             client
                 .check_phone(&phone1, &person("李四", "310115198506124828"))
@@ -258,10 +247,7 @@ mod tests {
             Verdict::Mismatch
         );
         let unknown = Phone::parse("+8613999999999").unwrap();
-        assert_eq!(
-            client.check_phone(&unknown, &zhang).await.unwrap(),
-            Verdict::Mismatch
-        );
+        assert_eq!(client.check_phone(&unknown, &zhang).await.unwrap(), Verdict::Mismatch);
 
         // Added persons are checked like the built-in ones.
         let added = reqwest::Client::new()
@@ -271,10 +257,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(added.status(), 201);
-        assert_eq!(
-            client.check_phone(&unknown, &zhang).await.unwrap(),
-            Verdict::Match
-        );
+        assert_eq!(client.check_phone(&unknown, &zhang).await.unwrap(), Verdict::Match);
         let bad = reqwest::Client::new()
             .post(format!("{base}/dev/carrier/persons"))
             .json(&serde_json::json!({"phone": "+8613999999999", "name": "张三", "id_number": "110101199003076631"}))

@@ -112,11 +112,7 @@ mod tests {
 
     /// A gateway on a real port that fails the first `fail_first` requests with 503,
     /// or hangs when `hang` is set, and records what it accepted.
-    async fn gateway(
-        fail_first: u32,
-        hang: bool,
-        final_status: StatusCode,
-    ) -> (String, Arc<AtomicU32>, Received) {
+    async fn gateway(fail_first: u32, hang: bool, final_status: StatusCode) -> (String, Arc<AtomicU32>, Received) {
         let calls = Arc::new(AtomicU32::new(0));
         let got = Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = (calls.clone(), got.clone());
@@ -134,9 +130,7 @@ mod tests {
                         if n < fail_first {
                             return StatusCode::SERVICE_UNAVAILABLE;
                         }
-                        if headers.get("authorization").and_then(|v| v.to_str().ok())
-                            != Some("Bearer t0ken")
-                        {
+                        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer t0ken") {
                             return StatusCode::UNAUTHORIZED;
                         }
                         got.lock().unwrap().push(body);
@@ -167,10 +161,7 @@ mod tests {
     #[tokio::test]
     async fn delivers_after_retrying_server_errors() {
         let (url, calls, got) = gateway(2, false, StatusCode::ACCEPTED).await;
-        sender(url, 2, 2000)
-            .send(&phone(), "code 123456")
-            .await
-            .unwrap();
+        sender(url, 2, 2000).send(&phone(), "code 123456").await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert_eq!(
             got.lock().unwrap()[0],
@@ -182,10 +173,7 @@ mod tests {
     async fn gives_up_after_bounded_retries() {
         let (url, calls, got) = gateway(10, false, StatusCode::OK).await;
         let err = sender(url, 2, 2000).send(&phone(), "x").await.unwrap_err();
-        assert!(
-            matches!(err, SmsError::Unreachable { attempts: 3, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, SmsError::Unreachable { attempts: 3, .. }), "{err:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert!(got.lock().unwrap().is_empty());
     }
@@ -215,9 +203,6 @@ mod tests {
         let url = format!("http://{}/sms", listener.local_addr().unwrap());
         drop(listener);
         let err = sender(url, 0, 500).send(&phone(), "x").await.unwrap_err();
-        assert!(
-            matches!(err, SmsError::Unreachable { attempts: 1, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, SmsError::Unreachable { attempts: 1, .. }), "{err:?}");
     }
 }

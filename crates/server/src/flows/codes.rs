@@ -18,12 +18,7 @@ fn code_hash(state: &AppState, phone: &Phone, purpose: CodePurpose, code: &SmsCo
         .vault
         .keyed_hash(
             "sms-code",
-            &format!(
-                "{}\u{1f}{}\u{1f}{}",
-                purpose.as_str(),
-                phone.e164(),
-                code.as_str()
-            ),
+            &format!("{}\u{1f}{}\u{1f}{}", purpose.as_str(), phone.e164(), code.as_str()),
         )
         .to_vec()
 }
@@ -32,18 +27,17 @@ fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
     let what = match purpose {
         CodePurpose::Login => "登录",
     };
-    format!("【shiming】您的{what}验证码是 {}，{ttl_minutes} 分钟内有效，请勿告诉他人。Your shiming code is {}.", code.as_str(), code.as_str())
+    format!(
+        "【shiming】您的{what}验证码是 {}，{ttl_minutes} 分钟内有效，请勿告诉他人。Your shiming code is {}.",
+        code.as_str(),
+        code.as_str()
+    )
 }
 
 /// Issues a code for `purpose` to `phone` and sends it. Limits: one code per
 /// phone and purpose per cool-down, hourly caps per phone and per client
 /// address across purposes.
-pub async fn send(
-    state: &AppState,
-    phone: &Phone,
-    purpose: CodePurpose,
-    client_ip: &str,
-) -> ApiResult<Sent> {
+pub async fn send(state: &AppState, phone: &Phone, purpose: CodePurpose, client_ip: &str) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
     let now = now();
     let phone_hash = state.vault.keyed_hash("phone", phone.e164()).to_vec();
@@ -95,12 +89,7 @@ pub async fn send(
 /// Checks a typed code against the live code of the phone and purpose, and
 /// consumes it on a match. Wrong tries are counted atomically per code; the
 /// try that reaches the limit burns it.
-pub async fn check(
-    state: &AppState,
-    phone: &Phone,
-    purpose: CodePurpose,
-    typed: &SmsCode,
-) -> ApiResult<()> {
+pub async fn check(state: &AppState, phone: &Phone, purpose: CodePurpose, typed: &SmsCode) -> ApiResult<()> {
     let max = state.config.sms.max_attempts;
     let phone_hash = state.vault.keyed_hash("phone", phone.e164());
     let now = now();

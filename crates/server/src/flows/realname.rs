@@ -1,11 +1,11 @@
 //! Real-name verification of the bound phone by the carrier three-element check.
 
 use serde::Serialize;
-use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
+use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, RealNameStatus};
 use shiming_providers::realname::Verdict;
 use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
 
-use super::security::{self, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE};
+use super::security::{self, PERSON_ID_NUMBER, PERSON_NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::{now, AppState};
@@ -18,19 +18,13 @@ pub enum Outcome {
 }
 
 /// Verifies `person` as the holder of the account's bound phone.
-pub async fn verify_phone(
-    state: &AppState,
-    who: &Authenticated,
-    person: Person,
-) -> ApiResult<Outcome> {
+pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person) -> ApiResult<Outcome> {
     let view = state
         .store
         .account_view(&who.account_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let phone_cred = view
-        .credential(CredentialKind::Phone)
-        .ok_or(ApiError::NoPhoneBound)?;
+    let phone_cred = view.credential(CredentialKind::Phone).ok_or(ApiError::NoPhoneBound)?;
     let person_hash = state.vault.keyed_hash("person", &person.canonical());
 
     // Real-name is never edited: a request for a person other than the one
@@ -43,12 +37,8 @@ pub async fn verify_phone(
         };
     }
     let current = security::real_name(&view);
-    let same_person = current
-        .person
-        .is_some_and(|a| a.person.person_hash == person_hash);
-    if current.status != RealNameStatus::Unverified
-        && !(current.status == RealNameStatus::Verified && same_person)
-    {
+    let same_person = current.person.is_some_and(|a| a.person.person_hash == person_hash);
+    if current.status != RealNameStatus::Unverified && !(current.status == RealNameStatus::Verified && same_person) {
         return Err(ApiError::RealnameNotEditable);
     }
 
@@ -66,12 +56,7 @@ pub async fn verify_phone(
         }])
         .await?;
 
-    let phone = Phone::parse(
-        &state
-            .vault
-            .open_string(PHONE_VALUE, &phone_cred.value_sealed)?,
-    )
-    .map_err(|e| ApiError::Internal(format!("stored phone: {e}")))?;
+    let phone = security::open_phone(&state.vault, &phone_cred.value_sealed)?;
     let verdict = state.verifier.check_phone(&phone, &person).await?;
     metrics::counter!("shiming_realname_checks_total", "verdict" => if verdict == Verdict::Match { "match" } else { "mismatch" }).increment(1);
     if verdict == Verdict::Mismatch {
@@ -80,12 +65,8 @@ pub async fn verify_phone(
 
     let sealed = NewPerson {
         person_hash: person_hash.to_vec(),
-        name_sealed: state
-            .vault
-            .seal(PERSON_NAME, person.name.as_str().as_bytes()),
-        id_number_sealed: state
-            .vault
-            .seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
+        name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
+        id_number_sealed: state.vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
     };
     let audit = AuditDraft::new(
         "realname.verified",
@@ -95,14 +76,7 @@ pub async fn verify_phone(
     );
     match state
         .store
-        .attest(
-            &who.account_id,
-            phone_cred.id,
-            sealed,
-            "carrier",
-            now,
-            audit,
-        )
+        .attest(&who.account_id, phone_cred.id, sealed, "carrier", now, audit)
         .await
     {
         Ok(()) => Ok(Outcome::Verified),

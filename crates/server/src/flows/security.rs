@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 use shiming_domain::{
-    derive_real_name, AccountState, CredentialKind, IdNumber, Nature, PersonName, Phone, RealName,
-    RealNameStatus,
+    derive_real_name, AccountState, CredentialKind, IdNumber, Nature, PersonName, Phone, RealName, RealNameStatus,
 };
 use shiming_store::{AccountView, Attestation};
 use shiming_vault::Vault;
@@ -26,7 +25,7 @@ pub struct SecurityView {
     pub real_name: RealNameView,
     pub phone: Option<PhoneView>,
     pub wechat: Option<WechatView>,
-    pub sessions: i64,
+    pub sessions: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,28 +64,48 @@ pub fn real_name(view: &AccountView) -> RealName<&Attestation> {
     }
 }
 
-pub fn build(vault: &Vault, view: &AccountView) -> ApiResult<SecurityView> {
+/// Opens a sealed value and parses it again: what the store holds must still
+/// be valid, or it is damage worth an internal error, not a guess.
+fn open_parsed<T, E: std::fmt::Display>(
+    vault: &Vault,
+    context: &str,
+    sealed: &[u8],
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> ApiResult<T> {
+    parse(&vault.open_string(context, sealed)?).map_err(|e| ApiError::Internal(format!("stored {context}: {e}")))
+}
+
+/// The bound phone number, opened.
+pub fn open_phone(vault: &Vault, sealed: &[u8]) -> ApiResult<Phone> {
+    open_parsed(vault, PHONE_VALUE, sealed, Phone::parse)
+}
+
+/// The real-name part of the view.
+pub fn real_name_view(vault: &Vault, view: &AccountView) -> ApiResult<RealNameView> {
     let rn = real_name(view);
     let (name_masked, id_number_masked) = match rn.person {
-        Some(a) => {
-            let name = PersonName::parse(&vault.open_string(PERSON_NAME, &a.person.name_sealed)?)
-                .map_err(|e| ApiError::Internal(format!("stored name: {e}")))?;
-            let id =
-                IdNumber::parse(&vault.open_string(PERSON_ID_NUMBER, &a.person.id_number_sealed)?)
-                    .map_err(|e| ApiError::Internal(format!("stored ID number: {e}")))?;
-            (Some(name.masked()), Some(id.masked()))
-        }
+        Some(a) => (
+            Some(open_parsed(vault, PERSON_NAME, &a.person.name_sealed, PersonName::parse)?.masked()),
+            Some(open_parsed(vault, PERSON_ID_NUMBER, &a.person.id_number_sealed, IdNumber::parse)?.masked()),
+        ),
         None => (None, None),
     };
+    Ok(RealNameView {
+        status: rn.status,
+        name_masked,
+        id_number_masked,
+        source: rn.source,
+        verified_at: rn.person.map(|a| rfc3339(a.verified_at)),
+    })
+}
+
+/// The whole Account & Security view; `sessions` counts the live sessions.
+pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<SecurityView> {
     let phone = match view.credential(CredentialKind::Phone) {
-        Some(c) => {
-            let p = Phone::parse(&vault.open_string(PHONE_VALUE, &c.value_sealed)?)
-                .map_err(|e| ApiError::Internal(format!("stored phone: {e}")))?;
-            Some(PhoneView {
-                number_masked: p.masked(),
-                bound_at: rfc3339(c.bound_at),
-            })
-        }
+        Some(c) => Some(PhoneView {
+            number_masked: open_phone(vault, &c.value_sealed)?.masked(),
+            bound_at: rfc3339(c.bound_at),
+        }),
         None => None,
     };
     let wechat = match view.credential(CredentialKind::Wechat) {
@@ -100,16 +119,10 @@ pub fn build(vault: &Vault, view: &AccountView) -> ApiResult<SecurityView> {
         account_id: view.id.clone(),
         nature: view.nature,
         state: view.state,
-        real_name: RealNameView {
-            status: rn.status,
-            name_masked,
-            id_number_masked,
-            source: rn.source,
-            verified_at: rn.person.map(|a| rfc3339(a.verified_at)),
-        },
+        real_name: real_name_view(vault, view)?,
         phone,
         wechat,
-        sessions: view.session_count,
+        sessions,
     })
 }
 

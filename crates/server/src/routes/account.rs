@@ -10,19 +10,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::flows::realname;
 use crate::flows::security::{self, SecurityView};
-use crate::session::Authenticated;
+use crate::session::{self, Authenticated};
 use crate::state::{now, rfc3339, AppState};
 
-pub async fn security_view(
-    State(state): State<AppState>,
-    who: Authenticated,
-) -> ApiResult<Json<SecurityView>> {
+pub async fn security_view(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<SecurityView>> {
     let view = state
         .store
         .account_view(&who.account_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    Ok(Json(security::build(&state.vault, &view)?))
+    let sessions = session::live_sessions(&state, &who.account_id).await?.len();
+    Ok(Json(security::build(&state.vault, &view, sessions)?))
 }
 
 #[derive(Deserialize)]
@@ -48,19 +46,12 @@ pub async fn real_name_phone(
         .account_view(&who.account_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let shown = security::build(&state.vault, &view)?;
-    Ok(Json(
-        json!({ "outcome": outcome, "real_name": shown.real_name }),
-    ))
+    let real_name = security::real_name_view(&state.vault, &view)?;
+    Ok(Json(json!({ "outcome": outcome, "real_name": real_name })))
 }
 
-pub async fn sessions(
-    State(state): State<AppState>,
-    who: Authenticated,
-) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<_> = state
-        .store
-        .sessions_of(&who.account_id)
+pub async fn sessions(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
+    let list: Vec<_> = session::live_sessions(&state, &who.account_id)
         .await?
         .into_iter()
         .map(|s| {
@@ -88,16 +79,10 @@ pub async fn revoke_session(
         now(),
         json!({ "session_id": id, "by": "account" }),
     );
-    if !state
-        .store
-        .revoke_session(&who.account_id, &id, audit)
-        .await?
-    {
+    if !state.store.revoke_session(&who.account_id, &id, audit).await? {
         return Err(ApiError::NotFound("session"));
     }
-    Ok(Json(
-        json!({ "revoked": 1, "current": id == who.session_id }),
-    ))
+    Ok(Json(json!({ "revoked": 1, "current": id == who.session_id })))
 }
 
 pub async fn revoke_other_sessions(

@@ -65,10 +65,8 @@ pub async fn login_phone(
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     let token = session::create(&state, &account_id, user_agent, "phone").await?;
     metrics::counter!("shiming_logins_total", "via" => "phone").increment(1);
-    let mut resp =
-        Json(json!({ "token": token.as_str(), "account_id": account_id })).into_response();
-    resp.headers_mut()
-        .insert(SET_COOKIE, session::cookie(&state, &token));
+    let mut resp = Json(json!({ "token": token.as_str(), "account_id": account_id })).into_response();
+    resp.headers_mut().insert(SET_COOKIE, session::cookie(&state, &token));
     Ok(resp)
 }
 
@@ -127,8 +125,7 @@ pub async fn logout(State(state): State<AppState>, who: Authenticated) -> ApiRes
         .revoke_session(&who.account_id, &who.session_id, audit)
         .await?;
     let mut resp = Json(json!({ "signed_out": true })).into_response();
-    resp.headers_mut()
-        .insert(SET_COOKIE, session::removal_cookie(&state));
+    resp.headers_mut().insert(SET_COOKIE, session::removal_cookie(&state));
     Ok(resp)
 }
 

@@ -34,10 +34,7 @@ pub async fn sms_outbox(
     };
     let messages = state
         .store
-        .outbox(
-            phone_hash.as_ref().map(|h| &h[..]),
-            q.limit.unwrap_or(50).min(500),
-        )
+        .outbox(phone_hash.as_ref().map(|h| &h[..]), q.limit.unwrap_or(50).min(500))
         .await?;
     let shown = messages
         .iter()

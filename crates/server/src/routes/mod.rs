@@ -32,10 +32,7 @@ pub fn app(state: AppState, dev_carrier: Option<&Arc<DevCarrier>>) -> Router {
         .route("/account/security", get(account::security_view))
         .route("/account/real-name/phone", post(account::real_name_phone))
         .route("/account/sessions", get(account::sessions))
-        .route(
-            "/account/sessions/others",
-            delete(account::revoke_other_sessions),
-        )
+        .route("/account/sessions/others", delete(account::revoke_other_sessions))
         .route("/account/sessions/{id}", delete(account::revoke_session));
 
     let mut router = Router::new()
@@ -59,11 +56,7 @@ pub fn app(state: AppState, dev_carrier: Option<&Arc<DevCarrier>>) -> Router {
         .layer(axum::middleware::from_fn(telemetry::record_metrics))
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveHeadersLayer::new([
-                    AUTHORIZATION,
-                    COOKIE,
-                    SET_COOKIE,
-                ]))
+                .layer(SetSensitiveHeadersLayer::new([AUTHORIZATION, COOKIE, SET_COOKIE]))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(telemetry::trace_layer())
                 .layer(PropagateRequestIdLayer::x_request_id())

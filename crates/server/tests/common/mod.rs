@@ -26,15 +26,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data.path().to_path_buf();
     tweak(&mut config);
-    let running = shiming_server::start(config)
-        .await
-        .expect("the service starts");
+    let running = shiming_server::start(config).await.expect("the service starts");
     TestApp {
         base: running.url(),
-        carrier: format!(
-            "http://{}",
-            running.carrier_addr.expect("dev starts a carrier")
-        ),
+        carrier: format!("http://{}", running.carrier_addr.expect("dev starts a carrier")),
         http: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -48,13 +43,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn error_code(resp: Response) -> (StatusCode, String) {
     let status = resp.status();
     let body: Value = resp.json().await.expect("an error body is JSON");
-    (
-        status,
-        body["error"]["code"]
-            .as_str()
-            .expect("error.code")
-            .to_owned(),
-    )
+    (status, body["error"]["code"].as_str().expect("error.code").to_owned())
 }
 
 impl TestApp {
@@ -63,12 +52,7 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
     }
 
     pub async fn post_as(&self, token: &str, path: &str, body: Value) -> Response {
@@ -82,12 +66,7 @@ impl TestApp {
     }
 
     pub async fn get_as(&self, token: &str, path: &str) -> Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
     pub async fn delete_as(&self, token: &str, path: &str) -> Response {
@@ -100,11 +79,8 @@ impl TestApp {
     }
 
     pub async fn send_code(&self, phone: &str) -> Response {
-        self.post(
-            "/api/v1/sms/send",
-            json!({ "phone": phone, "purpose": "login" }),
-        )
-        .await
+        self.post("/api/v1/sms/send", json!({ "phone": phone, "purpose": "login" }))
+            .await
     }
 
     /// The outbox of one phone, newest first.
@@ -122,10 +98,7 @@ impl TestApp {
 
     /// The newest code sent to a phone.
     pub async fn latest_code(&self, phone: &str) -> String {
-        let text = self.outbox(phone).await[0]["text"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let text = self.outbox(phone).await[0]["text"].as_str().unwrap().to_owned();
         text.split(|c: char| !c.is_ascii_digit())
             .find(|w| w.len() == 6)
             .expect("a 6-digit code")
@@ -133,11 +106,8 @@ impl TestApp {
     }
 
     pub async fn login(&self, phone: &str, code: &str) -> Response {
-        self.post(
-            "/api/v1/login/phone",
-            json!({ "phone": phone, "code": code }),
-        )
-        .await
+        self.post("/api/v1/login/phone", json!({ "phone": phone, "code": code }))
+            .await
     }
 
     /// Signs in by phone; returns (token, account_id).

@@ -4,60 +4,51 @@ use sqlx::Row;
 
 use super::{append_audit, credential_conflict, SqliteStore};
 use crate::{
-    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount,
-    NewCredential, NewPerson, PersonRecord, Result, StoreError,
+    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount, NewCredential, NewPerson,
+    PersonRecord, Result, StoreError,
 };
 
 #[async_trait]
 impl AccountStore for SqliteStore {
-    async fn create_account(
-        &self,
-        account: NewAccount,
-        credential: NewCredential,
-        at: i64,
-    ) -> Result<()> {
+    async fn create_account(&self, account: NewAccount, credential: NewCredential, at: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO accounts (id, nature, state, created_at) VALUES (?, ?, 'active', ?)",
-        )
-        .bind(&account.id)
-        .bind(account.nature.as_str())
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, bound_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO accounts (id, nature, state, created_at) VALUES (?, ?, 'active', ?)")
             .bind(&account.id)
-            .bind(credential.kind.as_str())
-            .bind(&credential.lookup_hash)
-            .bind(&credential.value_sealed)
+            .bind(account.nature.as_str())
             .bind(at)
             .execute(&mut *tx)
-            .await
-            .map_err(credential_conflict)?;
+            .await?;
+        sqlx::query(
+            "INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, bound_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&account.id)
+        .bind(credential.kind.as_str())
+        .bind(&credential.lookup_hash)
+        .bind(&credential.value_sealed)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(credential_conflict)?;
         append_audit(&mut tx, &account.audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn account_by_credential(
-        &self,
-        kind: CredentialKind,
-        lookup_hash: &[u8],
-    ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?",
+    async fn account_by_credential(&self, kind: CredentialKind, lookup_hash: &[u8]) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?")
+                .bind(kind.as_str())
+                .bind(lookup_hash)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(kind.as_str())
-        .bind(lookup_hash)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>> {
-        // One read transaction, so the account, its credentials and its
-        // session count are one consistent snapshot.
+        // One read transaction, so the account and its credentials are one
+        // consistent snapshot.
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT id, nature, state, created_at, (SELECT COUNT(*) FROM sessions WHERE account_id = accounts.id) AS sessions FROM accounts WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT id, nature, state, created_at FROM accounts WHERE id = ?")
             .bind(account_id)
             .fetch_optional(&mut *tx)
             .await?
@@ -104,7 +95,6 @@ impl AccountStore for SqliteStore {
             state: word(AccountState::parse, row.try_get("state")?)?,
             created_at: row.try_get("created_at")?,
             credentials,
-            session_count: row.try_get("sessions")?,
         }))
     }
 
@@ -126,9 +116,7 @@ impl AccountStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if still_bound.is_none() {
-            return Err(StoreError::Conflict(
-                "the credential changed or was attested meanwhile",
-            ));
+            return Err(StoreError::Conflict("the credential changed or was attested meanwhile"));
         }
         // A person seen before keeps its row (and its first sealed copy).
         sqlx::query("INSERT INTO persons (person_hash, name_sealed, id_number_sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (person_hash) DO NOTHING")
@@ -157,9 +145,6 @@ impl AccountStore for SqliteStore {
 
 /// Parses a stored enum word; a word the code does not know is a damaged row.
 pub(super) fn word<T>(parse: fn(&str) -> Option<T>, stored: String) -> Result<T> {
-    parse(&stored).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("unknown stored value {stored:?}").into(),
-        ))
-    })
+    parse(&stored)
+        .ok_or_else(|| StoreError::Database(sqlx::Error::Decode(format!("unknown stored value {stored:?}").into())))
 }

@@ -30,13 +30,15 @@ impl AuditStore for SqliteStore {
     async fn verify_chain(&self) -> Result<ChainReport> {
         // One snapshot: events appended meanwhile neither count nor break it.
         let mut tx = self.pool.begin().await?;
-        let (head_seq, head_hash): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
         let mut walker = ChainWalker::new();
         {
-            let mut rows = sqlx::query("SELECT seq, at, kind, account_id, details, prev_hash, hash FROM audit_events ORDER BY seq").fetch(&mut *tx);
+            let mut rows = sqlx::query(
+                "SELECT seq, at, kind, account_id, details, prev_hash, hash FROM audit_events ORDER BY seq",
+            )
+            .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
                 let account: Option<String> = r.try_get("account_id")?;
                 let step = walker.step(

@@ -9,14 +9,13 @@ use crate::{CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreE
 /// write transaction, so parallel callers cannot both take the last slot.
 async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?",
-        )
-        .bind(&l.bucket)
-        .bind(&l.key)
-        .bind(l.now - l.window)
-        .fetch_one(&mut *conn)
-        .await?;
+        let (count, oldest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?")
+                .bind(&l.bucket)
+                .bind(&l.key)
+                .bind(l.now - l.window)
+                .fetch_one(&mut *conn)
+                .await?;
         if count >= i64::from(l.limit) {
             let retry_after = oldest.map_or(l.window, |t| t + l.window - l.now).max(1);
             return Err(StoreError::RateLimited {
@@ -52,12 +51,14 @@ impl CodeStore for SqliteStore {
         let mut tx = self.write().await?;
         take_limits(&mut tx, limits).await?;
         // Only the newest code of a phone and purpose works.
-        sqlx::query("UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL")
-            .bind(code.created_at)
-            .bind(&code.phone_hash)
-            .bind(code.purpose.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL",
+        )
+        .bind(code.created_at)
+        .bind(&code.phone_hash)
+        .bind(code.purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
         let id = sqlx::query_scalar("INSERT INTO sms_codes (phone_hash, purpose, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
             .bind(&code.phone_hash)
             .bind(code.purpose.as_str())
@@ -116,14 +117,12 @@ impl CodeStore for SqliteStore {
     }
 
     async fn consume_code(&self, id: i64, at: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE sms_codes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = sqlx::query("UPDATE sms_codes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 }

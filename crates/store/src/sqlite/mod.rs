@@ -27,12 +27,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database file. Does not migrate.
     pub async fn open(file: &Path) -> Result<Self> {
-        Self::connect(
-            SqliteConnectOptions::new()
-                .filename(file)
-                .create_if_missing(true),
-        )
-        .await
+        Self::connect(SqliteConnectOptions::new().filename(file).create_if_missing(true)).await
     }
 
     /// Opens a database by URL (`sqlite://path`, `sqlite::memory:`).
@@ -76,30 +71,24 @@ fn credential_conflict(e: sqlx::Error) -> StoreError {
 /// Appends one event to the audit chain inside the caller's transaction.
 async fn append_audit(conn: &mut SqliteConnection, draft: &AuditDraft) -> Result<()> {
     let at = draft.at;
-    let (seq, prev): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
+    let (seq, prev): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
     let seq = seq + 1;
     let details = draft.details.to_string();
-    let hash = event_hash(
-        &prev,
-        seq,
-        at,
-        draft.kind,
-        draft.account_id.as_deref(),
-        &details,
-    );
-    sqlx::query("INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(seq)
-        .bind(at)
-        .bind(draft.kind)
-        .bind(draft.account_id.as_deref())
-        .bind(&details)
-        .bind(&prev)
-        .bind(&hash[..])
-        .execute(&mut *conn)
-        .await?;
+    let hash = event_hash(&prev, seq, at, draft.kind, draft.account_id.as_deref(), &details);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(at)
+    .bind(draft.kind)
+    .bind(draft.account_id.as_deref())
+    .bind(&details)
+    .bind(&prev)
+    .bind(&hash[..])
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
         .bind(seq)
         .bind(&hash[..])

@@ -27,14 +27,12 @@ impl OutboxStore for SqliteStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(phone_hash, phone_sealed, text_sealed, sent_at)| OutboxMessage {
-                    phone_hash,
-                    phone_sealed,
-                    text_sealed,
-                    sent_at,
-                },
-            )
+            .map(|(phone_hash, phone_sealed, text_sealed, sent_at)| OutboxMessage {
+                phone_hash,
+                phone_sealed,
+                text_sealed,
+                sent_at,
+            })
             .collect())
     }
 }

@@ -7,7 +7,8 @@ use super::accounts::word;
 use super::{append_audit, SqliteStore};
 use crate::{AuditDraft, NewSession, Result, SessionRecord, SessionStore};
 
-const SESSION_COLUMNS: &str = "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at \
+const SESSION_COLUMNS: &str =
+    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at \
      FROM sessions s JOIN accounts a ON a.id = s.account_id";
 
 fn session(r: &SqliteRow) -> Result<SessionRecord> {
@@ -77,12 +78,7 @@ impl SessionStore for SqliteStore {
         rows.iter().map(session).collect()
     }
 
-    async fn revoke_session(
-        &self,
-        account_id: &str,
-        session_id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.write().await?;
         let gone = sqlx::query("DELETE FROM sessions WHERE id = ? AND account_id = ?")
             .bind(session_id)
@@ -98,12 +94,7 @@ impl SessionStore for SqliteStore {
         Ok(true)
     }
 
-    async fn revoke_other_sessions(
-        &self,
-        account_id: &str,
-        keep: &str,
-        audit: AuditDraft,
-    ) -> Result<u64> {
+    async fn revoke_other_sessions(&self, account_id: &str, keep: &str, audit: AuditDraft) -> Result<u64> {
         let mut tx = self.write().await?;
         let gone = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
             .bind(account_id)
