@@ -46,7 +46,12 @@ impl Running {
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir)
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    // The folder holds the database and, in dev, the secrets: its owner only.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(&config.data_dir)
         .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
     let store = SqliteStore::open_url(&config.database_url())
         .await

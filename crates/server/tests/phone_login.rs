@@ -276,8 +276,14 @@ async fn the_per_address_cap_follows_the_configured_proxy_header() {
             .send()
     };
     // The proxy appends the client it saw last: that entry counts, not what the client claimed.
-    assert_eq!(send("+8613700000001", "10.9.9.9, 192.0.2.1").await.unwrap().status(), 202);
-    assert_eq!(send("+8613700000002", "10.8.8.8, 192.0.2.1").await.unwrap().status(), 429);
+    assert_eq!(
+        send("+8613700000001", "10.9.9.9, 192.0.2.1").await.unwrap().status(),
+        202
+    );
+    assert_eq!(
+        send("+8613700000002", "10.8.8.8, 192.0.2.1").await.unwrap().status(),
+        429
+    );
     assert_eq!(send("+8613700000003", "192.0.2.2").await.unwrap().status(), 202);
     app.stop().await;
 }

@@ -296,7 +296,8 @@ fn the_development_carrier_runs_alone() {
     let url = format!("http://127.0.0.1:{port}/v1/mobile/three-element");
     let c = Client::new();
     let ask = |name: &str| {
-        let body = json!({ "request_id": "r1", "phone": "+8613800000001", "name": name, "id_number": "110101199003076632" });
+        let body =
+            json!({ "request_id": "r1", "phone": "+8613800000001", "name": name, "id_number": "110101199003076632" });
         c.post(&url).json(&body).send()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -307,7 +308,10 @@ fn the_development_carrier_runs_alone() {
             Err(e) => panic!("the carrier did not come up: {e}"),
         }
     };
-    assert_eq!(answer.json::<Value>().unwrap(), json!({ "request_id": "r1", "result": "match" }));
+    assert_eq!(
+        answer.json::<Value>().unwrap(),
+        json!({ "request_id": "r1", "result": "match" })
+    );
     assert_eq!(ask("李四").unwrap().json::<Value>().unwrap()["result"], "mismatch");
     child.kill().unwrap();
     child.wait().unwrap();
