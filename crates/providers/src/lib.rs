@@ -4,3 +4,4 @@
 
 pub mod realname;
 pub mod sms;
+pub mod wechat;
