@@ -361,7 +361,7 @@ async fn userinfo(State(wx): State<Arc<DevWechat>>, Query(q): Query<TokenUse>) -
     }
     let (user, scope) = match granted(&wx, &q) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err((code, msg)) => return errcode(code, msg),
     };
     if scope == "snsapi_base" {
         return errcode(48001, "api unauthorized");
@@ -381,7 +381,7 @@ async fn realname(State(wx): State<Arc<DevWechat>>, Query(q): Query<TokenUse>) -
     }
     let (user, _) = match granted(&wx, &q) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err((code, msg)) => return errcode(code, msg),
     };
     let claim = user
         .name
