@@ -337,20 +337,25 @@ struct TokenUse {
     openid: String,
 }
 
-/// The identity an access token was granted for, or WeChat's error.
-fn granted(wx: &DevWechat, q: &TokenUse) -> Result<(DevWechatUser, String), Response> {
-    let Some((unionid, scope)) = wx.tokens.read().expect("not poisoned").get(&q.access_token).cloned() else {
-        return Err(errcode(40014, "invalid access_token"));
-    };
+/// The identity an access token was granted for, or WeChat's errcode and errmsg.
+fn granted(wx: &DevWechat, q: &TokenUse) -> Result<(DevWechatUser, String), (i64, &'static str)> {
+    const BAD_TOKEN: (i64, &str) = (40014, "invalid access_token");
+    let (unionid, scope) = wx
+        .tokens
+        .read()
+        .expect("not poisoned")
+        .get(&q.access_token)
+        .cloned()
+        .ok_or(BAD_TOKEN)?;
     let user = wx
         .users
         .read()
         .expect("not poisoned")
         .get(&unionid)
         .cloned()
-        .ok_or_else(|| errcode(40014, "invalid access_token"))?;
+        .ok_or(BAD_TOKEN)?;
     if user.openid != q.openid {
-        return Err(errcode(40003, "invalid openid"));
+        return Err((40003, "invalid openid"));
     }
     Ok((user, scope))
 }
