@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use shiming_providers::realname::{CarrierClient, CarrierConfig, DevCarrier, RealNameVerifier};
 use shiming_providers::sms::{SmsSender, WebhookSender};
+use shiming_providers::wechat::{DevWechat, WechatClient, WechatConfig, WechatProvider};
 use shiming_store::{SqliteStore, Store};
-use shiming_vault::Vault;
+use shiming_vault::{random_hex, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,6 +27,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Where the development carrier listens (dev only).
     pub carrier_addr: Option<SocketAddr>,
+    /// Where the development WeChat server listens (dev only).
+    pub wechat_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -60,7 +63,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     Ok(store)
 }
 
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
     let keys = secrets::load(&config)?;
     let vault = Arc::new(Vault::new(&keys));
@@ -68,25 +71,50 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let mut carrier_addr = None;
-    let dev_carrier = if config.dev {
+    // Bound first: with port 0 the public URL (OAuth redirect_uri) needs the real port.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.public_url.is_none() {
+        config.public_url = Some(format!("http://{addr}"));
+    }
+
+    let (mut carrier_addr, mut wechat_addr) = (None, None);
+    let simulators = if config.dev {
         let carrier = DevCarrier::new(config.realname.api_key.clone());
-        let listener = TcpListener::bind(config.dev_carrier.listen)
-            .await
-            .context("binding the development carrier")?;
-        carrier_addr = Some(listener.local_addr()?);
-        let router = carrier.router();
-        let mut stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-        }));
-        Some(carrier)
+        let (at, task) = serve_simulator(config.dev_carrier.listen, carrier.router(), &stopped).await?;
+        carrier_addr = Some(at);
+        tasks.push(task);
+
+        let appid = config
+            .wechat
+            .appid
+            .get_or_insert_with(|| "wxdev0000shiming".into())
+            .clone();
+        let secret = config.wechat.secret.get_or_insert_with(|| random_hex(16)).clone();
+        let wechat = DevWechat::new(&appid, &secret);
+        let (at, task) = serve_simulator(config.dev_wechat.listen, wechat.router(), &stopped).await?;
+        wechat_addr = Some(at);
+        tasks.push(task);
+        config.wechat.open_base_url = format!("http://{at}");
+        config.wechat.api_base_url = format!("http://{at}");
+        Some(carrier.admin_router().merge(wechat.admin_router()))
     } else {
         None
+    };
+
+    let wechat: Option<Arc<dyn WechatProvider>> = match (&config.wechat.appid, &config.wechat.secret) {
+        (Some(appid), Some(secret)) => Some(Arc::new(WechatClient::new(WechatConfig {
+            appid: appid.clone(),
+            secret: secret.clone(),
+            open_base_url: config.wechat.open_base_url.clone(),
+            api_base_url: config.wechat.api_base_url.clone(),
+            realname_url: config.wechat.realname_url.clone(),
+            timeout_ms: config.wechat.timeout_ms,
+        }))),
+        (None, None) => None,
+        _ => bail!("set both wechat.appid and wechat.secret (or neither, to leave WeChat sign-in off)"),
     };
 
     let base_url = match (&config.realname.base_url, carrier_addr) {
@@ -126,13 +154,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         vault,
         sms,
         verifier,
+        wechat,
         seen,
     };
-    let router = app(state, dev_carrier.as_ref());
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
+    let router = app(state, simulators);
     let mut stopped_main = stopped;
     tasks.insert(
         0,
@@ -150,9 +175,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         carrier_addr,
+        wechat_addr,
         stop,
         tasks,
     })
+}
+
+/// Serves a development simulator on its own port until the service stops.
+async fn serve_simulator(
+    at: SocketAddr,
+    router: axum::Router,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding a development simulator at {at}"))?;
+    let addr = listener.local_addr()?;
+    let mut stopped = stopped.clone();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    Ok((addr, task))
 }
 
 /// Deletes expired sessions and codes and old rate-limit hits every ten minutes.

@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use shiming_providers::sms::WebhookConfig;
+use shiming_providers::wechat::AuthorizeMode;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -28,7 +29,41 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub http: HttpConfig,
     pub dev_carrier: DevCarrierConfig,
+    pub wechat: WechatSettings,
+    pub dev_wechat: DevWechatConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WechatSettings {
+    /// The WeChat app; unset outside dev means WeChat sign-in is off.
+    pub appid: Option<String>,
+    pub secret: Option<String>,
+    /// Where browsers authorize (`connect/qrconnect`, `connect/oauth2/authorize`).
+    pub open_base_url: String,
+    /// Where codes are exchanged (`sns/oauth2/access_token`, `sns/userinfo`).
+    pub api_base_url: String,
+    /// The real-name claim endpoint; defaults to `sns/realname` below `api_base_url`.
+    pub realname_url: Option<String>,
+    pub timeout_ms: u64,
+    /// `qr` (PC QR login), `in_wechat_userinfo` or `in_wechat_base`.
+    pub authorize_mode: AuthorizeMode,
+    /// Bind by openid when WeChat gives no unionid (an app outside an open
+    /// platform account); off: such an identity is refused.
+    pub openid_fallback: bool,
+    /// Whether an unknown WeChat identity creates an account at sign-in; off:
+    /// it is told to sign in by phone and bind WeChat first.
+    pub create_accounts: bool,
+    /// How long a started round trip (its `state`) stays usable.
+    pub flow_ttl_secs: i64,
+    /// Round trips one client address may start per hour.
+    pub starts_per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevWechatConfig {
+    /// Where `serve --dev` starts the development WeChat server (port 0: any free port).
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -163,6 +198,22 @@ impl Config {
             dev_carrier: DevCarrierConfig {
                 listen: "127.0.0.1:0".parse().expect("a valid address"),
             },
+            wechat: WechatSettings {
+                appid: None,
+                secret: None,
+                open_base_url: "https://open.weixin.qq.com".into(),
+                api_base_url: "https://api.weixin.qq.com".into(),
+                realname_url: None,
+                timeout_ms: 5000,
+                authorize_mode: AuthorizeMode::Qr,
+                openid_fallback: false,
+                create_accounts: true,
+                flow_ttl_secs: 600,
+                starts_per_ip_per_hour: 60,
+            },
+            dev_wechat: DevWechatConfig {
+                listen: "127.0.0.1:0".parse().expect("a valid address"),
+            },
             log: LogConfig {
                 format: LogFormat::Text,
                 filter: "info".into(),
@@ -179,6 +230,7 @@ impl Config {
         c.sms.per_phone_per_hour = 20;
         c.sms.per_ip_per_hour = 200;
         c.realname.checks_per_account_per_day = 50;
+        c.wechat.starts_per_ip_per_hour = 600;
         c
     }
 

@@ -8,6 +8,7 @@ use axum::Json;
 use shiming_domain::{CodeFormatError, IdNumberError, NameError, PhoneError};
 use shiming_providers::realname::VerifierError;
 use shiming_providers::sms::SmsError;
+use shiming_providers::wechat::WechatError;
 use shiming_store::StoreError;
 use thiserror::Error;
 
@@ -47,6 +48,26 @@ pub enum ApiError {
     RealnameNotEditable,
     #[error("bind a phone number first")]
     NoPhoneBound,
+    #[error(
+        "this sign-in round trip is unknown, expired, used already, or was started in another browser; start again"
+    )]
+    OAuthStateInvalid,
+    #[error("WeChat authorization was refused")]
+    WechatDenied,
+    #[error("{0}; start again")]
+    WechatCodeInvalid(&'static str),
+    #[error("WeChat did not grant the permission this needs")]
+    WechatScopeNotGranted,
+    #[error("WeChat is unavailable; try again later")]
+    WechatUnavailable,
+    #[error("WeChat sign-in is not configured on this service")]
+    WechatNotConfigured,
+    #[error("this WeChat is bound to no account: sign in by phone first, then bind WeChat in Account & Security")]
+    WechatNotBound,
+    #[error("this credential is bound to another account")]
+    CredentialInUse,
+    #[error("this account has one already; rebinding is a separate, verified procedure")]
+    AlreadyBound,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("this method is not allowed here")]
@@ -81,6 +102,15 @@ impl ApiError {
             RealnameMismatch => "realname_mismatch",
             RealnameNotEditable => "realname_not_editable",
             NoPhoneBound => "no_phone_bound",
+            OAuthStateInvalid => "oauth_state_invalid",
+            WechatDenied => "wechat_denied",
+            WechatCodeInvalid(_) => "wechat_code_invalid",
+            WechatScopeNotGranted => "wechat_scope_not_granted",
+            WechatUnavailable => "wechat_unavailable",
+            WechatNotConfigured => "wechat_not_configured",
+            WechatNotBound => "wechat_not_bound",
+            CredentialInUse => "credential_in_use",
+            AlreadyBound => "already_bound",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             SmsDeliveryFailed => "sms_delivery_failed",
@@ -101,6 +131,11 @@ impl ApiError {
             | CodeIncorrect { .. }
             | CodeExpired
             | ConsentRequired => StatusCode::BAD_REQUEST,
+            OAuthStateInvalid | WechatDenied | WechatCodeInvalid(_) => StatusCode::BAD_REQUEST,
+            WechatScopeNotGranted | WechatNotBound => StatusCode::FORBIDDEN,
+            WechatNotConfigured => StatusCode::NOT_FOUND,
+            CredentialInUse | AlreadyBound => StatusCode::CONFLICT,
+            WechatUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Unauthenticated => StatusCode::UNAUTHORIZED,
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -135,6 +170,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
+            StoreError::CredentialInUse => ApiError::CredentialInUse,
+            StoreError::AlreadyBound => ApiError::AlreadyBound,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -151,6 +188,21 @@ impl From<VerifierError> for ApiError {
     fn from(e: VerifierError) -> Self {
         tracing::warn!(error = %e, "real-name verifier failed");
         ApiError::VerifierUnavailable
+    }
+}
+
+impl From<WechatError> for ApiError {
+    fn from(e: WechatError) -> Self {
+        match e {
+            WechatError::InvalidCode => ApiError::WechatCodeInvalid("WeChat says the authorization code is invalid"),
+            WechatError::CodeUsed => ApiError::WechatCodeInvalid("WeChat says the authorization code was used already"),
+            WechatError::CodeExpired => ApiError::WechatCodeInvalid("WeChat says the authorization code expired"),
+            WechatError::ScopeNotGranted => ApiError::WechatScopeNotGranted,
+            other => {
+                tracing::warn!(error = %other, "WeChat call failed");
+                ApiError::WechatUnavailable
+            }
+        }
     }
 }
 

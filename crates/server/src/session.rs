@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use shiming_domain::{AccountState, Nature};
 use shiming_store::{AuditDraft, NewSession, SessionRecord, Store};
@@ -33,6 +33,18 @@ pub struct Authenticated {
     pub account_id: String,
     pub nature: Nature,
     pub state: AccountState,
+}
+
+/// For handlers that serve signed-in and anonymous callers alike.
+impl OptionalFromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+        match presented_token(parts) {
+            Some(token) => lookup(state, &token).await,
+            None => Ok(None),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -54,14 +66,18 @@ fn presented_token(parts: &Parts) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
-    parts
-        .headers
+    cookie_value(&parts.headers, COOKIE_NAME)
+}
+
+/// The value of a request cookie.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE_NAME)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
 }
 
@@ -126,30 +142,38 @@ pub async fn create(
     Ok(token)
 }
 
-/// The `Set-Cookie` value carrying a new session.
-pub fn cookie(state: &AppState, token: &SessionToken) -> HeaderValue {
-    let c = Cookie::build((COOKIE_NAME, token.as_str().to_owned()))
-        .path("/")
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, and Secure outside dev.
+pub fn set_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: &str,
+    path: &'static str,
+    max_age_secs: i64,
+) -> HeaderValue {
+    let c = Cookie::build((name, value.to_owned()))
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.cookie_secure())
-        .max_age(cookie::time::Duration::seconds(
-            state.config.sessions.absolute_timeout_secs,
-        ))
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
         .build();
-    HeaderValue::from_str(&c.to_string()).expect("a token is a valid header value")
+    HeaderValue::from_str(&c.to_string()).expect("cookie values here are base64url or hex")
+}
+
+/// The `Set-Cookie` value carrying a new session.
+pub fn cookie(state: &AppState, token: &SessionToken) -> HeaderValue {
+    set_cookie(
+        state,
+        COOKIE_NAME,
+        token.as_str(),
+        "/",
+        state.config.sessions.absolute_timeout_secs,
+    )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn removal_cookie(state: &AppState) -> HeaderValue {
-    let c = Cookie::build((COOKIE_NAME, ""))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.cookie_secure())
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    HeaderValue::from_str(&c.to_string()).expect("a valid header value")
+    set_cookie(state, COOKIE_NAME, "", "/", 0)
 }
 
 /// Hands last-seen times to the batch writer without waiting.

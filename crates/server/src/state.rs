@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use shiming_providers::realname::RealNameVerifier;
 use shiming_providers::sms::SmsSender;
+use shiming_providers::wechat::WechatProvider;
 use shiming_store::Store;
 use shiming_vault::Vault;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub sms: Arc<dyn SmsSender>,
     pub verifier: Arc<dyn RealNameVerifier>,
+    /// WeChat sign-in, when configured.
+    pub wechat: Option<Arc<dyn WechatProvider>>,
     pub seen: SeenRecorder,
 }
 

@@ -222,6 +222,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         if let Some(addr) = running.carrier_addr {
             println!("  development carrier:  http://{addr}");
         }
+        if let Some(addr) = running.wechat_addr {
+            println!("  development WeChat:   http://{addr}");
+        }
         println!("  sign in with a test phone:");
         println!("    curl -s -X POST {url}/api/v1/sms/send -H 'Content-Type: application/json' -d '{{\"phone\":\"+8613800000001\",\"purpose\":\"login\"}}'");
         println!("    curl -s '{url}/dev/sms?phone=%2B8613800000001'      # the code, from the SMS outbox");

@@ -5,6 +5,9 @@ pub enum StoreError {
     /// The credential is bound to an account already (a unique constraint held).
     #[error("the credential is bound to an account already")]
     CredentialInUse,
+    /// The account holds a credential of that kind already.
+    #[error("the account holds a credential of that kind already")]
+    AlreadyBound,
     /// A rate limit has no room; `retry_after` seconds until it has.
     #[error("rate limit {bucket} reached")]
     RateLimited { bucket: String, retry_after: i64 },

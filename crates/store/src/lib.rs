@@ -33,6 +33,12 @@ pub trait AccountStore {
     /// Account & Security view and the real-name derivation.
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>>;
 
+    /// Binds a credential to an account that holds none of its kind, with
+    /// whatever came with it, and audits it. Fails with
+    /// [`StoreError::AlreadyBound`] when the account has one of that kind,
+    /// [`StoreError::CredentialInUse`] when another account holds it.
+    async fn bind_credential(&self, account_id: &str, credential: NewCredential, audit: AuditDraft) -> Result<()>;
+
     /// Stores `person` (once per person hash) as what `credential_id` attests,
     /// provided the credential is still bound to `account_id` and attests no
     /// one yet; audits it.
@@ -41,7 +47,7 @@ pub trait AccountStore {
         account_id: &str,
         credential_id: i64,
         person: NewPerson,
-        source: &str,
+        source: &'static str,
         at: i64,
         audit: AuditDraft,
     ) -> Result<()>;
@@ -94,6 +100,16 @@ pub trait CodeStore {
 }
 
 #[async_trait]
+pub trait OAuthStore {
+    /// Takes the rate limits and stores a new flow in one transaction.
+    async fn create_oauth_flow(&self, flow: OAuthFlow, limits: &[RateLimit]) -> Result<()>;
+
+    /// Consumes the flow of `state_hash` started by `browser_hash`, if it is
+    /// unexpired and unused: atomically, so a state works once.
+    async fn take_oauth_flow(&self, state_hash: &[u8], browser_hash: &[u8], now: i64) -> Result<Option<OAuthFlow>>;
+}
+
+#[async_trait]
 pub trait RateStore {
     /// Counts one hit in every limit when all of them have room; otherwise
     /// counts nothing and fails with [`StoreError::RateLimited`].
@@ -127,11 +143,20 @@ pub trait Maintenance {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    AccountStore + SessionStore + CodeStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
+    AccountStore + SessionStore + CodeStore + OAuthStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + SessionStore + CodeStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
+    T: AccountStore
+        + SessionStore
+        + CodeStore
+        + OAuthStore
+        + RateStore
+        + OutboxStore
+        + AuditStore
+        + Maintenance
+        + Send
+        + Sync
 {
 }

@@ -44,6 +44,52 @@ pub struct NewCredential {
     pub kind: CredentialKind,
     pub lookup_hash: Vec<u8>,
     pub value_sealed: Vec<u8>,
+    /// What Account & Security shows of it besides the masked value (a WeChat nickname).
+    pub display_sealed: Option<Vec<u8>>,
+    /// What it attests, when it came with a real-name claim.
+    pub attestation: Option<NewAttestation>,
+    /// The identity's openid in the app it was proven through (WeChat).
+    pub app_openid: Option<AppOpenid>,
+}
+
+impl NewCredential {
+    /// A credential that comes with nothing but its value.
+    pub fn bare(kind: CredentialKind, lookup_hash: Vec<u8>, value_sealed: Vec<u8>) -> Self {
+        NewCredential {
+            kind,
+            lookup_hash,
+            value_sealed,
+            display_sealed: None,
+            attestation: None,
+            app_openid: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttestation {
+    pub person: NewPerson,
+    /// Who attested: `carrier`, `wechat`.
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppOpenid {
+    pub appid: String,
+    pub openid_sealed: Vec<u8>,
+}
+
+/// An OAuth round trip in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthFlow {
+    pub state_hash: Vec<u8>,
+    pub browser_hash: Vec<u8>,
+    /// `login` or `bind`.
+    pub purpose: String,
+    /// The account a `bind` flow binds to.
+    pub account_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +119,7 @@ pub struct CredentialRecord {
     pub id: i64,
     pub kind: CredentialKind,
     pub value_sealed: Vec<u8>,
+    pub display_sealed: Option<Vec<u8>>,
     pub bound_at: i64,
     pub attestation: Option<Attestation>,
 }

@@ -23,11 +23,55 @@ fn account(id: &str) -> NewAccount {
 }
 
 fn phone(hash: &[u8]) -> NewCredential {
-    NewCredential {
-        kind: CredentialKind::Phone,
-        lookup_hash: hash.to_vec(),
-        value_sealed: vec![1, 2, 3],
-    }
+    NewCredential::bare(CredentialKind::Phone, hash.to_vec(), vec![1, 2, 3])
+}
+
+#[tokio::test]
+async fn binding_keeps_one_credential_per_kind_and_account() {
+    let (_d, s) = store().await;
+    s.create_account(account("a"), phone(b"p1"), 1).await.unwrap();
+    s.create_account(account("b"), phone(b"p2"), 1).await.unwrap();
+    let wechat = |h: &[u8]| NewCredential::bare(CredentialKind::Wechat, h.to_vec(), vec![9]);
+    let audit = |id: &str| AuditDraft::new("credential.bound", id, 2, json!({}));
+    s.bind_credential("a", wechat(b"w1"), audit("a")).await.unwrap();
+    assert!(matches!(
+        s.bind_credential("a", wechat(b"w2"), audit("a")).await,
+        Err(StoreError::AlreadyBound)
+    ));
+    assert!(matches!(
+        s.bind_credential("b", wechat(b"w1"), audit("b")).await,
+        Err(StoreError::CredentialInUse)
+    ));
+    assert!(s
+        .account_view("b")
+        .await
+        .unwrap()
+        .unwrap()
+        .credential(CredentialKind::Wechat)
+        .is_none());
+    assert_eq!(s.verify_chain().await.unwrap(), ChainReport::Intact { events: 3 });
+}
+
+#[tokio::test]
+async fn an_oauth_flow_is_taken_once_by_its_browser_before_it_expires() {
+    let (_d, s) = store().await;
+    let flow = OAuthFlow {
+        state_hash: b"s".to_vec(),
+        browser_hash: b"b".to_vec(),
+        purpose: "login".into(),
+        account_id: None,
+        created_at: 10,
+        expires_at: 20,
+    };
+    s.create_oauth_flow(flow.clone(), &[]).await.unwrap();
+    assert_eq!(
+        s.take_oauth_flow(b"s", b"other", 11).await.unwrap(),
+        None,
+        "another browser"
+    );
+    assert_eq!(s.take_oauth_flow(b"s", b"b", 20).await.unwrap(), None, "expired");
+    assert_eq!(s.take_oauth_flow(b"s", b"b", 11).await.unwrap(), Some(flow));
+    assert_eq!(s.take_oauth_flow(b"s", b"b", 11).await.unwrap(), None, "used");
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The service's procedures, between the HTTP handlers and the store: each
 //! validates, checks limits and commits through one store call.
 
+pub mod accounts;
 pub mod codes;
 pub mod outbox;
 pub mod realname;
 pub mod security;
+pub mod wechat;

@@ -14,6 +14,8 @@ use crate::state::rfc3339;
 /// Seal contexts of the values the flows store.
 pub const PHONE_VALUE: &str = "credential.phone";
 pub const WECHAT_VALUE: &str = "credential.wechat";
+pub const WECHAT_NICKNAME: &str = "credential.wechat.nickname";
+pub const WECHAT_OPENID: &str = "credential.wechat.openid";
 pub const PERSON_NAME: &str = "person.name";
 pub const PERSON_ID_NUMBER: &str = "person.id_number";
 
@@ -45,6 +47,7 @@ pub struct PhoneView {
 
 #[derive(Debug, Serialize)]
 pub struct WechatView {
+    pub nickname: Option<String>,
     pub unionid_masked: String,
     pub bound_at: String,
 }
@@ -110,6 +113,11 @@ pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<Se
     };
     let wechat = match view.credential(CredentialKind::Wechat) {
         Some(c) => Some(WechatView {
+            nickname: c
+                .display_sealed
+                .as_deref()
+                .map(|n| vault.open_string(WECHAT_NICKNAME, n))
+                .transpose()?,
             unionid_masked: mask_unionid(&vault.open_string(WECHAT_VALUE, &c.value_sealed)?),
             bound_at: rfc3339(c.bound_at),
         }),

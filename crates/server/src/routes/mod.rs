@@ -4,15 +4,14 @@ mod account;
 mod auth;
 mod dev;
 mod ops;
+mod wechat;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use shiming_providers::realname::DevCarrier;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
@@ -22,8 +21,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry;
 
-/// The whole service. `dev_carrier` is mounted (its admin API) only in dev.
-pub fn app(state: AppState, dev_carrier: Option<&Arc<DevCarrier>>) -> Router {
+/// The whole service. `simulators` (the development simulators' admin APIs)
+/// are mounted only in dev.
+pub fn app(state: AppState, simulators: Option<Router>) -> Router {
     let api = Router::new()
         .route("/sms/send", post(auth::sms_send))
         .route("/login/phone", post(auth::login_phone))
@@ -33,10 +33,14 @@ pub fn app(state: AppState, dev_carrier: Option<&Arc<DevCarrier>>) -> Router {
         .route("/account/real-name/phone", post(account::real_name_phone))
         .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/others", delete(account::revoke_other_sessions))
-        .route("/account/sessions/{id}", delete(account::revoke_session));
+        .route("/account/sessions/{id}", delete(account::revoke_session))
+        .route("/wechat/login/start", get(wechat::login_start))
+        .route("/wechat/bind/start", get(wechat::bind_start))
+        .route("/wechat/callback", get(wechat::callback));
 
     let mut router = Router::new()
         .nest("/api/v1", api)
+        .route("/wechat/done", get(wechat::done))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
@@ -47,8 +51,8 @@ pub fn app(state: AppState, dev_carrier: Option<&Arc<DevCarrier>>) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state.clone());
-    if let Some(carrier) = dev_carrier {
-        router = router.merge(carrier.admin_router());
+    if let Some(simulators) = simulators {
+        router = router.merge(simulators);
     }
 
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);

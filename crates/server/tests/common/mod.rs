@@ -150,9 +150,90 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    pub async fn add_wechat_user(&self, nickname: &str, claim: Option<(&str, &str)>) -> String {
+        let mut body = json!({ "nickname": nickname });
+        if let Some((name, id)) = claim {
+            body["name"] = json!(name);
+            body["id_number"] = json!(id);
+        }
+        let resp = self.post("/dev/wechat/users", body).await;
+        assert_eq!(resp.status(), 201);
+        resp.json::<Value>().await.unwrap()["unionid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Makes the development WeChat answer `errcode` (or hang) at an endpoint; `None` clears.
+    pub async fn wechat_fault(&self, fault: Option<Value>) {
+        let resp = self.post("/dev/wechat/fault", fault.unwrap_or(json!({}))).await;
+        assert_eq!(resp.status(), 204);
+    }
+
+    /// A browser: keeps cookies, follows no redirects.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
+    }
+}
+
+pub struct Browser {
+    pub http: Client,
+    pub base: String,
+    /// A bearer token to send besides the cookies.
+    pub token: Option<String>,
+}
+
+impl Browser {
+    pub async fn get(&self, path_or_url: &str, json: bool) -> Response {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        let mut req = self.http.get(url);
+        if json {
+            req = req.header("Accept", "application/json");
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Starts a round trip at `start` and approves it at the development WeChat
+    /// as `unionid`: the callback URL, not yet visited.
+    pub async fn approve(&self, start: &str, unionid: &str) -> String {
+        let resp = self.get(start, false).await;
+        assert_eq!(resp.status(), 302, "{start}: {}", resp.text().await.unwrap());
+        let authorize = resp.headers()["location"].to_str().unwrap().to_owned();
+        let resp = self.get(&format!("{authorize}&dev_user={unionid}"), false).await;
+        assert_eq!(resp.status(), 303);
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// A whole round trip, the callback read as JSON.
+    pub async fn round_trip(&self, start: &str, unionid: &str) -> Response {
+        let callback = self.approve(start, unionid).await;
+        self.get(&callback, true).await
+    }
+
+    pub async fn security(&self) -> Value {
+        let resp = self.get("/api/v1/account/security", true).await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
     }
 }

@@ -1,11 +1,11 @@
 use async_trait::async_trait;
 use shiming_domain::{AccountState, CredentialKind, Nature};
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{append_audit, credential_conflict, SqliteStore};
 use crate::{
-    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount, NewCredential, NewPerson,
-    PersonRecord, Result, StoreError,
+    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount, NewAttestation, NewCredential,
+    NewPerson, PersonRecord, Result, StoreError,
 };
 
 #[async_trait]
@@ -18,18 +18,24 @@ impl AccountStore for SqliteStore {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, bound_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&account.id)
-        .bind(credential.kind.as_str())
-        .bind(&credential.lookup_hash)
-        .bind(&credential.value_sealed)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(credential_conflict)?;
+        insert_credential(&mut tx, &account.id, &credential, at).await?;
         append_audit(&mut tx, &account.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn bind_credential(&self, account_id: &str, credential: NewCredential, audit: AuditDraft) -> Result<()> {
+        let mut tx = self.write().await?;
+        let held: Option<i64> = sqlx::query_scalar("SELECT id FROM credentials WHERE account_id = ? AND kind = ?")
+            .bind(account_id)
+            .bind(credential.kind.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if held.is_some() {
+            return Err(StoreError::AlreadyBound);
+        }
+        insert_credential(&mut tx, account_id, &credential, audit.at).await?;
+        append_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -56,7 +62,7 @@ impl AccountStore for SqliteStore {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT c.id, c.kind, c.value_sealed, c.bound_at, a.source, a.verified_at, p.id AS person_id, p.person_hash, p.name_sealed, p.id_number_sealed \
+            "SELECT c.id, c.kind, c.value_sealed, c.display_sealed, c.bound_at, a.source, a.verified_at, p.id AS person_id, p.person_hash, p.name_sealed, p.id_number_sealed \
              FROM credentials c LEFT JOIN attestations a ON a.credential_id = c.id LEFT JOIN persons p ON p.id = a.person_id \
              WHERE c.account_id = ? ORDER BY c.id",
         )
@@ -84,6 +90,7 @@ impl AccountStore for SqliteStore {
                     id: r.try_get("id")?,
                     kind: word(CredentialKind::parse, r.try_get("kind")?)?,
                     value_sealed: r.try_get("value_sealed")?,
+                    display_sealed: r.try_get("display_sealed")?,
                     bound_at: r.try_get("bound_at")?,
                     attestation,
                 })
@@ -103,7 +110,7 @@ impl AccountStore for SqliteStore {
         account_id: &str,
         credential_id: i64,
         person: NewPerson,
-        source: &str,
+        source: &'static str,
         at: i64,
         audit: AuditDraft,
     ) -> Result<()> {
@@ -118,29 +125,72 @@ impl AccountStore for SqliteStore {
         if still_bound.is_none() {
             return Err(StoreError::Conflict("the credential changed or was attested meanwhile"));
         }
-        // A person seen before keeps its row (and its first sealed copy).
-        sqlx::query("INSERT INTO persons (person_hash, name_sealed, id_number_sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (person_hash) DO NOTHING")
-            .bind(&person.person_hash)
-            .bind(&person.name_sealed)
-            .bind(&person.id_number_sealed)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        let person_id: i64 = sqlx::query_scalar("SELECT id FROM persons WHERE person_hash = ?")
-            .bind(&person.person_hash)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")
-            .bind(credential_id)
-            .bind(person_id)
-            .bind(source)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        insert_attestation(&mut tx, credential_id, &NewAttestation { person, source }, at).await?;
         append_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts a credential with its attestation and openid; a credential held
+/// elsewhere fails on the unique constraint.
+async fn insert_credential(conn: &mut SqliteConnection, account_id: &str, c: &NewCredential, at: i64) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, display_sealed, bound_at) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(account_id)
+    .bind(c.kind.as_str())
+    .bind(&c.lookup_hash)
+    .bind(&c.value_sealed)
+    .bind(&c.display_sealed)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(credential_conflict)?;
+    if let Some(a) = &c.attestation {
+        insert_attestation(conn, id, a, at).await?;
+    }
+    if let Some(o) = &c.app_openid {
+        sqlx::query("INSERT INTO credential_openids (credential_id, appid, openid_sealed) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(&o.appid)
+            .bind(&o.openid_sealed)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
+}
+
+async fn insert_attestation(
+    conn: &mut SqliteConnection,
+    credential_id: i64,
+    a: &NewAttestation,
+    at: i64,
+) -> Result<()> {
+    // A person seen before keeps its row (and its first sealed copy).
+    sqlx::query(
+        "INSERT INTO persons (person_hash, name_sealed, id_number_sealed, created_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (person_hash) DO NOTHING",
+    )
+    .bind(&a.person.person_hash)
+    .bind(&a.person.name_sealed)
+    .bind(&a.person.id_number_sealed)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    let person_id: i64 = sqlx::query_scalar("SELECT id FROM persons WHERE person_hash = ?")
+        .bind(&a.person.person_hash)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")
+        .bind(credential_id)
+        .bind(person_id)
+        .bind(a.source)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Parses a stored enum word; a word the code does not know is a damaged row.

@@ -7,7 +7,7 @@ use crate::{CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreE
 
 /// Checks every limit, then counts a hit in each; inside the caller's
 /// write transaction, so parallel callers cannot both take the last slot.
-async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
+pub(super) async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
         let (count, oldest): (i64, Option<i64>) =
             sqlx::query_as("SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?")

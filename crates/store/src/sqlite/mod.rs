@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod oauth;
 mod outbox;
 mod sessions;
 
@@ -111,6 +112,10 @@ impl Maintenance for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM sms_codes WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth_flows WHERE expires_at <= ?")
             .bind(now)
             .execute(&mut *tx)
             .await?;

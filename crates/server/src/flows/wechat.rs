@@ -1,0 +1,235 @@
+//! WeChat sign-in and binding: the OAuth round trip with a `state` that is
+//! random, single use, short-lived and bound to the browser that started it
+//! (a cookie), so there is no login CSRF and no replay.
+
+use serde::Deserialize;
+use serde_json::json;
+use shiming_domain::{CredentialKind, IdNumber, Person, PersonName};
+use shiming_providers::wechat::{AuthorizeMode, WechatProvider};
+use shiming_store::{AppOpenid, AuditDraft, NewAttestation, NewCredential, NewPerson, OAuthFlow, RateLimit};
+use shiming_vault::{random_hex, sha256};
+
+use super::security::{PERSON_ID_NUMBER, PERSON_NAME, WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
+use crate::error::{ApiError, ApiResult};
+use crate::session::Authenticated;
+use crate::state::{now, AppState};
+
+/// The cookie binding a round trip to the browser that started it.
+pub const BROWSER_COOKIE: &str = "shiming_oauth";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Login,
+    Bind,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::Bind => "bind",
+        }
+    }
+}
+
+pub struct Started {
+    /// Where to send the browser.
+    pub location: String,
+    /// The browser id to keep in [`BROWSER_COOKIE`].
+    pub browser: String,
+}
+
+fn provider(state: &AppState) -> ApiResult<&dyn WechatProvider> {
+    state.wechat.as_deref().ok_or(ApiError::WechatNotConfigured)
+}
+
+/// A browser id as this service issues them: 64 hex characters.
+fn well_formed(browser: &str) -> bool {
+    browser.len() == 64 && browser.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Starts a round trip. A `Bind` needs the signed-in account, which must not
+/// have WeChat yet.
+pub async fn start(
+    state: &AppState,
+    purpose: Purpose,
+    who: Option<&Authenticated>,
+    browser: Option<String>,
+    client_ip: &str,
+) -> ApiResult<Started> {
+    let provider = provider(state)?;
+    let account_id = match (purpose, who) {
+        (Purpose::Login, _) => None,
+        (Purpose::Bind, None) => return Err(ApiError::Unauthenticated),
+        (Purpose::Bind, Some(who)) => {
+            let view = state
+                .store
+                .account_view(&who.account_id)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            if view.credential(CredentialKind::Wechat).is_some() {
+                return Err(ApiError::AlreadyBound);
+            }
+            Some(who.account_id.clone())
+        }
+    };
+    let browser = browser.filter(|b| well_formed(b)).unwrap_or_else(|| random_hex(32));
+    let oauth_state = random_hex(32);
+    let now = now();
+    let cfg = &state.config.wechat;
+    let flow = OAuthFlow {
+        state_hash: sha256(oauth_state.as_bytes()).to_vec(),
+        browser_hash: sha256(browser.as_bytes()).to_vec(),
+        purpose: purpose.as_str().into(),
+        account_id,
+        created_at: now,
+        expires_at: now + cfg.flow_ttl_secs,
+    };
+    let limit = RateLimit {
+        bucket: "oauth_start_ip".into(),
+        key: state.vault.keyed_hash("ip", client_ip).to_vec(),
+        window: 3600,
+        limit: cfg.starts_per_ip_per_hour,
+        now,
+    };
+    state.store.create_oauth_flow(flow, &[limit]).await?;
+    let redirect_uri = format!("{}/api/v1/wechat/callback", state.config.public_url());
+    Ok(Started {
+        location: provider.authorize_url(cfg.authorize_mode, &redirect_uri, &oauth_state),
+        browser,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+}
+
+/// What a finished round trip did.
+pub enum Finished {
+    /// Sign in to this account (created just now or not).
+    SignIn {
+        account_id: String,
+        created: bool,
+    },
+    Bound,
+}
+
+/// Finishes a round trip. The state is checked (and used up) before WeChat is
+/// asked anything, so a replayed or forged callback costs WeChat nothing.
+pub async fn finish(
+    state: &AppState,
+    q: &CallbackQuery,
+    browser: Option<&str>,
+    who: Option<&Authenticated>,
+) -> ApiResult<Finished> {
+    let provider = provider(state)?;
+    let (Some(oauth_state), Some(browser)) = (q.state.as_deref(), browser) else {
+        return Err(ApiError::OAuthStateInvalid);
+    };
+    let flow = state
+        .store
+        .take_oauth_flow(&sha256(oauth_state.as_bytes()), &sha256(browser.as_bytes()), now())
+        .await?
+        .ok_or(ApiError::OAuthStateInvalid)?;
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(ApiError::WechatDenied)?;
+    let credential = prove(state, provider, code).await?;
+    match flow.purpose.as_str() {
+        "login" => sign_in_account(state, credential).await,
+        _ => {
+            // A bind finishes only in the session of the account that started it.
+            let account_id = flow.account_id.ok_or(ApiError::OAuthStateInvalid)?;
+            if who.map(|w| w.account_id.as_str()) != Some(account_id.as_str()) {
+                return Err(ApiError::OAuthStateInvalid);
+            }
+            let audit = AuditDraft::new(
+                "credential.bound",
+                &account_id,
+                now(),
+                json!({
+                    "credential": "wechat",
+                    "lookup_hash": hex::encode(&credential.lookup_hash),
+                    "attested": credential.attestation.is_some(),
+                }),
+            );
+            state.store.bind_credential(&account_id, credential, audit).await?;
+            Ok(Finished::Bound)
+        }
+    }
+}
+
+async fn sign_in_account(state: &AppState, credential: NewCredential) -> ApiResult<Finished> {
+    if state.config.wechat.create_accounts {
+        let (account_id, created) = super::accounts::find_or_create(state, credential, "wechat").await?;
+        return Ok(Finished::SignIn { account_id, created });
+    }
+    let account_id = state
+        .store
+        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
+        .await?
+        .ok_or(ApiError::WechatNotBound)?;
+    Ok(Finished::SignIn {
+        account_id,
+        created: false,
+    })
+}
+
+/// Exchanges the code and reads the identity and its real-name claim: the
+/// credential to bind, sealed. Its key is the unionid (the openid only where
+/// configured, for apps without one).
+async fn prove(state: &AppState, provider: &dyn WechatProvider, code: &str) -> ApiResult<NewCredential> {
+    let grant = provider.exchange_code(code).await?;
+    let mut nickname = None;
+    let mut unionid = grant.unionid.clone();
+    if grant.scope != AuthorizeMode::InWechatBase.scope() {
+        let info = provider.userinfo(&grant).await?;
+        unionid = unionid.or(info.unionid);
+        nickname = Some(info.nickname);
+    }
+    let key = match unionid {
+        Some(u) => u,
+        None if state.config.wechat.openid_fallback => grant.openid.clone(),
+        None => {
+            tracing::warn!("WeChat gave no unionid and openid_fallback is off");
+            return Err(ApiError::WechatUnavailable);
+        }
+    };
+    let claim = provider.real_name(&grant).await?;
+    let attestation = match claim {
+        Some(c) => {
+            let person = match (PersonName::parse(&c.name), IdNumber::parse(&c.id_number)) {
+                (Ok(name), Ok(id_number)) => Person { name, id_number },
+                _ => {
+                    tracing::warn!("WeChat's real-name claim is not a valid name and ID number");
+                    return Err(ApiError::WechatUnavailable);
+                }
+            };
+            Some(NewAttestation {
+                person: NewPerson {
+                    person_hash: state.vault.keyed_hash("person", &person.canonical()).to_vec(),
+                    name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
+                    id_number_sealed: state.vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
+                },
+                source: "wechat",
+            })
+        }
+        None => None,
+    };
+    let appid = state.config.wechat.appid.clone().unwrap_or_default();
+    Ok(NewCredential {
+        kind: CredentialKind::Wechat,
+        lookup_hash: state.vault.keyed_hash("wechat", &key).to_vec(),
+        value_sealed: state.vault.seal(WECHAT_VALUE, key.as_bytes()),
+        display_sealed: nickname.map(|n| state.vault.seal(WECHAT_NICKNAME, n.as_bytes())),
+        attestation,
+        app_openid: Some(AppOpenid {
+            appid,
+            openid_sealed: state.vault.seal(WECHAT_OPENID, grant.openid.as_bytes()),
+        }),
+    })
+}
