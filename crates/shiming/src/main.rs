@@ -89,6 +89,16 @@ enum DevCommand {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
     },
+    /// Run the development WeChat server (OAuth 2.0 web login) alone.
+    Wechat {
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        /// The app it serves.
+        #[arg(long, default_value = "wxdev0000shiming")]
+        appid: String,
+        #[arg(long, default_value = "dev-secret")]
+        secret: String,
+    },
 }
 
 fn load_config(dev: bool, common: &Common, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
@@ -186,19 +196,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev {
             command: DevCommand::Carrier { listen },
         } => {
-            init_logs(&Config::development());
             let carrier = shiming_providers::realname::DevCarrier::new(None);
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
-            println!("development carrier listening on http://{}", listener.local_addr()?);
-            axum_serve(listener, carrier.router()).await?;
+            serve_simulator("development carrier", listen, carrier.router()).await?;
+        }
+        Command::Dev {
+            command: DevCommand::Wechat { listen, appid, secret },
+        } => {
+            let wechat = shiming_providers::wechat::DevWechat::new(&appid, &secret);
+            serve_simulator("development WeChat", listen, wechat.router()).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<()> {
+/// Runs one development simulator alone until Ctrl-C or SIGTERM.
+async fn serve_simulator(what: &str, listen: SocketAddr, router: axum::Router) -> anyhow::Result<()> {
+    init_logs(&Config::development());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    println!("{what} listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router)
         .with_graceful_shutdown(terminated())
         .await?;

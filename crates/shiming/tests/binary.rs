@@ -316,3 +316,47 @@ fn the_development_carrier_runs_alone() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_development_wechat_runs_alone() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "dev",
+            "wechat",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--appid",
+            "wxapp",
+            "--secret",
+            "s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "http://127.0.0.1:{port}/connect/qrconnect?appid=wxapp&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&response_type=code&scope=snsapi_login&state=s1&dev_user=dev-union-lisi"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resp = loop {
+        match http.get(&authorize).send() {
+            Ok(r) => break r,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("the server did not come up: {e}"),
+        }
+    };
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
+    let token_url = format!("http://127.0.0.1:{port}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
+    let grant: Value = http.get(&token_url).send().unwrap().json().unwrap();
+    assert_eq!(grant["unionid"], "dev-union-lisi");
+    let again: Value = http.get(&token_url).send().unwrap().json().unwrap();
+    assert_eq!(again["errcode"], 40163);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
