@@ -104,6 +104,15 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         None
     };
 
+    for (key, url) in [
+        ("wechat.open_base_url", &config.wechat.open_base_url),
+        ("wechat.api_base_url", &config.wechat.api_base_url),
+    ] {
+        let uri = url.parse::<axum::http::Uri>().ok();
+        if !uri.is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()) {
+            bail!("{key} is not an absolute http(s) URL: {url}");
+        }
+    }
     let wechat: Option<Arc<dyn WechatProvider>> = match (&config.wechat.appid, &config.wechat.secret) {
         (Some(appid), Some(secret)) => Some(Arc::new(WechatClient::new(WechatConfig {
             appid: appid.clone(),

@@ -70,6 +70,8 @@ pub enum ApiError {
     AlreadyBound,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("the request body is larger than this service accepts")]
+    PayloadTooLarge,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     #[error("the text message could not be sent; try again later")]
@@ -113,6 +115,7 @@ impl ApiError {
             AlreadyBound => "already_bound",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
             SmsDeliveryFailed => "sms_delivery_failed",
             VerifierUnavailable => "verifier_unavailable",
             Internal(_) => "internal",
@@ -140,6 +143,7 @@ impl ApiError {
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RealnameNotEditable | NoPhoneBound => StatusCode::CONFLICT,
             RealnameMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -224,6 +224,9 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .unwrap();
     assert_eq!(error_code(no_type).await.1, "invalid_json");
     assert_eq!(error_code(app.login(PHONE, "12ab56").await).await.1, "invalid_code");
+    let huge = json!({ "phone": PHONE, "code": "1".repeat(70_000) });
+    let (status, code) = error_code(app.post("/api/v1/login/phone", huge).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (413, "payload_too_large"));
     assert_eq!(
         error_code(app.login(PHONE, "123456").await).await.1,
         "code_expired",
@@ -255,6 +258,8 @@ async fn a_failing_sms_gateway_sends_no_usable_code() {
     .await;
     let (status, code) = error_code(app.send_code(PHONE).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (502, "sms_delivery_failed"));
+    // The failed send took no cool-down: trying again reaches the gateway again.
+    assert_eq!(error_code(app.send_code(PHONE).await).await.1, "sms_delivery_failed");
     // Nothing usable was left behind: any code is refused as "no code waiting".
     assert_eq!(error_code(app.login(PHONE, "123456").await).await.1, "code_expired");
     app.stop().await;

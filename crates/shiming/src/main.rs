@@ -153,7 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: AuditCommand::Verify { common },
         } => {
             let config = load_config(false, &common, None)?;
-            let store = shiming_server::open_store(&config).await?;
+            // Not migrated: verifying must not change the database it verifies.
+            let store = shiming_store::SqliteStore::open_existing(&config.database_url()).await?;
             return Ok(match store.verify_chain().await? {
                 ChainReport::Intact { events } => {
                     println!("audit chain intact: {events} events");

@@ -78,8 +78,9 @@ pub trait CodeStore {
     /// live codes of the same phone and purpose stop working. Returns its id.
     async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64>;
 
-    /// Drops a code whose message could not be sent.
-    async fn discard_code(&self, id: i64) -> Result<()>;
+    /// Drops a code whose message could not be sent, and gives back the
+    /// rate-limit hits its issuing took (nothing reached the person).
+    async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()>;
 
     /// The newest code of the phone and purpose that is unexpired, unconsumed
     /// and not burnt by wrong tries.

@@ -75,8 +75,9 @@ pub async fn send(state: &AppState, phone: &Phone, purpose: CodePurpose, client_
     let id = state.store.issue_code(record, &limits).await?;
     let text = message(purpose, &code, (cfg.code_ttl_secs + 59) / 60);
     if let Err(e) = state.sms.send(phone, &text).await {
-        // An unsent code must not stay usable, nor be reported as sent.
-        state.store.discard_code(id).await?;
+        // An unsent code must not stay usable, nor be reported as sent, nor
+        // hold the person back by a cool-down for a text that never came.
+        state.store.discard_code(id, &limits).await?;
         return Err(e.into());
     }
     metrics::counter!("shiming_sms_sent_total", "purpose" => purpose.as_str()).increment(1);

@@ -1,7 +1,7 @@
 //! Real-name verification of the bound phone by the carrier three-element check.
 
 use serde::Serialize;
-use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, RealNameStatus};
+use shiming_domain::{AccountState, CredentialKind, IdNumber, Person, PersonName, RealNameStatus};
 use shiming_providers::realname::Verdict;
 use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
 
@@ -24,6 +24,9 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
         .account_view(&who.account_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
+    if view.state != AccountState::Active {
+        return Err(ApiError::AccountRestricted(view.state.as_str()));
+    }
     let phone_cred = view.credential(CredentialKind::Phone).ok_or(ApiError::NoPhoneBound)?;
     let person_hash = state.vault.keyed_hash("person", &person.canonical());
 

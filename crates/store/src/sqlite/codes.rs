@@ -71,11 +71,21 @@ impl CodeStore for SqliteStore {
         Ok(id)
     }
 
-    async fn discard_code(&self, id: i64) -> Result<()> {
+    async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()> {
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sms_codes WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        for l in limits {
+            sqlx::query("DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)")
+                .bind(&l.bucket)
+                .bind(&l.key)
+                .bind(l.now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -36,6 +36,11 @@ impl SqliteStore {
         Self::connect(SqliteConnectOptions::from_str(url)?.create_if_missing(true)).await
     }
 
+    /// Opens a database by URL that must exist already (for inspection).
+    pub async fn open_existing(url: &str) -> Result<Self> {
+        Self::connect(SqliteConnectOptions::from_str(url)?.create_if_missing(false)).await
+    }
+
     async fn connect(options: SqliteConnectOptions) -> Result<Self> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
