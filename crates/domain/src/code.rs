@@ -11,9 +11,13 @@ use crate::account::word_enum;
 #[serde(rename_all = "snake_case")]
 pub enum CodePurpose {
     Login,
+    /// Re-proving possession of the bound phone before a sensitive change.
+    StepUp,
+    /// Proving possession of the phone an account changes to.
+    PhoneChange,
 }
 
-word_enum!(CodePurpose { Login => "login" });
+word_enum!(CodePurpose { Login => "login", StepUp => "step_up", PhoneChange => "phone_change" });
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("a code is exactly 6 digits")]

@@ -10,6 +10,7 @@ pub mod name;
 pub mod person;
 pub mod phone;
 pub mod realname;
+pub mod rebind;
 
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};

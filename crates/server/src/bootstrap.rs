@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, SmsSenderKind};
+use crate::flows::notices;
 use crate::flows::outbox::OutboxSender;
 use crate::routes::app;
 use crate::session::seen_writer;
@@ -155,6 +156,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     );
     tasks.push(tokio::spawn(writer));
     tasks.push(tokio::spawn(sweeper(store.clone(), stopped.clone())));
+    tasks.push(tokio::spawn(notices::dispatch(
+        store.clone(),
+        vault.clone(),
+        sms.clone(),
+        stopped.clone(),
+    )));
 
     let config = Arc::new(config);
     let state = AppState {

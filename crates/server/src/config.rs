@@ -31,6 +31,7 @@ pub struct Config {
     pub dev_carrier: DevCarrierConfig,
     pub wechat: WechatSettings,
     pub dev_wechat: DevWechatConfig,
+    pub rebind: RebindConfig,
     pub log: LogConfig,
 }
 
@@ -58,6 +59,18 @@ pub struct WechatSettings {
     pub flow_ttl_secs: i64,
     /// Round trips one client address may start per hour.
     pub starts_per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RebindConfig {
+    /// How long a step-up privileges a session.
+    pub step_up_secs: i64,
+    /// How long a started change stays open for its proof and confirmation.
+    pub flow_ttl_secs: i64,
+    /// Real-name person changes one account may make in 365 days.
+    pub max_person_changes_per_year: u32,
+    /// The least time between two committed rebinds of an account.
+    pub cooldown_secs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +227,12 @@ impl Config {
             dev_wechat: DevWechatConfig {
                 listen: "127.0.0.1:0".parse().expect("a valid address"),
             },
+            rebind: RebindConfig {
+                step_up_secs: 600,
+                flow_ttl_secs: 900,
+                max_person_changes_per_year: 2,
+                cooldown_secs: 86_400,
+            },
             log: LogConfig {
                 format: LogFormat::Text,
                 filter: "info".into(),
@@ -231,6 +250,7 @@ impl Config {
         c.sms.per_ip_per_hour = 200;
         c.realname.checks_per_account_per_day = 50;
         c.wechat.starts_per_ip_per_hour = 600;
+        c.rebind.cooldown_secs = 0;
         c
     }
 

@@ -68,6 +68,24 @@ pub enum ApiError {
     CredentialInUse,
     #[error("this account has one already; rebinding is a separate, verified procedure")]
     AlreadyBound,
+    #[error("confirm it is you first: step up with a code to your bound phone (or WeChat re-authorization)")]
+    StepUpRequired,
+    #[error("{0}")]
+    StepUpUnavailable(&'static str),
+    #[error("the new credential must itself be real-name verified")]
+    CredentialNotVerified,
+    #[error("that is the credential bound now")]
+    NoChange,
+    #[error("this change expired or was used; start again")]
+    FlowExpired,
+    #[error("confirm that you accept the consequences: send \"accept_consequences\": true")]
+    ConsequencesNotAccepted,
+    #[error("{0}")]
+    RebindLimit(String, i64),
+    #[error("the account would be left without any credential")]
+    LastCredential,
+    #[error("give both name and id_number of the new phone's holder, or neither")]
+    PersonIncomplete,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -113,6 +131,15 @@ impl ApiError {
             WechatNotBound => "wechat_not_bound",
             CredentialInUse => "credential_in_use",
             AlreadyBound => "already_bound",
+            StepUpRequired => "step_up_required",
+            StepUpUnavailable(_) => "step_up_unavailable",
+            CredentialNotVerified => "credential_not_verified",
+            NoChange => "no_change",
+            FlowExpired => "flow_expired",
+            ConsequencesNotAccepted => "consequences_not_accepted",
+            RebindLimit(..) => "rebind_limit",
+            LastCredential => "last_credential",
+            PersonIncomplete => "person_incomplete",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -141,6 +168,12 @@ impl ApiError {
             WechatUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Unauthenticated => StatusCode::UNAUTHORIZED,
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
+            StepUpRequired => StatusCode::FORBIDDEN,
+            StepUpUnavailable(_) | NoChange | LastCredential => StatusCode::CONFLICT,
+            CredentialNotVerified => StatusCode::UNPROCESSABLE_ENTITY,
+            FlowExpired => StatusCode::GONE,
+            ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
+            RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -162,7 +195,7 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut resp = (self.status(), Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::RebindLimit(_, retry_after) = self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }

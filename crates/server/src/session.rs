@@ -33,6 +33,8 @@ pub struct Authenticated {
     pub account_id: String,
     pub nature: Nature,
     pub state: AccountState,
+    /// Until when a step-up privileges this session.
+    pub step_up_until: Option<i64>,
 }
 
 /// For handlers that serve signed-in and anonymous callers alike.
@@ -98,6 +100,7 @@ pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authentic
         account_id: s.account_id,
         nature: s.account_nature,
         state: s.account_state,
+        step_up_until: s.step_up_until,
     }))
 }
 

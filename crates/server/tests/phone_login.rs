@@ -193,6 +193,8 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
             "invalid_phone",
         ),
         (json!({ "phone": PHONE, "purpose": "steal" }), "invalid_request"),
+        (json!({ "phone": PHONE, "purpose": "step_up" }), "invalid_request"),
+        (json!({ "phone": PHONE, "purpose": "phone_change" }), "invalid_request"),
         (json!({ "phone": PHONE }), "invalid_request"),
         (
             json!({ "phone": 13912345678u64, "purpose": "login" }),

@@ -65,6 +65,9 @@ pub trait SessionStore {
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
 
+    /// Privileges the session until `until` (a step-up).
+    async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()>;
+
     /// Revokes one of the account's sessions; false when it has no such session.
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool>;
 
@@ -111,6 +114,45 @@ pub trait OAuthStore {
 }
 
 #[async_trait]
+pub trait RebindStore {
+    /// Opens a pending change; earlier open changes of the account end.
+    async fn open_change(&self, change: NewPendingChange) -> Result<i64>;
+
+    /// The session's open, unexpired change of `kind`.
+    async fn pending_change(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        kind: CredentialKind,
+        now: i64,
+    ) -> Result<Option<PendingChange>>;
+
+    /// Records that possession of the new credential was proven, with the
+    /// person it attests (`None`: the one it was opened with) and the preview
+    /// shown; false when the change is no longer open.
+    async fn prove_change(&self, id: i64, person: Option<NewPerson>, preview: &str, at: i64) -> Result<bool>;
+
+    /// When the account's committed rebinds happened since `since`, and
+    /// whether each changed the real-name person.
+    async fn rebinds_since(&self, account_id: &str, since: i64) -> Result<Vec<(i64, bool)>>;
+
+    /// Commits a rebind in one transaction: uses up the pending change, swaps
+    /// the credential, applies the nature, revokes every other session, ends
+    /// every other open change and code of the account, records the rebind,
+    /// and appends audits and notices. Returns the sessions revoked.
+    /// [`StoreError::Conflict`] when the pending change or the credential it
+    /// was based on is gone; [`StoreError::CredentialInUse`] when the new
+    /// credential was bound elsewhere meanwhile.
+    async fn commit_rebind(&self, commit: RebindCommit) -> Result<u64>;
+
+    /// Claims up to `limit` unsent notices for `lease` seconds.
+    async fn claim_notices(&self, now: i64, lease: i64, limit: u32) -> Result<Vec<Notice>>;
+
+    /// Marks a claimed notice sent, or counts a failed attempt.
+    async fn finish_notice(&self, id: i64, sent: bool, at: i64) -> Result<()>;
+}
+
+#[async_trait]
 pub trait RateStore {
     /// Counts one hit in every limit when all of them have room; otherwise
     /// counts nothing and fails with [`StoreError::RateLimited`].
@@ -144,7 +186,17 @@ pub trait Maintenance {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    AccountStore + SessionStore + CodeStore + OAuthStore + RateStore + OutboxStore + AuditStore + Maintenance + Send + Sync
+    AccountStore
+    + SessionStore
+    + CodeStore
+    + OAuthStore
+    + RebindStore
+    + RateStore
+    + OutboxStore
+    + AuditStore
+    + Maintenance
+    + Send
+    + Sync
 {
 }
 
@@ -153,6 +205,7 @@ impl<T> Store for T where
         + SessionStore
         + CodeStore
         + OAuthStore
+        + RebindStore
         + RateStore
         + OutboxStore
         + AuditStore

@@ -159,10 +159,14 @@ pub struct SessionRecord {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// Until when the session is privileged by a step-up.
+    pub step_up_until: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewCode {
+    /// The account the code serves (step-up, phone change); none for sign-in.
+    pub account_id: Option<String>,
     pub phone_hash: Vec<u8>,
     pub purpose: CodePurpose,
     pub code_hash: Vec<u8>,
@@ -194,4 +198,65 @@ pub struct OutboxMessage {
     pub phone_sealed: Vec<u8>,
     pub text_sealed: Vec<u8>,
     pub sent_at: i64,
+}
+
+/// A credential change between its start and its confirmation.
+#[derive(Debug, Clone)]
+pub struct NewPendingChange {
+    pub account_id: String,
+    pub session_id: String,
+    pub kind: CredentialKind,
+    pub new_lookup_hash: Vec<u8>,
+    pub new_value_sealed: Vec<u8>,
+    /// The person the new credential is to attest.
+    pub person: Option<NewPerson>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingChange {
+    pub id: i64,
+    pub kind: CredentialKind,
+    pub new_lookup_hash: Vec<u8>,
+    pub new_value_sealed: Vec<u8>,
+    pub person: Option<NewPerson>,
+    /// The preview shown when possession was proven (JSON).
+    pub preview: Option<String>,
+    pub proven_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// A rebind to commit in one transaction.
+#[derive(Debug, Clone)]
+pub struct RebindCommit {
+    /// The pending change it confirms: used up, once.
+    pub pending_id: Option<i64>,
+    pub account_id: String,
+    /// The session that confirms; every other session of the account goes.
+    pub keep_session: String,
+    pub kind: CredentialKind,
+    /// The credential of `kind` the change was previewed on (`None`: none).
+    pub expected_old: Option<i64>,
+    /// The credential replacing it; `None` unbinds.
+    pub new: Option<NewCredential>,
+    pub nature_after: Nature,
+    pub person_changed: bool,
+    pub audits: Vec<AuditDraft>,
+    pub notices: Vec<NewNotice>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewNotice {
+    pub phone_sealed: Vec<u8>,
+    pub text_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub id: i64,
+    pub phone_sealed: Vec<u8>,
+    pub text_sealed: Vec<u8>,
+    pub attempts: u32,
 }

@@ -168,6 +168,7 @@ async fn a_refused_limit_counts_nothing() {
 async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
     let (_d, s) = store().await;
     let code = NewCode {
+        account_id: None,
         phone_hash: b"p".to_vec(),
         purpose: CodePurpose::Login,
         code_hash: b"c".to_vec(),

@@ -26,6 +26,8 @@ fn code_hash(state: &AppState, phone: &Phone, purpose: CodePurpose, code: &SmsCo
 fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
     let what = match purpose {
         CodePurpose::Login => "登录",
+        CodePurpose::StepUp => "身份验证",
+        CodePurpose::PhoneChange => "更换绑定手机号",
     };
     format!(
         "【shiming】您的{what}验证码是 {}，{ttl_minutes} 分钟内有效，请勿告诉他人。Your shiming code is {}.",
@@ -37,7 +39,13 @@ fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
 /// Issues a code for `purpose` to `phone` and sends it. Limits: one code per
 /// phone and purpose per cool-down, hourly caps per phone and per client
 /// address across purposes.
-pub async fn send(state: &AppState, phone: &Phone, purpose: CodePurpose, client_ip: &str) -> ApiResult<Sent> {
+pub async fn send(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    account_id: Option<&str>,
+    client_ip: &str,
+) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
     let now = now();
     let phone_hash = state.vault.keyed_hash("phone", phone.e164()).to_vec();
@@ -66,6 +74,7 @@ pub async fn send(state: &AppState, phone: &Phone, purpose: CodePurpose, client_
     ];
     let code = SmsCode::from_random(rand::random::<u32>);
     let record = NewCode {
+        account_id: account_id.map(str::to_owned),
         phone_hash,
         purpose,
         code_hash: code_hash(state, phone, purpose, &code),

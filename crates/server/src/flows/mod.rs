@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod codes;
+pub mod notices;
 pub mod outbox;
 pub mod realname;
+pub mod rebind;
 pub mod security;
 pub mod wechat;

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use shiming_domain::{
-    derive_real_name, AccountState, CredentialKind, IdNumber, Nature, PersonName, Phone, RealName, RealNameStatus,
+    derive_real_name, AccountState, CredentialKind, IdNumber, Nature, Person, PersonName, Phone, RealName,
+    RealNameStatus,
 };
 use shiming_store::{AccountView, Attestation};
 use shiming_vault::Vault;
@@ -83,14 +84,22 @@ pub fn open_phone(vault: &Vault, sealed: &[u8]) -> ApiResult<Phone> {
     open_parsed(vault, PHONE_VALUE, sealed, Phone::parse)
 }
 
+/// A sealed person, opened.
+pub fn open_person(vault: &Vault, name_sealed: &[u8], id_number_sealed: &[u8]) -> ApiResult<Person> {
+    Ok(Person {
+        name: open_parsed(vault, PERSON_NAME, name_sealed, PersonName::parse)?,
+        id_number: open_parsed(vault, PERSON_ID_NUMBER, id_number_sealed, IdNumber::parse)?,
+    })
+}
+
 /// The real-name part of the view.
 pub fn real_name_view(vault: &Vault, view: &AccountView) -> ApiResult<RealNameView> {
     let rn = real_name(view);
     let (name_masked, id_number_masked) = match rn.person {
-        Some(a) => (
-            Some(open_parsed(vault, PERSON_NAME, &a.person.name_sealed, PersonName::parse)?.masked()),
-            Some(open_parsed(vault, PERSON_ID_NUMBER, &a.person.id_number_sealed, IdNumber::parse)?.masked()),
-        ),
+        Some(a) => {
+            let p = open_person(vault, &a.person.name_sealed, &a.person.id_number_sealed)?;
+            (Some(p.name.masked()), Some(p.id_number.masked()))
+        }
         None => (None, None),
     };
     Ok(RealNameView {

@@ -10,7 +10,7 @@ use serde_json::json;
 use shiming_domain::{CodePurpose, CredentialKind, Phone, SmsCode};
 use shiming_store::{AuditDraft, NewCredential};
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::flows::security::PHONE_VALUE;
 use crate::flows::{accounts, codes};
@@ -28,8 +28,12 @@ pub async fn sms_send(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SendBody>,
 ) -> ApiResult<Response> {
+    // Codes for other purposes are sent by their own flows, to the phones they concern.
+    if body.purpose != CodePurpose::Login {
+        return Err(ApiError::InvalidRequest("purpose must be \"login\" here".into()));
+    }
     let phone = Phone::parse(&body.phone)?;
-    let sent = codes::send(&state, &phone, body.purpose, &ip.to_string()).await?;
+    let sent = codes::send(&state, &phone, body.purpose, None, &ip.to_string()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "expires_in": sent.expires_in, "resend_after": sent.resend_after })),

@@ -4,6 +4,7 @@ mod account;
 mod auth;
 mod dev;
 mod ops;
+mod rebind;
 mod wechat;
 
 use std::time::Duration;
@@ -34,6 +35,12 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/others", delete(account::revoke_other_sessions))
         .route("/account/sessions/{id}", delete(account::revoke_session))
+        .route("/step-up/sms", post(rebind::step_up_sms))
+        .route("/step-up/verify", post(rebind::step_up_verify))
+        .route("/account/phone/change", post(rebind::phone_change))
+        .route("/account/phone/change/verify", post(rebind::phone_change_verify))
+        .route("/account/phone/change/confirm", post(rebind::phone_change_confirm))
+        .route("/account/audit", get(rebind::audit))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))
         .route("/wechat/callback", get(wechat::callback));

@@ -134,7 +134,12 @@ impl AccountStore for SqliteStore {
 
 /// Inserts a credential with its attestation and openid; a credential held
 /// elsewhere fails on the unique constraint.
-async fn insert_credential(conn: &mut SqliteConnection, account_id: &str, c: &NewCredential, at: i64) -> Result<i64> {
+pub(super) async fn insert_credential(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    c: &NewCredential,
+    at: i64,
+) -> Result<i64> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO credentials (account_id, kind, lookup_hash, value_sealed, display_sealed, bound_at) \
          VALUES (?, ?, ?, ?, ?, ?) RETURNING id",

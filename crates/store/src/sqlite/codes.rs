@@ -59,14 +59,18 @@ impl CodeStore for SqliteStore {
         .bind(code.purpose.as_str())
         .execute(&mut *tx)
         .await?;
-        let id = sqlx::query_scalar("INSERT INTO sms_codes (phone_hash, purpose, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
-            .bind(&code.phone_hash)
-            .bind(code.purpose.as_str())
-            .bind(&code.code_hash)
-            .bind(code.created_at)
-            .bind(code.expires_at)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id = sqlx::query_scalar(
+            "INSERT INTO sms_codes (account_id, phone_hash, purpose, code_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&code.account_id)
+        .bind(&code.phone_hash)
+        .bind(code.purpose.as_str())
+        .bind(&code.code_hash)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -5,6 +5,7 @@ mod audit;
 mod codes;
 mod oauth;
 mod outbox;
+mod rebind;
 mod sessions;
 
 use std::path::Path;

@@ -8,7 +8,7 @@ use super::{append_audit, SqliteStore};
 use crate::{AuditDraft, NewSession, Result, SessionRecord, SessionStore};
 
 const SESSION_COLUMNS: &str =
-    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at \
+    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
      FROM sessions s JOIN accounts a ON a.id = s.account_id";
 
 fn session(r: &SqliteRow) -> Result<SessionRecord> {
@@ -21,6 +21,7 @@ fn session(r: &SqliteRow) -> Result<SessionRecord> {
         created_at: r.try_get("created_at")?,
         last_seen_at: r.try_get("last_seen_at")?,
         expires_at: r.try_get("expires_at")?,
+        step_up_until: r.try_get("step_up_until")?,
     })
 }
 
@@ -76,6 +77,18 @@ impl SessionStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(session).collect()
+    }
+
+    async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE sessions SET step_up_until = ? WHERE id = ?")
+            .bind(until)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {

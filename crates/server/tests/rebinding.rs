@@ -1,0 +1,381 @@
+//! Rebinding the phone, end to end over HTTP: step-up, the three steps of a
+//! change, its rules, limits, races, and what follows a commit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{error_code, spawn_app, spawn_app_with, TestApp};
+use serde_json::{json, Value};
+
+const A_PHONE: &str = "+8613811110001";
+const B_PHONE: &str = "+8613922220002";
+const A: (&str, &str) = ("张伟", "110101198001011232");
+const B: (&str, &str) = ("陈静", "320102199505052468");
+
+fn id(prefix17: &str) -> String {
+    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let s: u32 = prefix17.bytes().zip(w).map(|(d, k)| u32::from(d - b'0') * k).sum();
+    format!("{prefix17}{}", b"10X98765432"[(s % 11) as usize] as char)
+}
+
+/// An account on A's phone, verified as A; returns its token.
+async fn verified_account(app: &TestApp) -> String {
+    app.add_carrier_person(A_PHONE, A.0, A.1).await;
+    app.add_carrier_person(B_PHONE, B.0, B.1).await;
+    let (token, _) = app.sign_in(A_PHONE).await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/real-name/phone",
+            json!({ "name": A.0, "id_number": A.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    token
+}
+
+async fn step_up(app: &TestApp, token: &str, phone: &str) {
+    assert_eq!(app.post_as(token, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+    let code = app.latest_code(phone).await;
+    assert_eq!(
+        app.post_as(token, "/api/v1/step-up/verify", json!({ "code": code }))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Steps 1 and 2 of a change to `phone` held by `person`; the preview.
+async fn start_and_verify(app: &TestApp, token: &str, phone: &str, person: (&str, &str)) -> reqwest::Response {
+    let r = app
+        .post_as(
+            token,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": phone, "name": person.0, "id_number": person.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let code = app.latest_code(phone).await;
+    app.post_as(token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+        .await
+}
+
+async fn confirm(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_as(
+        token,
+        "/api/v1/account/phone/change/confirm",
+        json!({ "accept_consequences": true }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn changing_the_phone_to_another_persons_moves_the_real_name() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let me = verified_account(&app).await;
+    let (other_session, account) = app.sign_in(A_PHONE).await;
+
+    // Nothing without a step-up.
+    let body = json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true });
+    let (status, code) = error_code(app.post_as(&me, "/api/v1/account/phone/change", body.clone()).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (403, "step_up_required"));
+    step_up(&app, &me, A_PHONE).await;
+
+    // A phone the carrier does not confirm for the person given.
+    let (status, code) = error_code(start_and_verify(&app, &me, "+8613633330003", B).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (422, "credential_not_verified"));
+
+    let resp = start_and_verify(&app, &me, B_PHONE, B).await;
+    assert_eq!(resp.status(), 200);
+    let preview: Value = resp.json().await.unwrap();
+    assert_eq!(preview["person_changes"], true);
+    assert_eq!(preview["status_after"], "verified");
+    assert_eq!(preview["real_name_after"]["name_masked"], "*静");
+    assert_eq!(preview["nature_after"], "personal");
+    assert_eq!(preview["stops_signing_in"], json!(["phone 138****0001"]));
+    assert_eq!(preview["sessions_revoked"], 1);
+    assert!(preview["expires_at"].is_string());
+
+    let (status, code) = error_code(
+        app.post_as(&me, "/api/v1/account/phone/change/confirm", json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!((status.as_u16(), code.as_str()), (400, "consequences_not_accepted"));
+    let told = app.outbox(A_PHONE).await.len();
+    let done: Value = confirm(&app, &me).await.json().await.unwrap();
+    assert_eq!(done["sessions_revoked"], 1);
+
+    let sec = app.security(&me).await;
+    assert_eq!(sec["phone"]["number_masked"], "139****0002");
+    assert_eq!(sec["real_name"]["status"], "verified");
+    assert_eq!(sec["real_name"]["name_masked"], "*静");
+    assert_eq!(
+        app.get_as(&other_session, "/api/v1/whoami").await.status(),
+        401,
+        "other sessions are revoked"
+    );
+    assert_eq!(
+        app.get_as(&me, "/api/v1/whoami").await.status(),
+        200,
+        "the confirming session stays"
+    );
+
+    // The old phone is told; the new one too.
+    let mut waited = 0;
+    while app.outbox(A_PHONE).await.len() <= told {
+        assert!(waited < 100, "no notice to the old phone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(app.outbox(A_PHONE).await[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("unbound"));
+
+    // The old phone no longer reaches the account: it signs in to a new one.
+    let (_, fresh) = app.sign_in(A_PHONE).await;
+    assert_ne!(fresh, account);
+
+    // Audited, without plain personal data.
+    let audit: Value = app.get_as(&me, "/api/v1/account/audit").await.json().await.unwrap();
+    let text = audit.to_string();
+    for kind in ["credential.rebound", "realname.changed", "session.stepped_up"] {
+        assert!(text.contains(kind), "{kind} missing from {text}");
+    }
+    for plain in [B.0, B.1, &B_PHONE[3..], A.0, &A_PHONE[3..]] {
+        assert!(!text.contains(plain), "{plain} in the audit");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_change_follows_its_rules() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let me = verified_account(&app).await;
+    step_up(&app, &me, A_PHONE).await;
+    let change = |body: Value| app.post_as(&me, "/api/v1/account/phone/change", body);
+    let cases = [
+        (
+            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1 }),
+            400,
+            "consent_required",
+        ),
+        (
+            json!({ "new_phone": B_PHONE, "name": B.0, "consent": true }),
+            400,
+            "person_incomplete",
+        ),
+        (json!({ "new_phone": "12", "consent": true }), 400, "invalid_phone"),
+        (json!({ "new_phone": A_PHONE, "consent": true }), 409, "no_change"),
+    ];
+    for (body, status, code) in cases {
+        assert_eq!(
+            error_code(change(body.clone()).await).await,
+            (reqwest::StatusCode::from_u16(status).unwrap(), code.to_owned()),
+            "{body}"
+        );
+    }
+    // A phone bound to another account.
+    app.sign_in("+8613700000001").await;
+    let (status, code) = error_code(change(json!({ "new_phone": "+8613700000001", "consent": true })).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (409, "credential_in_use"));
+
+    // Confirming before the proof, and twice.
+    let r = change(json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true })).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(error_code(confirm(&app, &me).await).await.1, "flow_expired");
+    let code = app.latest_code(B_PHONE).await;
+    assert_eq!(
+        app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .await
+            .status(),
+        200
+    );
+    // Another session of the same account, stepped up too, cannot confirm this session's change.
+    let (other, _) = app.sign_in(A_PHONE).await;
+    step_up(&app, &other, A_PHONE).await;
+    assert_eq!(error_code(confirm(&app, &other).await).await.1, "flow_expired");
+    let (first, second) = tokio::join!(confirm(&app, &me), confirm(&app, &me));
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 410], "a double-submitted confirm commits once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_person_given_checks_the_current_one() {
+    let app = spawn_app().await;
+    let me = verified_account(&app).await;
+    // A's second phone.
+    app.add_carrier_person("+8613811110009", A.0, A.1).await;
+    step_up(&app, &me, A_PHONE).await;
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": "+8613811110009", "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let code = app.latest_code("+8613811110009").await;
+    let preview: Value = app
+        .post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (preview["person_changes"].clone(), preview["nature_after"].clone()),
+        (json!(false), json!("personal"))
+    );
+    assert_eq!(confirm(&app, &me).await.status(), 200);
+    assert_eq!(app.security(&me).await["real_name"]["name_masked"], "*伟");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn step_ups_and_changes_expire() {
+    let app = spawn_app_with(|c| {
+        c.rebind.step_up_secs = 2;
+        c.rebind.flow_ttl_secs = 1;
+    })
+    .await;
+    let me = verified_account(&app).await;
+    assert_eq!(
+        error_code(
+            app.post_as(&me, "/api/v1/step-up/verify", json!({ "code": "000000" }))
+                .await
+        )
+        .await
+        .1,
+        "code_expired"
+    );
+    step_up(&app, &me, A_PHONE).await;
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let code = app.latest_code(B_PHONE).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, err) = error_code(
+        app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .await,
+    )
+    .await;
+    assert_eq!((status.as_u16(), err.as_str()), (403, "step_up_required"));
+    app.stop().await;
+
+    let app = spawn_app_with(|c| c.rebind.flow_ttl_secs = 1).await;
+    let me = verified_account(&app).await;
+    step_up(&app, &me, A_PHONE).await;
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let code = app.latest_code(B_PHONE).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, err) = error_code(
+        app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .await,
+    )
+    .await;
+    assert_eq!((status.as_u16(), err.as_str()), (410, "flow_expired"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn person_changes_are_capped_and_rebinds_cool_down() {
+    let app = spawn_app_with(|c| c.rebind.max_person_changes_per_year = 1).await;
+    let me = verified_account(&app).await;
+    step_up(&app, &me, A_PHONE).await;
+    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
+    assert_eq!(confirm(&app, &me).await.status(), 200);
+    let c = ("李娜", id("44030619851111456"));
+    app.add_carrier_person("+8613955550005", c.0, &c.1).await;
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": "+8613955550005", "name": c.0, "id_number": c.1, "consent": true }),
+        )
+        .await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::TOO_MANY_REQUESTS, "rebind_limit".into())
+    );
+    app.stop().await;
+
+    let app = spawn_app_with(|c| c.rebind.cooldown_secs = 3600).await;
+    let me = verified_account(&app).await;
+    step_up(&app, &me, A_PHONE).await;
+    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
+    assert_eq!(confirm(&app, &me).await.status(), 200);
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": A_PHONE, "name": A.0, "id_number": A.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(error_code(r).await.1, "rebind_limit");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_accounts_racing_for_one_new_phone_have_one_winner() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let target = "+8613966660006";
+    app.add_carrier_person(target, B.0, B.1).await;
+    let mut tokens = Vec::new();
+    for phone in ["+8613700000071", "+8613700000072"] {
+        let (t, _) = app.sign_in(phone).await;
+        step_up(&app, &t, phone).await;
+        assert_eq!(start_and_verify(&app, &t, target, B).await.status(), 200);
+        tokens.push(t);
+    }
+    // The second start consumed the first code only; both changes are proven.
+    let (r1, r2) = tokio::join!(confirm(&app, &tokens[0]), confirm(&app, &tokens[1]));
+    let mut outcomes = vec![r1.status().as_u16(), r2.status().as_u16()];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![200, 409]);
+    let holders = [app.security(&tokens[0]).await, app.security(&tokens[1]).await]
+        .iter()
+        .filter(|s| s["phone"]["number_masked"] == "139****0006")
+        .count();
+    assert_eq!(holders, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_without_a_phone_is_told_how_to_step_up() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    assert_eq!(
+        b.round_trip("/api/v1/wechat/login/start", "dev-union-lisi")
+            .await
+            .status(),
+        200
+    );
+    let resp = b
+        .http
+        .post(format!("{}/api/v1/step-up/sms", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "step_up_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("enterprise admin"));
+    app.stop().await;
+}
