@@ -82,6 +82,10 @@ pub enum ApiError {
     ConsequencesNotAccepted,
     #[error("{0}")]
     RebindLimit(String, i64),
+    #[error("this account has no WeChat bound; bind one instead")]
+    NoWechatBound,
+    #[error("this is not the WeChat bound to the account")]
+    WrongIdentity,
     #[error("the account would be left without any credential")]
     LastCredential,
     #[error("give both name and id_number of the new phone's holder, or neither")]
@@ -139,6 +143,8 @@ impl ApiError {
             ConsequencesNotAccepted => "consequences_not_accepted",
             RebindLimit(..) => "rebind_limit",
             LastCredential => "last_credential",
+            NoWechatBound => "no_wechat_bound",
+            WrongIdentity => "wrong_identity",
             PersonIncomplete => "person_incomplete",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
@@ -169,7 +175,8 @@ impl ApiError {
             Unauthenticated => StatusCode::UNAUTHORIZED,
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
             StepUpRequired => StatusCode::FORBIDDEN,
-            StepUpUnavailable(_) | NoChange | LastCredential => StatusCode::CONFLICT,
+            StepUpUnavailable(_) | NoChange | LastCredential | NoWechatBound => StatusCode::CONFLICT,
+            WrongIdentity => StatusCode::FORBIDDEN,
             CredentialNotVerified => StatusCode::UNPROCESSABLE_ENTITY,
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,

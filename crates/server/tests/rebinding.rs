@@ -358,7 +358,7 @@ async fn two_accounts_racing_for_one_new_phone_have_one_winner() {
 }
 
 #[tokio::test]
-async fn an_account_without_a_phone_is_told_how_to_step_up() {
+async fn an_account_without_a_phone_steps_up_by_wechat() {
     let app = spawn_app().await;
     let b = app.browser();
     assert_eq!(
@@ -376,6 +376,208 @@ async fn an_account_without_a_phone_is_told_how_to_step_up() {
         .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "step_up_unavailable");
-    assert!(body["error"]["message"].as_str().unwrap().contains("enterprise admin"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("WeChat"));
+    // Another WeChat identity does not step up this account.
+    let (status, code) = error_code(b.round_trip("/api/v1/step-up/wechat/start", "dev-union-anon").await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (403, "wrong_identity"));
+    let resp = b.round_trip("/api/v1/step-up/wechat/start", "dev-union-lisi").await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.json::<Value>().await.unwrap()["step_up_until"].is_string());
+    // The only credential cannot go.
+    let r = b
+        .http
+        .post(format!("{}/api/v1/account/wechat/unbind", app.base))
+        .json(&json!({ "accept_consequences": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::CONFLICT, "last_credential".into())
+    );
+    app.stop().await;
+}
+
+/// An account on A's phone, verified as A, with A's WeChat bound: a browser signed in to it.
+async fn phone_and_wechat_of_a(app: &TestApp) -> (common::Browser, String) {
+    let token = verified_account(app).await;
+    let wa = app.add_wechat_user("zw", Some((A.0, A.1))).await;
+    let mut b = app.browser();
+    b.token = Some(token.clone());
+    assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wa).await.status(), 200);
+    (b, wa)
+}
+
+#[tokio::test]
+async fn the_whole_procedure_phone_then_wechat() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let (me, wa) = phone_and_wechat_of_a(&app).await;
+    let token = me.token.clone().unwrap();
+    let account = app.security(&token).await["account_id"].clone();
+    let wb = app.add_wechat_user("cj", Some(B)).await;
+
+    // No rebind or unbind of WeChat without a step-up.
+    assert_eq!(
+        error_code(me.get("/api/v1/account/wechat/rebind/start", true).await)
+            .await
+            .1,
+        "step_up_required"
+    );
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(error_code(r).await.1, "step_up_required");
+    step_up(&app, &token, A_PHONE).await;
+
+    // The phone to B's: B's phone beside A's WeChat is inconsistent.
+    let preview: Value = start_and_verify(&app, &token, B_PHONE, B).await.json().await.unwrap();
+    assert_eq!(
+        (preview["person_changes"].clone(), preview["status_after"].clone()),
+        (json!(true), json!("inconsistent"))
+    );
+    assert_eq!(confirm(&app, &token).await.status(), 200);
+    assert_eq!(app.security(&token).await["real_name"]["status"], "inconsistent");
+
+    // WeChat: an identity without a real-name claim, the same one, one bound elsewhere.
+    let (status, code) = error_code(
+        me.round_trip("/api/v1/account/wechat/rebind/start", "dev-union-anon")
+            .await,
+    )
+    .await;
+    assert_eq!((status.as_u16(), code.as_str()), (422, "credential_not_verified"));
+    assert_eq!(
+        error_code(me.round_trip("/api/v1/account/wechat/rebind/start", &wa).await)
+            .await
+            .1,
+        "no_change"
+    );
+    let elsewhere = app.browser();
+    assert_eq!(
+        elsewhere
+            .round_trip("/api/v1/wechat/login/start", "dev-union-wangfang")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        error_code(
+            me.round_trip("/api/v1/account/wechat/rebind/start", "dev-union-wangfang")
+                .await
+        )
+        .await
+        .1,
+        "credential_in_use"
+    );
+
+    // B's WeChat: the preview, read again, then confirmed.
+    let resp = me.round_trip("/api/v1/account/wechat/rebind/start", &wb).await;
+    assert_eq!(resp.status(), 200);
+    let preview: Value = resp.json().await.unwrap();
+    assert_eq!(preview["status_after"], "verified");
+    assert_eq!(preview["real_name_after"]["name_masked"], "*静");
+    assert_eq!(
+        me.get("/api/v1/account/wechat/rebind", true)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        preview
+    );
+    let r = app
+        .post_as(&token, "/api/v1/account/wechat/rebind/confirm", json!({}))
+        .await;
+    assert_eq!(error_code(r).await.1, "consequences_not_accepted");
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let sec = app.security(&token).await;
+    assert_eq!(
+        (
+            sec["real_name"]["status"].clone(),
+            sec["real_name"]["name_masked"].clone()
+        ),
+        (json!("verified"), json!("*静"))
+    );
+    assert_eq!(sec["wechat"]["nickname"], "cj");
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(error_code(r).await.1, "flow_expired", "a confirmed change is used up");
+
+    // The old WeChat signs in to a new account, not this one.
+    let old = app.browser();
+    let signed: Value = old
+        .round_trip("/api/v1/wechat/login/start", &wa)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(signed["account_id"], account);
+    assert_eq!(signed["created"], true);
+
+    let audit = app
+        .get_as(&token, "/api/v1/account/audit")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()
+        .to_string();
+    assert_eq!(audit.matches("credential.rebound").count(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let token = verified_account(&app).await;
+    let mut me = app.browser();
+    me.token = Some(token.clone());
+    let wb = app.add_wechat_user("cj", Some(B)).await;
+    assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wb).await.status(), 200);
+    assert_eq!(app.security(&token).await["real_name"]["status"], "inconsistent");
+    step_up(&app, &token, A_PHONE).await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let sec = app.security(&token).await;
+    assert!(sec["wechat"].is_null());
+    assert_eq!(
+        (sec["real_name"]["status"].clone(), sec["real_name"]["source"].clone()),
+        (json!("verified"), json!("phone"))
+    );
+    assert_eq!(sec["real_name"]["name_masked"], "*伟");
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(error_code(r).await.1, "no_wechat_bound");
+    assert!(app
+        .get_as(&token, "/api/v1/account/audit")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("credential.unbound"));
     app.stop().await;
 }

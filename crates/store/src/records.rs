@@ -86,8 +86,10 @@ pub struct OAuthFlow {
     pub browser_hash: Vec<u8>,
     /// `login` or `bind`.
     pub purpose: String,
-    /// The account a `bind` flow binds to.
+    /// The account a `bind` (or `rebind`, `step_up`) flow serves.
     pub account_id: Option<String>,
+    /// The session it serves, where it matters.
+    pub session_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -205,11 +207,8 @@ pub struct OutboxMessage {
 pub struct NewPendingChange {
     pub account_id: String,
     pub session_id: String,
-    pub kind: CredentialKind,
-    pub new_lookup_hash: Vec<u8>,
-    pub new_value_sealed: Vec<u8>,
-    /// The person the new credential is to attest.
-    pub person: Option<NewPerson>,
+    /// The credential to bind, with the person it is to attest.
+    pub credential: NewCredential,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -217,10 +216,8 @@ pub struct NewPendingChange {
 #[derive(Debug, Clone)]
 pub struct PendingChange {
     pub id: i64,
-    pub kind: CredentialKind,
-    pub new_lookup_hash: Vec<u8>,
-    pub new_value_sealed: Vec<u8>,
-    pub person: Option<NewPerson>,
+    /// The credential to bind; its attestation is the person it attests.
+    pub credential: NewCredential,
     /// The preview shown when possession was proven (JSON).
     pub preview: Option<String>,
     pub proven_at: Option<i64>,

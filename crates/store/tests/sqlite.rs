@@ -60,6 +60,7 @@ async fn an_oauth_flow_is_taken_once_by_its_browser_before_it_expires() {
         browser_hash: b"b".to_vec(),
         purpose: "login".into(),
         account_id: None,
+        session_id: None,
         created_at: 10,
         expires_at: 20,
     };

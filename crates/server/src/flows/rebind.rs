@@ -1,8 +1,10 @@
-//! Step-up and changing the bound phone (更换绑定手机号): the procedure by
-//! which the real name of an account changes. Every step needs a live
-//! step-up; the pending change is bound to the account and the session that
-//! started it and is looked up through them only; the commit is one
-//! transaction.
+//! Rebinding (DESIGN.md §1): the real name of an account changes only by
+//! changing the credentials that carry it. Every step needs a live step-up;
+//! a pending change is bound to the account and the session that started it
+//! and is looked up through them only; the commit is one transaction that
+//! swaps the credential, re-derives the real name, applies the nature,
+//! revokes every other session, ends every other open change and code, and
+//! queues the notices.
 
 use serde::Serialize;
 use serde_json::json;
@@ -10,17 +12,19 @@ use shiming_domain::rebind::{self, Change};
 use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
-    AccountView, AuditDraft, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson, RebindCommit,
-    StoreError,
+    AccountView, AuditDraft, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson, PendingChange,
+    RebindCommit, StoreError,
 };
 
 use super::codes::{self, Sent};
-use super::security::{self, open_person, open_phone, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE};
+use super::security::{self, open_person, open_phone, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::{now, rfc3339, AppState};
 
 const YEAR: i64 = 365 * 86_400;
+pub const NOTICE_PHONE: &str = "notice.phone";
+pub const NOTICE_TEXT: &str = "notice.text";
 
 /// Refuses unless the session stepped up within the window.
 pub fn require_step_up(who: &Authenticated) -> ApiResult<()> {
@@ -30,7 +34,7 @@ pub fn require_step_up(who: &Authenticated) -> ApiResult<()> {
     }
 }
 
-async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<AccountView> {
+pub async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<AccountView> {
     let view = state
         .store
         .account_view(&who.account_id)
@@ -42,12 +46,17 @@ async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<Account
     Ok(view)
 }
 
-/// The bound phone, for step-up; an account without one is told what it can do.
+// ---- step-up ----
+
+/// The bound phone, for step-up by SMS; an account without one is told what it can do.
 fn bound_phone(state: &AppState, view: &AccountView) -> ApiResult<Phone> {
     match view.credential(CredentialKind::Phone) {
         Some(c) => open_phone(&state.vault, &c.value_sealed),
+        None if view.credential(CredentialKind::Wechat).is_some() => Err(ApiError::StepUpUnavailable(
+            "this account has no phone: step up by WeChat re-authorization (GET /api/v1/step-up/wechat/start)",
+        )),
         None => Err(ApiError::StepUpUnavailable(
-            "this account has no phone to step up with; ask your enterprise admin, or compliance, to verify you",
+            "this account has no credential to step up with; ask your enterprise admin, or compliance, to verify you",
         )),
     }
 }
@@ -63,17 +72,24 @@ pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str) -
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
     codes::check(state, &phone, CodePurpose::StepUp, &code).await?;
+    grant_step_up(state, who, "sms").await
+}
+
+/// Privileges the session for the step-up window.
+pub async fn grant_step_up(state: &AppState, who: &Authenticated, method: &str) -> ApiResult<i64> {
     let now = now();
     let until = now + state.config.rebind.step_up_secs;
     let audit = AuditDraft::new(
         "session.stepped_up",
         &who.account_id,
         now,
-        json!({ "session_id": who.session_id, "method": "sms" }),
+        json!({ "session_id": who.session_id, "method": method }),
     );
     state.store.step_up(&who.session_id, until, audit).await?;
     Ok(until)
 }
+
+// ---- limits and previews ----
 
 /// Refuses a rebind inside the cool-down, and a person change past the yearly cap.
 async fn check_limits(state: &AppState, account_id: &str, person_changes: bool) -> ApiResult<()> {
@@ -106,7 +122,7 @@ async fn check_limits(state: &AppState, account_id: &str, person_changes: bool) 
     Ok(())
 }
 
-fn seal_person(state: &AppState, person: &Person) -> NewPerson {
+pub fn seal_person(state: &AppState, person: &Person) -> NewPerson {
     NewPerson {
         person_hash: state.vault.keyed_hash("person", &person.canonical()).to_vec(),
         name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
@@ -114,12 +130,320 @@ fn seal_person(state: &AppState, person: &Person) -> NewPerson {
     }
 }
 
-/// The person hashes the account's phone and WeChat attest now.
+/// The person hash a credential of the account attests now.
 fn attested(view: &AccountView, kind: CredentialKind) -> Option<Vec<u8>> {
     view.credential(kind)
         .and_then(|c| c.attestation.as_ref())
         .map(|a| a.person.person_hash.clone())
 }
+
+/// What the commit will do, shown before it is confirmed.
+#[derive(Debug, Serialize)]
+pub struct PreviewView {
+    pub credential: CredentialKind,
+    pub person_changes: bool,
+    pub real_name_after: MaskedPerson,
+    pub status_after: RealNameStatus,
+    pub nature_after: Nature,
+    pub stops_signing_in: Vec<String>,
+    pub sessions_revoked: usize,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MaskedPerson {
+    pub name_masked: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub source: Option<CredentialKind>,
+}
+
+/// How a credential is named where it stops signing in.
+fn describe(state: &AppState, view: &AccountView, kind: CredentialKind) -> ApiResult<Option<String>> {
+    let Some(c) = view.credential(kind) else {
+        return Ok(None);
+    };
+    Ok(Some(match kind {
+        CredentialKind::Phone => format!("phone {}", open_phone(&state.vault, &c.value_sealed)?.masked()),
+        CredentialKind::Wechat => {
+            format!(
+                "WeChat {}",
+                security::mask_unionid(&state.vault.open_string(WECHAT_VALUE, &c.value_sealed)?)
+            )
+        }
+    }))
+}
+
+/// Previews replacing (with `incoming`) or unbinding the credential of `kind`.
+async fn preview(
+    state: &AppState,
+    who: &Authenticated,
+    view: &AccountView,
+    kind: CredentialKind,
+    incoming: Option<&NewCredential>,
+    expires_at: Option<i64>,
+) -> ApiResult<(PreviewView, rebind::Preview<Vec<u8>>)> {
+    let incoming_person = incoming.and_then(|c| c.attestation.as_ref()).map(|a| &a.person);
+    let change = match incoming {
+        Some(_) => Change::Replace {
+            kind,
+            person: incoming_person.map(|p| p.person_hash.clone()),
+        },
+        None => Change::Unbind { kind },
+    };
+    let p = rebind::preview(
+        view.nature,
+        attested(view, CredentialKind::Phone),
+        attested(view, CredentialKind::Wechat),
+        &change,
+    );
+    // The person shown after: the incoming one, or one an existing credential attests.
+    let shown = match (&p.after.person, incoming_person) {
+        (Some(hash), Some(new)) if *hash == new.person_hash => {
+            Some(open_person(&state.vault, &new.name_sealed, &new.id_number_sealed)?)
+        }
+        (Some(hash), _) => {
+            let a = view
+                .credentials
+                .iter()
+                .filter_map(|c| c.attestation.as_ref())
+                .find(|a| a.person.person_hash == *hash);
+            a.map(|a| open_person(&state.vault, &a.person.name_sealed, &a.person.id_number_sealed))
+                .transpose()?
+        }
+        (None, _) => None,
+    };
+    let others = session::live_sessions(state, &who.account_id)
+        .await?
+        .iter()
+        .filter(|s| s.id != who.session_id)
+        .count();
+    let shown_view = PreviewView {
+        credential: kind,
+        person_changes: p.person_changes,
+        real_name_after: MaskedPerson {
+            name_masked: shown.as_ref().map(|s| s.name.masked()),
+            id_number_masked: shown.as_ref().map(|s| s.id_number.masked()),
+            source: p.after.source,
+        },
+        status_after: p.after.status,
+        nature_after: p.nature_after,
+        stops_signing_in: describe(state, view, kind)?.into_iter().collect(),
+        sessions_revoked: others,
+        expires_at: expires_at.map(rfc3339),
+    };
+    Ok((shown_view, p))
+}
+
+/// Opens a pending change for a proven credential (WeChat: its proof is the
+/// OAuth round trip itself) and answers its preview.
+pub async fn open_proven_change(
+    state: &AppState,
+    who: &Authenticated,
+    credential: NewCredential,
+) -> ApiResult<PreviewView> {
+    let view = active_view(state, who).await?;
+    let kind = credential.kind;
+    let now = now();
+    let expires_at = now + state.config.rebind.flow_ttl_secs;
+    let (shown, _) = preview(state, who, &view, kind, Some(&credential), Some(expires_at)).await?;
+    let preview_json = serde_json::to_string(&shown).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let change = NewPendingChange {
+        account_id: who.account_id.clone(),
+        session_id: who.session_id.clone(),
+        credential,
+        created_at: now,
+        expires_at,
+    };
+    let id = state.store.open_change(change).await?;
+    if !state.store.prove_change(id, None, &preview_json, now).await? {
+        return Err(ApiError::FlowExpired);
+    }
+    Ok(shown)
+}
+
+/// The preview of the session's proven, open change of `kind`.
+pub async fn pending_preview(
+    state: &AppState,
+    who: &Authenticated,
+    kind: CredentialKind,
+) -> ApiResult<serde_json::Value> {
+    require_step_up(who)?;
+    let pending = proven_pending(state, who, kind).await?;
+    let preview = pending.preview.ok_or(ApiError::FlowExpired)?;
+    serde_json::from_str(&preview).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn proven_pending(state: &AppState, who: &Authenticated, kind: CredentialKind) -> ApiResult<PendingChange> {
+    let pending = state
+        .store
+        .pending_change(&who.account_id, &who.session_id, kind, now())
+        .await?;
+    pending.filter(|p| p.proven_at.is_some()).ok_or(ApiError::FlowExpired)
+}
+
+// ---- the commit ----
+
+fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
+    NewNotice {
+        phone_sealed: state.vault.seal(NOTICE_PHONE, to.e164().as_bytes()),
+        text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),
+    }
+}
+
+fn lookup_hex(view: &AccountView, kind: CredentialKind, state: &AppState) -> ApiResult<Option<String>> {
+    let Some(c) = view.credential(kind) else {
+        return Ok(None);
+    };
+    let value = state.vault.open_string(
+        if kind == CredentialKind::Phone {
+            PHONE_VALUE
+        } else {
+            WECHAT_VALUE
+        },
+        &c.value_sealed,
+    )?;
+    Ok(Some(hex::encode(state.vault.keyed_hash(kind.as_str(), &value))))
+}
+
+/// Commits the session's proven change of `kind` (or, with `pending` `None`,
+/// unbinds the credential of `kind`).
+async fn commit(
+    state: &AppState,
+    who: &Authenticated,
+    kind: CredentialKind,
+    pending: Option<PendingChange>,
+) -> ApiResult<serde_json::Value> {
+    let view = active_view(state, who).await?;
+    let now = now();
+    let incoming = pending.as_ref().map(|p| &p.credential);
+    let (_, p) = preview(state, who, &view, kind, incoming, None).await?;
+    check_limits(state, &who.account_id, p.person_changes).await?;
+
+    let before = security::real_name(&view);
+    let event = if pending.is_some() {
+        "credential.rebound"
+    } else {
+        "credential.unbound"
+    };
+    let mut audits = vec![AuditDraft::new(
+        event,
+        &who.account_id,
+        now,
+        json!({
+            "credential": kind,
+            "old_lookup_hash": lookup_hex(&view, kind, state)?,
+            "new_lookup_hash": incoming.map(|c| hex::encode(&c.lookup_hash)),
+            "person_changes": p.person_changes,
+            "nature_before": view.nature,
+            "nature_after": p.nature_after,
+        }),
+    )];
+    let person_before = before.person.map(|a| hex::encode(&a.person.person_hash));
+    let person_after = p.after.person.as_ref().map(hex::encode);
+    if person_before != person_after || before.status != p.after.status {
+        audits.push(AuditDraft::new(
+            "realname.changed",
+            &who.account_id,
+            now,
+            json!({
+                "person_hash_before": person_before,
+                "person_hash_after": person_after,
+                "status_before": before.status,
+                "status_after": p.after.status,
+                "via": kind,
+            }),
+        ));
+    }
+
+    // Notices: to the old phone and the new one (a phone change), or to the
+    // bound phone (a WeChat change).
+    let account = &who.account_id;
+    let mut notices = Vec::new();
+    let bound_phone = view
+        .credential(CredentialKind::Phone)
+        .map(|c| open_phone(&state.vault, &c.value_sealed))
+        .transpose()?;
+    match (kind, incoming) {
+        (CredentialKind::Phone, Some(new)) => {
+            let new_phone = open_phone(&state.vault, &new.value_sealed)?;
+            notices.push(notice(state, &new_phone, &format!("【shiming】本号码已绑定为账号 {account} 的手机号。This number is now bound to shiming account {account}.")));
+            if let Some(old) = &bound_phone {
+                notices.push(notice(state, old, &format!("【shiming】您的号码已与账号 {account} 解绑，如非本人操作请立即联系客服。Your number was unbound from shiming account {account}.")));
+            }
+        }
+        (CredentialKind::Wechat, _) | (CredentialKind::Phone, None) => {
+            if let Some(phone) = &bound_phone {
+                let what = if incoming.is_some() { "换绑" } else { "解绑" };
+                notices.push(notice(state, phone, &format!("【shiming】账号 {account} 的微信已{what}，如非本人操作请立即联系客服。The WeChat of shiming account {account} was changed.")));
+            }
+        }
+    }
+
+    let commit = RebindCommit {
+        pending_id: pending.as_ref().map(|p| p.id),
+        account_id: who.account_id.clone(),
+        keep_session: who.session_id.clone(),
+        kind,
+        expected_old: view.credential(kind).map(|c| c.id),
+        new: pending.map(|p| p.credential),
+        nature_after: p.nature_after,
+        person_changed: p.person_changes,
+        audits,
+        notices,
+        at: now,
+    };
+    let revoked = match state.store.commit_rebind(commit).await {
+        Ok(n) => n,
+        Err(StoreError::Conflict("an account keeps at least one credential")) => return Err(ApiError::LastCredential),
+        Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
+        Err(e) => return Err(e.into()),
+    };
+    metrics::counter!("shiming_rebinds_total", "credential" => kind.as_str()).increment(1);
+    let after = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(json!({
+        "committed": true,
+        "sessions_revoked": revoked,
+        "nature": after.nature,
+        "real_name": security::real_name_view(&state.vault, &after)?,
+    }))
+}
+
+/// Confirms the session's proven change of `kind`.
+pub async fn confirm(
+    state: &AppState,
+    who: &Authenticated,
+    kind: CredentialKind,
+    accept: bool,
+) -> ApiResult<serde_json::Value> {
+    require_step_up(who)?;
+    if !accept {
+        return Err(ApiError::ConsequencesNotAccepted);
+    }
+    let pending = proven_pending(state, who, kind).await?;
+    commit(state, who, kind, Some(pending)).await
+}
+
+/// Unbinds WeChat; the phone must stay.
+pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) -> ApiResult<serde_json::Value> {
+    require_step_up(who)?;
+    if !accept {
+        return Err(ApiError::ConsequencesNotAccepted);
+    }
+    let view = active_view(state, who).await?;
+    if view.credential(CredentialKind::Wechat).is_none() {
+        return Err(ApiError::NoWechatBound);
+    }
+    if view.credential(CredentialKind::Phone).is_none() {
+        return Err(ApiError::LastCredential);
+    }
+    commit(state, who, CredentialKind::Wechat, None).await
+}
+
+// ---- changing the phone ----
 
 pub struct StartPhoneChange {
     pub new_phone: Phone,
@@ -151,32 +475,38 @@ pub async fn phone_change_start(
     {
         return Err(ApiError::CredentialInUse);
     }
-    let person = match req.person {
-        Some(p) => seal_person(state, &p),
-        None => {
-            let current = security::real_name(&view).person.ok_or(ApiError::PersonIncomplete)?;
-            NewPerson {
-                person_hash: current.person.person_hash.clone(),
-                name_sealed: current.person.name_sealed.clone(),
-                id_number_sealed: current.person.id_number_sealed.clone(),
-            }
-        }
+    let current = security::real_name(&view).person.map(|a| a.person.clone());
+    let person = match (req.person, &current) {
+        (Some(p), _) => seal_person(state, &p),
+        (None, Some(c)) => NewPerson {
+            person_hash: c.person_hash.clone(),
+            name_sealed: c.name_sealed.clone(),
+            id_number_sealed: c.id_number_sealed.clone(),
+        },
+        (None, None) => return Err(ApiError::PersonIncomplete),
     };
-    let current_person = security::real_name(&view).person.map(|a| a.person.person_hash.clone());
     check_limits(
         state,
         &who.account_id,
-        current_person.is_some_and(|c| c != person.person_hash),
+        current.is_some_and(|c| c.person_hash != person.person_hash),
     )
     .await?;
     let now = now();
+    let credential = NewCredential {
+        attestation: Some(NewAttestation {
+            person,
+            source: "carrier",
+        }),
+        ..NewCredential::bare(
+            CredentialKind::Phone,
+            new_hash,
+            state.vault.seal(PHONE_VALUE, req.new_phone.e164().as_bytes()),
+        )
+    };
     let change = NewPendingChange {
         account_id: who.account_id.clone(),
         session_id: who.session_id.clone(),
-        kind: CredentialKind::Phone,
-        new_lookup_hash: new_hash,
-        new_value_sealed: state.vault.seal(PHONE_VALUE, req.new_phone.e164().as_bytes()),
-        person: Some(person),
+        credential,
         created_at: now,
         expires_at: now + state.config.rebind.flow_ttl_secs,
     };
@@ -191,86 +521,6 @@ pub async fn phone_change_start(
     .await
 }
 
-/// What the commit will do, shown before it is confirmed.
-#[derive(Debug, Serialize)]
-pub struct PreviewView {
-    pub person_changes: bool,
-    pub real_name_after: MaskedPerson,
-    pub status_after: RealNameStatus,
-    pub nature_after: Nature,
-    pub stops_signing_in: Vec<String>,
-    pub sessions_revoked: usize,
-    pub expires_at: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MaskedPerson {
-    pub name_masked: Option<String>,
-    pub id_number_masked: Option<String>,
-    pub source: Option<CredentialKind>,
-}
-
-/// Previews replacing the phone with one attesting `incoming`.
-async fn preview_phone(
-    state: &AppState,
-    who: &Authenticated,
-    view: &AccountView,
-    incoming: &NewPerson,
-    expires_at: i64,
-) -> ApiResult<(PreviewView, rebind::Preview<Vec<u8>>)> {
-    let change = Change::Replace {
-        kind: CredentialKind::Phone,
-        person: Some(incoming.person_hash.clone()),
-    };
-    let p = rebind::preview(
-        view.nature,
-        attested(view, CredentialKind::Phone),
-        attested(view, CredentialKind::Wechat),
-        &change,
-    );
-    // The person shown after: the incoming one, or one an existing credential attests.
-    let shown = match &p.after.person {
-        Some(hash) if *hash == incoming.person_hash => Some(open_person(
-            &state.vault,
-            &incoming.name_sealed,
-            &incoming.id_number_sealed,
-        )?),
-        Some(hash) => {
-            let a = view
-                .credentials
-                .iter()
-                .filter_map(|c| c.attestation.as_ref())
-                .find(|a| a.person.person_hash == *hash);
-            a.map(|a| open_person(&state.vault, &a.person.name_sealed, &a.person.id_number_sealed))
-                .transpose()?
-        }
-        None => None,
-    };
-    let stops = match view.credential(CredentialKind::Phone) {
-        Some(c) => vec![format!("phone {}", open_phone(&state.vault, &c.value_sealed)?.masked())],
-        None => vec![],
-    };
-    let others = session::live_sessions(state, &who.account_id)
-        .await?
-        .iter()
-        .filter(|s| s.id != who.session_id)
-        .count();
-    let shown_view = PreviewView {
-        person_changes: p.person_changes,
-        real_name_after: MaskedPerson {
-            name_masked: shown.as_ref().map(|s| s.name.masked()),
-            id_number_masked: shown.as_ref().map(|s| s.id_number.masked()),
-            source: p.after.source,
-        },
-        status_after: p.after.status,
-        nature_after: p.nature_after,
-        stops_signing_in: stops,
-        sessions_revoked: others,
-        expires_at: rfc3339(expires_at),
-    };
-    Ok((shown_view, p))
-}
-
 /// Step 2: proves possession of the new phone and has the carrier confirm its
 /// holder; answers the preview.
 pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &str) -> ApiResult<PreviewView> {
@@ -282,21 +532,27 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
         .pending_change(&who.account_id, &who.session_id, CredentialKind::Phone, now())
         .await?
         .ok_or(ApiError::FlowExpired)?;
-    let new_phone = open_phone(&state.vault, &pending.new_value_sealed)?;
+    let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
     codes::check(state, &new_phone, CodePurpose::PhoneChange, &code).await?;
-    let person_sealed = pending
-        .person
-        .clone()
-        .ok_or_else(|| ApiError::Internal("a phone change without a person".into()))?;
-    let person = open_person(
-        &state.vault,
-        &person_sealed.name_sealed,
-        &person_sealed.id_number_sealed,
-    )?;
+    let sealed = &pending
+        .credential
+        .attestation
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("a phone change without a person".into()))?
+        .person;
+    let person = open_person(&state.vault, &sealed.name_sealed, &sealed.id_number_sealed)?;
     if state.verifier.check_phone(&new_phone, &person).await? == Verdict::Mismatch {
         return Err(ApiError::CredentialNotVerified);
     }
-    let (shown, _) = preview_phone(state, who, &view, &person_sealed, pending.expires_at).await?;
+    let (shown, _) = preview(
+        state,
+        who,
+        &view,
+        CredentialKind::Phone,
+        Some(&pending.credential),
+        Some(pending.expires_at),
+    )
+    .await?;
     let preview_json = serde_json::to_string(&shown).map_err(|e| ApiError::Internal(e.to_string()))?;
     if !state.store.prove_change(pending.id, None, &preview_json, now()).await? {
         return Err(ApiError::FlowExpired);
@@ -304,121 +560,37 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
     Ok(shown)
 }
 
-/// Step 3: commits the change in one transaction.
-pub async fn phone_change_confirm(state: &AppState, who: &Authenticated, accept: bool) -> ApiResult<serde_json::Value> {
+// ---- rebinding WeChat ----
+
+/// Checks a WeChat identity proven for a rebind, then opens the change.
+pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<PreviewView> {
     require_step_up(who)?;
-    if !accept {
-        return Err(ApiError::ConsequencesNotAccepted);
-    }
     let view = active_view(state, who).await?;
-    let now = now();
-    let pending = state
-        .store
-        .pending_change(&who.account_id, &who.session_id, CredentialKind::Phone, now)
-        .await?;
-    let pending = pending.filter(|p| p.proven_at.is_some()).ok_or(ApiError::FlowExpired)?;
-    let incoming = pending
-        .person
-        .clone()
-        .ok_or_else(|| ApiError::Internal("a phone change without a person".into()))?;
-    let (_, p) = preview_phone(state, who, &view, &incoming, pending.expires_at).await?;
-    check_limits(state, &who.account_id, p.person_changes).await?;
-
-    let old = view.credential(CredentialKind::Phone);
-    let old_phone = old.map(|c| open_phone(&state.vault, &c.value_sealed)).transpose()?;
-    let new_phone = open_phone(&state.vault, &pending.new_value_sealed)?;
-    let before = security::real_name(&view);
-    let mut audits = vec![AuditDraft::new(
-        "credential.rebound",
-        &who.account_id,
-        now,
-        json!({
-            "credential": "phone",
-            "old_lookup_hash": old_phone.as_ref().map(|p| hex::encode(state.vault.keyed_hash("phone", p.e164()))),
-            "new_lookup_hash": hex::encode(&pending.new_lookup_hash),
-            "person_changes": p.person_changes,
-            "nature_after": p.nature_after,
-        }),
-    )];
-    let person_before = before.person.map(|a| hex::encode(&a.person.person_hash));
-    let person_after = p.after.person.as_ref().map(hex::encode);
-    if person_before != person_after || before.status != p.after.status {
-        audits.push(AuditDraft::new(
-            "realname.changed",
-            &who.account_id,
-            now,
-            json!({
-                "person_hash_before": person_before,
-                "person_hash_after": person_after,
-                "status_before": before.status,
-                "status_after": p.after.status,
-                "via": "phone",
-            }),
-        ));
+    if view.credential(CredentialKind::Wechat).is_some_and(|c| {
+        state
+            .vault
+            .open_string(WECHAT_VALUE, &c.value_sealed)
+            .is_ok_and(|v| state.vault.keyed_hash("wechat", &v).to_vec() == credential.lookup_hash)
+    }) {
+        return Err(ApiError::NoChange);
     }
-    let mut notices = vec![notice(
-        state,
-        &new_phone,
-        &format!(
-            "【shiming】本号码已绑定为账号 {} 的手机号。This number is now bound to shiming account {}.",
-            who.account_id, who.account_id
-        ),
-    )];
-    if let Some(old) = &old_phone {
-        notices.push(notice(
-            state,
-            old,
-            &format!("【shiming】您的号码已与账号 {} 解绑，如非本人操作请立即联系客服。Your number was unbound from shiming account {}.", who.account_id, who.account_id),
-        ));
+    if credential.attestation.is_none() {
+        return Err(ApiError::CredentialNotVerified);
     }
-    let commit = RebindCommit {
-        pending_id: Some(pending.id),
-        account_id: who.account_id.clone(),
-        keep_session: who.session_id.clone(),
-        kind: CredentialKind::Phone,
-        expected_old: old.map(|c| c.id),
-        new: Some(NewCredential {
-            attestation: Some(NewAttestation {
-                person: incoming,
-                source: "carrier",
-            }),
-            ..NewCredential::bare(
-                CredentialKind::Phone,
-                pending.new_lookup_hash.clone(),
-                pending.new_value_sealed.clone(),
-            )
-        }),
-        nature_after: p.nature_after,
-        person_changed: p.person_changes,
-        audits,
-        notices,
-        at: now,
-    };
-    let revoked = match state.store.commit_rebind(commit).await {
-        Ok(n) => n,
-        Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
-        Err(e) => return Err(e.into()),
-    };
-    metrics::counter!("shiming_rebinds_total", "credential" => "phone").increment(1);
-    let after = state
+    if state
         .store
-        .account_view(&who.account_id)
+        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
         .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    Ok(json!({
-        "committed": true,
-        "sessions_revoked": revoked,
-        "nature": after.nature,
-        "real_name": security::real_name_view(&state.vault, &after)?,
-    }))
-}
-
-fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
-    NewNotice {
-        phone_sealed: state.vault.seal(NOTICE_PHONE, to.e164().as_bytes()),
-        text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),
+        .is_some()
+    {
+        return Err(ApiError::CredentialInUse);
     }
+    let current = attested_current(&view);
+    let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
+    check_limits(state, &who.account_id, current.is_some_and(|c| Some(c) != incoming)).await?;
+    open_proven_change(state, who, credential).await
 }
 
-pub const NOTICE_PHONE: &str = "notice.phone";
-pub const NOTICE_TEXT: &str = "notice.text";
+fn attested_current(view: &AccountView) -> Option<Vec<u8>> {
+    security::real_name(view).person.map(|a| a.person.person_hash.clone())
+}

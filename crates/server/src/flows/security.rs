@@ -144,7 +144,7 @@ pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<Se
 }
 
 /// First and last four characters of a unionid.
-fn mask_unionid(unionid: &str) -> String {
+pub fn mask_unionid(unionid: &str) -> String {
     let chars: Vec<char> = unionid.chars().collect();
     if chars.len() <= 8 {
         return "*".repeat(chars.len());

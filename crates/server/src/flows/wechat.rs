@@ -19,8 +19,14 @@ pub const BROWSER_COOKIE: &str = "shiming_oauth";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// Sign in (or create an account) with WeChat.
     Login,
+    /// Bind WeChat to the signed-in account, which has none.
     Bind,
+    /// Prove a new WeChat identity to replace the bound one (after a step-up).
+    Rebind,
+    /// Re-authorize the bound WeChat identity: a step-up.
+    StepUp,
 }
 
 impl Purpose {
@@ -28,7 +34,15 @@ impl Purpose {
         match self {
             Purpose::Login => "login",
             Purpose::Bind => "bind",
+            Purpose::Rebind => "rebind",
+            Purpose::StepUp => "step_up",
         }
+    }
+
+    fn parse(word: &str) -> Option<Self> {
+        [Purpose::Login, Purpose::Bind, Purpose::Rebind, Purpose::StepUp]
+            .into_iter()
+            .find(|p| p.as_str() == word)
     }
 }
 
@@ -58,21 +72,33 @@ pub async fn start(
     client_ip: &str,
 ) -> ApiResult<Started> {
     let provider = provider(state)?;
-    let account_id = match (purpose, who) {
+    // Every purpose but sign-in serves the signed-in account, in this session.
+    let who = match (purpose, who) {
         (Purpose::Login, _) => None,
-        (Purpose::Bind, None) => return Err(ApiError::Unauthenticated),
-        (Purpose::Bind, Some(who)) => {
-            let view = state
-                .store
-                .account_view(&who.account_id)
-                .await?
-                .ok_or(ApiError::Unauthenticated)?;
-            if view.credential(CredentialKind::Wechat).is_some() {
-                return Err(ApiError::AlreadyBound);
-            }
-            Some(who.account_id.clone())
-        }
+        (_, None) => return Err(ApiError::Unauthenticated),
+        (_, Some(who)) => Some(who),
     };
+    if let Some(who) = who {
+        let view = super::rebind::active_view(state, who).await?;
+        let has_wechat = view.credential(CredentialKind::Wechat).is_some();
+        match purpose {
+            Purpose::Bind if has_wechat => return Err(ApiError::AlreadyBound),
+            Purpose::Rebind => {
+                super::rebind::require_step_up(who)?;
+                if !has_wechat {
+                    return Err(ApiError::NoWechatBound);
+                }
+            }
+            Purpose::StepUp if !has_wechat => {
+                return Err(ApiError::StepUpUnavailable(
+                    "this account has no WeChat: step up with a code to the bound phone",
+                ))
+            }
+            _ => {}
+        }
+    }
+    let account_id = who.map(|w| w.account_id.clone());
+    let session_id = who.map(|w| w.session_id.clone());
     let browser = browser.filter(|b| well_formed(b)).unwrap_or_else(|| random_hex(32));
     let oauth_state = random_hex(32);
     let now = now();
@@ -82,6 +108,7 @@ pub async fn start(
         browser_hash: sha256(browser.as_bytes()).to_vec(),
         purpose: purpose.as_str().into(),
         account_id,
+        session_id,
         created_at: now,
         expires_at: now + cfg.flow_ttl_secs,
     };
@@ -114,6 +141,10 @@ pub enum Finished {
         created: bool,
     },
     Bound,
+    /// A rebind is ready to confirm: its preview.
+    RebindReady(super::rebind::PreviewView),
+    /// The session is stepped up until then.
+    SteppedUp(i64),
 }
 
 /// Finishes a round trip. The state is checked (and used up) before WeChat is
@@ -133,23 +164,32 @@ pub async fn finish(
         .take_oauth_flow(&sha256(oauth_state.as_bytes()), &sha256(browser.as_bytes()), now())
         .await?
         .ok_or(ApiError::OAuthStateInvalid)?;
+    let purpose = Purpose::parse(&flow.purpose).ok_or(ApiError::OAuthStateInvalid)?;
+    // Every purpose but sign-in finishes only in the session (and account) that started it.
+    let who = match purpose {
+        Purpose::Login => None,
+        _ => {
+            let who = who.ok_or(ApiError::OAuthStateInvalid)?;
+            let same_account = flow.account_id.as_deref() == Some(who.account_id.as_str());
+            let same_session = flow.session_id.as_deref() == Some(who.session_id.as_str());
+            if !same_account || (purpose != Purpose::Bind && !same_session) {
+                return Err(ApiError::OAuthStateInvalid);
+            }
+            Some(who)
+        }
+    };
     let code = q
         .code
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(ApiError::WechatDenied)?;
     let credential = prove(state, provider, code).await?;
-    match flow.purpose.as_str() {
-        "login" => sign_in_account(state, credential).await,
-        _ => {
-            // A bind finishes only in the session of the account that started it.
-            let account_id = flow.account_id.ok_or(ApiError::OAuthStateInvalid)?;
-            if who.map(|w| w.account_id.as_str()) != Some(account_id.as_str()) {
-                return Err(ApiError::OAuthStateInvalid);
-            }
+    match (purpose, who) {
+        (Purpose::Login, _) => sign_in_account(state, credential).await,
+        (Purpose::Bind, Some(who)) => {
             let audit = AuditDraft::new(
                 "credential.bound",
-                &account_id,
+                &who.account_id,
                 now(),
                 json!({
                     "credential": "wechat",
@@ -157,9 +197,26 @@ pub async fn finish(
                     "attested": credential.attestation.is_some(),
                 }),
             );
-            state.store.bind_credential(&account_id, credential, audit).await?;
+            state.store.bind_credential(&who.account_id, credential, audit).await?;
             Ok(Finished::Bound)
         }
+        (Purpose::Rebind, Some(who)) => Ok(Finished::RebindReady(
+            super::rebind::wechat_proven(state, who, credential).await?,
+        )),
+        (Purpose::StepUp, Some(who)) => {
+            // Only the bound identity steps up; no other WeChat is linked to anything.
+            let bound = state
+                .store
+                .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
+                .await?;
+            if bound.as_deref() != Some(who.account_id.as_str()) {
+                return Err(ApiError::WrongIdentity);
+            }
+            Ok(Finished::SteppedUp(
+                super::rebind::grant_step_up(state, who, "wechat").await?,
+            ))
+        }
+        (_, None) => Err(ApiError::OAuthStateInvalid),
     }
 }
 

@@ -41,6 +41,11 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/account/phone/change/verify", post(rebind::phone_change_verify))
         .route("/account/phone/change/confirm", post(rebind::phone_change_confirm))
         .route("/account/audit", get(rebind::audit))
+        .route("/account/wechat/rebind/start", get(wechat::rebind_start))
+        .route("/account/wechat/rebind", get(rebind::wechat_rebind_preview))
+        .route("/account/wechat/rebind/confirm", post(rebind::wechat_rebind_confirm))
+        .route("/account/wechat/unbind", post(rebind::wechat_unbind))
+        .route("/step-up/wechat/start", get(wechat::step_up_start))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))
         .route("/wechat/callback", get(wechat::callback));

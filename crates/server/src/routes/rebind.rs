@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use shiming_domain::Phone;
+use shiming_domain::{CredentialKind, Phone};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
@@ -97,7 +97,37 @@ pub async fn phone_change_confirm(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(
-        rebind::phone_change_confirm(&state, &who, body.accept_consequences).await?,
+        rebind::confirm(&state, &who, CredentialKind::Phone, body.accept_consequences).await?,
+    ))
+}
+
+/// The preview of the session's proven WeChat rebind.
+pub async fn wechat_rebind_preview(
+    State(state): State<AppState>,
+    who: Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        rebind::pending_preview(&state, &who, CredentialKind::Wechat).await?,
+    ))
+}
+
+pub async fn wechat_rebind_confirm(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        rebind::confirm(&state, &who, CredentialKind::Wechat, body.accept_consequences).await?,
+    ))
+}
+
+pub async fn wechat_unbind(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        rebind::unbind_wechat(&state, &who, body.accept_consequences).await?,
     ))
 }
 

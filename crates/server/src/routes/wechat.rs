@@ -15,7 +15,7 @@ use crate::extract::ClientIp;
 use crate::flows::accounts;
 use crate::flows::wechat::{self, CallbackQuery, Finished, Purpose, BROWSER_COOKIE};
 use crate::session::{self, Authenticated};
-use crate::state::AppState;
+use crate::state::{rfc3339, AppState};
 
 const DONE_PAGE: &str = "/wechat/done";
 
@@ -45,6 +45,24 @@ pub async fn login_start(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     start(&state, Purpose::Login, None, &headers, &ip.to_string()).await
+}
+
+pub async fn rebind_start(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    start(&state, Purpose::Rebind, Some(&who), &headers, &ip.to_string()).await
+}
+
+pub async fn step_up_start(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    start(&state, Purpose::StepUp, Some(&who), &headers, &ip.to_string()).await
 }
 
 pub async fn bind_start(
@@ -98,6 +116,10 @@ pub async fn callback(
         }
         Finished::Bound if json => Json(json!({ "bound": "wechat" })).into_response(),
         Finished::Bound => to_page("outcome=bound"),
+        Finished::RebindReady(preview) if json => Json(preview).into_response(),
+        Finished::RebindReady(_) => to_page("outcome=rebind_ready"),
+        Finished::SteppedUp(until) if json => Json(json!({ "step_up_until": rfc3339(until) })).into_response(),
+        Finished::SteppedUp(_) => to_page("outcome=stepped_up"),
     }
 }
 
@@ -112,6 +134,11 @@ pub async fn done(Query(q): Query<DoneQuery>) -> Html<String> {
     let (zh, en) = match (q.outcome.as_deref(), q.error.as_deref()) {
         (Some("signed_in"), _) => ("已使用微信登录。", "Signed in with WeChat."),
         (Some("bound"), _) => ("微信已绑定到您的账号。", "WeChat is now bound to your account."),
+        (Some("rebind_ready"), _) => (
+            "新微信已验证，请确认换绑。",
+            "The new WeChat is verified: confirm the rebind to apply it.",
+        ),
+        (Some("stepped_up"), _) => ("身份已验证。", "You confirmed it is you."),
         (_, Some("credential_in_use")) => ("该微信已绑定其他账号。", "This WeChat is bound to another account."),
         (_, Some("already_bound")) => (
             "您的账号已绑定微信；换绑需单独验证。",

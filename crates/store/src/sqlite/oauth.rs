@@ -10,12 +10,14 @@ impl OAuthStore for SqliteStore {
         let mut tx = self.write().await?;
         take_limits(&mut tx, limits).await?;
         sqlx::query(
-            "INSERT INTO oauth_flows (state_hash, browser_hash, purpose, account_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO oauth_flows (state_hash, browser_hash, purpose, account_id, session_id, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&f.state_hash)
         .bind(&f.browser_hash)
         .bind(&f.purpose)
         .bind(&f.account_id)
+        .bind(&f.session_id)
         .bind(f.created_at)
         .bind(f.expires_at)
         .execute(&mut *tx)
@@ -26,10 +28,10 @@ impl OAuthStore for SqliteStore {
 
     async fn take_oauth_flow(&self, state_hash: &[u8], browser_hash: &[u8], now: i64) -> Result<Option<OAuthFlow>> {
         // One statement: of two callbacks racing with one state, one gets it.
-        let row: Option<(Vec<u8>, Vec<u8>, String, Option<String>, i64, i64)> = sqlx::query_as(
+        let row: Option<(Vec<u8>, Vec<u8>, String, Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
             "UPDATE oauth_flows SET consumed_at = ?3 \
              WHERE state_hash = ?1 AND browser_hash = ?2 AND consumed_at IS NULL AND expires_at > ?3 \
-             RETURNING state_hash, browser_hash, purpose, account_id, created_at, expires_at",
+             RETURNING state_hash, browser_hash, purpose, account_id, session_id, created_at, expires_at",
         )
         .bind(state_hash)
         .bind(browser_hash)
@@ -37,11 +39,12 @@ impl OAuthStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(
-            |(state_hash, browser_hash, purpose, account_id, created_at, expires_at)| OAuthFlow {
+            |(state_hash, browser_hash, purpose, account_id, session_id, created_at, expires_at)| OAuthFlow {
                 state_hash,
                 browser_hash,
                 purpose,
                 account_id,
+                session_id,
                 created_at,
                 expires_at,
             },

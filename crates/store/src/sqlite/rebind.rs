@@ -5,27 +5,53 @@ use sqlx::Row;
 
 use super::accounts::{insert_credential, word};
 use super::{append_audit, credential_conflict, SqliteStore};
-use crate::{NewPendingChange, NewPerson, Notice, PendingChange, RebindCommit, RebindStore, Result, StoreError};
+use crate::{
+    AppOpenid, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, PendingChange, RebindCommit,
+    RebindStore, Result, StoreError,
+};
 
 fn pending(r: &SqliteRow) -> Result<PendingChange> {
-    let person = match r.try_get::<Option<Vec<u8>>, _>("person_hash")? {
-        Some(person_hash) => Some(NewPerson {
-            person_hash,
-            name_sealed: r.try_get("person_name_sealed")?,
-            id_number_sealed: r.try_get("person_id_sealed")?,
+    let kind = word(CredentialKind::parse, r.try_get("kind")?)?;
+    let attestation = match r.try_get::<Option<Vec<u8>>, _>("person_hash")? {
+        Some(person_hash) => Some(NewAttestation {
+            person: NewPerson {
+                person_hash,
+                name_sealed: r.try_get("person_name_sealed")?,
+                id_number_sealed: r.try_get("person_id_sealed")?,
+            },
+            source: attestation_source(kind),
         }),
         None => None,
     };
+    let app_openid = match (
+        r.try_get::<Option<String>, _>("appid")?,
+        r.try_get::<Option<Vec<u8>>, _>("new_openid_sealed")?,
+    ) {
+        (Some(appid), Some(openid_sealed)) => Some(AppOpenid { appid, openid_sealed }),
+        _ => None,
+    };
     Ok(PendingChange {
         id: r.try_get("id")?,
-        kind: word(CredentialKind::parse, r.try_get("kind")?)?,
-        new_lookup_hash: r.try_get("new_lookup_hash")?,
-        new_value_sealed: r.try_get("new_value_sealed")?,
-        person,
+        credential: NewCredential {
+            kind,
+            lookup_hash: r.try_get("new_lookup_hash")?,
+            value_sealed: r.try_get("new_value_sealed")?,
+            display_sealed: r.try_get("new_display_sealed")?,
+            attestation,
+            app_openid,
+        },
         preview: r.try_get("preview")?,
         proven_at: r.try_get("proven_at")?,
         expires_at: r.try_get("expires_at")?,
     })
+}
+
+/// Who attests a credential of each kind: the carrier a phone, WeChat a WeChat.
+fn attestation_source(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::Phone => "carrier",
+        CredentialKind::Wechat => "wechat",
+    }
 }
 
 #[async_trait]
@@ -38,23 +64,28 @@ impl RebindStore for SqliteStore {
             .bind(&c.account_id)
             .execute(&mut *tx)
             .await?;
-        let (hash, name, id) = match &c.person {
-            Some(p) => (Some(&p.person_hash), Some(&p.name_sealed), Some(&p.id_number_sealed)),
-            None => (None, None, None),
+        let cred = &c.credential;
+        let person = cred.attestation.as_ref().map(|a| &a.person);
+        let (appid, openid) = match &cred.app_openid {
+            Some(o) => (Some(&o.appid), Some(&o.openid_sealed)),
+            None => (None, None),
         };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO pending_changes (account_id, session_id, kind, new_lookup_hash, new_value_sealed, \
-             person_hash, person_name_sealed, person_id_sealed, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO pending_changes (account_id, session_id, kind, new_lookup_hash, new_value_sealed, new_display_sealed, \
+             appid, new_openid_sealed, person_hash, person_name_sealed, person_id_sealed, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&c.account_id)
         .bind(&c.session_id)
-        .bind(c.kind.as_str())
-        .bind(&c.new_lookup_hash)
-        .bind(&c.new_value_sealed)
-        .bind(hash)
-        .bind(name)
-        .bind(id)
+        .bind(cred.kind.as_str())
+        .bind(&cred.lookup_hash)
+        .bind(&cred.value_sealed)
+        .bind(&cred.display_sealed)
+        .bind(appid)
+        .bind(openid)
+        .bind(person.map(|p| &p.person_hash))
+        .bind(person.map(|p| &p.name_sealed))
+        .bind(person.map(|p| &p.id_number_sealed))
         .bind(c.created_at)
         .bind(c.expires_at)
         .fetch_one(&mut *tx)
