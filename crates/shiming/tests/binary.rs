@@ -24,6 +24,10 @@ fn free_port() -> u16 {
 }
 
 fn serve(data: &Path, logs: &Path) -> Served {
+    serve_with(data, logs, &[])
+}
+
+fn serve_with(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Served {
     let port = free_port();
     let log = logs.join(format!("serve-{port}.log"));
     let out = std::fs::File::create(&log).unwrap();
@@ -31,6 +35,7 @@ fn serve(data: &Path, logs: &Path) -> Served {
         .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data)
         .env("RUST_LOG", "debug")
+        .envs(env.iter().copied())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -359,4 +364,150 @@ fn the_development_wechat_runs_alone() {
     assert_eq!(again["errcode"], 40163);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Signs in by phone against a running binary; the bearer token.
+fn phone_sign_in(c: &Client, base: &str, phone: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/sms/send"))
+        .json(&json!({ "phone": phone, "purpose": "login" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let code = code_from(c, base, phone);
+    let login: Value = c
+        .post(format!("{base}/api/v1/login/phone"))
+        .json(&json!({ "phone": phone, "code": code }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}
+
+fn post_as(c: &Client, base: &str, token: &str, path: &str, body: Value) -> reqwest::blocking::Response {
+    c.post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve_with(&data, tmp.path(), &[("SHIMING_SMS__RESEND_AFTER_SECS", "0")]);
+    let base = served.base.clone();
+    let c = Client::new();
+    let (name, id) = ("陈静", "320102199505052468");
+    let mut accounts = Vec::new();
+    for i in 0..8 {
+        let (old, new) = (format!("+861370000{i:04}"), format!("+861390000{i:04}"));
+        c.post(format!("{base}/dev/carrier/persons"))
+            .json(&json!({ "phone": new, "name": name, "id_number": id }))
+            .send()
+            .unwrap();
+        let token = phone_sign_in(&c, &base, &old);
+        assert_eq!(
+            post_as(&c, &base, &token, "/api/v1/step-up/sms", json!({})).status(),
+            202
+        );
+        let code = code_from(&c, &base, &old);
+        assert_eq!(
+            post_as(&c, &base, &token, "/api/v1/step-up/verify", json!({ "code": code })).status(),
+            200
+        );
+        let body = json!({ "new_phone": new, "name": name, "id_number": id, "consent": true });
+        assert_eq!(
+            post_as(&c, &base, &token, "/api/v1/account/phone/change", body).status(),
+            202
+        );
+        let code = code_from(&c, &base, &new);
+        assert_eq!(
+            post_as(
+                &c,
+                &base,
+                &token,
+                "/api/v1/account/phone/change/verify",
+                json!({ "code": code })
+            )
+            .status(),
+            200
+        );
+        accounts.push((token, old, new));
+    }
+    // Every confirm at once, and the process killed while they are in flight.
+    let confirms: Vec<_> = accounts
+        .iter()
+        .map(|(token, _, _)| {
+            let (base, token) = (base.clone(), token.clone());
+            std::thread::spawn(move || {
+                let c = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+                let _ = c
+                    .post(format!("{base}/api/v1/account/phone/change/confirm"))
+                    .bearer_auth(token)
+                    .json(&json!({ "accept_consequences": true }))
+                    .send();
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(15));
+    let mut child = served.child;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for t in confirms {
+        t.join().unwrap();
+    }
+
+    let served = serve(&data, tmp.path());
+    let base = served.base.clone();
+    let (mut moved, mut stayed) = (0, 0);
+    for (token, old, new) in &accounts {
+        let sec: Value = c
+            .get(format!("{base}/api/v1/account/security"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let shown = sec["phone"]["number_masked"]
+            .as_str()
+            .expect("every account keeps a phone")
+            .to_owned();
+        let audit = c
+            .get(format!("{base}/api/v1/account/audit"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let rebound = audit.contains("credential.rebound");
+        if shown.ends_with(&new[new.len() - 4..]) && shown.starts_with("139") {
+            // Moved whole: the new phone, its real name and its audit event.
+            assert!(rebound, "a moved phone without its audit event");
+            assert_eq!(sec["real_name"]["status"], "verified");
+            moved += 1;
+        } else {
+            assert!(
+                shown.starts_with("137") && shown.ends_with(&old[old.len() - 4..]),
+                "{shown}"
+            );
+            assert!(!rebound, "an audit event for a rebind that did not happen");
+            assert_eq!(sec["real_name"]["status"], "unverified");
+            stayed += 1;
+        }
+    }
+    assert_eq!(moved + stayed, accounts.len());
+    // Whatever was cut off can be confirmed afresh only by starting again; the old phones
+    // of moved accounts now sign in to new accounts.
+    let (status, _) = served.terminate();
+    assert!(status.success());
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("after SIGKILL: {moved} rebinds committed whole, {stayed} not at all");
 }

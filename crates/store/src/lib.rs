@@ -138,7 +138,7 @@ pub trait RebindStore {
 
     /// Commits a rebind in one transaction: uses up the pending change, swaps
     /// the credential, applies the nature, revokes every other session, ends
-    /// every other open change and code of the account, records the rebind,
+    /// every other open change, code and OAuth flow of the account, records the rebind,
     /// and appends audits and notices. Returns the sessions revoked.
     /// [`StoreError::Conflict`] when the pending change or the credential it
     /// was based on is gone; [`StoreError::CredentialInUse`] when the new

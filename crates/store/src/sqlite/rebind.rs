@@ -215,6 +215,11 @@ impl RebindStore for SqliteStore {
             .bind(&c.account_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("UPDATE oauth_flows SET consumed_at = ? WHERE account_id = ? AND consumed_at IS NULL")
+            .bind(c.at)
+            .bind(&c.account_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE sms_codes SET consumed_at = ? WHERE account_id = ? AND consumed_at IS NULL")
             .bind(c.at)
             .bind(&c.account_id)
