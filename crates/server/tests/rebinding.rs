@@ -581,3 +581,69 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         .contains("credential.unbound"));
     app.stop().await;
 }
+
+/// Sets an account's state the way an administrator's ban or freeze will.
+async fn set_state(app: &TestApp, account_id: &str, state: &str) {
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data.path().join("shiming.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET state = ? WHERE id = ?")
+        .bind(state)
+        .bind(account_id)
+        .execute(&db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn frozen_and_banned_accounts_cannot_rebind() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let me = verified_account(&app).await;
+    let account = app.security(&me).await["account_id"].as_str().unwrap().to_owned();
+    step_up(&app, &me, A_PHONE).await;
+    // A step-up-only-by-WeChat account is told about its admin when it has no WeChat.
+    let (status, code) = error_code(app.get_as(&me, "/api/v1/step-up/wechat/start").await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (409, "step_up_unavailable"));
+
+    set_state(&app, &account, "frozen").await;
+    let body = json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true });
+    let (status, code) = error_code(app.post_as(&me, "/api/v1/account/phone/change", body).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (403, "account_restricted"));
+    assert_eq!(
+        error_code(app.post_as(&me, "/api/v1/step-up/sms", json!({})).await)
+            .await
+            .1,
+        "account_restricted"
+    );
+    let r = app
+        .post_as(
+            &me,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(error_code(r).await.1, "account_restricted");
+
+    // A banned account's sessions no longer work at all.
+    set_state(&app, &account, "banned").await;
+    assert_eq!(app.get_as(&me, "/api/v1/whoami").await.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_commit_ends_every_other_code_and_change_of_the_account() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let me = verified_account(&app).await;
+    step_up(&app, &me, A_PHONE).await;
+    // A step-up code sent before the commit...
+    assert_eq!(app.post_as(&me, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+    let early = app.latest_code(A_PHONE).await;
+    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
+    assert_eq!(confirm(&app, &me).await.status(), 200);
+    // ...no longer works after it (it went to a phone that is not bound any more).
+    let r = app
+        .post_as(&me, "/api/v1/step-up/verify", json!({ "code": early }))
+        .await;
+    assert_eq!(error_code(r).await.1, "code_expired");
+    app.stop().await;
+}

@@ -499,6 +499,27 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
         }
     }
     assert_eq!(moved + stayed, accounts.len());
+    // The database's own view: no account without a credential, none held twice.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (bare, doubled): (i64, i64) = rt.block_on(async {
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
+            .await
+            .unwrap();
+        let bare = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id)",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        let doubled = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        (bare, doubled)
+    });
+    assert_eq!((bare, doubled), (0, 0));
     // Whatever was cut off can be confirmed afresh only by starting again; the old phones
     // of moved accounts now sign in to new accounts.
     let (status, _) = served.terminate();
@@ -510,4 +531,50 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("after SIGKILL: {moved} rebinds committed whole, {stayed} not at all");
+}
+
+#[test]
+fn audit_verify_names_the_first_broken_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve(&data, tmp.path());
+    let c = Client::new();
+    phone_sign_in(&c, &served.base, "+8613800000001");
+    served.terminate();
+    let verify = || {
+        Command::new(BIN)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("intact: 2 events"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET kind = 'account.forged' WHERE seq = 1")
+            .execute(&db)
+            .await
+            .unwrap();
+    });
+    let out = verify();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("broken at event 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(tmp.path().join("nowhere"))
+        .output()
+        .unwrap()
+        .status
+        .success());
 }

@@ -91,7 +91,7 @@ pub async fn start(
             }
             Purpose::StepUp if !has_wechat => {
                 return Err(ApiError::StepUpUnavailable(
-                    "this account has no WeChat: step up with a code to the bound phone",
+                    "this account has no WeChat: step up with a code to the bound phone; if that phone is lost, ask your enterprise admin or compliance to verify you",
                 ))
             }
             _ => {}
