@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use shiming_domain::{AccountState, Nature};
 use sqlx::sqlite::SqliteRow;
@@ -45,7 +47,10 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = ?"))
+        // The hot path: a statement built once, not per request.
+        static BY_TOKEN: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = ?"));
+        let row = sqlx::query(BY_TOKEN.as_str())
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
