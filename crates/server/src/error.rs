@@ -88,7 +88,7 @@ pub enum ApiError {
     WrongIdentity,
     #[error("the account would be left without any credential")]
     LastCredential,
-    #[error("give both name and id_number of the new phone's holder, or neither")]
+    #[error("give the name and id_number of the new phone's holder (both; they may be left out only when the account has a real name already)")]
     PersonIncomplete,
     #[error("{0} not found")]
     NotFound(&'static str),

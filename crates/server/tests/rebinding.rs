@@ -546,9 +546,22 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
     let mut me = app.browser();
     me.token = Some(token.clone());
     let wb = app.add_wechat_user("cj", Some(B)).await;
-    assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wb).await.status(), 200);
-    assert_eq!(app.security(&token).await["real_name"]["status"], "inconsistent");
+    // A first WeChat of another person changes the real name: a rebind, so it needs a step-up.
+    let (status, code) = error_code(me.round_trip("/api/v1/wechat/bind/start", &wb).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (403, "step_up_required"));
+    assert!(app.security(&token).await["wechat"].is_null());
     step_up(&app, &token, A_PHONE).await;
+    assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wb).await.status(), 200);
+    let sec = app.security(&token).await;
+    assert_eq!(
+        (sec["real_name"]["status"].clone(), sec["nature"].clone()),
+        (json!("inconsistent"), json!("personal"))
+    );
+    let audit = app.get_as(&token, "/api/v1/account/audit").await.text().await.unwrap();
+    assert!(
+        audit.contains("credential.bound") && audit.contains("realname.changed"),
+        "{audit}"
+    );
     let r = app
         .post_as(
             &token,

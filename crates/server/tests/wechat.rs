@@ -298,6 +298,23 @@ async fn binding_derives_the_real_name_with_wechat_first() {
         .status(),
         200
     );
+    // Another person's WeChat changes the real name: a step-up first (a code to the bound phone).
+    let token = mixed.token.clone().unwrap();
+    assert_eq!(
+        error_code(mixed.round_trip(BIND, "dev-union-wangfang").await).await.1,
+        "step_up_required"
+    );
+    assert_eq!(
+        app.post_as(&token, "/api/v1/step-up/sms", json!({})).await.status(),
+        202
+    );
+    let code = app.latest_code("+8613800000002").await;
+    assert_eq!(
+        app.post_as(&token, "/api/v1/step-up/verify", json!({ "code": code }))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(mixed.round_trip(BIND, "dev-union-wangfang").await.status(), 200);
     let rn = mixed.security().await["real_name"].clone();
     assert_eq!(

@@ -520,8 +520,6 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
         (bare, doubled)
     });
     assert_eq!((bare, doubled), (0, 0));
-    // Whatever was cut off can be confirmed afresh only by starting again; the old phones
-    // of moved accounts now sign in to new accounts.
     let (status, _) = served.terminate();
     assert!(status.success());
     let out = Command::new(BIN)

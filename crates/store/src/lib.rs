@@ -85,12 +85,13 @@ pub trait CodeStore {
     /// rate-limit hits its issuing took (nothing reached the person).
     async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()>;
 
-    /// The newest code of the phone and purpose that is unexpired, unconsumed
-    /// and not burnt by wrong tries.
+    /// The newest code of the phone and purpose (issued for `account_id`, or
+    /// for no account) that is unexpired, unconsumed and not burnt by wrong tries.
     async fn live_code(
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
+        account_id: Option<&str>,
         now: i64,
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>>;

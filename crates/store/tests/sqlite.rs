@@ -178,11 +178,18 @@ async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
     };
     let id = s.issue_code(code, &[]).await.unwrap();
     assert_eq!(
-        s.live_code(b"p", CodePurpose::Login, 11, 5).await.unwrap().unwrap().id,
+        s.live_code(b"p", CodePurpose::Login, None, 11, 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         id
     );
     assert!(
-        s.live_code(b"p", CodePurpose::Login, 310, 5).await.unwrap().is_none(),
+        s.live_code(b"p", CodePurpose::Login, None, 310, 5)
+            .await
+            .unwrap()
+            .is_none(),
         "expired"
     );
     for n in 1..=5 {
@@ -190,7 +197,10 @@ async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
     }
     assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), None);
     assert!(
-        s.live_code(b"p", CodePurpose::Login, 11, 5).await.unwrap().is_none(),
+        s.live_code(b"p", CodePurpose::Login, None, 11, 5)
+            .await
+            .unwrap()
+            .is_none(),
         "burnt"
     );
     assert!(s.consume_code(id, 12).await.unwrap());

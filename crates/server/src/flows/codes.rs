@@ -96,16 +96,23 @@ pub async fn send(
     })
 }
 
-/// Checks a typed code against the live code of the phone and purpose, and
+/// Checks a typed code against the live code of the phone and purpose (and
+/// the account it was sent for, where it was sent for one), and
 /// consumes it on a match. Wrong tries are counted atomically per code; the
 /// try that reaches the limit burns it.
-pub async fn check(state: &AppState, phone: &Phone, purpose: CodePurpose, typed: &SmsCode) -> ApiResult<()> {
+pub async fn check(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    account_id: Option<&str>,
+    typed: &SmsCode,
+) -> ApiResult<()> {
     let max = state.config.sms.max_attempts;
     let phone_hash = state.vault.keyed_hash("phone", phone.e164());
     let now = now();
     let live = state
         .store
-        .live_code(&phone_hash, purpose, now, max)
+        .live_code(&phone_hash, purpose, account_id, now, max)
         .await?
         .ok_or(ApiError::CodeExpired)?;
     if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {

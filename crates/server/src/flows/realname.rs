@@ -1,7 +1,7 @@
 //! Real-name verification of the bound phone by the carrier three-element check.
 
 use serde::Serialize;
-use shiming_domain::{AccountState, CredentialKind, IdNumber, Person, PersonName, RealNameStatus};
+use shiming_domain::{AccountState, CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
 use shiming_providers::realname::Verdict;
 use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
 
@@ -45,24 +45,9 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
         return Err(ApiError::RealnameNotEditable);
     }
 
-    // Carrier checks cost money and would let someone probe whose ID number
-    // goes with a phone: a daily cap per account.
     let now = now();
-    state
-        .store
-        .take(&[RateLimit {
-            bucket: "realname_check".into(),
-            key: who.account_id.as_bytes().to_vec(),
-            window: 86_400,
-            limit: state.config.realname.checks_per_account_per_day,
-            now,
-        }])
-        .await?;
-
     let phone = security::open_phone(&state.vault, &phone_cred.value_sealed)?;
-    let verdict = state.verifier.check_phone(&phone, &person).await?;
-    metrics::counter!("shiming_realname_checks_total", "verdict" => if verdict == Verdict::Match { "match" } else { "mismatch" }).increment(1);
-    if verdict == Verdict::Mismatch {
+    if carrier_check(state, &who.account_id, &phone, &person).await? == Verdict::Mismatch {
         return Err(ApiError::RealnameMismatch);
     }
 
@@ -87,6 +72,24 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
         Err(StoreError::Conflict(_)) => Err(ApiError::RealnameNotEditable),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Asks the carrier whether `phone` is registered to `person`, counted against
+/// the account's daily cap: checks cost money, and would let someone probe
+/// whose ID number goes with a phone.
+pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
+    let cap = RateLimit {
+        bucket: "realname_check".into(),
+        key: account_id.as_bytes().to_vec(),
+        window: 86_400,
+        limit: state.config.realname.checks_per_account_per_day,
+        now: now(),
+    };
+    state.store.take(&[cap]).await?;
+    let verdict = state.verifier.check_phone(phone, person).await?;
+    let word = if verdict == Verdict::Match { "match" } else { "mismatch" };
+    metrics::counter!("shiming_realname_checks_total", "verdict" => word).increment(1);
+    Ok(verdict)
 }
 
 /// Parses the person of a request, with typed errors.

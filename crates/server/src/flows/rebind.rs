@@ -1,4 +1,4 @@
-//! Rebinding (DESIGN.md §1): the real name of an account changes only by
+//! Rebinding (the product's design, §1): the real name of an account changes only by
 //! changing the credentials that carry it. Every step needs a live step-up;
 //! a pending change is bound to the account and the session that started it
 //! and is looked up through them only; the commit is one transaction that
@@ -71,7 +71,7 @@ pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str) -
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    codes::check(state, &phone, CodePurpose::StepUp, &code).await?;
+    codes::check(state, &phone, CodePurpose::StepUp, Some(&who.account_id), &code).await?;
     grant_step_up(state, who, "sms").await
 }
 
@@ -305,26 +305,28 @@ fn lookup_hex(view: &AccountView, kind: CredentialKind, state: &AppState) -> Api
     Ok(Some(hex::encode(state.vault.keyed_hash(kind.as_str(), &value))))
 }
 
-/// Commits the session's proven change of `kind` (or, with `pending` `None`,
-/// unbinds the credential of `kind`).
+/// Commits a change of the credential of `kind`: to `incoming` (confirming
+/// the pending change `pending_id`, where there is one), or, with `incoming`
+/// `None`, its unbinding.
 async fn commit(
     state: &AppState,
     who: &Authenticated,
     kind: CredentialKind,
-    pending: Option<PendingChange>,
+    incoming: Option<NewCredential>,
+    pending_id: Option<i64>,
 ) -> ApiResult<serde_json::Value> {
     let view = active_view(state, who).await?;
     let now = now();
-    let incoming = pending.as_ref().map(|p| &p.credential);
-    let (_, p) = preview(state, who, &view, kind, incoming, None).await?;
+    let (_, p) = preview(state, who, &view, kind, incoming.as_ref(), None).await?;
     check_limits(state, &who.account_id, p.person_changes).await?;
 
     let before = security::real_name(&view);
-    let event = if pending.is_some() {
-        "credential.rebound"
-    } else {
-        "credential.unbound"
+    let event = match (view.credential(kind), &incoming) {
+        (_, None) => "credential.unbound",
+        (Some(_), Some(_)) => "credential.rebound",
+        (None, Some(_)) => "credential.bound",
     };
+    let incoming_ref = incoming.as_ref();
     let mut audits = vec![AuditDraft::new(
         event,
         &who.account_id,
@@ -332,7 +334,7 @@ async fn commit(
         json!({
             "credential": kind,
             "old_lookup_hash": lookup_hex(&view, kind, state)?,
-            "new_lookup_hash": incoming.map(|c| hex::encode(&c.lookup_hash)),
+            "new_lookup_hash": incoming_ref.map(|c| hex::encode(&c.lookup_hash)),
             "person_changes": p.person_changes,
             "nature_before": view.nature,
             "nature_after": p.nature_after,
@@ -363,7 +365,7 @@ async fn commit(
         .credential(CredentialKind::Phone)
         .map(|c| open_phone(&state.vault, &c.value_sealed))
         .transpose()?;
-    match (kind, incoming) {
+    match (kind, incoming_ref) {
         (CredentialKind::Phone, Some(new)) => {
             let new_phone = open_phone(&state.vault, &new.value_sealed)?;
             notices.push(notice(state, &new_phone, &format!("【shiming】本号码已绑定为账号 {account} 的手机号。This number is now bound to shiming account {account}.")));
@@ -373,19 +375,19 @@ async fn commit(
         }
         (CredentialKind::Wechat, _) | (CredentialKind::Phone, None) => {
             if let Some(phone) = &bound_phone {
-                let what = if incoming.is_some() { "换绑" } else { "解绑" };
+                let what = if incoming_ref.is_some() { "换绑" } else { "解绑" };
                 notices.push(notice(state, phone, &format!("【shiming】账号 {account} 的微信已{what}，如非本人操作请立即联系客服。The WeChat of shiming account {account} was changed.")));
             }
         }
     }
 
     let commit = RebindCommit {
-        pending_id: pending.as_ref().map(|p| p.id),
+        pending_id,
         account_id: who.account_id.clone(),
         keep_session: who.session_id.clone(),
         kind,
         expected_old: view.credential(kind).map(|c| c.id),
-        new: pending.map(|p| p.credential),
+        new: incoming,
         nature_after: p.nature_after,
         person_changed: p.person_changes,
         audits,
@@ -424,7 +426,7 @@ pub async fn confirm(
         return Err(ApiError::ConsequencesNotAccepted);
     }
     let pending = proven_pending(state, who, kind).await?;
-    commit(state, who, kind, Some(pending)).await
+    commit(state, who, kind, Some(pending.credential), Some(pending.id)).await
 }
 
 /// Unbinds WeChat; the phone must stay.
@@ -440,7 +442,33 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
     if view.credential(CredentialKind::Phone).is_none() {
         return Err(ApiError::LastCredential);
     }
-    commit(state, who, CredentialKind::Wechat, None).await
+    commit(state, who, CredentialKind::Wechat, None, None).await
+}
+
+/// Binds a first WeChat. One that attests a person other than the account's
+/// real-name person changes the real name, so it is a rebind: step-up, limits,
+/// the nature, the other sessions, the audit, all as in [`confirm`].
+pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<()> {
+    let view = active_view(state, who).await?;
+    let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
+    let changes_person = attested_current(&view).is_some_and(|current| incoming.is_some_and(|i| i != current));
+    if changes_person {
+        require_step_up(who)?;
+        commit(state, who, CredentialKind::Wechat, Some(credential), None).await?;
+        return Ok(());
+    }
+    let audit = AuditDraft::new(
+        "credential.bound",
+        &who.account_id,
+        now(),
+        json!({
+            "credential": "wechat",
+            "lookup_hash": hex::encode(&credential.lookup_hash),
+            "attested": credential.attestation.is_some(),
+        }),
+    );
+    state.store.bind_credential(&who.account_id, credential, audit).await?;
+    Ok(())
 }
 
 // ---- changing the phone ----
@@ -533,7 +561,14 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
         .await?
         .ok_or(ApiError::FlowExpired)?;
     let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
-    codes::check(state, &new_phone, CodePurpose::PhoneChange, &code).await?;
+    codes::check(
+        state,
+        &new_phone,
+        CodePurpose::PhoneChange,
+        Some(&who.account_id),
+        &code,
+    )
+    .await?;
     let sealed = &pending
         .credential
         .attestation
@@ -541,7 +576,7 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
         .ok_or_else(|| ApiError::Internal("a phone change without a person".into()))?
         .person;
     let person = open_person(&state.vault, &sealed.name_sealed, &sealed.id_number_sealed)?;
-    if state.verifier.check_phone(&new_phone, &person).await? == Verdict::Mismatch {
+    if super::realname::carrier_check(state, &who.account_id, &new_phone, &person).await? == Verdict::Mismatch {
         return Err(ApiError::CredentialNotVerified);
     }
     let (shown, _) = preview(

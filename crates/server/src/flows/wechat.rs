@@ -3,10 +3,9 @@
 //! (a cookie), so there is no login CSRF and no replay.
 
 use serde::Deserialize;
-use serde_json::json;
 use shiming_domain::{CredentialKind, IdNumber, Person, PersonName};
 use shiming_providers::wechat::{AuthorizeMode, WechatProvider};
-use shiming_store::{AppOpenid, AuditDraft, NewAttestation, NewCredential, NewPerson, OAuthFlow, RateLimit};
+use shiming_store::{AppOpenid, NewAttestation, NewCredential, NewPerson, OAuthFlow, RateLimit};
 use shiming_vault::{random_hex, sha256};
 
 use super::security::{PERSON_ID_NUMBER, PERSON_NAME, WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
@@ -187,23 +186,14 @@ pub async fn finish(
     match (purpose, who) {
         (Purpose::Login, _) => sign_in_account(state, credential).await,
         (Purpose::Bind, Some(who)) => {
-            let audit = AuditDraft::new(
-                "credential.bound",
-                &who.account_id,
-                now(),
-                json!({
-                    "credential": "wechat",
-                    "lookup_hash": hex::encode(&credential.lookup_hash),
-                    "attested": credential.attestation.is_some(),
-                }),
-            );
-            state.store.bind_credential(&who.account_id, credential, audit).await?;
+            super::rebind::bind_wechat(state, who, credential).await?;
             Ok(Finished::Bound)
         }
         (Purpose::Rebind, Some(who)) => Ok(Finished::RebindReady(
             super::rebind::wechat_proven(state, who, credential).await?,
         )),
         (Purpose::StepUp, Some(who)) => {
+            super::rebind::active_view(state, who).await?;
             // Only the bound identity steps up; no other WeChat is linked to anything.
             let bound = state
                 .store

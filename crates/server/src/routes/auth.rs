@@ -54,7 +54,7 @@ pub async fn login_phone(
 ) -> ApiResult<Response> {
     let phone = Phone::parse(&body.phone)?;
     let code = SmsCode::parse(&body.code)?;
-    codes::check(&state, &phone, CodePurpose::Login, &code).await?;
+    codes::check(&state, &phone, CodePurpose::Login, None, &code).await?;
     let credential = NewCredential::bare(
         CredentialKind::Phone,
         state.vault.keyed_hash("phone", phone.e164()).to_vec(),

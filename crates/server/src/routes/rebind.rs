@@ -132,7 +132,7 @@ pub async fn wechat_unbind(
 }
 
 /// The account's own audit events, newest first: kinds, times and details
-/// that hold ids, keyed hashes and masked values only.
+/// that hold ids and keyed hashes, never personal data.
 pub async fn audit(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
     let events: Vec<_> = state
         .store

@@ -32,7 +32,7 @@ async fn start(
         state,
         BROWSER_COOKIE,
         &started.browser,
-        "/api/v1/wechat",
+        "/api/v1",
         state.config.wechat.flow_ttl_secs,
     );
     let location = HeaderValue::from_str(&started.location).map_err(|_| ApiError::Internal("authorize URL".into()))?;

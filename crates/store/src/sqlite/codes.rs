@@ -52,11 +52,12 @@ impl CodeStore for SqliteStore {
         take_limits(&mut tx, limits).await?;
         // Only the newest code of a phone and purpose works.
         sqlx::query(
-            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL",
+            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND account_id IS ? AND consumed_at IS NULL",
         )
         .bind(code.created_at)
         .bind(&code.phone_hash)
         .bind(code.purpose.as_str())
+        .bind(&code.account_id)
         .execute(&mut *tx)
         .await?;
         let id = sqlx::query_scalar(
@@ -97,16 +98,18 @@ impl CodeStore for SqliteStore {
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
+        account_id: Option<&str>,
         now: i64,
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>> {
         let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
             "SELECT id, code_hash, attempts FROM sms_codes \
-             WHERE phone_hash = ? AND purpose = ? AND consumed_at IS NULL AND expires_at > ? AND attempts < ? \
+             WHERE phone_hash = ? AND purpose = ? AND account_id IS ? AND consumed_at IS NULL AND expires_at > ? AND attempts < ? \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(phone_hash)
         .bind(purpose.as_str())
+        .bind(account_id)
         .bind(now)
         .bind(max_attempts)
         .fetch_optional(&self.pool)

@@ -121,6 +121,14 @@ impl Maintenance for SqliteStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        // Pending changes and sent notices hold sealed personal data: kept no longer than needed.
+        sqlx::query("DELETE FROM pending_changes WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM notices WHERE sent_at IS NOT NULL OR attempts >= 5")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM oauth_flows WHERE expires_at <= ?")
             .bind(now)
             .execute(&mut *tx)
