@@ -235,62 +235,47 @@ async fn no_person_given_checks_the_current_one() {
     app.stop().await;
 }
 
+/// A change to the configuration of a test's service.
+type Tweak = fn(&mut shiming_server::Config);
+
 #[tokio::test]
 async fn step_ups_and_changes_expire() {
-    let app = spawn_app_with(|c| {
-        c.rebind.step_up_secs = 2;
-        c.rebind.flow_ttl_secs = 1;
-    })
-    .await;
-    let me = verified_account(&app).await;
-    assert_eq!(
-        error_code(
-            app.post_as(&me, "/api/v1/step-up/verify", json!({ "code": "000000" }))
-                .await
-        )
-        .await
-        .1,
-        "code_expired"
-    );
-    step_up(&app, &me, A_PHONE).await;
-    let r = app
-        .post_as(
-            &me,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let code = app.latest_code(B_PHONE).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, err) = error_code(
-        app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-            .await,
-    )
-    .await;
-    assert_eq!((status.as_u16(), err.as_str()), (403, "step_up_required"));
-    app.stop().await;
-
-    let app = spawn_app_with(|c| c.rebind.flow_ttl_secs = 1).await;
-    let me = verified_account(&app).await;
-    step_up(&app, &me, A_PHONE).await;
-    let r = app
-        .post_as(
-            &me,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let code = app.latest_code(B_PHONE).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, err) = error_code(
-        app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-            .await,
-    )
-    .await;
-    assert_eq!((status.as_u16(), err.as_str()), (410, "flow_expired"));
-    app.stop().await;
+    // Each configuration, and what a proof 2 s after the start meets.
+    let cases: [(Tweak, u16, &str); 2] = [
+        (
+            |c| {
+                c.rebind.step_up_secs = 2;
+                c.rebind.flow_ttl_secs = 1;
+            },
+            403,
+            "step_up_required",
+        ),
+        (|c| c.rebind.flow_ttl_secs = 1, 410, "flow_expired"),
+    ];
+    for (tweak, status, want) in cases {
+        let app = spawn_app_with(tweak).await;
+        let me = verified_account(&app).await;
+        let r = app
+            .post_as(&me, "/api/v1/step-up/verify", json!({ "code": "000000" }))
+            .await;
+        assert_eq!(error_code(r).await.1, "code_expired", "no step-up code was sent");
+        step_up(&app, &me, A_PHONE).await;
+        let body = json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true });
+        assert_eq!(
+            app.post_as(&me, "/api/v1/account/phone/change", body).await.status(),
+            202
+        );
+        let code = app.latest_code(B_PHONE).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let r = app
+            .post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .await;
+        assert_eq!(
+            error_code(r).await,
+            (reqwest::StatusCode::from_u16(status).unwrap(), want.to_owned())
+        );
+        app.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use shiming_domain::{AccountState, Nature};
-use shiming_store::{AuditDraft, NewAccount, NewCredential, StoreError};
+use shiming_store::{AccountView, AuditDraft, NewAccount, NewCredential, StoreError};
 use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
-use crate::session;
+use crate::session::{self, Authenticated};
 use crate::state::{now, AppState};
 
 /// The account `credential` is bound to, or a new personal account holding it
@@ -78,4 +78,17 @@ pub async fn sign_in(
         Json(json!({ "token": token.as_str(), "account_id": account_id, "created": created })).into_response();
     resp.headers_mut().insert(SET_COOKIE, session::cookie(state, &token));
     Ok(resp)
+}
+
+/// The signed-in account, which must be `active` to change anything.
+pub async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<AccountView> {
+    let view = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    if view.state != AccountState::Active {
+        return Err(ApiError::AccountRestricted(view.state.as_str()));
+    }
+    Ok(view)
 }

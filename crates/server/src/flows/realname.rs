@@ -1,7 +1,7 @@
 //! Real-name verification of the bound phone by the carrier three-element check.
 
 use serde::Serialize;
-use shiming_domain::{AccountState, CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
+use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
 use shiming_providers::realname::Verdict;
 use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
 
@@ -19,14 +19,7 @@ pub enum Outcome {
 
 /// Verifies `person` as the holder of the account's bound phone.
 pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person) -> ApiResult<Outcome> {
-    let view = state
-        .store
-        .account_view(&who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    if view.state != AccountState::Active {
-        return Err(ApiError::AccountRestricted(view.state.as_str()));
-    }
+    let view = super::accounts::active_view(state, who).await?;
     let phone_cred = view.credential(CredentialKind::Phone).ok_or(ApiError::NoPhoneBound)?;
     let person_hash = state.vault.keyed_hash("person", &person.canonical());
 

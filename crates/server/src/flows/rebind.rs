@@ -9,13 +9,14 @@
 use serde::Serialize;
 use serde_json::json;
 use shiming_domain::rebind::{self, Change};
-use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
+use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
     AccountView, AuditDraft, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson, PendingChange,
     RebindCommit, StoreError,
 };
 
+use super::accounts::active_view;
 use super::codes::{self, Sent};
 use super::security::{self, open_person, open_phone, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
@@ -32,18 +33,6 @@ pub fn require_step_up(who: &Authenticated) -> ApiResult<()> {
         Some(until) if until > now() => Ok(()),
         _ => Err(ApiError::StepUpRequired),
     }
-}
-
-pub async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<AccountView> {
-    let view = state
-        .store
-        .account_view(&who.account_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    if view.state != AccountState::Active {
-        return Err(ApiError::AccountRestricted(view.state.as_str()));
-    }
-    Ok(view)
 }
 
 // ---- step-up ----

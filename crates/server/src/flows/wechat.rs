@@ -78,7 +78,7 @@ pub async fn start(
         (_, Some(who)) => Some(who),
     };
     if let Some(who) = who {
-        let view = super::rebind::active_view(state, who).await?;
+        let view = super::accounts::active_view(state, who).await?;
         let has_wechat = view.credential(CredentialKind::Wechat).is_some();
         match purpose {
             Purpose::Bind if has_wechat => return Err(ApiError::AlreadyBound),
@@ -193,7 +193,7 @@ pub async fn finish(
             super::rebind::wechat_proven(state, who, credential).await?,
         )),
         (Purpose::StepUp, Some(who)) => {
-            super::rebind::active_view(state, who).await?;
+            super::accounts::active_view(state, who).await?;
             // Only the bound identity steps up; no other WeChat is linked to anything.
             let bound = state
                 .store
