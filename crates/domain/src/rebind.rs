@@ -24,14 +24,17 @@ pub struct Preview<P> {
 }
 
 /// Previews `change` on an account of `nature` whose phone and WeChat attest
-/// `phone` and `wechat`.
+/// `phone` and `wechat`, and whose real name last named `recorded`.
 pub fn preview<P: PartialEq + Clone>(
     nature: Nature,
     phone: Option<P>,
     wechat: Option<P>,
+    recorded: Option<P>,
     change: &Change<P>,
 ) -> Preview<P> {
-    let before = derive_real_name(phone.clone(), wechat.clone()).person;
+    // The person the real name names now, or, where the credentials attest no
+    // one any more (after an unbind), the one it last named.
+    let before = derive_real_name(phone.clone(), wechat.clone()).person.or(recorded);
     let (mut phone_after, mut wechat_after) = (phone, wechat);
     let incoming = match change {
         Change::Replace { kind, person } => {
@@ -85,6 +88,7 @@ mod tests {
             Nature::Enterprise,
             Some('A'),
             Some('A'),
+            None,
             &Change::Replace {
                 kind: PHONE,
                 person: Some('B'),
@@ -98,6 +102,7 @@ mod tests {
             Nature::Personal,
             Some('B'),
             Some('A'),
+            None,
             &Change::Replace {
                 kind: WECHAT,
                 person: Some('B'),
@@ -113,6 +118,7 @@ mod tests {
             Nature::Enterprise,
             None::<char>,
             None,
+            None,
             &Change::Replace {
                 kind: PHONE,
                 person: Some('A'),
@@ -124,6 +130,7 @@ mod tests {
             Nature::Enterprise,
             Some('A'),
             None,
+            None,
             &Change::Replace {
                 kind: PHONE,
                 person: Some('A'),
@@ -134,9 +141,38 @@ mod tests {
             Nature::Enterprise,
             Some('A'),
             Some('A'),
+            None,
             &Change::Unbind { kind: WECHAT },
         );
         assert_eq!((p.person_changes, p.after.status), (false, RealNameStatus::Verified));
+    }
+
+    #[test]
+    fn a_person_after_an_unbind_is_measured_against_the_one_recorded() {
+        // WeChat of A unbound earlier: nothing attests anyone, A is recorded.
+        let p = preview(
+            Nature::Enterprise,
+            None,
+            None,
+            Some('A'),
+            &Change::Replace {
+                kind: PHONE,
+                person: Some('B'),
+            },
+        );
+        assert!(p.person_changes);
+        assert_eq!(p.nature_after, Nature::Personal);
+        let p = preview(
+            Nature::Enterprise,
+            None,
+            None,
+            Some('A'),
+            &Change::Replace {
+                kind: PHONE,
+                person: Some('A'),
+            },
+        );
+        assert!(!p.person_changes);
     }
 
     #[test]
@@ -145,6 +181,7 @@ mod tests {
             Nature::Enterprise,
             Some('B'),
             Some('A'),
+            None,
             &Change::Unbind { kind: WECHAT },
         );
         assert!(p.person_changes);
@@ -152,7 +189,13 @@ mod tests {
             (p.after.status, p.after.person, p.nature_after),
             (RealNameStatus::Verified, Some('B'), Nature::Personal)
         );
-        let p = preview(Nature::Personal, None, Some('A'), &Change::Unbind { kind: WECHAT });
+        let p = preview(
+            Nature::Personal,
+            None,
+            Some('A'),
+            None,
+            &Change::Unbind { kind: WECHAT },
+        );
         assert_eq!((p.person_changes, p.after.status), (false, RealNameStatus::Unverified));
     }
 
@@ -164,8 +207,8 @@ mod tests {
         ) {
             let kind = if on_phone { PHONE } else { WECHAT };
             let change = if unbind { Change::Unbind { kind } } else { Change::Replace { kind, person: new } };
-            prop_assert_eq!(preview(Nature::Personal, phone, wechat, &change).nature_after, Nature::Personal);
-            let p = preview(Nature::Enterprise, phone, wechat, &change);
+            prop_assert_eq!(preview(Nature::Personal, phone, wechat, None, &change).nature_after, Nature::Personal);
+            let p = preview(Nature::Enterprise, phone, wechat, None, &change);
             prop_assert_eq!(p.nature_after == Nature::Personal, p.person_changes);
             // No one before: no change of person, whatever comes in.
             if phone.is_none() && wechat.is_none() {

@@ -645,3 +645,42 @@ async fn a_commit_ends_every_other_code_and_change_of_the_account() {
     assert_eq!(error_code(r).await.1, "code_expired");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unbinding_and_then_verifying_someone_else_does_not_change_the_real_name() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    // A phone account, never carrier-verified, whose WeChat attests A.
+    app.add_carrier_person(A_PHONE, B.0, B.1).await;
+    let (token, _) = app.sign_in(A_PHONE).await;
+    let mut me = app.browser();
+    me.token = Some(token.clone());
+    let wa = app.add_wechat_user("zw", Some(A)).await;
+    assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wa).await.status(), 200);
+    assert_eq!(app.security(&token).await["real_name"]["name_masked"], "*伟");
+
+    step_up(&app, &token, A_PHONE).await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
+    // The carrier would confirm B for this phone, but the account's person is A.
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/real-name/phone",
+            json!({ "name": B.0, "id_number": B.1, "consent": true }),
+        )
+        .await;
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::CONFLICT, "realname_not_editable".into())
+    );
+    // A's own verification is still possible where the carrier confirms A.
+    assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
+    app.stop().await;
+}

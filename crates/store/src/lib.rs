@@ -85,9 +85,13 @@ pub trait CodeStore {
     /// rate-limit hits its issuing took (nothing reached the person).
     async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()>;
 
-    /// The newest code of the phone and purpose (issued for `account_id`, or
-    /// for no account) that is unexpired, unconsumed and not burnt by wrong tries.
-    async fn live_code(
+    /// Counts one try on the newest code of the phone and purpose (issued for
+    /// `account_id`, or for no account) that is unexpired, unconsumed and not
+    /// burnt, and returns it with the tries counted so far (this one
+    /// included); `None` when there is no such code. Atomic: a parallel
+    /// burst of tries is counted exactly, and each try is counted before
+    /// the caller compares.
+    async fn take_try(
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
@@ -96,11 +100,7 @@ pub trait CodeStore {
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>>;
 
-    /// Counts one wrong try atomically; returns the tries counted so far, or
-    /// `None` when the code was already burnt or consumed.
-    async fn record_wrong_try(&self, id: i64, max_attempts: u32) -> Result<Option<u32>>;
-
-    /// Consumes a code atomically; false when it was consumed before.
+    /// Consumes a code atomically; false when it was consumed before or expired.
     async fn consume_code(&self, id: i64, at: i64) -> Result<bool>;
 }
 

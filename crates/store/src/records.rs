@@ -132,6 +132,8 @@ pub struct AccountView {
     pub nature: Nature,
     pub state: AccountState,
     pub created_at: i64,
+    /// The person the real name last named, kept through unbinds.
+    pub realname_person_hash: Option<Vec<u8>>,
     pub credentials: Vec<CredentialRecord>,
 }
 
@@ -239,6 +241,8 @@ pub struct RebindCommit {
     pub new: Option<NewCredential>,
     pub nature_after: Nature,
     pub person_changed: bool,
+    /// The real-name person after the commit; `None` keeps the one recorded.
+    pub realname_after: Option<Vec<u8>>,
     pub audits: Vec<AuditDraft>,
     pub notices: Vec<NewNotice>,
     pub at: i64,

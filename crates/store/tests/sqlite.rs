@@ -166,8 +166,50 @@ async fn a_refused_limit_counts_nothing() {
 }
 
 #[tokio::test]
-async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
+async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
     let (_d, s) = store().await;
+    let code = |account: Option<&str>| NewCode {
+        account_id: account.map(str::to_owned),
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 10,
+        expires_at: 310,
+    };
+    let id = s.issue_code(code(None), &[]).await.unwrap();
+    let try_at = |now| s.take_try(b"p", CodePurpose::Login, None, now, 5);
+    assert!(try_at(310).await.unwrap().is_none(), "expired");
+    for n in 1..=5 {
+        let taken = try_at(11).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (id, n));
+    }
+    assert!(try_at(11).await.unwrap().is_none(), "burnt after 5 tries");
+    assert!(s.consume_code(id, 12).await.unwrap(), "the fifth try may still match");
+    assert!(!s.consume_code(id, 12).await.unwrap());
+
+    // A code for an account is not one for no account, nor for another account.
+    s.issue_code(code(Some("acc")), &[]).await.unwrap();
+    assert!(s
+        .take_try(b"p", CodePurpose::Login, Some("other"), 11, 5)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .take_try(b"p", CodePurpose::Login, Some("acc"), 11, 5)
+        .await
+        .unwrap()
+        .is_some());
+    let late = s.issue_code(code(None), &[]).await.unwrap();
+    assert!(
+        !s.consume_code(late, 310).await.unwrap(),
+        "an expired code is not consumed"
+    );
+}
+
+#[tokio::test]
+async fn a_parallel_burst_compares_at_most_the_limit() {
+    let (_d, s) = store().await;
+    let s = Arc::new(s);
     let code = NewCode {
         account_id: None,
         phone_hash: b"p".to_vec(),
@@ -176,35 +218,18 @@ async fn codes_are_consumed_once_and_wrong_tries_stop_at_the_limit() {
         created_at: 10,
         expires_at: 310,
     };
-    let id = s.issue_code(code, &[]).await.unwrap();
-    assert_eq!(
-        s.live_code(b"p", CodePurpose::Login, None, 11, 5)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        id
-    );
-    assert!(
-        s.live_code(b"p", CodePurpose::Login, None, 310, 5)
-            .await
-            .unwrap()
-            .is_none(),
-        "expired"
-    );
-    for n in 1..=5 {
-        assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), Some(n));
+    s.issue_code(code, &[]).await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.take_try(b"p", CodePurpose::Login, None, 11, 5).await.unwrap() })
+        })
+        .collect();
+    let mut handed_out = 0;
+    for t in tasks {
+        handed_out += usize::from(t.await.unwrap().is_some());
     }
-    assert_eq!(s.record_wrong_try(id, 5).await.unwrap(), None);
-    assert!(
-        s.live_code(b"p", CodePurpose::Login, None, 11, 5)
-            .await
-            .unwrap()
-            .is_none(),
-        "burnt"
-    );
-    assert!(s.consume_code(id, 12).await.unwrap());
-    assert!(!s.consume_code(id, 12).await.unwrap());
+    assert_eq!(handed_out, 5, "only five guesses ever see the code");
 }
 
 #[tokio::test]

@@ -98,8 +98,8 @@ pub async fn send(
 
 /// Checks a typed code against the live code of the phone and purpose (and
 /// the account it was sent for, where it was sent for one), and
-/// consumes it on a match. Wrong tries are counted atomically per code; the
-/// try that reaches the limit burns it.
+/// consumes it on a match. Every try is counted atomically on the code before
+/// it is compared; the try that reaches the limit burns it.
 pub async fn check(
     state: &AppState,
     phone: &Phone,
@@ -112,21 +112,22 @@ pub async fn check(
     let now = now();
     let live = state
         .store
-        .live_code(&phone_hash, purpose, account_id, now, max)
+        .take_try(&phone_hash, purpose, account_id, now, max)
         .await?
         .ok_or(ApiError::CodeExpired)?;
     if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
-        return match state.store.consume_code(live.id, now).await {
-            Ok(true) => Ok(()),
+        return match state.store.consume_code(live.id, now).await? {
+            true => Ok(()),
             // A parallel request used it first.
-            Ok(false) => Err(ApiError::CodeExpired),
-            Err(e) => Err(e.into()),
+            false => Err(ApiError::CodeExpired),
         };
     }
     metrics::counter!("shiming_sms_code_wrong_total").increment(1);
-    match state.store.record_wrong_try(live.id, max).await? {
-        Some(n) if n >= max => Err(ApiError::TooManyAttempts),
-        Some(n) => Err(ApiError::CodeIncorrect { left: max - n }),
-        None => Err(ApiError::CodeExpired),
+    if live.attempts >= max {
+        Err(ApiError::TooManyAttempts)
+    } else {
+        Err(ApiError::CodeIncorrect {
+            left: max - live.attempts,
+        })
     }
 }

@@ -37,6 +37,15 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
     if current.status != RealNameStatus::Unverified && !(current.status == RealNameStatus::Verified && same_person) {
         return Err(ApiError::RealnameNotEditable);
     }
+    // Nor after an unbind left nothing attested: the person the real name last
+    // named stays its person until a rebind says otherwise.
+    if view
+        .realname_person_hash
+        .as_ref()
+        .is_some_and(|last| *last != person_hash)
+    {
+        return Err(ApiError::RealnameNotEditable);
+    }
 
     let now = now();
     let phone = security::open_phone(&state.vault, &phone_cred.value_sealed)?;

@@ -183,6 +183,7 @@ async fn preview(
         view.nature,
         attested(view, CredentialKind::Phone),
         attested(view, CredentialKind::Wechat),
+        view.realname_person_hash.clone(),
         &change,
     );
     // The person shown after: the incoming one, or one an existing credential attests.
@@ -379,6 +380,7 @@ async fn commit(
         new: incoming,
         nature_after: p.nature_after,
         person_changed: p.person_changes,
+        realname_after: p.after.person.clone(),
         audits,
         notices,
         at: now,
@@ -440,7 +442,7 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
 pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<()> {
     let view = active_view(state, who).await?;
     let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
-    let changes_person = attested_current(&view).is_some_and(|current| incoming.is_some_and(|i| i != current));
+    let changes_person = person_before(&view).is_some_and(|before| incoming.is_some_and(|i| i != before));
     if changes_person {
         require_step_up(who)?;
         commit(state, who, CredentialKind::Wechat, Some(credential), None).await?;
@@ -505,7 +507,7 @@ pub async fn phone_change_start(
     check_limits(
         state,
         &who.account_id,
-        current.is_some_and(|c| c.person_hash != person.person_hash),
+        person_before(&view).is_some_and(|b| b != person.person_hash),
     )
     .await?;
     let now = now();
@@ -609,12 +611,17 @@ pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: Ne
     {
         return Err(ApiError::CredentialInUse);
     }
-    let current = attested_current(&view);
+    let current = person_before(&view);
     let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
     check_limits(state, &who.account_id, current.is_some_and(|c| Some(c) != incoming)).await?;
     open_proven_change(state, who, credential).await
 }
 
-fn attested_current(view: &AccountView) -> Option<Vec<u8>> {
-    security::real_name(view).person.map(|a| a.person.person_hash.clone())
+/// The person the real name names now or, after an unbind left no attested
+/// credential, last named: a different person is a person change.
+pub fn person_before(view: &AccountView) -> Option<Vec<u8>> {
+    security::real_name(view)
+        .person
+        .map(|a| a.person.person_hash.clone())
+        .or_else(|| view.realname_person_hash.clone())
 }

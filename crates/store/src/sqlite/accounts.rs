@@ -54,10 +54,11 @@ impl AccountStore for SqliteStore {
         // One read transaction, so the account and its credentials are one
         // consistent snapshot.
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT id, nature, state, created_at FROM accounts WHERE id = ?")
-            .bind(account_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT id, nature, state, created_at, realname_person_hash FROM accounts WHERE id = ?")
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?
         else {
             return Ok(None);
         };
@@ -101,6 +102,7 @@ impl AccountStore for SqliteStore {
             nature: word(Nature::parse, row.try_get("nature")?)?,
             state: word(AccountState::parse, row.try_get("state")?)?,
             created_at: row.try_get("created_at")?,
+            realname_person_hash: row.try_get("realname_person_hash")?,
             credentials,
         }))
     }
@@ -188,6 +190,15 @@ async fn insert_attestation(
         .bind(&a.person.person_hash)
         .fetch_one(&mut *conn)
         .await?;
+    // The first person an account's real name names is kept from then on.
+    sqlx::query(
+        "UPDATE accounts SET realname_person_hash = ? \
+         WHERE id = (SELECT account_id FROM credentials WHERE id = ?) AND realname_person_hash IS NULL",
+    )
+    .bind(&a.person.person_hash)
+    .bind(credential_id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")
         .bind(credential_id)
         .bind(person_id)

@@ -94,7 +94,7 @@ impl CodeStore for SqliteStore {
         Ok(())
     }
 
-    async fn live_code(
+    async fn take_try(
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
@@ -102,10 +102,14 @@ impl CodeStore for SqliteStore {
         now: i64,
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>> {
+        // One statement finds the newest live code and counts the try on it,
+        // so no more than `max_attempts` guesses are ever compared with it,
+        // however many arrive at once.
         let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT id, code_hash, attempts FROM sms_codes \
-             WHERE phone_hash = ? AND purpose = ? AND account_id IS ? AND consumed_at IS NULL AND expires_at > ? AND attempts < ? \
-             ORDER BY id DESC LIMIT 1",
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
+                 SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
+                 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 ORDER BY id DESC LIMIT 1) \
+             AND attempts < ?5 RETURNING id, code_hash, attempts",
         )
         .bind(phone_hash)
         .bind(purpose.as_str())
@@ -121,25 +125,15 @@ impl CodeStore for SqliteStore {
         }))
     }
 
-    async fn record_wrong_try(&self, id: i64, max_attempts: u32) -> Result<Option<u32>> {
-        // One statement: a parallel burst of wrong tries is counted exactly.
-        let attempts: Option<i64> = sqlx::query_scalar(
-            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = ? AND consumed_at IS NULL AND attempts < ? RETURNING attempts",
-        )
-        .bind(id)
-        .bind(max_attempts)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(attempts.map(|a| a as u32))
-    }
-
     async fn consume_code(&self, id: i64, at: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE sms_codes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL")
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let done = sqlx::query(
+            "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(done == 1)
     }
 }

@@ -199,11 +199,14 @@ impl RebindStore for SqliteStore {
                 }
             }
         }
-        sqlx::query("UPDATE accounts SET nature = ? WHERE id = ?")
-            .bind(c.nature_after.as_str())
-            .bind(&c.account_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE accounts SET nature = ?, realname_person_hash = COALESCE(?, realname_person_hash) WHERE id = ?",
+        )
+        .bind(c.nature_after.as_str())
+        .bind(&c.realname_after)
+        .bind(&c.account_id)
+        .execute(&mut *tx)
+        .await?;
         let revoked = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
             .bind(&c.account_id)
             .bind(&c.keep_session)
