@@ -177,10 +177,22 @@ async fn the_change_follows_its_rules() {
             "{body}"
         );
     }
-    // A phone bound to another account.
+    // A phone bound to another account: said only once its code proves possession.
     app.sign_in("+8613700000001").await;
-    let (status, code) = error_code(change(json!({ "new_phone": "+8613700000001", "consent": true })).await).await;
-    assert_eq!((status.as_u16(), code.as_str()), (409, "credential_in_use"));
+    assert_eq!(
+        change(json!({ "new_phone": "+8613700000001", "consent": true }))
+            .await
+            .status(),
+        202
+    );
+    let code = app.latest_code("+8613700000001").await;
+    let r = app
+        .post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+        .await;
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::CONFLICT, "credential_in_use".into())
+    );
 
     // Confirming before the proof, and twice.
     let r = change(json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true })).await;

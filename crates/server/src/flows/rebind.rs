@@ -486,14 +486,6 @@ pub async fn phone_change_start(
     {
         return Err(ApiError::NoChange);
     }
-    if state
-        .store
-        .account_by_credential(CredentialKind::Phone, &new_hash)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::CredentialInUse);
-    }
     let current = security::real_name(&view).person.map(|a| a.person.clone());
     let person = match (req.person, &current) {
         (Some(p), _) => seal_person(state, &p),
@@ -560,6 +552,16 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
         &code,
     )
     .await?;
+    // Whether the number is bound elsewhere is told only to whoever holds it,
+    // so that a step-up is no licence to probe which numbers are registered.
+    if state
+        .store
+        .account_by_credential(CredentialKind::Phone, &pending.credential.lookup_hash)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::CredentialInUse);
+    }
     let sealed = &pending
         .credential
         .attestation
