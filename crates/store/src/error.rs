@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The account holds a credential of that kind already.
     #[error("the account holds a credential of that kind already")]
     AlreadyBound,
+    /// The change would leave the account without any credential.
+    #[error("an account keeps at least one credential")]
+    LastCredential,
     /// A rate limit has no room; `retry_after` seconds until it has.
     #[error("rate limit {bucket} reached")]
     RateLimited { bucket: String, retry_after: i64 },

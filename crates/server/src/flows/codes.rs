@@ -4,6 +4,7 @@ use shiming_domain::{CodePurpose, Phone, SmsCode};
 use shiming_store::{NewCode, RateLimit};
 use shiming_vault::ct_eq;
 
+use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{now, AppState};
 
@@ -48,7 +49,7 @@ pub async fn send(
 ) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
     let now = now();
-    let phone_hash = state.vault.keyed_hash("phone", phone.e164()).to_vec();
+    let phone_hash = phone_hash(&state.vault, phone);
     let limits = [
         RateLimit {
             bucket: format!("sms_resend:{}", purpose.as_str()),
@@ -108,7 +109,7 @@ pub async fn check(
     typed: &SmsCode,
 ) -> ApiResult<()> {
     let max = state.config.sms.max_attempts;
-    let phone_hash = state.vault.keyed_hash("phone", phone.e164());
+    let phone_hash = phone_hash(&state.vault, phone);
     let now = now();
     let live = state
         .store

@@ -23,7 +23,7 @@ const TEXT: &str = "outbox.text";
 impl SmsSender for OutboxSender {
     async fn send(&self, to: &Phone, text: &str) -> Result<(), SmsError> {
         let message = OutboxMessage {
-            phone_hash: self.vault.keyed_hash("phone", to.e164()).to_vec(),
+            phone_hash: super::security::phone_hash(&self.vault, to),
             phone_sealed: self.vault.seal(PHONE, to.e164().as_bytes()),
             text_sealed: self.vault.seal(TEXT, text.as_bytes()),
             sent_at: now(),

@@ -3,9 +3,9 @@
 use serde::Serialize;
 use shiming_domain::{CredentialKind, IdNumber, Person, PersonName, Phone, RealNameStatus};
 use shiming_providers::realname::Verdict;
-use shiming_store::{AuditDraft, NewPerson, RateLimit, StoreError};
+use shiming_store::{AuditDraft, RateLimit, StoreError};
 
-use super::security::{self, PERSON_ID_NUMBER, PERSON_NAME};
+use super::security;
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::{now, AppState};
@@ -53,11 +53,7 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
         return Err(ApiError::RealnameMismatch);
     }
 
-    let sealed = NewPerson {
-        person_hash: person_hash.to_vec(),
-        name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
-        id_number_sealed: state.vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
-    };
+    let sealed = security::seal_person(&state.vault, &person);
     let audit = AuditDraft::new(
         "realname.verified",
         &who.account_id,

@@ -18,7 +18,7 @@ use shiming_store::{
 
 use super::accounts::active_view;
 use super::codes::{self, Sent};
-use super::security::{self, open_person, open_phone, PERSON_ID_NUMBER, PERSON_NAME, PHONE_VALUE, WECHAT_VALUE};
+use super::security::{self, open_person, open_phone, PHONE_VALUE, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::{now, rfc3339, AppState};
@@ -109,14 +109,6 @@ async fn check_limits(state: &AppState, account_id: &str, person_changes: bool) 
         ));
     }
     Ok(())
-}
-
-pub fn seal_person(state: &AppState, person: &Person) -> NewPerson {
-    NewPerson {
-        person_hash: state.vault.keyed_hash("person", &person.canonical()).to_vec(),
-        name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
-        id_number_sealed: state.vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
-    }
 }
 
 /// The person hash a credential of the account attests now.
@@ -387,7 +379,7 @@ async fn commit(
     };
     let revoked = match state.store.commit_rebind(commit).await {
         Ok(n) => n,
-        Err(StoreError::Conflict("an account keeps at least one credential")) => return Err(ApiError::LastCredential),
+        Err(StoreError::LastCredential) => return Err(ApiError::LastCredential),
         Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
         Err(e) => return Err(e.into()),
     };
@@ -479,7 +471,7 @@ pub async fn phone_change_start(
 ) -> ApiResult<Sent> {
     require_step_up(who)?;
     let view = active_view(state, who).await?;
-    let new_hash = state.vault.keyed_hash("phone", req.new_phone.e164()).to_vec();
+    let new_hash = security::phone_hash(&state.vault, &req.new_phone);
     if view
         .credential(CredentialKind::Phone)
         .is_some_and(|c| open_phone(&state.vault, &c.value_sealed).is_ok_and(|p| p == req.new_phone))
@@ -488,7 +480,7 @@ pub async fn phone_change_start(
     }
     let current = security::real_name(&view).person.map(|a| a.person.clone());
     let person = match (req.person, &current) {
-        (Some(p), _) => seal_person(state, &p),
+        (Some(p), _) => security::seal_person(&state.vault, &p),
         (None, Some(c)) => NewPerson {
             person_hash: c.person_hash.clone(),
             name_sealed: c.name_sealed.clone(),

@@ -6,7 +6,7 @@ use shiming_domain::{
     derive_real_name, AccountState, CredentialKind, IdNumber, Nature, Person, PersonName, Phone, RealName,
     RealNameStatus,
 };
-use shiming_store::{AccountView, Attestation};
+use shiming_store::{AccountView, Attestation, NewPerson};
 use shiming_vault::Vault;
 
 use crate::error::{ApiError, ApiResult};
@@ -82,6 +82,20 @@ fn open_parsed<T, E: std::fmt::Display>(
 /// The bound phone number, opened.
 pub fn open_phone(vault: &Vault, sealed: &[u8]) -> ApiResult<Phone> {
     open_parsed(vault, PHONE_VALUE, sealed, Phone::parse)
+}
+
+/// The keyed hash by which a phone number is looked up.
+pub fn phone_hash(vault: &Vault, phone: &Phone) -> Vec<u8> {
+    vault.keyed_hash("phone", phone.e164()).to_vec()
+}
+
+/// A person sealed for storage, with the keyed hash persons are compared by.
+pub fn seal_person(vault: &Vault, person: &Person) -> NewPerson {
+    NewPerson {
+        person_hash: vault.keyed_hash("person", &person.canonical()).to_vec(),
+        name_sealed: vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
+        id_number_sealed: vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
+    }
 }
 
 /// A sealed person, opened.

@@ -5,10 +5,10 @@
 use serde::Deserialize;
 use shiming_domain::{CredentialKind, IdNumber, Person, PersonName};
 use shiming_providers::wechat::{AuthorizeMode, WechatProvider};
-use shiming_store::{AppOpenid, NewAttestation, NewCredential, NewPerson, OAuthFlow, RateLimit};
+use shiming_store::{AppOpenid, NewAttestation, NewCredential, OAuthFlow, RateLimit};
 use shiming_vault::{random_hex, sha256};
 
-use super::security::{PERSON_ID_NUMBER, PERSON_NAME, WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
+use super::security::{WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::{now, AppState};
@@ -257,11 +257,7 @@ async fn prove(state: &AppState, provider: &dyn WechatProvider, code: &str) -> A
                 }
             };
             Some(NewAttestation {
-                person: NewPerson {
-                    person_hash: state.vault.keyed_hash("person", &person.canonical()).to_vec(),
-                    name_sealed: state.vault.seal(PERSON_NAME, person.name.as_str().as_bytes()),
-                    id_number_sealed: state.vault.seal(PERSON_ID_NUMBER, person.id_number.as_str().as_bytes()),
-                },
+                person: super::security::seal_person(&state.vault, &person),
                 source: "wechat",
             })
         }

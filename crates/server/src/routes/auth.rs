@@ -12,7 +12,7 @@ use shiming_store::{AuditDraft, NewCredential};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::flows::security::PHONE_VALUE;
+use crate::flows::security::{self, PHONE_VALUE};
 use crate::flows::{accounts, codes};
 use crate::session::{self, Authenticated};
 use crate::state::{now, AppState};
@@ -57,7 +57,7 @@ pub async fn login_phone(
     codes::check(&state, &phone, CodePurpose::Login, None, &code).await?;
     let credential = NewCredential::bare(
         CredentialKind::Phone,
-        state.vault.keyed_hash("phone", phone.e164()).to_vec(),
+        security::phone_hash(&state.vault, &phone),
         state.vault.seal(PHONE_VALUE, phone.e164().as_bytes()),
     );
     let (account_id, created) = accounts::find_or_create(&state, credential, "phone").await?;

@@ -7,6 +7,7 @@ use shiming_domain::Phone;
 
 use crate::error::ApiResult;
 use crate::flows::outbox::{self, ShownMessage};
+use crate::flows::security;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,13 +29,13 @@ pub async fn sms_outbox(
             } else {
                 Phone::parse(&format!("+{p}"))?
             };
-            Some(state.vault.keyed_hash("phone", phone.e164()))
+            Some(security::phone_hash(&state.vault, &phone))
         }
         None => None,
     };
     let messages = state
         .store
-        .outbox(phone_hash.as_ref().map(|h| &h[..]), q.limit.unwrap_or(50).min(500))
+        .outbox(phone_hash.as_deref(), q.limit.unwrap_or(50).min(500))
         .await?;
     let shown = messages
         .iter()

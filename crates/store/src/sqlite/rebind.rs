@@ -195,7 +195,7 @@ impl RebindStore for SqliteStore {
                     .fetch_one(&mut *tx)
                     .await?;
                 if left == 0 {
-                    return Err(StoreError::Conflict("an account keeps at least one credential"));
+                    return Err(StoreError::LastCredential);
                 }
             }
         }
