@@ -26,6 +26,8 @@ pub enum RealNameStatus {
     Inconsistent,
 }
 
+word_enum!(RealNameStatus { Verified => "verified", Unverified => "unverified", Inconsistent => "inconsistent" });
+
 /// The outcome of the derivation: the status, which credential the shown
 /// person comes from, and that person (whatever identifies one: an id, a hash).
 #[derive(Debug, Clone, PartialEq, Eq)]

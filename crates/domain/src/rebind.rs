@@ -72,6 +72,69 @@ pub fn preview<P: PartialEq + Clone>(
     }
 }
 
+/// Whether a commit is a rebind: it replaces (or removes) a credential, or
+/// brings in another person. A rebind revokes the account's other sessions
+/// and counts against the [`RebindLimits`]; a first credential of its kind
+/// that brings in no other person is a plain bind.
+pub fn is_rebind(replaces: bool, person_changes: bool) -> bool {
+    replaces || person_changes
+}
+
+/// The span the yearly cap counts over.
+pub const YEAR_SECS: i64 = 365 * 86_400;
+
+/// How often the credentials of one account may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebindLimits {
+    /// The least time between two committed rebinds.
+    pub cooldown_secs: i64,
+    /// Real-name person changes in any 365 days.
+    pub max_person_changes_per_year: u32,
+}
+
+/// Why a rebind may not commit now, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitRefusal {
+    Cooldown { retry_after: i64 },
+    YearlyCap { max: u32, retry_after: i64 },
+}
+
+impl LimitRefusal {
+    pub fn retry_after(self) -> i64 {
+        match self {
+            LimitRefusal::Cooldown { retry_after } | LimitRefusal::YearlyCap { retry_after, .. } => retry_after,
+        }
+    }
+}
+
+/// Whether a rebind (one that changes the person or not) may commit at `now`,
+/// given the account's committed rebinds of the last year as (time, whether
+/// it changed the person).
+pub fn check_limits(
+    history: &[(i64, bool)],
+    now: i64,
+    person_changes: bool,
+    limits: RebindLimits,
+) -> Result<(), LimitRefusal> {
+    let recent = history.iter().filter(|(at, _)| now - at < YEAR_SECS);
+    if let Some(last) = recent.clone().map(|(at, _)| *at).max() {
+        if now - last < limits.cooldown_secs {
+            return Err(LimitRefusal::Cooldown {
+                retry_after: last + limits.cooldown_secs - now,
+            });
+        }
+    }
+    let changes: Vec<i64> = recent.filter(|(_, changed)| *changed).map(|(at, _)| *at).collect();
+    if person_changes && changes.len() >= limits.max_person_changes_per_year as usize {
+        let frees_at = changes.iter().min().map_or(now + YEAR_SECS, |first| first + YEAR_SECS);
+        return Err(LimitRefusal::YearlyCap {
+            max: limits.max_person_changes_per_year,
+            retry_after: frees_at - now,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +278,44 @@ mod tests {
                 prop_assert!(!p.person_changes);
             }
         }
+    }
+
+    #[test]
+    fn limits_cool_down_then_cap_person_changes_per_year() {
+        let limits = RebindLimits {
+            cooldown_secs: 100,
+            max_person_changes_per_year: 2,
+        };
+        assert_eq!(check_limits(&[], 1_000, true, limits), Ok(()));
+        assert_eq!(
+            check_limits(&[(950, false)], 1_000, false, limits),
+            Err(LimitRefusal::Cooldown { retry_after: 50 })
+        );
+        let two = [(10, true), (500, true)];
+        assert_eq!(check_limits(&two, 1_000, false, limits), Ok(()), "a same-person rebind passes");
+        assert_eq!(
+            check_limits(&two, 1_000, true, limits),
+            Err(LimitRefusal::YearlyCap {
+                max: 2,
+                retry_after: 10 + YEAR_SECS - 1_000
+            })
+        );
+        assert_eq!(
+            check_limits(&two, 11 + YEAR_SECS, true, limits),
+            Ok(()),
+            "the first change left the window"
+        );
+        let none = RebindLimits {
+            cooldown_secs: 0,
+            max_person_changes_per_year: 0,
+        };
+        assert!(check_limits(&[], 1, true, none).is_err(), "a cap of 0 allows no person change");
+    }
+
+    #[test]
+    fn a_bind_is_a_rebind_only_when_it_replaces_or_changes_the_person() {
+        assert!(!is_rebind(false, false));
+        assert!(is_rebind(true, false));
+        assert!(is_rebind(false, true));
     }
 }

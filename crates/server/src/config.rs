@@ -106,8 +106,16 @@ pub struct SmsConfig {
     pub code_ttl_secs: i64,
     pub resend_after_secs: i64,
     pub max_attempts: u32,
+    /// Sign-in codes per phone number in any hour.
     pub per_phone_per_hour: u32,
+    /// Account-security codes (step-up, phone change) per phone number in any
+    /// hour: a bucket of their own, so that anonymous sign-in requests cannot
+    /// lock the owner out of stepping up.
+    pub security_per_phone_per_hour: u32,
     pub per_ip_per_hour: u32,
+    /// Wrong or unmatched code tries one client address may make in any hour,
+    /// across phones and purposes.
+    pub failed_tries_per_ip_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,7 +196,9 @@ impl Config {
                 resend_after_secs: 60,
                 max_attempts: 5,
                 per_phone_per_hour: 5,
+                security_per_phone_per_hour: 5,
                 per_ip_per_hour: 20,
+                failed_tries_per_ip_per_hour: 30,
             },
             sessions: SessionConfig {
                 idle_timeout_secs: 7 * 86400,
@@ -247,6 +257,8 @@ impl Config {
         c.dev = true;
         c.sms.sender = SmsSenderKind::Outbox;
         c.sms.per_phone_per_hour = 20;
+        c.sms.security_per_phone_per_hour = 20;
+        c.sms.failed_tries_per_ip_per_hour = 100;
         c.sms.per_ip_per_hour = 200;
         c.realname.checks_per_account_per_day = 50;
         c.wechat.starts_per_ip_per_hour = 600;

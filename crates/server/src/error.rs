@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use shiming_domain::rebind::LimitRefusal;
 use shiming_domain::{CodeFormatError, IdNumberError, NameError, PhoneError};
 use shiming_providers::realname::VerifierError;
 use shiming_providers::sms::SmsError;
@@ -26,8 +27,11 @@ pub enum ApiError {
     InvalidName(#[from] NameError),
     #[error("{0}")]
     InvalidCode(#[from] CodeFormatError),
-    #[error("the code is wrong; {left} tries left before it stops working")]
-    CodeIncorrect { left: u32 },
+    #[error("{}", code_incorrect_message(*.left))]
+    CodeIncorrect {
+        /// Tries left, told only to the session the code serves.
+        left: Option<u32>,
+    },
     #[error("no code is waiting for this number: it expired, was used, or was never sent; request a new one")]
     CodeExpired,
     #[error("too many wrong codes: this code no longer works; request a new one")]
@@ -82,6 +86,8 @@ pub enum ApiError {
     ConsequencesNotAccepted,
     #[error("{0}")]
     RebindLimit(String, i64),
+    #[error("what the preview showed no longer holds, and nothing was changed: read the preview again and confirm again")]
+    PreviewChanged,
     #[error("this account has no WeChat bound; bind one instead")]
     NoWechatBound,
     #[error("this is not the WeChat bound to the account")]
@@ -102,6 +108,15 @@ pub enum ApiError {
     VerifierUnavailable,
     #[error("something went wrong on our side")]
     Internal(String),
+}
+
+/// The message of `code_incorrect`. Without `left` it is the one answer an
+/// anonymous caller gets for every failed sign-in code, waiting or not.
+fn code_incorrect_message(left: Option<u32>) -> String {
+    match left {
+        Some(left) => format!("the code is wrong; {left} tries left before it stops working"),
+        None => "the code is wrong, expired or used up: check it, or request a new one".into(),
+    }
 }
 
 impl ApiError {
@@ -142,6 +157,7 @@ impl ApiError {
             FlowExpired => "flow_expired",
             ConsequencesNotAccepted => "consequences_not_accepted",
             RebindLimit(..) => "rebind_limit",
+            PreviewChanged => "preview_changed",
             LastCredential => "last_credential",
             NoWechatBound => "no_wechat_bound",
             WrongIdentity => "wrong_identity",
@@ -175,7 +191,7 @@ impl ApiError {
             Unauthenticated => StatusCode::UNAUTHORIZED,
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
             StepUpRequired => StatusCode::FORBIDDEN,
-            StepUpUnavailable(_) | NoChange | LastCredential | NoWechatBound => StatusCode::CONFLICT,
+            StepUpUnavailable(_) | NoChange | LastCredential | NoWechatBound | PreviewChanged => StatusCode::CONFLICT,
             WrongIdentity => StatusCode::FORBIDDEN,
             CredentialNotVerified => StatusCode::UNPROCESSABLE_ENTITY,
             FlowExpired => StatusCode::GONE,
@@ -216,8 +232,24 @@ impl From<StoreError> for ApiError {
             StoreError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
             StoreError::CredentialInUse => ApiError::CredentialInUse,
             StoreError::AlreadyBound => ApiError::AlreadyBound,
+            StoreError::LastCredential => ApiError::LastCredential,
+            StoreError::PreviewChanged => ApiError::PreviewChanged,
+            StoreError::RebindLimit(refusal) => refusal.into(),
+            StoreError::AccountRestricted(state) => ApiError::AccountRestricted(state.as_str()),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<LimitRefusal> for ApiError {
+    fn from(r: LimitRefusal) -> Self {
+        let why = match r {
+            LimitRefusal::Cooldown { .. } => "rebinds of one account need a pause between them; try again later".into(),
+            LimitRefusal::YearlyCap { max, .. } => {
+                format!("the real-name person of an account changes at most {max} times in 365 days")
+            }
+        };
+        ApiError::RebindLimit(why, r.retry_after())
     }
 }
 

@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use shiming_domain::{AccountState, Nature};
-use shiming_store::{AuditDraft, NewSession, SessionRecord, Store};
+use shiming_store::{AuditDraft, NewSession, SessionRecord, SignedInWith, Store};
 use shiming_vault::{random_hex, SessionToken};
 use tokio::sync::mpsc;
 
@@ -123,6 +123,7 @@ pub async fn create(
     account_id: &str,
     user_agent: Option<&str>,
     via: &str,
+    signed_in_with: SignedInWith,
 ) -> ApiResult<SessionToken> {
     let token = SessionToken::generate();
     let now = now();
@@ -134,6 +135,7 @@ pub async fn create(
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
         created_at: now,
         expires_at: now + state.config.sessions.absolute_timeout_secs,
+        signed_in_with: Some(signed_in_with),
     };
     let audit = AuditDraft::new(
         "session.created",

@@ -50,13 +50,29 @@ async fn a_carrier_match_verifies_the_account_and_the_view_is_masked() {
         assert!(!text.contains(plain), "{plain} in {text}");
     }
 
-    // The same person again changes nothing and says so.
-    let again: Value = verify(&app, &token, json!({ "name": NAME, "id_number": ID, "consent": true }))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(again["outcome"], "already_verified");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_verified_account_answers_every_submission_alike_and_each_counts() {
+    let app = spawn_app_with(|c| c.realname.checks_per_account_per_day = 4).await;
+    let (token, _) = app.sign_in(PHONE).await;
+    app.add_carrier_person(PHONE, NAME, ID).await;
+    let same = json!({ "name": NAME, "id_number": ID, "consent": true });
+    assert_eq!(verify(&app, &token, same.clone()).await.status(), 200);
+    // The right person and a wrong one answer alike: no oracle for the ID number.
+    let answer = |resp: reqwest::Response| async move {
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap()["error"].clone())
+    };
+    let right = answer(verify(&app, &token, same.clone()).await).await;
+    let wrong = answer(verify(&app, &token, json!({ "name": "李四", "id_number": OTHER_ID, "consent": true })).await).await;
+    assert_eq!(right, wrong);
+    assert_eq!((right.0, right.1["code"].as_str()), (409, Some("realname_not_editable")));
+    // Every one of them counted: the fifth request of the day is refused.
+    assert_eq!(verify(&app, &token, same.clone()).await.status(), 409);
+    let (status, code) = error_code(verify(&app, &token, same).await).await;
+    assert_eq!((status.as_u16(), code.as_str()), (429, "rate_limited"));
     app.stop().await;
 }
 

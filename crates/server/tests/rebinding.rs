@@ -36,14 +36,7 @@ async fn verified_account(app: &TestApp) -> String {
 }
 
 async fn step_up(app: &TestApp, token: &str, phone: &str) {
-    assert_eq!(app.post_as(token, "/api/v1/step-up/sms", json!({})).await.status(), 202);
-    let code = app.latest_code(phone).await;
-    assert_eq!(
-        app.post_as(token, "/api/v1/step-up/verify", json!({ "code": code }))
-            .await
-            .status(),
-        200
-    );
+    app.step_up(token, phone).await;
 }
 
 /// Steps 1 and 2 of a change to `phone` held by `person`; the preview.
@@ -401,6 +394,7 @@ async fn phone_and_wechat_of_a(app: &TestApp) -> (common::Browser, String) {
     let wa = app.add_wechat_user("zw", Some((A.0, A.1))).await;
     let mut b = app.browser();
     b.token = Some(token.clone());
+    step_up(app, &token, A_PHONE).await;
     assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wa).await.status(), 200);
     (b, wa)
 }
@@ -413,16 +407,19 @@ async fn the_whole_procedure_phone_then_wechat() {
     let account = app.security(&token).await["account_id"].clone();
     let wb = app.add_wechat_user("cj", Some(B)).await;
 
-    // No rebind or unbind of WeChat without a step-up.
+    // No rebind or unbind of WeChat without a step-up (a session that never stepped up).
+    let (fresh, _) = app.sign_in(A_PHONE).await;
+    let mut unprivileged = app.browser();
+    unprivileged.token = Some(fresh.clone());
     assert_eq!(
-        error_code(me.get("/api/v1/account/wechat/rebind/start", true).await)
+        error_code(unprivileged.get("/api/v1/account/wechat/rebind/start", true).await)
             .await
             .1,
         "step_up_required"
     );
     let r = app
         .post_as(
-            &token,
+            &fresh,
             "/api/v1/account/wechat/unbind",
             json!({ "accept_consequences": true }),
         )
@@ -473,7 +470,9 @@ async fn the_whole_procedure_phone_then_wechat() {
     // B's WeChat: the preview, read again, then confirmed.
     let resp = me.round_trip("/api/v1/account/wechat/rebind/start", &wb).await;
     assert_eq!(resp.status(), 200);
-    let preview: Value = resp.json().await.unwrap();
+    let mut preview: Value = resp.json().await.unwrap();
+    assert_eq!(preview["outcome"], "rebind_ready");
+    preview.as_object_mut().unwrap().remove("outcome");
     assert_eq!(preview["status_after"], "verified");
     assert_eq!(preview["real_name_after"]["name_masked"], "*静");
     assert_eq!(
@@ -543,12 +542,32 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
     let mut me = app.browser();
     me.token = Some(token.clone());
     let wb = app.add_wechat_user("cj", Some(B)).await;
-    // A first WeChat of another person changes the real name: a rebind, so it needs a step-up.
-    let (status, code) = error_code(me.round_trip("/api/v1/wechat/bind/start", &wb).await).await;
+    // Binding any WeChat needs a step-up.
+    let (status, code) = error_code(me.get("/api/v1/wechat/bind/start", true).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (403, "step_up_required"));
     assert!(app.security(&token).await["wechat"].is_null());
     step_up(&app, &token, A_PHONE).await;
-    assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wb).await.status(), 200);
+    // A first WeChat of another person changes the real name: a rebind in every
+    // respect, pending until confirmed.
+    let preview: Value = me
+        .round_trip("/api/v1/wechat/bind/start", &wb)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (preview["outcome"].clone(), preview["person_changes"].clone()),
+        (json!("rebind_ready"), json!(true))
+    );
+    assert!(app.security(&token).await["wechat"].is_null(), "nothing changes before the confirm");
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let sec = app.security(&token).await;
     assert_eq!(
         (sec["real_name"]["status"].clone(), sec["nature"].clone()),
@@ -667,10 +686,10 @@ async fn unbinding_and_then_verifying_someone_else_does_not_change_the_real_name
     let mut me = app.browser();
     me.token = Some(token.clone());
     let wa = app.add_wechat_user("zw", Some(A)).await;
+    step_up(&app, &token, A_PHONE).await;
     assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wa).await.status(), 200);
     assert_eq!(app.security(&token).await["real_name"]["name_masked"], "*伟");
 
-    step_up(&app, &token, A_PHONE).await;
     let r = app
         .post_as(
             &token,

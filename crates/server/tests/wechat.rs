@@ -252,8 +252,10 @@ async fn unknown_identities_can_be_told_to_sign_in_by_phone_first() {
 }
 
 /// A browser signed in by phone.
+/// A browser signed in by phone, stepped up: binding a credential needs it.
 async fn phone_browser(app: &TestApp, phone: &str) -> common::Browser {
     let (token, _) = app.sign_in(phone).await;
+    app.step_up(&token, phone).await;
     let mut b = app.browser();
     b.token = Some(token);
     b
@@ -277,7 +279,10 @@ async fn binding_derives_the_real_name_with_wechat_first() {
     );
     let resp = same.round_trip(BIND, "dev-union-zhangsan").await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "bound": "wechat" }));
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "outcome": "bound", "bound": "wechat" })
+    );
     let sec = same.security().await;
     assert_eq!(
         (sec["real_name"]["status"].clone(), sec["real_name"]["source"].clone()),
@@ -285,37 +290,36 @@ async fn binding_derives_the_real_name_with_wechat_first() {
     );
     assert_eq!(sec["wechat"]["nickname"], "张三的微信");
 
-    // A phone of one person beside a WeChat of another: inconsistent, WeChat shown.
+    // A phone of one person beside a WeChat of another: another person comes
+    // in, so the bind is a rebind, confirmed after its preview; then
+    // inconsistent, WeChat shown.
     let mixed = phone_browser(&app, "+8613800000002").await;
     let person = json!({ "name": "李四", "id_number": "310115198506124828", "consent": true });
+    let token = mixed.token.clone().unwrap();
+    assert_eq!(
+        app.post_as(&token, "/api/v1/account/real-name/phone", person)
+            .await
+            .status(),
+        200
+    );
+    let preview: Value = mixed
+        .round_trip(BIND, "dev-union-wangfang")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["outcome"], "rebind_ready");
+    assert_eq!(preview["status_after"], "inconsistent");
     assert_eq!(
         app.post_as(
-            mixed.token.as_deref().unwrap(),
-            "/api/v1/account/real-name/phone",
-            person
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true })
         )
         .await
         .status(),
         200
     );
-    // Another person's WeChat changes the real name: a step-up first (a code to the bound phone).
-    let token = mixed.token.clone().unwrap();
-    assert_eq!(
-        error_code(mixed.round_trip(BIND, "dev-union-wangfang").await).await.1,
-        "step_up_required"
-    );
-    assert_eq!(
-        app.post_as(&token, "/api/v1/step-up/sms", json!({})).await.status(),
-        202
-    );
-    let code = app.latest_code("+8613800000002").await;
-    assert_eq!(
-        app.post_as(&token, "/api/v1/step-up/verify", json!({ "code": code }))
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(mixed.round_trip(BIND, "dev-union-wangfang").await.status(), 200);
     let rn = mixed.security().await["real_name"].clone();
     assert_eq!(
         (rn["status"].clone(), rn["name_masked"].clone()),
@@ -358,11 +362,12 @@ async fn binding_refuses_identities_bound_elsewhere_and_second_wechats() {
         "/wechat/done?error=credential_in_use"
     );
 
-    // Two binds started before either finished: the second finds WeChat bound.
+    // Two binds started before either finished: the first commit ends the
+    // account's other round trips, so the second is over.
     let first = other.approve(BIND, "dev-union-anon").await;
     let second = other.approve(BIND, "dev-union-wangfang").await;
     assert_eq!(other.get(&first, true).await.status(), 200);
-    assert_eq!(error_code(other.get(&second, true).await).await.1, "already_bound");
+    assert_eq!(error_code(other.get(&second, true).await).await.1, "oauth_state_invalid");
     let (status, code) = error_code(other.get(BIND, true).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (409, "already_bound"));
     assert_eq!(other.security().await["wechat"]["nickname"], "路人甲");

@@ -1,3 +1,5 @@
+use shiming_domain::rebind::LimitRefusal;
+use shiming_domain::AccountState;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -18,6 +20,16 @@ pub enum StoreError {
     /// something was attested in between); nothing was changed.
     #[error("the state changed underneath: {0}")]
     Conflict(&'static str),
+    /// What the preview showed no longer holds: nothing was changed and the
+    /// pending change stays open.
+    #[error("the outcome differs from the preview")]
+    PreviewChanged,
+    /// The account's rebind limits have no room.
+    #[error("rebind limit reached")]
+    RebindLimit(LimitRefusal),
+    /// The account is not active.
+    #[error("the account is {}", .0.as_str())]
+    AccountRestricted(AccountState),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]

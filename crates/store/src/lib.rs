@@ -8,6 +8,7 @@
 
 mod chain;
 mod error;
+pub mod plan;
 mod records;
 pub mod sqlite;
 
@@ -33,15 +34,10 @@ pub trait AccountStore {
     /// Account & Security view and the real-name derivation.
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>>;
 
-    /// Binds a credential to an account that holds none of its kind, with
-    /// whatever came with it, and audits it. Fails with
-    /// [`StoreError::AlreadyBound`] when the account has one of that kind,
-    /// [`StoreError::CredentialInUse`] when another account holds it.
-    async fn bind_credential(&self, account_id: &str, credential: NewCredential, audit: AuditDraft) -> Result<()>;
-
     /// Stores `person` (once per person hash) as what `credential_id` attests,
-    /// provided the credential is still bound to `account_id` and attests no
-    /// one yet; audits it.
+    /// provided the credential is still bound to `account_id`, attests no one
+    /// yet, and the account names no other person (re-checked in the
+    /// transaction); audits it. Otherwise [`StoreError::Conflict`].
     async fn attest(
         &self,
         account_id: &str,
@@ -55,6 +51,8 @@ pub trait AccountStore {
 
 #[async_trait]
 pub trait SessionStore {
+    /// Creates a session; the first sign-in with a credential new to the
+    /// account (`session.signed_in_with`) leaves the account a notice.
     async fn create_session(&self, session: NewSession, audit: AuditDraft) -> Result<()>;
 
     /// The session check: one indexed lookup by the token's SHA-256.
@@ -86,7 +84,7 @@ pub trait CodeStore {
     async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()>;
 
     /// Counts one try on the newest code of the phone and purpose (issued for
-    /// `account_id`, or for no account) that is unexpired, unconsumed and not
+    /// `holder`, or for nobody) that is unexpired, unconsumed and not
     /// burnt, and returns it with the tries counted so far (this one
     /// included); `None` when there is no such code. Atomic: a parallel
     /// burst of tries is counted exactly, and each try is counted before
@@ -95,7 +93,7 @@ pub trait CodeStore {
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
-        account_id: Option<&str>,
+        holder: Option<CodeHolder<'_>>,
         now: i64,
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>>;
@@ -129,21 +127,23 @@ pub trait RebindStore {
     ) -> Result<Option<PendingChange>>;
 
     /// Records that possession of the new credential was proven, with the
-    /// person it attests (`None`: the one it was opened with) and the preview
-    /// shown; false when the change is no longer open.
-    async fn prove_change(&self, id: i64, person: Option<NewPerson>, preview: &str, at: i64) -> Result<bool>;
+    /// preview shown; false when the change is no longer open.
+    async fn prove_change(&self, id: i64, proof: &Proof) -> Result<bool>;
 
     /// When the account's committed rebinds happened since `since`, and
     /// whether each changed the real-name person.
     async fn rebinds_since(&self, account_id: &str, since: i64) -> Result<Vec<(i64, bool)>>;
 
-    /// Commits a rebind in one transaction: uses up the pending change, swaps
-    /// the credential, applies the nature, revokes every other session, ends
-    /// every other open change, code and OAuth flow of the account, records the rebind,
-    /// and appends audits and notices. Returns the sessions revoked.
-    /// [`StoreError::Conflict`] when the pending change or the credential it
-    /// was based on is gone; [`StoreError::CredentialInUse`] when the new
-    /// credential was bound elsewhere meanwhile.
+    /// Commits a bind, rebind or unbind in one transaction. It uses up the
+    /// pending change, reads the account and decides by [`plan::plan`]: the
+    /// state, the outcome previewed, the last credential, the limits. Then it
+    /// swaps the credential, applies the nature and the real-name person,
+    /// and on a rebind revokes every other session and records it; ends every
+    /// other open change, code and OAuth flow of the account; appends the
+    /// audits, the text notices and the account notice. Returns the sessions
+    /// revoked. [`StoreError::Conflict`] when the pending change is gone;
+    /// [`StoreError::CredentialInUse`] when the new credential was bound
+    /// elsewhere meanwhile; the plan's refusals otherwise.
     async fn commit_rebind(&self, commit: RebindCommit) -> Result<u64>;
 
     /// Claims up to `limit` unsent notices for `lease` seconds.
@@ -153,11 +153,27 @@ pub trait RebindStore {
     async fn finish_notice(&self, id: i64, sent: bool, at: i64) -> Result<()>;
 }
 
+/// The account's own notices (Account & Security).
+#[async_trait]
+pub trait AccountNoticeStore {
+    /// The account's notices, newest first.
+    async fn account_notices(&self, account_id: &str, limit: u32) -> Result<Vec<AccountNotice>>;
+
+    async fn unread_notices(&self, account_id: &str) -> Result<u64>;
+
+    /// Marks every notice of the account read; returns how many were unread.
+    async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64>;
+}
+
 #[async_trait]
 pub trait RateStore {
     /// Counts one hit in every limit when all of them have room; otherwise
     /// counts nothing and fails with [`StoreError::RateLimited`].
     async fn take(&self, limits: &[RateLimit]) -> Result<()>;
+
+    /// Gives back one hit of each limit taken at its `now` (an attempt that
+    /// turned out not to count).
+    async fn give_back(&self, limits: &[RateLimit]) -> Result<()>;
 }
 
 #[async_trait]
@@ -192,6 +208,7 @@ pub trait Store:
     + CodeStore
     + OAuthStore
     + RebindStore
+    + AccountNoticeStore
     + RateStore
     + OutboxStore
     + AuditStore
@@ -207,6 +224,7 @@ impl<T> Store for T where
         + CodeStore
         + OAuthStore
         + RebindStore
+        + AccountNoticeStore
         + RateStore
         + OutboxStore
         + AuditStore

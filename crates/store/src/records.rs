@@ -1,6 +1,7 @@
 //! What goes in and out of the store: ids, keyed hashes, sealed blobs, times.
 
-use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature};
+use shiming_domain::rebind::RebindLimits;
+use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus};
 
 /// An audit event to append in the same transaction as the change it records.
 /// `details` holds ids, keyed hashes and masked values only.
@@ -151,6 +152,15 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The credential it signs in with, and the notice its first sign-in to
+    /// the account leaves.
+    pub signed_in_with: Option<SignedInWith>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignedInWith {
+    pub lookup_hash: Vec<u8>,
+    pub notice: NewAccountNotice,
 }
 
 #[derive(Debug, Clone)]
@@ -171,11 +181,21 @@ pub struct SessionRecord {
 pub struct NewCode {
     /// The account the code serves (step-up, phone change); none for sign-in.
     pub account_id: Option<String>,
+    /// The session of that account it serves: no other session can use or burn it.
+    pub session_id: Option<String>,
     pub phone_hash: Vec<u8>,
     pub purpose: CodePurpose,
     pub code_hash: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// Whom a code serves: one session of one account (step-up, phone change).
+/// Sign-in codes serve nobody yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeHolder<'a> {
+    pub account_id: &'a str,
+    pub session_id: &'a str,
 }
 
 #[derive(Debug, Clone)]
@@ -220,31 +240,50 @@ pub struct PendingChange {
     pub id: i64,
     /// The credential to bind; its attestation is the person it attests.
     pub credential: NewCredential,
-    /// The preview shown when possession was proven (JSON).
-    pub preview: Option<String>,
-    pub proven_at: Option<i64>,
+    /// Set once possession was proven: the preview shown then.
+    pub proof: Option<Proof>,
     pub expires_at: i64,
 }
 
-/// A rebind to commit in one transaction.
+/// What proving a pending change showed: the preview as shown (sealed JSON)
+/// and the outcome the confirm must still find true.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub preview_sealed: Vec<u8>,
+    pub expected: ExpectedOutcome,
+    pub at: i64,
+}
+
+/// What a commit was previewed (or decided) to do. The commit transaction
+/// derives it again from what it reads and refuses with
+/// [`StoreError::PreviewChanged`] when anything differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedOutcome {
+    /// The credential of the kind that is replaced or removed (`None`: none).
+    pub replaces: Option<i64>,
+    pub person_changes: bool,
+    pub status_after: RealNameStatus,
+    pub nature_after: Nature,
+}
+
+/// A change of one credential to commit in one transaction: a bind, a
+/// rebind, or an unbind.
 #[derive(Debug, Clone)]
 pub struct RebindCommit {
     /// The pending change it confirms: used up, once.
     pub pending_id: Option<i64>,
     pub account_id: String,
-    /// The session that confirms; every other session of the account goes.
+    /// The session that confirms; on a rebind every other session of the account goes.
     pub keep_session: String,
     pub kind: CredentialKind,
-    /// The credential of `kind` the change was previewed on (`None`: none).
-    pub expected_old: Option<i64>,
     /// The credential replacing it; `None` unbinds.
     pub new: Option<NewCredential>,
-    pub nature_after: Nature,
-    pub person_changed: bool,
-    /// The real-name person after the commit; `None` keeps the one recorded.
-    pub realname_after: Option<Vec<u8>>,
-    pub audits: Vec<AuditDraft>,
+    pub expected: ExpectedOutcome,
+    pub limits: RebindLimits,
+    /// Text messages to queue (to the old phone, the new one).
     pub notices: Vec<NewNotice>,
+    /// What the account's own notices say of it.
+    pub account_notice: NewAccountNotice,
     pub at: i64,
 }
 
@@ -260,4 +299,26 @@ pub struct Notice {
     pub phone_sealed: Vec<u8>,
     pub text_sealed: Vec<u8>,
     pub attempts: u32,
+}
+
+/// A notice in the account's own list (Account & Security), which reaches a
+/// WeChat-only account too.
+#[derive(Debug, Clone)]
+pub struct NewAccountNotice {
+    /// `credential.bound`, `credential.rebound`, `credential.unbound`,
+    /// `sign_in.new_credential`.
+    pub kind: &'static str,
+    pub credential: CredentialKind,
+    /// The masked credential, sealed: masked values are personal data too.
+    pub masked_sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountNotice {
+    pub id: i64,
+    pub kind: String,
+    pub credential: CredentialKind,
+    pub masked_sealed: Vec<u8>,
+    pub at: i64,
+    pub read: bool,
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use shiming_domain::{CodePurpose, CredentialKind, Nature};
+use shiming_domain::rebind::RebindLimits;
+use shiming_domain::{CodePurpose, CredentialKind, Nature, RealNameStatus};
 use shiming_store::*;
 
 async fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -26,20 +27,50 @@ fn phone(hash: &[u8]) -> NewCredential {
     NewCredential::bare(CredentialKind::Phone, hash.to_vec(), vec![1, 2, 3])
 }
 
+/// A plain bind of a credential attesting no one to a personal account of no person.
+fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
+    RebindCommit {
+        pending_id: None,
+        account_id: account_id.into(),
+        keep_session: "ses".into(),
+        kind: credential.kind,
+        new: Some(credential),
+        expected: ExpectedOutcome {
+            replaces: None,
+            person_changes: false,
+            status_after: RealNameStatus::Unverified,
+            nature_after: Nature::Personal,
+        },
+        limits: RebindLimits {
+            cooldown_secs: 0,
+            max_person_changes_per_year: 2,
+        },
+        notices: vec![],
+        account_notice: NewAccountNotice {
+            kind: "credential.bound",
+            credential: CredentialKind::Wechat,
+            masked_sealed: vec![7],
+        },
+        at: 2,
+    }
+}
+
 #[tokio::test]
 async fn binding_keeps_one_credential_per_kind_and_account() {
     let (_d, s) = store().await;
     s.create_account(account("a"), phone(b"p1"), 1).await.unwrap();
     s.create_account(account("b"), phone(b"p2"), 1).await.unwrap();
     let wechat = |h: &[u8]| NewCredential::bare(CredentialKind::Wechat, h.to_vec(), vec![9]);
-    let audit = |id: &str| AuditDraft::new("credential.bound", id, 2, json!({}));
-    s.bind_credential("a", wechat(b"w1"), audit("a")).await.unwrap();
+    assert_eq!(s.commit_rebind(bind("a", wechat(b"w1"))).await.unwrap(), 0);
+    assert!(
+        matches!(
+            s.commit_rebind(bind("a", wechat(b"w2"))).await,
+            Err(StoreError::PreviewChanged)
+        ),
+        "a second WeChat would replace the first, which nobody previewed"
+    );
     assert!(matches!(
-        s.bind_credential("a", wechat(b"w2"), audit("a")).await,
-        Err(StoreError::AlreadyBound)
-    ));
-    assert!(matches!(
-        s.bind_credential("b", wechat(b"w1"), audit("b")).await,
+        s.commit_rebind(bind("b", wechat(b"w1"))).await,
         Err(StoreError::CredentialInUse)
     ));
     assert!(s
@@ -49,6 +80,11 @@ async fn binding_keeps_one_credential_per_kind_and_account() {
         .unwrap()
         .credential(CredentialKind::Wechat)
         .is_none());
+    let notices = s.account_notices("a", 10).await.unwrap();
+    assert_eq!(notices.len(), 1, "the bind left the account a notice");
+    assert_eq!((notices[0].kind.as_str(), notices[0].read), ("credential.bound", false));
+    assert_eq!(s.read_notices("a", 3).await.unwrap(), 1);
+    assert_eq!(s.unread_notices("a").await.unwrap(), 0);
     assert_eq!(s.verify_chain().await.unwrap(), ChainReport::Intact { events: 3 });
 }
 
@@ -168,8 +204,9 @@ async fn a_refused_limit_counts_nothing() {
 #[tokio::test]
 async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
     let (_d, s) = store().await;
-    let code = |account: Option<&str>| NewCode {
-        account_id: account.map(str::to_owned),
+    let code = |holder: Option<(&str, &str)>| NewCode {
+        account_id: holder.map(|h| h.0.to_owned()),
+        session_id: holder.map(|h| h.1.to_owned()),
         phone_hash: b"p".to_vec(),
         purpose: CodePurpose::Login,
         code_hash: b"c".to_vec(),
@@ -187,15 +224,20 @@ async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
     assert!(s.consume_code(id, 12).await.unwrap(), "the fifth try may still match");
     assert!(!s.consume_code(id, 12).await.unwrap());
 
-    // A code for an account is not one for no account, nor for another account.
-    s.issue_code(code(Some("acc")), &[]).await.unwrap();
+    // A code for a session is not one for nobody, nor for another account,
+    // nor for another session of the same account.
+    s.issue_code(code(Some(("acc", "ses"))), &[]).await.unwrap();
+    let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
+    for (who, what) in [
+        (None, "nobody"),
+        (holder("other", "ses"), "another account"),
+        (holder("acc", "ses2"), "another session"),
+    ] {
+        let tried = s.take_try(b"p", CodePurpose::Login, who, 11, 5).await.unwrap();
+        assert!(tried.is_none(), "{what} reached the session's code");
+    }
     assert!(s
-        .take_try(b"p", CodePurpose::Login, Some("other"), 11, 5)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(s
-        .take_try(b"p", CodePurpose::Login, Some("acc"), 11, 5)
+        .take_try(b"p", CodePurpose::Login, holder("acc", "ses"), 11, 5)
         .await
         .unwrap()
         .is_some());
@@ -212,6 +254,7 @@ async fn a_parallel_burst_compares_at_most_the_limit() {
     let s = Arc::new(s);
     let code = NewCode {
         account_id: None,
+        session_id: None,
         phone_hash: b"p".to_vec(),
         purpose: CodePurpose::Login,
         code_hash: b"c".to_vec(),

@@ -5,10 +5,11 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use shiming_domain::{AccountState, Nature};
-use shiming_store::{AccountView, AuditDraft, NewAccount, NewCredential, StoreError};
+use shiming_domain::{AccountState, CredentialKind, Nature};
+use shiming_store::{AccountView, AuditDraft, NewAccount, NewCredential, SignedInWith, StoreError};
 use shiming_vault::random_hex;
 
+use super::security;
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::{now, AppState};
@@ -55,13 +56,31 @@ pub async fn find_or_create(
     }
 }
 
-/// Opens a session on an active account: the JSON answer with the token, and
-/// the session cookie.
+/// The credential a sign-in proved: its first sign-in to an account it was
+/// bound to later leaves the account a notice.
+pub struct SignInProof {
+    kind: CredentialKind,
+    lookup_hash: Vec<u8>,
+    masked: String,
+}
+
+impl SignInProof {
+    pub fn of(state: &AppState, credential: &NewCredential) -> ApiResult<Self> {
+        Ok(SignInProof {
+            kind: credential.kind,
+            lookup_hash: credential.lookup_hash.clone(),
+            masked: security::masked_credential(&state.vault, credential.kind, &credential.value_sealed)?,
+        })
+    }
+}
+
+/// Opens a session on an active account: the JSON answer with the token and
+/// the count of unread account notices, and the session cookie.
 pub async fn sign_in(
     state: &AppState,
     account_id: &str,
     user_agent: Option<&str>,
-    via: &'static str,
+    proof: SignInProof,
     created: bool,
 ) -> ApiResult<Response> {
     let view = state
@@ -72,10 +91,21 @@ pub async fn sign_in(
     if view.state != AccountState::Active {
         return Err(ApiError::AccountRestricted(view.state.as_str()));
     }
-    let token = session::create(state, account_id, user_agent, via).await?;
+    let via = proof.kind.as_str();
+    let signed_in_with = SignedInWith {
+        notice: security::account_notice(&state.vault, "sign_in.new_credential", proof.kind, &proof.masked),
+        lookup_hash: proof.lookup_hash,
+    };
+    let token = session::create(state, account_id, user_agent, via, signed_in_with).await?;
     metrics::counter!("shiming_logins_total", "via" => via).increment(1);
-    let mut resp =
-        Json(json!({ "token": token.as_str(), "account_id": account_id, "created": created })).into_response();
+    let unread = state.store.unread_notices(account_id).await?;
+    let mut resp = Json(json!({
+        "token": token.as_str(),
+        "account_id": account_id,
+        "created": created,
+        "notices_unread": unread,
+    }))
+    .into_response();
     resp.headers_mut().insert(SET_COOKIE, session::cookie(state, &token));
     Ok(resp)
 }

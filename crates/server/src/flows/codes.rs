@@ -1,11 +1,12 @@
 //! Issuing and checking one-time SMS codes.
 
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::{NewCode, RateLimit};
+use shiming_store::{CodeHolder, NewCode, RateLimit};
 use shiming_vault::ct_eq;
 
 use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
+use crate::session::Authenticated;
 use crate::state::{now, AppState};
 
 /// What a client learns about a sent code.
@@ -37,19 +38,43 @@ fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
     )
 }
 
-/// Issues a code for `purpose` to `phone` and sends it. Limits: one code per
-/// phone and purpose per cool-down, hourly caps per phone and per client
-/// address across purposes.
+fn holder(who: Option<&Authenticated>) -> Option<CodeHolder<'_>> {
+    who.map(|w| CodeHolder {
+        account_id: &w.account_id,
+        session_id: &w.session_id,
+    })
+}
+
+/// The client address's hourly allowance of code tries that fail.
+fn failed_tries_limit(state: &AppState, client_ip: &str, now: i64) -> RateLimit {
+    RateLimit {
+        bucket: "code_failed_ip_hour".into(),
+        key: state.vault.keyed_hash("ip", client_ip).to_vec(),
+        window: 3600,
+        limit: state.config.sms.failed_tries_per_ip_per_hour,
+        now,
+    }
+}
+
+/// Issues a code for `purpose` to `phone` and sends it; a code for an account
+/// (step-up, phone change) serves the calling session only. Limits: one code
+/// per phone and purpose per cool-down; hourly caps per phone, sign-in codes
+/// and account-security codes in buckets of their own; an hourly cap per
+/// client address across purposes.
 pub async fn send(
     state: &AppState,
     phone: &Phone,
     purpose: CodePurpose,
-    account_id: Option<&str>,
+    who: Option<&Authenticated>,
     client_ip: &str,
 ) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
     let now = now();
     let phone_hash = phone_hash(&state.vault, phone);
+    let (phone_bucket, per_phone) = match purpose {
+        CodePurpose::Login => ("sms_phone_hour:login", cfg.per_phone_per_hour),
+        CodePurpose::StepUp | CodePurpose::PhoneChange => ("sms_phone_hour:account", cfg.security_per_phone_per_hour),
+    };
     let limits = [
         RateLimit {
             bucket: format!("sms_resend:{}", purpose.as_str()),
@@ -59,10 +84,10 @@ pub async fn send(
             now,
         },
         RateLimit {
-            bucket: "sms_phone_hour".into(),
+            bucket: phone_bucket.into(),
             key: phone_hash.clone(),
             window: 3600,
-            limit: cfg.per_phone_per_hour,
+            limit: per_phone,
             now,
         },
         RateLimit {
@@ -75,7 +100,8 @@ pub async fn send(
     ];
     let code = SmsCode::from_random(rand::random::<u32>);
     let record = NewCode {
-        account_id: account_id.map(str::to_owned),
+        account_id: who.map(|w| w.account_id.clone()),
+        session_id: who.map(|w| w.session_id.clone()),
         phone_hash,
         purpose,
         code_hash: code_hash(state, phone, purpose, &code),
@@ -98,22 +124,50 @@ pub async fn send(
 }
 
 /// Checks a typed code against the live code of the phone and purpose (and
-/// the account it was sent for, where it was sent for one), and
-/// consumes it on a match. Every try is counted atomically on the code before
-/// it is compared; the try that reaches the limit burns it.
+/// the session it was sent for, where it was sent for one), and consumes it
+/// on a match. Every try is counted atomically on the code before it is
+/// compared; the try that reaches the limit burns it. Every try also counts
+/// against the client address's allowance of failed tries first, and is
+/// given back when it matched.
+///
+/// An anonymous caller (sign-in) gets one answer for every failure, so that
+/// nobody learns whether a phone has a code waiting, i.e. who is signing in.
 pub async fn check(
     state: &AppState,
     phone: &Phone,
     purpose: CodePurpose,
-    account_id: Option<&str>,
+    who: Option<&Authenticated>,
     typed: &SmsCode,
+    client_ip: &str,
+) -> ApiResult<()> {
+    let now = now();
+    let allowance = [failed_tries_limit(state, client_ip, now)];
+    state.store.take(&allowance).await?;
+    match compare(state, phone, purpose, who, typed, now).await {
+        Ok(()) => {
+            state.store.give_back(&allowance).await?;
+            Ok(())
+        }
+        Err(ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts) if who.is_none() => {
+            Err(ApiError::CodeIncorrect { left: None })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn compare(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    who: Option<&Authenticated>,
+    typed: &SmsCode,
+    now: i64,
 ) -> ApiResult<()> {
     let max = state.config.sms.max_attempts;
     let phone_hash = phone_hash(&state.vault, phone);
-    let now = now();
     let live = state
         .store
-        .take_try(&phone_hash, purpose, account_id, now, max)
+        .take_try(&phone_hash, purpose, holder(who), now, max)
         .await?
         .ok_or(ApiError::CodeExpired)?;
     if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
@@ -128,7 +182,7 @@ pub async fn check(
         Err(ApiError::TooManyAttempts)
     } else {
         Err(ApiError::CodeIncorrect {
-            left: max - live.attempts,
+            left: Some(max - live.attempts),
         })
     }
 }

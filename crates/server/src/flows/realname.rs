@@ -14,51 +14,43 @@ use crate::state::{now, AppState};
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Verified,
-    AlreadyVerified,
 }
 
 /// Verifies `person` as the holder of the account's bound phone.
+///
+/// Every request counts against the account's daily cap of checks, whether
+/// the carrier is asked or not, and an account that has a real name answers
+/// every request alike: otherwise the answers would tell, guess by guess,
+/// whose name and ID number the account carries.
 pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person) -> ApiResult<Outcome> {
     let view = super::accounts::active_view(state, who).await?;
     let phone_cred = view.credential(CredentialKind::Phone).ok_or(ApiError::NoPhoneBound)?;
-    let person_hash = state.vault.keyed_hash("person", &person.canonical());
-
-    // Real-name is never edited: a request for a person other than the one
-    // the account already has is refused before any carrier call.
-    if let Some(a) = &phone_cred.attestation {
-        return if a.person.person_hash == person_hash {
-            Ok(Outcome::AlreadyVerified)
-        } else {
-            Err(ApiError::RealnameNotEditable)
-        };
-    }
-    let current = security::real_name(&view);
-    let same_person = current.person.is_some_and(|a| a.person.person_hash == person_hash);
-    if current.status != RealNameStatus::Unverified && !(current.status == RealNameStatus::Verified && same_person) {
+    take_check(state, &who.account_id).await?;
+    // Real-name is never edited: it changes only by rebinding.
+    if security::real_name(&view).status != RealNameStatus::Unverified {
         return Err(ApiError::RealnameNotEditable);
     }
+    let phone = security::open_phone(&state.vault, &phone_cred.value_sealed)?;
+    if ask_carrier(state, &phone, &person).await? == Verdict::Mismatch {
+        return Err(ApiError::RealnameMismatch);
+    }
+    let sealed = security::seal_person(&state.vault, &person);
     // Nor after an unbind left nothing attested: the person the real name last
-    // named stays its person until a rebind says otherwise.
+    // named stays its person until a rebind says otherwise. (Asked only after
+    // the carrier, so that this answer is no cheaper oracle than the check.)
     if view
         .realname_person_hash
         .as_ref()
-        .is_some_and(|last| *last != person_hash)
+        .is_some_and(|last| *last != sealed.person_hash)
     {
         return Err(ApiError::RealnameNotEditable);
     }
-
     let now = now();
-    let phone = security::open_phone(&state.vault, &phone_cred.value_sealed)?;
-    if carrier_check(state, &who.account_id, &phone, &person).await? == Verdict::Mismatch {
-        return Err(ApiError::RealnameMismatch);
-    }
-
-    let sealed = security::seal_person(&state.vault, &person);
     let audit = AuditDraft::new(
         "realname.verified",
         &who.account_id,
         now,
-        serde_json::json!({ "credential": "phone", "source": "carrier", "person_hash": hex::encode(person_hash) }),
+        serde_json::json!({ "credential": "phone", "source": "carrier", "person_hash": hex::encode(&sealed.person_hash) }),
     );
     match state
         .store
@@ -66,16 +58,15 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
         .await
     {
         Ok(()) => Ok(Outcome::Verified),
-        // Another request attested the phone or the phone changed meanwhile.
+        // The phone changed, was attested, or another person came in meanwhile.
         Err(StoreError::Conflict(_)) => Err(ApiError::RealnameNotEditable),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Asks the carrier whether `phone` is registered to `person`, counted against
-/// the account's daily cap: checks cost money, and would let someone probe
-/// whose ID number goes with a phone.
-pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
+/// Counts one real-name check against the account's daily cap: checks cost
+/// money, and would let someone probe whose ID number goes with a phone.
+async fn take_check(state: &AppState, account_id: &str) -> ApiResult<()> {
     let cap = RateLimit {
         bucket: "realname_check".into(),
         key: account_id.as_bytes().to_vec(),
@@ -83,11 +74,21 @@ pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, pe
         limit: state.config.realname.checks_per_account_per_day,
         now: now(),
     };
-    state.store.take(&[cap]).await?;
+    Ok(state.store.take(&[cap]).await?)
+}
+
+async fn ask_carrier(state: &AppState, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
     let verdict = state.verifier.check_phone(phone, person).await?;
     let word = if verdict == Verdict::Match { "match" } else { "mismatch" };
     metrics::counter!("shiming_realname_checks_total", "verdict" => word).increment(1);
     Ok(verdict)
+}
+
+/// Asks the carrier whether `phone` is registered to `person`, counted against
+/// the account's daily cap.
+pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
+    take_check(state, account_id).await?;
+    ask_carrier(state, phone, person).await
 }
 
 /// Parses the person of a request, with typed errors.

@@ -8,12 +8,12 @@
 
 use serde::Serialize;
 use serde_json::json;
-use shiming_domain::rebind::{self, Change};
+use shiming_domain::rebind::{self, Change, RebindLimits, YEAR_SECS};
 use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
-    AccountView, AuditDraft, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson, PendingChange,
-    RebindCommit, StoreError,
+    AccountView, AuditDraft, ExpectedOutcome, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson,
+    PendingChange, Proof, RebindCommit, StoreError,
 };
 
 use super::accounts::active_view;
@@ -23,9 +23,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::{now, rfc3339, AppState};
 
-const YEAR: i64 = 365 * 86_400;
 pub const NOTICE_PHONE: &str = "notice.phone";
 pub const NOTICE_TEXT: &str = "notice.text";
+/// Seal context of a pending change's preview.
+const PENDING_PREVIEW: &str = "pending.preview";
 
 /// Refuses unless the session stepped up within the window.
 pub fn require_step_up(who: &Authenticated) -> ApiResult<()> {
@@ -53,14 +54,14 @@ fn bound_phone(state: &AppState, view: &AccountView) -> ApiResult<Phone> {
 pub async fn step_up_send(state: &AppState, who: &Authenticated, client_ip: &str) -> ApiResult<Sent> {
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    codes::send(state, &phone, CodePurpose::StepUp, Some(&who.account_id), client_ip).await
+    codes::send(state, &phone, CodePurpose::StepUp, Some(who), client_ip).await
 }
 
-pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str) -> ApiResult<i64> {
+pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str, client_ip: &str) -> ApiResult<i64> {
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    codes::check(state, &phone, CodePurpose::StepUp, Some(&who.account_id), &code).await?;
+    codes::check(state, &phone, CodePurpose::StepUp, Some(who), &code, client_ip).await?;
     grant_step_up(state, who, "sms").await
 }
 
@@ -80,35 +81,19 @@ pub async fn grant_step_up(state: &AppState, who: &Authenticated, method: &str) 
 
 // ---- limits and previews ----
 
-/// Refuses a rebind inside the cool-down, and a person change past the yearly cap.
+pub fn limits(state: &AppState) -> RebindLimits {
+    RebindLimits {
+        cooldown_secs: state.config.rebind.cooldown_secs,
+        max_person_changes_per_year: state.config.rebind.max_person_changes_per_year,
+    }
+}
+
+/// Refuses early, before a proof is asked for, a rebind the limits would
+/// refuse at its commit (where they are decided again, in the transaction).
 async fn check_limits(state: &AppState, account_id: &str, person_changes: bool) -> ApiResult<()> {
-    let cfg = &state.config.rebind;
     let now = now();
-    let history = state.store.rebinds_since(account_id, now - YEAR).await?;
-    if let Some(last) = history.iter().map(|(at, _)| *at).max() {
-        if now - last < cfg.cooldown_secs {
-            return Err(ApiError::RebindLimit(
-                "rebinds of one account need a pause between them; try again later".into(),
-                last + cfg.cooldown_secs - now,
-            ));
-        }
-    }
-    let changes: Vec<i64> = history
-        .iter()
-        .filter(|(_, changed)| *changed)
-        .map(|(at, _)| *at)
-        .collect();
-    if person_changes && changes.len() >= cfg.max_person_changes_per_year as usize {
-        let frees_at = changes.iter().min().map_or(now + YEAR, |first| first + YEAR);
-        return Err(ApiError::RebindLimit(
-            format!(
-                "the real-name person of an account changes at most {} times in 365 days",
-                cfg.max_person_changes_per_year
-            ),
-            frees_at - now,
-        ));
-    }
-    Ok(())
+    let history = state.store.rebinds_since(account_id, now - YEAR_SECS).await?;
+    Ok(rebind::check_limits(&history, now, person_changes, limits(state))?)
 }
 
 /// The person hash a credential of the account attests now.
@@ -143,18 +128,15 @@ fn describe(state: &AppState, view: &AccountView, kind: CredentialKind) -> ApiRe
     let Some(c) = view.credential(kind) else {
         return Ok(None);
     };
+    let masked = security::masked_credential(&state.vault, kind, &c.value_sealed)?;
     Ok(Some(match kind {
-        CredentialKind::Phone => format!("phone {}", open_phone(&state.vault, &c.value_sealed)?.masked()),
-        CredentialKind::Wechat => {
-            format!(
-                "WeChat {}",
-                security::mask_unionid(&state.vault.open_string(WECHAT_VALUE, &c.value_sealed)?)
-            )
-        }
+        CredentialKind::Phone => format!("phone {masked}"),
+        CredentialKind::Wechat => format!("WeChat {masked}"),
     }))
 }
 
-/// Previews replacing (with `incoming`) or unbinding the credential of `kind`.
+/// Previews replacing (with `incoming`) or unbinding the credential of
+/// `kind`: what is shown, and the outcome the commit must find unchanged.
 async fn preview(
     state: &AppState,
     who: &Authenticated,
@@ -162,7 +144,7 @@ async fn preview(
     kind: CredentialKind,
     incoming: Option<&NewCredential>,
     expires_at: Option<i64>,
-) -> ApiResult<(PreviewView, rebind::Preview<Vec<u8>>)> {
+) -> ApiResult<(PreviewView, ExpectedOutcome)> {
     let incoming_person = incoming.and_then(|c| c.attestation.as_ref()).map(|a| &a.person);
     let change = match incoming {
         Some(_) => Change::Replace {
@@ -194,11 +176,16 @@ async fn preview(
         }
         (None, _) => None,
     };
-    let others = session::live_sessions(state, &who.account_id)
-        .await?
-        .iter()
-        .filter(|s| s.id != who.session_id)
-        .count();
+    let replaces = view.credential(kind).map(|c| c.id);
+    let sessions_revoked = if rebind::is_rebind(replaces.is_some(), p.person_changes) {
+        session::live_sessions(state, &who.account_id)
+            .await?
+            .iter()
+            .filter(|s| s.id != who.session_id)
+            .count()
+    } else {
+        0
+    };
     let shown_view = PreviewView {
         credential: kind,
         person_changes: p.person_changes,
@@ -210,57 +197,87 @@ async fn preview(
         status_after: p.after.status,
         nature_after: p.nature_after,
         stops_signing_in: describe(state, view, kind)?.into_iter().collect(),
-        sessions_revoked: others,
+        sessions_revoked,
         expires_at: expires_at.map(rfc3339),
     };
-    Ok((shown_view, p))
+    let expected = ExpectedOutcome {
+        replaces,
+        person_changes: p.person_changes,
+        status_after: p.after.status,
+        nature_after: p.nature_after,
+    };
+    Ok((shown_view, expected))
 }
 
-/// Opens a pending change for a proven credential (WeChat: its proof is the
-/// OAuth round trip itself) and answers its preview.
-pub async fn open_proven_change(
+/// Records the proof of a pending change with its preview, sealed, and the
+/// outcome its confirm must find unchanged; answers the preview.
+async fn prove(
     state: &AppState,
     who: &Authenticated,
-    credential: NewCredential,
+    view: &AccountView,
+    pending_id: i64,
+    credential: &NewCredential,
+    expires_at: i64,
 ) -> ApiResult<PreviewView> {
-    let view = active_view(state, who).await?;
-    let kind = credential.kind;
-    let now = now();
-    let expires_at = now + state.config.rebind.flow_ttl_secs;
-    let (shown, _) = preview(state, who, &view, kind, Some(&credential), Some(expires_at)).await?;
-    let preview_json = serde_json::to_string(&shown).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let change = NewPendingChange {
-        account_id: who.account_id.clone(),
-        session_id: who.session_id.clone(),
-        credential,
-        created_at: now,
-        expires_at,
+    let (shown, expected) = preview(state, who, view, credential.kind, Some(credential), Some(expires_at)).await?;
+    let json = serde_json::to_vec(&shown).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let proof = Proof {
+        preview_sealed: state.vault.seal(PENDING_PREVIEW, &json),
+        expected,
+        at: now(),
     };
-    let id = state.store.open_change(change).await?;
-    if !state.store.prove_change(id, None, &preview_json, now).await? {
+    if !state.store.prove_change(pending_id, &proof).await? {
         return Err(ApiError::FlowExpired);
     }
     Ok(shown)
 }
 
-/// The preview of the session's proven, open change of `kind`.
+/// Opens a pending change for a proven credential (WeChat: its proof is the
+/// OAuth round trip itself) and answers its preview.
+async fn open_proven_change(
+    state: &AppState,
+    who: &Authenticated,
+    view: &AccountView,
+    credential: NewCredential,
+) -> ApiResult<PreviewView> {
+    let now = now();
+    let expires_at = now + state.config.rebind.flow_ttl_secs;
+    let change = NewPendingChange {
+        account_id: who.account_id.clone(),
+        session_id: who.session_id.clone(),
+        credential: credential.clone(),
+        created_at: now,
+        expires_at,
+    };
+    let id = state.store.open_change(change).await?;
+    prove(state, who, view, id, &credential, expires_at).await
+}
+
+/// The preview of the session's proven, open change of `kind`: what its
+/// confirm commits.
 pub async fn pending_preview(
     state: &AppState,
     who: &Authenticated,
     kind: CredentialKind,
 ) -> ApiResult<serde_json::Value> {
     require_step_up(who)?;
-    let pending = proven_pending(state, who, kind).await?;
-    let preview = pending.preview.ok_or(ApiError::FlowExpired)?;
-    serde_json::from_str(&preview).map_err(|e| ApiError::Internal(e.to_string()))
+    let (_, proof) = proven_pending(state, who, kind).await?;
+    let json = state.vault.open(PENDING_PREVIEW, &proof.preview_sealed)?;
+    serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn proven_pending(state: &AppState, who: &Authenticated, kind: CredentialKind) -> ApiResult<PendingChange> {
+async fn proven_pending(
+    state: &AppState,
+    who: &Authenticated,
+    kind: CredentialKind,
+) -> ApiResult<(PendingChange, Proof)> {
     let pending = state
         .store
         .pending_change(&who.account_id, &who.session_id, kind, now())
-        .await?;
-    pending.filter(|p| p.proven_at.is_some()).ok_or(ApiError::FlowExpired)
+        .await?
+        .ok_or(ApiError::FlowExpired)?;
+    let proof = pending.proof.clone().ok_or(ApiError::FlowExpired)?;
+    Ok((pending, proof))
 }
 
 // ---- the commit ----
@@ -272,118 +289,89 @@ fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
     }
 }
 
-fn lookup_hex(view: &AccountView, kind: CredentialKind, state: &AppState) -> ApiResult<Option<String>> {
-    let Some(c) = view.credential(kind) else {
-        return Ok(None);
-    };
-    let value = state.vault.open_string(
-        if kind == CredentialKind::Phone {
-            PHONE_VALUE
-        } else {
-            WECHAT_VALUE
-        },
-        &c.value_sealed,
-    )?;
-    Ok(Some(hex::encode(state.vault.keyed_hash(kind.as_str(), &value))))
-}
-
-/// Commits a change of the credential of `kind`: to `incoming` (confirming
-/// the pending change `pending_id`, where there is one), or, with `incoming`
-/// `None`, its unbinding.
-async fn commit(
+/// The text messages a commit queues: to the new phone and the old one (a
+/// phone change), or to the bound phone (a WeChat change).
+fn text_notices(
     state: &AppState,
-    who: &Authenticated,
+    view: &AccountView,
     kind: CredentialKind,
-    incoming: Option<NewCredential>,
-    pending_id: Option<i64>,
-) -> ApiResult<serde_json::Value> {
-    let view = active_view(state, who).await?;
-    let now = now();
-    let (_, p) = preview(state, who, &view, kind, incoming.as_ref(), None).await?;
-    check_limits(state, &who.account_id, p.person_changes).await?;
-
-    let before = security::real_name(&view);
-    let event = match (view.credential(kind), &incoming) {
-        (_, None) => "credential.unbound",
-        (Some(_), Some(_)) => "credential.rebound",
-        (None, Some(_)) => "credential.bound",
-    };
-    let incoming_ref = incoming.as_ref();
-    let mut audits = vec![AuditDraft::new(
-        event,
-        &who.account_id,
-        now,
-        json!({
-            "credential": kind,
-            "old_lookup_hash": lookup_hex(&view, kind, state)?,
-            "new_lookup_hash": incoming_ref.map(|c| hex::encode(&c.lookup_hash)),
-            "person_changes": p.person_changes,
-            "nature_before": view.nature,
-            "nature_after": p.nature_after,
-        }),
-    )];
-    let person_before = before.person.map(|a| hex::encode(&a.person.person_hash));
-    let person_after = p.after.person.as_ref().map(hex::encode);
-    if person_before != person_after || before.status != p.after.status {
-        audits.push(AuditDraft::new(
-            "realname.changed",
-            &who.account_id,
-            now,
-            json!({
-                "person_hash_before": person_before,
-                "person_hash_after": person_after,
-                "status_before": before.status,
-                "status_after": p.after.status,
-                "via": kind,
-            }),
-        ));
-    }
-
-    // Notices: to the old phone and the new one (a phone change), or to the
-    // bound phone (a WeChat change).
-    let account = &who.account_id;
-    let mut notices = Vec::new();
+    incoming: Option<&NewCredential>,
+    event: &str,
+) -> ApiResult<Vec<NewNotice>> {
+    let account = &view.id;
     let bound_phone = view
         .credential(CredentialKind::Phone)
         .map(|c| open_phone(&state.vault, &c.value_sealed))
         .transpose()?;
-    match (kind, incoming_ref) {
+    let mut notices = Vec::new();
+    match (kind, incoming) {
         (CredentialKind::Phone, Some(new)) => {
             let new_phone = open_phone(&state.vault, &new.value_sealed)?;
-            notices.push(notice(state, &new_phone, &format!("【shiming】本号码已绑定为账号 {account} 的手机号。This number is now bound to shiming account {account}.")));
+            notices.push(notice(state, &new_phone, &format!("【shiming】本号码已绑定为账号 {account} 的手机号，如非本人操作请立即联系客服。This number is now bound to shiming account {account}.")));
             if let Some(old) = &bound_phone {
                 notices.push(notice(state, old, &format!("【shiming】您的号码已与账号 {account} 解绑，如非本人操作请立即联系客服。Your number was unbound from shiming account {account}.")));
             }
         }
         (CredentialKind::Wechat, _) | (CredentialKind::Phone, None) => {
             if let Some(phone) = &bound_phone {
-                let what = if incoming_ref.is_some() { "换绑" } else { "解绑" };
-                notices.push(notice(state, phone, &format!("【shiming】账号 {account} 的微信已{what}，如非本人操作请立即联系客服。The WeChat of shiming account {account} was changed.")));
+                let (zh, en) = match event {
+                    "credential.bound" => ("绑定了微信", "had a WeChat bound"),
+                    "credential.rebound" => ("换绑了微信", "had its WeChat changed"),
+                    _ => ("解绑了微信", "had its WeChat unbound"),
+                };
+                notices.push(notice(state, phone, &format!("【shiming】账号 {account} {zh}，如非本人操作请立即联系客服。Shiming account {account} {en}.")));
             }
         }
     }
+    Ok(notices)
+}
 
+/// Commits a change of the credential of `kind`: to `incoming` (confirming
+/// the pending change `pending_id`, where there is one), or, with `incoming`
+/// `None`, its unbinding. The store derives the outcome again in its
+/// transaction and commits only the `expected` one.
+async fn commit(
+    state: &AppState,
+    who: &Authenticated,
+    view: &AccountView,
+    incoming: Option<NewCredential>,
+    pending_id: Option<i64>,
+    kind: CredentialKind,
+    expected: ExpectedOutcome,
+) -> ApiResult<serde_json::Value> {
+    let event = match (expected.replaces, &incoming) {
+        (_, None) => "credential.unbound",
+        (Some(_), Some(_)) => "credential.rebound",
+        (None, Some(_)) => "credential.bound",
+    };
+    // The account's own notice names the credential that came, or the one that went.
+    let named = match &incoming {
+        Some(new) => security::masked_credential(&state.vault, kind, &new.value_sealed)?,
+        None => view
+            .credential(kind)
+            .map(|c| security::masked_credential(&state.vault, kind, &c.value_sealed))
+            .transpose()?
+            .ok_or(ApiError::NoWechatBound)?,
+    };
     let commit = RebindCommit {
         pending_id,
         account_id: who.account_id.clone(),
         keep_session: who.session_id.clone(),
         kind,
-        expected_old: view.credential(kind).map(|c| c.id),
+        notices: text_notices(state, view, kind, incoming.as_ref(), event)?,
+        account_notice: security::account_notice(&state.vault, event, kind, &named),
         new: incoming,
-        nature_after: p.nature_after,
-        person_changed: p.person_changes,
-        realname_after: p.after.person.clone(),
-        audits,
-        notices,
-        at: now,
+        expected,
+        limits: limits(state),
+        at: now(),
     };
     let revoked = match state.store.commit_rebind(commit).await {
         Ok(n) => n,
-        Err(StoreError::LastCredential) => return Err(ApiError::LastCredential),
         Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
         Err(e) => return Err(e.into()),
     };
-    metrics::counter!("shiming_rebinds_total", "credential" => kind.as_str()).increment(1);
+    metrics::counter!("shiming_credential_changes_total", "credential" => kind.as_str(), "event" => event)
+        .increment(1);
     let after = state
         .store
         .account_view(&who.account_id)
@@ -397,7 +385,9 @@ async fn commit(
     }))
 }
 
-/// Confirms the session's proven change of `kind`.
+/// Confirms the session's proven change of `kind`. When what its preview
+/// showed no longer holds, nothing changes: the preview is taken again (the
+/// client reads it and confirms again) and the answer is `preview_changed`.
 pub async fn confirm(
     state: &AppState,
     who: &Authenticated,
@@ -408,8 +398,17 @@ pub async fn confirm(
     if !accept {
         return Err(ApiError::ConsequencesNotAccepted);
     }
-    let pending = proven_pending(state, who, kind).await?;
-    commit(state, who, kind, Some(pending.credential), Some(pending.id)).await
+    let (pending, proof) = proven_pending(state, who, kind).await?;
+    let view = active_view(state, who).await?;
+    let credential = pending.credential.clone();
+    match commit(state, who, &view, Some(credential), Some(pending.id), kind, proof.expected).await {
+        Err(ApiError::PreviewChanged) => {
+            let view = active_view(state, who).await?;
+            prove(state, who, &view, pending.id, &pending.credential, pending.expires_at).await?;
+            Err(ApiError::PreviewChanged)
+        }
+        done => done,
+    }
 }
 
 /// Unbinds WeChat; the phone must stay.
@@ -425,33 +424,44 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
     if view.credential(CredentialKind::Phone).is_none() {
         return Err(ApiError::LastCredential);
     }
-    commit(state, who, CredentialKind::Wechat, None, None).await
+    let (_, expected) = preview(state, who, &view, CredentialKind::Wechat, None, None).await?;
+    commit(state, who, &view, None, None, CredentialKind::Wechat, expected).await
 }
 
-/// Binds a first WeChat. One that attests a person other than the account's
-/// real-name person changes the real name, so it is a rebind: step-up, limits,
-/// the nature, the other sessions, the audit, all as in [`confirm`].
-pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<()> {
+/// What binding a first WeChat did.
+pub enum BindOutcome {
+    Bound,
+    /// It brings in another real-name person: a rebind in every respect,
+    /// pending until confirmed at `/account/wechat/rebind/confirm`.
+    RebindReady(PreviewView),
+}
+
+/// Binds a first WeChat, after a step-up like every change of a credential:
+/// a credential is a way in. One that brings in a person other than the
+/// account's real-name person opens a pending change and answers its preview.
+pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<BindOutcome> {
+    require_step_up(who)?;
     let view = active_view(state, who).await?;
-    let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
-    let changes_person = person_before(&view).is_some_and(|before| incoming.is_some_and(|i| i != before));
-    if changes_person {
-        require_step_up(who)?;
-        commit(state, who, CredentialKind::Wechat, Some(credential), None).await?;
-        return Ok(());
+    if view.credential(CredentialKind::Wechat).is_some() {
+        return Err(ApiError::AlreadyBound);
     }
-    let audit = AuditDraft::new(
-        "credential.bound",
-        &who.account_id,
-        now(),
-        json!({
-            "credential": "wechat",
-            "lookup_hash": hex::encode(&credential.lookup_hash),
-            "attested": credential.attestation.is_some(),
-        }),
-    );
-    state.store.bind_credential(&who.account_id, credential, audit).await?;
-    Ok(())
+    if state
+        .store
+        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::CredentialInUse);
+    }
+    let (_, expected) = preview(state, who, &view, CredentialKind::Wechat, Some(&credential), None).await?;
+    if expected.person_changes {
+        check_limits(state, &who.account_id, true).await?;
+        return Ok(BindOutcome::RebindReady(
+            open_proven_change(state, who, &view, credential).await?,
+        ));
+    }
+    commit(state, who, &view, Some(credential), None, CredentialKind::Wechat, expected).await?;
+    Ok(BindOutcome::Bound)
 }
 
 // ---- changing the phone ----
@@ -514,19 +524,17 @@ pub async fn phone_change_start(
         expires_at: now + state.config.rebind.flow_ttl_secs,
     };
     state.store.open_change(change).await?;
-    codes::send(
-        state,
-        &req.new_phone,
-        CodePurpose::PhoneChange,
-        Some(&who.account_id),
-        client_ip,
-    )
-    .await
+    codes::send(state, &req.new_phone, CodePurpose::PhoneChange, Some(who), client_ip).await
 }
 
 /// Step 2: proves possession of the new phone and has the carrier confirm its
 /// holder; answers the preview.
-pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &str) -> ApiResult<PreviewView> {
+pub async fn phone_change_verify(
+    state: &AppState,
+    who: &Authenticated,
+    code: &str,
+    client_ip: &str,
+) -> ApiResult<PreviewView> {
     require_step_up(who)?;
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
@@ -536,14 +544,7 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
         .await?
         .ok_or(ApiError::FlowExpired)?;
     let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
-    codes::check(
-        state,
-        &new_phone,
-        CodePurpose::PhoneChange,
-        Some(&who.account_id),
-        &code,
-    )
-    .await?;
+    codes::check(state, &new_phone, CodePurpose::PhoneChange, Some(who), &code, client_ip).await?;
     // Whether the number is bound elsewhere is told only to whoever holds it,
     // so that a step-up is no licence to probe which numbers are registered.
     if state
@@ -564,20 +565,7 @@ pub async fn phone_change_verify(state: &AppState, who: &Authenticated, code: &s
     if super::realname::carrier_check(state, &who.account_id, &new_phone, &person).await? == Verdict::Mismatch {
         return Err(ApiError::CredentialNotVerified);
     }
-    let (shown, _) = preview(
-        state,
-        who,
-        &view,
-        CredentialKind::Phone,
-        Some(&pending.credential),
-        Some(pending.expires_at),
-    )
-    .await?;
-    let preview_json = serde_json::to_string(&shown).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if !state.store.prove_change(pending.id, None, &preview_json, now()).await? {
-        return Err(ApiError::FlowExpired);
-    }
-    Ok(shown)
+    prove(state, who, &view, pending.id, &pending.credential, pending.expires_at).await
 }
 
 // ---- rebinding WeChat ----
@@ -608,7 +596,7 @@ pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: Ne
     let current = person_before(&view);
     let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
     check_limits(state, &who.account_id, current.is_some_and(|c| Some(c) != incoming)).await?;
-    open_proven_change(state, who, credential).await
+    open_proven_change(state, who, &view, credential).await
 }
 
 /// The person the real name names now or, after an unbind left no attested

@@ -6,7 +6,7 @@ use shiming_domain::{
     derive_real_name, AccountState, CredentialKind, IdNumber, Nature, Person, PersonName, Phone, RealName,
     RealNameStatus,
 };
-use shiming_store::{AccountView, Attestation, NewPerson};
+use shiming_store::{AccountNotice, AccountView, Attestation, NewAccountNotice, NewPerson};
 use shiming_vault::Vault;
 
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +19,7 @@ pub const WECHAT_NICKNAME: &str = "credential.wechat.nickname";
 pub const WECHAT_OPENID: &str = "credential.wechat.openid";
 pub const PERSON_NAME: &str = "person.name";
 pub const PERSON_ID_NUMBER: &str = "person.id_number";
+pub const ACCOUNT_NOTICE: &str = "notice.account.credential";
 
 #[derive(Debug, Serialize)]
 pub struct SecurityView {
@@ -166,4 +167,42 @@ pub fn mask_unionid(unionid: &str) -> String {
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+/// A sealed credential value, opened and masked as Account & Security shows it.
+pub fn masked_credential(vault: &Vault, kind: CredentialKind, sealed: &[u8]) -> ApiResult<String> {
+    Ok(match kind {
+        CredentialKind::Phone => open_phone(vault, sealed)?.masked(),
+        CredentialKind::Wechat => mask_unionid(&vault.open_string(WECHAT_VALUE, sealed)?),
+    })
+}
+
+/// A notice for the account's own list, its masked credential sealed.
+pub fn account_notice(vault: &Vault, kind: &'static str, credential: CredentialKind, masked: &str) -> NewAccountNotice {
+    NewAccountNotice {
+        kind,
+        credential,
+        masked_sealed: vault.seal(ACCOUNT_NOTICE, masked.as_bytes()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountNoticeView {
+    pub id: i64,
+    pub kind: String,
+    pub credential: CredentialKind,
+    pub credential_masked: String,
+    pub at: String,
+    pub read: bool,
+}
+
+pub fn account_notice_view(vault: &Vault, n: AccountNotice) -> ApiResult<AccountNoticeView> {
+    Ok(AccountNoticeView {
+        credential_masked: vault.open_string(ACCOUNT_NOTICE, &n.masked_sealed)?,
+        id: n.id,
+        kind: n.kind,
+        credential: n.credential,
+        at: rfc3339(n.at),
+        read: n.read,
+    })
 }

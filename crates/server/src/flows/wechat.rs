@@ -6,7 +6,7 @@ use serde::Deserialize;
 use shiming_domain::{CredentialKind, IdNumber, Person, PersonName};
 use shiming_providers::wechat::{AuthorizeMode, WechatProvider};
 use shiming_store::{AppOpenid, NewAttestation, NewCredential, OAuthFlow, RateLimit};
-use shiming_vault::{random_hex, sha256};
+use shiming_vault::{ct_eq, random_hex, sha256};
 
 use super::security::{WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
@@ -56,9 +56,23 @@ fn provider(state: &AppState) -> ApiResult<&dyn WechatProvider> {
     state.wechat.as_deref().ok_or(ApiError::WechatNotConfigured)
 }
 
-/// A browser id as this service issues them: 64 hex characters.
-fn well_formed(browser: &str) -> bool {
-    browser.len() == 64 && browser.bytes().all(|b| b.is_ascii_hexdigit())
+/// A new browser id: random, with a keyed tag, so that only ids this service
+/// issued are ever adopted.
+fn new_browser_id(state: &AppState) -> String {
+    let id = random_hex(32);
+    let tag = hex::encode(state.vault.keyed_hash("oauth-browser", &id));
+    format!("{id}.{tag}")
+}
+
+/// Whether this service issued the browser id. One planted by someone else
+/// (a login-CSRF or fixation attempt) is replaced, never adopted.
+fn issued_here(state: &AppState, browser: &str) -> bool {
+    browser.split_once('.').is_some_and(|(id, tag)| {
+        ct_eq(
+            hex::encode(state.vault.keyed_hash("oauth-browser", id)).as_bytes(),
+            tag.as_bytes(),
+        )
+    })
 }
 
 /// Starts a round trip. A `Bind` needs the signed-in account, which must not
@@ -81,7 +95,13 @@ pub async fn start(
         let view = super::accounts::active_view(state, who).await?;
         let has_wechat = view.credential(CredentialKind::Wechat).is_some();
         match purpose {
-            Purpose::Bind if has_wechat => return Err(ApiError::AlreadyBound),
+            Purpose::Bind => {
+                // A credential is a way in: binding one needs a step-up like rebinding.
+                super::rebind::require_step_up(who)?;
+                if has_wechat {
+                    return Err(ApiError::AlreadyBound);
+                }
+            }
             Purpose::Rebind => {
                 super::rebind::require_step_up(who)?;
                 if !has_wechat {
@@ -98,7 +118,9 @@ pub async fn start(
     }
     let account_id = who.map(|w| w.account_id.clone());
     let session_id = who.map(|w| w.session_id.clone());
-    let browser = browser.filter(|b| well_formed(b)).unwrap_or_else(|| random_hex(32));
+    let browser = browser
+        .filter(|b| issued_here(state, b))
+        .unwrap_or_else(|| new_browser_id(state));
     let oauth_state = random_hex(32);
     let now = now();
     let cfg = &state.config.wechat;
@@ -138,6 +160,7 @@ pub enum Finished {
     SignIn {
         account_id: String,
         created: bool,
+        proof: super::accounts::SignInProof,
     },
     Bound,
     /// A rebind is ready to confirm: its preview.
@@ -171,7 +194,7 @@ pub async fn finish(
             let who = who.ok_or(ApiError::OAuthStateInvalid)?;
             let same_account = flow.account_id.as_deref() == Some(who.account_id.as_str());
             let same_session = flow.session_id.as_deref() == Some(who.session_id.as_str());
-            if !same_account || (purpose != Purpose::Bind && !same_session) {
+            if !same_account || !same_session {
                 return Err(ApiError::OAuthStateInvalid);
             }
             Some(who)
@@ -185,10 +208,10 @@ pub async fn finish(
     let credential = prove(state, provider, code).await?;
     match (purpose, who) {
         (Purpose::Login, _) => sign_in_account(state, credential).await,
-        (Purpose::Bind, Some(who)) => {
-            super::rebind::bind_wechat(state, who, credential).await?;
-            Ok(Finished::Bound)
-        }
+        (Purpose::Bind, Some(who)) => Ok(match super::rebind::bind_wechat(state, who, credential).await? {
+            super::rebind::BindOutcome::Bound => Finished::Bound,
+            super::rebind::BindOutcome::RebindReady(preview) => Finished::RebindReady(preview),
+        }),
         (Purpose::Rebind, Some(who)) => Ok(Finished::RebindReady(
             super::rebind::wechat_proven(state, who, credential).await?,
         )),
@@ -211,9 +234,14 @@ pub async fn finish(
 }
 
 async fn sign_in_account(state: &AppState, credential: NewCredential) -> ApiResult<Finished> {
+    let proof = super::accounts::SignInProof::of(state, &credential)?;
     if state.config.wechat.create_accounts {
         let (account_id, created) = super::accounts::find_or_create(state, credential, "wechat").await?;
-        return Ok(Finished::SignIn { account_id, created });
+        return Ok(Finished::SignIn {
+            account_id,
+            created,
+            proof,
+        });
     }
     let account_id = state
         .store
@@ -223,6 +251,7 @@ async fn sign_in_account(state: &AppState, credential: NewCredential) -> ApiResu
     Ok(Finished::SignIn {
         account_id,
         created: false,
+        proof,
     })
 }
 

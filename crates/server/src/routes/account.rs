@@ -101,3 +101,22 @@ pub async fn revoke_other_sessions(
         .await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
+
+/// The account's notices, newest first: every bind, rebind and unbind, and
+/// every first sign-in by a credential new to the account.
+pub async fn notices(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
+    let list = state
+        .store
+        .account_notices(&who.account_id, 200)
+        .await?
+        .into_iter()
+        .map(|n| security::account_notice_view(&state.vault, n))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let unread = list.iter().filter(|n| !n.read).count();
+    Ok(Json(json!({ "notices": list, "unread": unread })))
+}
+
+pub async fn read_notices(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
+    let read = state.store.read_notices(&who.account_id, now()).await?;
+    Ok(Json(json!({ "read": read })))
+}

@@ -37,10 +37,15 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/account/sessions/{id}", delete(account::revoke_session))
         .route("/step-up/sms", post(rebind::step_up_sms))
         .route("/step-up/verify", post(rebind::step_up_verify))
-        .route("/account/phone/change", post(rebind::phone_change))
+        .route(
+            "/account/phone/change",
+            get(rebind::phone_change_preview).post(rebind::phone_change),
+        )
         .route("/account/phone/change/verify", post(rebind::phone_change_verify))
         .route("/account/phone/change/confirm", post(rebind::phone_change_confirm))
         .route("/account/audit", get(rebind::audit))
+        .route("/account/notices", get(account::notices))
+        .route("/account/notices/read", post(account::read_notices))
         .route("/account/wechat/rebind/start", get(wechat::rebind_start))
         .route("/account/wechat/rebind", get(rebind::wechat_rebind_preview))
         .route("/account/wechat/rebind/confirm", post(rebind::wechat_rebind_confirm))

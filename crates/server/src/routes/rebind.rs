@@ -40,9 +40,10 @@ pub struct CodeBody {
 pub async fn step_up_verify(
     State(state): State<AppState>,
     who: Authenticated,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let until = rebind::step_up_verify(&state, &who, &body.code).await?;
+    let until = rebind::step_up_verify(&state, &who, &body.code, &ip.to_string()).await?;
     Ok(Json(json!({ "step_up_until": rfc3339(until) })))
 }
 
@@ -80,9 +81,12 @@ pub async fn phone_change(
 pub async fn phone_change_verify(
     State(state): State<AppState>,
     who: Authenticated,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<PreviewView>> {
-    Ok(Json(rebind::phone_change_verify(&state, &who, &body.code).await?))
+    Ok(Json(
+        rebind::phone_change_verify(&state, &who, &body.code, &ip.to_string()).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -101,7 +105,17 @@ pub async fn phone_change_confirm(
     ))
 }
 
-/// The preview of the session's proven WeChat rebind.
+/// The preview of the session's proven phone change: what its confirm commits.
+pub async fn phone_change_preview(
+    State(state): State<AppState>,
+    who: Authenticated,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        rebind::pending_preview(&state, &who, CredentialKind::Phone).await?,
+    ))
+}
+
+/// The preview of the session's proven WeChat rebind (or bind of another person).
 pub async fn wechat_rebind_preview(
     State(state): State<AppState>,
     who: Authenticated,

@@ -99,9 +99,13 @@ pub async fn callback(
         Err(e) => return to_page(&format!("error={}", e.code())),
     };
     match finished {
-        Finished::SignIn { account_id, created } => {
+        Finished::SignIn {
+            account_id,
+            created,
+            proof,
+        } => {
             let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-            match accounts::sign_in(&state, &account_id, user_agent, "wechat", created).await {
+            match accounts::sign_in(&state, &account_id, user_agent, proof, created).await {
                 Ok(resp) if json => resp,
                 Ok(resp) => {
                     let mut page = to_page("outcome=signed_in");
@@ -114,9 +118,13 @@ pub async fn callback(
                 Err(e) => to_page(&format!("error={}", e.code())),
             }
         }
-        Finished::Bound if json => Json(json!({ "bound": "wechat" })).into_response(),
+        Finished::Bound if json => Json(json!({ "outcome": "bound", "bound": "wechat" })).into_response(),
         Finished::Bound => to_page("outcome=bound"),
-        Finished::RebindReady(preview) if json => Json(preview).into_response(),
+        Finished::RebindReady(preview) if json => {
+            let mut body = serde_json::to_value(preview).unwrap_or_default();
+            body["outcome"] = json!("rebind_ready");
+            Json(body).into_response()
+        }
         Finished::RebindReady(_) => to_page("outcome=rebind_ready"),
         Finished::SteppedUp(until) if json => Json(json!({ "step_up_until": rfc3339(until) })).into_response(),
         Finished::SteppedUp(_) => to_page("outcome=stepped_up"),

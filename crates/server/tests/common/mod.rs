@@ -123,6 +123,23 @@ impl TestApp {
         )
     }
 
+    /// Steps the session up by a code to its bound phone.
+    pub async fn step_up(&self, token: &str, phone: &str) {
+        assert_eq!(self.post_as(token, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+        let code = self.latest_code(phone).await;
+        let resp = self
+            .post_as(token, "/api/v1/step-up/verify", json!({ "code": code }))
+            .await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    }
+
+    /// The account's notices, newest first.
+    pub async fn notices(&self, token: &str) -> Value {
+        let resp = self.get_as(token, "/api/v1/account/notices").await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
     pub async fn add_carrier_person(&self, phone: &str, name: &str, id_number: &str) {
         let resp = self
             .post(

@@ -18,24 +18,14 @@ impl AccountStore for SqliteStore {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-        insert_credential(&mut tx, &account.id, &credential, at).await?;
-        append_audit(&mut tx, &account.audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn bind_credential(&self, account_id: &str, credential: NewCredential, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.write().await?;
-        let held: Option<i64> = sqlx::query_scalar("SELECT id FROM credentials WHERE account_id = ? AND kind = ?")
-            .bind(account_id)
-            .bind(credential.kind.as_str())
-            .fetch_optional(&mut *tx)
+        let id = insert_credential(&mut tx, &account.id, &credential, at).await?;
+        // The credential that creates an account signs in with it: not new to it.
+        sqlx::query("UPDATE credentials SET signed_in_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
             .await?;
-        if held.is_some() {
-            return Err(StoreError::AlreadyBound);
-        }
-        insert_credential(&mut tx, account_id, &credential, audit.at).await?;
-        append_audit(&mut tx, &audit).await?;
+        append_audit(&mut tx, &account.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -126,6 +116,20 @@ impl AccountStore for SqliteStore {
         .await?;
         if still_bound.is_none() {
             return Err(StoreError::Conflict("the credential changed or was attested meanwhile"));
+        }
+        // Decided outside on "no other person is named": re-checked here, so that
+        // a bind committed meanwhile cannot turn this into an unaudited person change.
+        let other_person: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1 AND realname_person_hash <> ?2) \
+             OR EXISTS (SELECT 1 FROM credentials c JOIN attestations a ON a.credential_id = c.id \
+                        JOIN persons p ON p.id = a.person_id WHERE c.account_id = ?1 AND p.person_hash <> ?2)",
+        )
+        .bind(account_id)
+        .bind(&person.person_hash)
+        .fetch_one(&mut *tx)
+        .await?;
+        if other_person {
+            return Err(StoreError::Conflict("another person is named meanwhile"));
         }
         insert_attestation(&mut tx, credential_id, &NewAttestation { person, source }, at).await?;
         append_audit(&mut tx, &audit).await?;

@@ -3,7 +3,7 @@ use shiming_domain::CodePurpose;
 use sqlx::SqliteConnection;
 
 use super::SqliteStore;
-use crate::{CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreError};
+use crate::{CodeHolder, CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreError};
 
 /// Checks every limit, then counts a hit in each; inside the caller's
 /// write transaction, so parallel callers cannot both take the last slot.
@@ -35,11 +35,33 @@ pub(super) async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit
     Ok(())
 }
 
+/// Removes one hit of each limit, counted at the limit's `now`.
+async fn give_back_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
+    for l in limits {
+        sqlx::query(
+            "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)",
+        )
+        .bind(&l.bucket)
+        .bind(&l.key)
+        .bind(l.now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RateStore for SqliteStore {
     async fn take(&self, limits: &[RateLimit]) -> Result<()> {
         let mut tx = self.write().await?;
         take_limits(&mut tx, limits).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn give_back(&self, limits: &[RateLimit]) -> Result<()> {
+        let mut tx = self.write().await?;
+        give_back_limits(&mut tx, limits).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -50,21 +72,24 @@ impl CodeStore for SqliteStore {
     async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64> {
         let mut tx = self.write().await?;
         take_limits(&mut tx, limits).await?;
-        // Only the newest code of a phone and purpose works.
+        // Only the newest code of a phone, purpose and holder works.
         sqlx::query(
-            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND account_id IS ? AND consumed_at IS NULL",
+            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND account_id IS ? \
+             AND session_id IS ? AND consumed_at IS NULL",
         )
         .bind(code.created_at)
         .bind(&code.phone_hash)
         .bind(code.purpose.as_str())
         .bind(&code.account_id)
+        .bind(&code.session_id)
         .execute(&mut *tx)
         .await?;
         let id = sqlx::query_scalar(
-            "INSERT INTO sms_codes (account_id, phone_hash, purpose, code_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO sms_codes (account_id, session_id, phone_hash, purpose, code_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&code.account_id)
+        .bind(&code.session_id)
         .bind(&code.phone_hash)
         .bind(code.purpose.as_str())
         .bind(&code.code_hash)
@@ -82,14 +107,7 @@ impl CodeStore for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        for l in limits {
-            sqlx::query("DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)")
-                .bind(&l.bucket)
-                .bind(&l.key)
-                .bind(l.now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        give_back_limits(&mut tx, limits).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -98,7 +116,7 @@ impl CodeStore for SqliteStore {
         &self,
         phone_hash: &[u8],
         purpose: CodePurpose,
-        account_id: Option<&str>,
+        holder: Option<CodeHolder<'_>>,
         now: i64,
         max_attempts: u32,
     ) -> Result<Option<CodeRecord>> {
@@ -108,14 +126,16 @@ impl CodeStore for SqliteStore {
         let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
             "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
                  SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
-                 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 ORDER BY id DESC LIMIT 1) \
+                 AND session_id IS ?6 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 \
+                 ORDER BY id DESC LIMIT 1) \
              AND attempts < ?5 RETURNING id, code_hash, attempts",
         )
         .bind(phone_hash)
         .bind(purpose.as_str())
-        .bind(account_id)
+        .bind(holder.map(|h| h.account_id))
         .bind(now)
         .bind(max_attempts)
+        .bind(holder.map(|h| h.session_id))
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(id, code_hash, attempts)| CodeRecord {

@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod notices;
 mod oauth;
 mod outbox;
 mod rebind;

@@ -1,13 +1,16 @@
 use async_trait::async_trait;
-use shiming_domain::CredentialKind;
+use shiming_domain::rebind::YEAR_SECS;
+use shiming_domain::{AccountState, CredentialKind, Nature, RealNameStatus};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::accounts::{insert_credential, word};
+use super::notices::insert_account_notice;
 use super::{append_audit, credential_conflict, SqliteStore};
+use crate::plan::{self, HeldCredential, Snapshot};
 use crate::{
-    AppOpenid, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, PendingChange, RebindCommit,
-    RebindStore, Result, StoreError,
+    AppOpenid, ExpectedOutcome, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, PendingChange,
+    Proof, RebindCommit, RebindStore, Result, StoreError,
 };
 
 fn pending(r: &SqliteRow) -> Result<PendingChange> {
@@ -40,9 +43,68 @@ fn pending(r: &SqliteRow) -> Result<PendingChange> {
             attestation,
             app_openid,
         },
-        preview: r.try_get("preview")?,
-        proven_at: r.try_get("proven_at")?,
+        proof: proof(r)?,
         expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn proof(r: &SqliteRow) -> Result<Option<Proof>> {
+    let (Some(at), Some(preview_sealed)) = (
+        r.try_get::<Option<i64>, _>("proven_at")?,
+        r.try_get::<Option<Vec<u8>>, _>("preview_sealed")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Proof {
+        preview_sealed,
+        expected: ExpectedOutcome {
+            replaces: r.try_get("expect_replaces")?,
+            person_changes: r.try_get("expect_person_changes")?,
+            status_after: word(RealNameStatus::parse, r.try_get("expect_status")?)?,
+            nature_after: word(Nature::parse, r.try_get("expect_nature")?)?,
+        },
+        at,
+    }))
+}
+
+/// What the commit transaction reads of the account before it decides.
+async fn snapshot(conn: &mut SqliteConnection, account_id: &str, now: i64) -> Result<Snapshot> {
+    let (state, nature, realname_person_hash): (String, String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT state, nature, realname_person_hash FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::Conflict("the account is gone"))?;
+    let rows = sqlx::query(
+        "SELECT c.id, c.kind, c.lookup_hash, p.person_hash FROM credentials c \
+         LEFT JOIN attestations a ON a.credential_id = c.id LEFT JOIN persons p ON p.id = a.person_id \
+         WHERE c.account_id = ?",
+    )
+    .bind(account_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let credentials = rows
+        .iter()
+        .map(|r| {
+            Ok(HeldCredential {
+                id: r.try_get("id")?,
+                kind: word(CredentialKind::parse, r.try_get("kind")?)?,
+                lookup_hash: r.try_get("lookup_hash")?,
+                person_hash: r.try_get("person_hash")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rebinds = sqlx::query_as("SELECT at, person_changed FROM rebinds WHERE account_id = ? AND at > ?")
+        .bind(account_id)
+        .bind(now - YEAR_SECS)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Snapshot {
+        state: word(AccountState::parse, state)?,
+        nature: word(Nature::parse, nature)?,
+        realname_person_hash,
+        credentials,
+        rebinds,
     })
 }
 
@@ -114,23 +176,21 @@ impl RebindStore for SqliteStore {
         row.as_ref().map(pending).transpose()
     }
 
-    async fn prove_change(&self, id: i64, person: Option<NewPerson>, preview: &str, at: i64) -> Result<bool> {
-        let (hash, name, sealed_id) = match &person {
-            Some(p) => (Some(&p.person_hash), Some(&p.name_sealed), Some(&p.id_number_sealed)),
-            None => (None, None, None),
-        };
+    async fn prove_change(&self, id: i64, proof: &Proof) -> Result<bool> {
+        let e = &proof.expected;
         let done = sqlx::query(
-            "UPDATE pending_changes SET proven_at = ?, preview = ?, person_hash = COALESCE(?, person_hash), \
-             person_name_sealed = COALESCE(?, person_name_sealed), person_id_sealed = COALESCE(?, person_id_sealed) \
+            "UPDATE pending_changes SET proven_at = ?, preview_sealed = ?, expect_replaces = ?, \
+             expect_person_changes = ?, expect_status = ?, expect_nature = ? \
              WHERE id = ? AND consumed_at IS NULL AND expires_at > ?",
         )
-        .bind(at)
-        .bind(preview)
-        .bind(hash)
-        .bind(name)
-        .bind(sealed_id)
+        .bind(proof.at)
+        .bind(&proof.preview_sealed)
+        .bind(e.replaces)
+        .bind(e.person_changes)
+        .bind(e.status_after.as_str())
+        .bind(e.nature_after.as_str())
         .bind(id)
-        .bind(at)
+        .bind(proof.at)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -166,53 +226,39 @@ impl RebindStore for SqliteStore {
                 return Err(StoreError::Conflict("the pending change is used, expired or gone"));
             }
         }
-        let current: Option<i64> = sqlx::query_scalar("SELECT id FROM credentials WHERE account_id = ? AND kind = ?")
-            .bind(&c.account_id)
-            .bind(c.kind.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if current != c.expected_old {
-            return Err(StoreError::Conflict("the credential changed since the preview"));
-        }
-        if let Some(old) = current {
+        let plan = plan::plan(&snapshot(&mut tx, &c.account_id, c.at).await?, &c)?;
+        if let Some(old) = plan.remove {
             sqlx::query("DELETE FROM credentials WHERE id = ?")
                 .bind(old)
                 .execute(&mut *tx)
                 .await?;
         }
-        match &c.new {
-            Some(new) => {
-                insert_credential(&mut tx, &c.account_id, new, c.at)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::Database(db) => credential_conflict(db),
-                        other => other,
-                    })?;
-            }
-            None => {
-                let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials WHERE account_id = ?")
-                    .bind(&c.account_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if left == 0 {
-                    return Err(StoreError::LastCredential);
-                }
-            }
+        if let Some(new) = &c.new {
+            insert_credential(&mut tx, &c.account_id, new, c.at)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Database(db) => credential_conflict(db),
+                    other => other,
+                })?;
         }
         sqlx::query(
             "UPDATE accounts SET nature = ?, realname_person_hash = COALESCE(?, realname_person_hash) WHERE id = ?",
         )
-        .bind(c.nature_after.as_str())
-        .bind(&c.realname_after)
+        .bind(plan.nature_after.as_str())
+        .bind(&plan.realname_after)
         .bind(&c.account_id)
         .execute(&mut *tx)
         .await?;
-        let revoked = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
-            .bind(&c.account_id)
-            .bind(&c.keep_session)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let revoked = if plan.rebind {
+            sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
+                .bind(&c.account_id)
+                .bind(&c.keep_session)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        } else {
+            0
+        };
         sqlx::query("UPDATE pending_changes SET consumed_at = ? WHERE account_id = ? AND consumed_at IS NULL")
             .bind(c.at)
             .bind(&c.account_id)
@@ -228,14 +274,16 @@ impl RebindStore for SqliteStore {
             .bind(&c.account_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO rebinds (account_id, kind, person_changed, at) VALUES (?, ?, ?, ?)")
-            .bind(&c.account_id)
-            .bind(c.kind.as_str())
-            .bind(c.person_changed)
-            .bind(c.at)
-            .execute(&mut *tx)
-            .await?;
-        for audit in &c.audits {
+        if plan.rebind {
+            sqlx::query("INSERT INTO rebinds (account_id, kind, person_changed, at) VALUES (?, ?, ?, ?)")
+                .bind(&c.account_id)
+                .bind(c.kind.as_str())
+                .bind(plan.person_changed)
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for audit in &plan.audits {
             append_audit(&mut tx, audit).await?;
         }
         for n in &c.notices {
@@ -246,6 +294,7 @@ impl RebindStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        insert_account_notice(&mut tx, &c.account_id, &c.account_notice, c.at).await?;
         tx.commit().await?;
         Ok(revoked)
     }

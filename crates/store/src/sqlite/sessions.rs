@@ -6,6 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::accounts::word;
+use super::notices::insert_account_notice;
 use super::{append_audit, SqliteStore};
 use crate::{AuditDraft, NewSession, Result, SessionRecord, SessionStore};
 
@@ -41,6 +42,22 @@ impl SessionStore for SqliteStore {
             .bind(s.expires_at)
             .execute(&mut *tx)
             .await?;
+        if let Some(via) = &s.signed_in_with {
+            let first = sqlx::query(
+                "UPDATE credentials SET signed_in_at = ? WHERE account_id = ? AND kind = ? AND lookup_hash = ? \
+                 AND signed_in_at IS NULL",
+            )
+            .bind(s.created_at)
+            .bind(&s.account_id)
+            .bind(via.notice.credential.as_str())
+            .bind(&via.lookup_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if first == 1 {
+                insert_account_notice(&mut tx, &s.account_id, &via.notice, s.created_at).await?;
+            }
+        }
         append_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())

@@ -1,0 +1,72 @@
+use async_trait::async_trait;
+use shiming_domain::CredentialKind;
+use sqlx::SqliteConnection;
+
+use super::accounts::word;
+use super::SqliteStore;
+use crate::{AccountNotice, AccountNoticeStore, NewAccountNotice, Result};
+
+/// Adds a notice to the account's list, inside the caller's transaction.
+pub(super) async fn insert_account_notice(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    n: &NewAccountNotice,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO account_notices (account_id, kind, credential, masked_sealed, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(account_id)
+    .bind(n.kind)
+    .bind(n.credential.as_str())
+    .bind(&n.masked_sealed)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccountNoticeStore for SqliteStore {
+    async fn account_notices(&self, account_id: &str, limit: u32) -> Result<Vec<AccountNotice>> {
+        let rows: Vec<(i64, String, String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
+             WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, kind, credential, masked_sealed, at, read_at)| {
+                Ok(AccountNotice {
+                    id,
+                    kind,
+                    credential: word(CredentialKind::parse, credential)?,
+                    masked_sealed,
+                    at,
+                    read: read_at.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn unread_notices(&self, account_id: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("UPDATE account_notices SET read_at = ? WHERE account_id = ? AND read_at IS NULL")
+                .bind(at)
+                .bind(account_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
