@@ -292,7 +292,11 @@ mod tests {
             Err(LimitRefusal::Cooldown { retry_after: 50 })
         );
         let two = [(10, true), (500, true)];
-        assert_eq!(check_limits(&two, 1_000, false, limits), Ok(()), "a same-person rebind passes");
+        assert_eq!(
+            check_limits(&two, 1_000, false, limits),
+            Ok(()),
+            "a same-person rebind passes"
+        );
         assert_eq!(
             check_limits(&two, 1_000, true, limits),
             Err(LimitRefusal::YearlyCap {
@@ -309,7 +313,10 @@ mod tests {
             cooldown_secs: 0,
             max_person_changes_per_year: 0,
         };
-        assert!(check_limits(&[], 1, true, none).is_err(), "a cap of 0 allows no person change");
+        assert!(
+            check_limits(&[], 1, true, none).is_err(),
+            "a cap of 0 allows no person change"
+        );
     }
 
     #[test]

@@ -86,7 +86,9 @@ pub enum ApiError {
     ConsequencesNotAccepted,
     #[error("{0}")]
     RebindLimit(String, i64),
-    #[error("what the preview showed no longer holds, and nothing was changed: read the preview again and confirm again")]
+    #[error(
+        "what the preview showed no longer holds, and nothing was changed: read the preview again and confirm again"
+    )]
     PreviewChanged,
     #[error("this account has no WeChat bound; bind one instead")]
     NoWechatBound,

@@ -42,7 +42,7 @@ impl OptionalFromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
-        match presented_token(parts) {
+        match presented_token(parts, state) {
             Some(token) => lookup(state, &token).await,
             None => Ok(None),
         }
@@ -53,13 +53,13 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = presented_token(parts).ok_or(ApiError::Unauthenticated)?;
+        let token = presented_token(parts, state).ok_or(ApiError::Unauthenticated)?;
         lookup(state, &token).await?.ok_or(ApiError::Unauthenticated)
     }
 }
 
 /// The token from `Authorization: Bearer`, else from the session cookie.
-fn presented_token(parts: &Parts) -> Option<String> {
+fn presented_token(parts: &Parts, state: &AppState) -> Option<String> {
     if let Some(bearer) = parts
         .headers
         .get(AUTHORIZATION)
@@ -68,11 +68,23 @@ fn presented_token(parts: &Parts) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
-    cookie_value(&parts.headers, COOKIE_NAME)
+    cookie_value(state, &parts.headers, COOKIE_NAME)
+}
+
+/// A cookie's name on the wire: with `Secure` it takes the `__Host-` prefix,
+/// so that browsers accept it only from this host, over HTTPS, for every path,
+/// and no sibling domain can plant one.
+fn wire_name(state: &AppState, name: &str) -> String {
+    if state.config.cookie_secure() {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// The value of a request cookie.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie_value(state: &AppState, headers: &HeaderMap, name: &str) -> Option<String> {
+    let name = wire_name(state, name);
     headers
         .get_all(COOKIE)
         .iter()
@@ -147,16 +159,11 @@ pub async fn create(
     Ok(token)
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, and Secure outside dev.
-pub fn set_cookie(
-    state: &AppState,
-    name: &'static str,
-    value: &str,
-    path: &'static str,
-    max_age_secs: i64,
-) -> HeaderValue {
-    let c = Cookie::build((name, value.to_owned()))
-        .path(path)
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`, and Secure (with
+/// the `__Host-` prefix) outside dev.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let c = Cookie::build((wire_name(state, name), value.to_owned()))
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.cookie_secure())
@@ -171,14 +178,13 @@ pub fn cookie(state: &AppState, token: &SessionToken) -> HeaderValue {
         state,
         COOKIE_NAME,
         token.as_str(),
-        "/",
         state.config.sessions.absolute_timeout_secs,
     )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn removal_cookie(state: &AppState) -> HeaderValue {
-    set_cookie(state, COOKIE_NAME, "", "/", 0)
+    set_cookie(state, COOKIE_NAME, "", 0)
 }
 
 /// Hands last-seen times to the batch writer without waiting.

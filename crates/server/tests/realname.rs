@@ -66,9 +66,20 @@ async fn a_verified_account_answers_every_submission_alike_and_each_counts() {
         (status, resp.json::<Value>().await.unwrap()["error"].clone())
     };
     let right = answer(verify(&app, &token, same.clone()).await).await;
-    let wrong = answer(verify(&app, &token, json!({ "name": "李四", "id_number": OTHER_ID, "consent": true })).await).await;
+    let wrong = answer(
+        verify(
+            &app,
+            &token,
+            json!({ "name": "李四", "id_number": OTHER_ID, "consent": true }),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(right, wrong);
-    assert_eq!((right.0, right.1["code"].as_str()), (409, Some("realname_not_editable")));
+    assert_eq!(
+        (right.0, right.1["code"].as_str()),
+        (409, Some("realname_not_editable"))
+    );
     // Every one of them counted: the fifth request of the day is refused.
     assert_eq!(verify(&app, &token, same.clone()).await.status(), 409);
     let (status, code) = error_code(verify(&app, &token, same).await).await;

@@ -5,19 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{error_code, spawn_app, spawn_app_with, TestApp};
+use common::{error_code, id_number as id, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const A_PHONE: &str = "+8613811110001";
 const B_PHONE: &str = "+8613922220002";
 const A: (&str, &str) = ("张伟", "110101198001011232");
 const B: (&str, &str) = ("陈静", "320102199505052468");
-
-fn id(prefix17: &str) -> String {
-    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let s: u32 = prefix17.bytes().zip(w).map(|(d, k)| u32::from(d - b'0') * k).sum();
-    format!("{prefix17}{}", b"10X98765432"[(s % 11) as usize] as char)
-}
 
 /// An account on A's phone, verified as A; returns its token.
 async fn verified_account(app: &TestApp) -> String {
@@ -559,7 +553,10 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         (preview["outcome"].clone(), preview["person_changes"].clone()),
         (json!("rebind_ready"), json!(true))
     );
-    assert!(app.security(&token).await["wechat"].is_null(), "nothing changes before the confirm");
+    assert!(
+        app.security(&token).await["wechat"].is_null(),
+        "nothing changes before the confirm"
+    );
     let r = app
         .post_as(
             &token,
@@ -613,9 +610,7 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
 
 /// Sets an account's state the way an administrator's ban or freeze will.
 async fn set_state(app: &TestApp, account_id: &str, state: &str) {
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data.path().join("shiming.db").display()))
-        .await
-        .unwrap();
+    let db = app.db().await;
     sqlx::query("UPDATE accounts SET state = ? WHERE id = ?")
         .bind(state)
         .bind(account_id)

@@ -302,12 +302,7 @@ async fn binding_derives_the_real_name_with_wechat_first() {
             .status(),
         200
     );
-    let preview: Value = mixed
-        .round_trip(BIND, "dev-union-wangfang")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let preview: Value = mixed.round_trip(BIND, "dev-union-wangfang").await.json().await.unwrap();
     assert_eq!(preview["outcome"], "rebind_ready");
     assert_eq!(preview["status_after"], "inconsistent");
     assert_eq!(
@@ -367,7 +362,10 @@ async fn binding_refuses_identities_bound_elsewhere_and_second_wechats() {
     let first = other.approve(BIND, "dev-union-anon").await;
     let second = other.approve(BIND, "dev-union-wangfang").await;
     assert_eq!(other.get(&first, true).await.status(), 200);
-    assert_eq!(error_code(other.get(&second, true).await).await.1, "oauth_state_invalid");
+    assert_eq!(
+        error_code(other.get(&second, true).await).await.1,
+        "oauth_state_invalid"
+    );
     let (status, code) = error_code(other.get(BIND, true).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (409, "already_bound"));
     assert_eq!(other.security().await["wechat"]["nickname"], "路人甲");

@@ -269,7 +269,10 @@ mod tests {
             status_after: RealNameStatus::Unverified,
             ..PREVIEWED
         };
-        assert!(matches!(plan(&s, &commit(None, unbind)), Err(StoreError::LastCredential)));
+        assert!(matches!(
+            plan(&s, &commit(None, unbind)),
+            Err(StoreError::LastCredential)
+        ));
     }
 
     #[test]

@@ -319,7 +319,13 @@ fn text_notices(
                     "credential.rebound" => ("换绑了微信", "had its WeChat changed"),
                     _ => ("解绑了微信", "had its WeChat unbound"),
                 };
-                notices.push(notice(state, phone, &format!("【shiming】账号 {account} {zh}，如非本人操作请立即联系客服。Shiming account {account} {en}.")));
+                notices.push(notice(
+                    state,
+                    phone,
+                    &format!(
+                        "【shiming】账号 {account} {zh}，如非本人操作请立即联系客服。Shiming account {account} {en}."
+                    ),
+                ));
             }
         }
     }
@@ -370,8 +376,7 @@ async fn commit(
         Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
         Err(e) => return Err(e.into()),
     };
-    metrics::counter!("shiming_credential_changes_total", "credential" => kind.as_str(), "event" => event)
-        .increment(1);
+    metrics::counter!("shiming_credential_changes_total", "credential" => kind.as_str(), "event" => event).increment(1);
     let after = state
         .store
         .account_view(&who.account_id)
@@ -401,7 +406,17 @@ pub async fn confirm(
     let (pending, proof) = proven_pending(state, who, kind).await?;
     let view = active_view(state, who).await?;
     let credential = pending.credential.clone();
-    match commit(state, who, &view, Some(credential), Some(pending.id), kind, proof.expected).await {
+    match commit(
+        state,
+        who,
+        &view,
+        Some(credential),
+        Some(pending.id),
+        kind,
+        proof.expected,
+    )
+    .await
+    {
         Err(ApiError::PreviewChanged) => {
             let view = active_view(state, who).await?;
             prove(state, who, &view, pending.id, &pending.credential, pending.expires_at).await?;
@@ -460,7 +475,16 @@ pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewC
             open_proven_change(state, who, &view, credential).await?,
         ));
     }
-    commit(state, who, &view, Some(credential), None, CredentialKind::Wechat, expected).await?;
+    commit(
+        state,
+        who,
+        &view,
+        Some(credential),
+        None,
+        CredentialKind::Wechat,
+        expected,
+    )
+    .await?;
     Ok(BindOutcome::Bound)
 }
 

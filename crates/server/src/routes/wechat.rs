@@ -26,13 +26,12 @@ async fn start(
     headers: &HeaderMap,
     ip: &str,
 ) -> ApiResult<Response> {
-    let browser = session::cookie_value(headers, BROWSER_COOKIE);
+    let browser = session::cookie_value(state, headers, BROWSER_COOKIE);
     let started = wechat::start(state, purpose, who, browser, ip).await?;
     let cookie = session::set_cookie(
         state,
         BROWSER_COOKIE,
         &started.browser,
-        "/api/v1",
         state.config.wechat.flow_ttl_secs,
     );
     let location = HeaderValue::from_str(&started.location).map_err(|_| ApiError::Internal("authorize URL".into()))?;
@@ -92,7 +91,7 @@ pub async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let json = wants_json(&headers);
-    let browser = session::cookie_value(&headers, BROWSER_COOKIE);
+    let browser = session::cookie_value(&state, &headers, BROWSER_COOKIE);
     let finished = match wechat::finish(&state, &q, browser.as_deref(), who.as_ref()).await {
         Ok(f) => f,
         Err(e) if json => return e.into_response(),

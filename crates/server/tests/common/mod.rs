@@ -39,6 +39,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A resident ID number: the 17 digits given, then their GB 11643 check character.
+pub fn id_number(prefix17: &str) -> String {
+    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let s: u32 = prefix17.bytes().zip(w).map(|(d, k)| u32::from(d - b'0') * k).sum();
+    format!("{prefix17}{}", b"10X98765432"[(s % 11) as usize] as char)
+}
+
 /// A 4xx/5xx answer's `error.code`.
 pub async fn error_code(resp: Response) -> (StatusCode, String) {
     let status = resp.status();
@@ -96,6 +103,24 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    /// The newest text to a phone containing `needle`, waited for: notices are
+    /// sent after their commit, by the notice task.
+    pub async fn text_containing(&self, phone: &str, needle: &str) -> String {
+        for _ in 0..100 {
+            let found = self
+                .outbox(phone)
+                .await
+                .into_iter()
+                .filter_map(|m| m["text"].as_str().map(str::to_owned))
+                .find(|t| t.contains(needle));
+            if let Some(text) = found {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no text containing {needle:?} reached {phone}");
+    }
+
     /// The newest code sent to a phone.
     pub async fn latest_code(&self, phone: &str) -> String {
         let text = self.outbox(phone).await[0]["text"].as_str().unwrap().to_owned();
@@ -125,7 +150,10 @@ impl TestApp {
 
     /// Steps the session up by a code to its bound phone.
     pub async fn step_up(&self, token: &str, phone: &str) {
-        assert_eq!(self.post_as(token, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+        assert_eq!(
+            self.post_as(token, "/api/v1/step-up/sms", json!({})).await.status(),
+            202
+        );
         let code = self.latest_code(phone).await;
         let resp = self
             .post_as(token, "/api/v1/step-up/verify", json!({ "code": code }))
@@ -198,6 +226,26 @@ impl TestApp {
             base: self.base.clone(),
             token: None,
         }
+    }
+
+    /// The service's database, opened beside it (to inspect, or to set what
+    /// no API sets yet).
+    pub async fn db(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.data.path().join("shiming.db").display()))
+            .await
+            .unwrap()
+    }
+
+    /// Every byte the data folder holds.
+    pub fn data_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(self.data.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                all.extend(std::fs::read(path).unwrap());
+            }
+        }
+        all
     }
 
     pub async fn stop(mut self) {

@@ -52,10 +52,11 @@ impl AccountNoticeStore for SqliteStore {
     }
 
     async fn unread_notices(&self, account_id: &str) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")
-            .bind(account_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")
+                .bind(account_id)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n as u64)
     }
 
