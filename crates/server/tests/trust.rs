@@ -488,6 +488,41 @@ async fn a_bind_racing_a_real_name_verification_leaves_no_unaudited_person_chang
     app.stop().await;
 }
 
+#[tokio::test]
+async fn two_confirms_of_one_change_commit_it_once() {
+    let app = spawn_app_with(for_races).await;
+    futures::stream::iter(0..RACES)
+        .for_each_concurrent(4, |i| {
+            let app = &app;
+            async move {
+                let (old, new) = (format!("+86135{i:08}"), format!("+86158{i:08}"));
+                let b = person("陈静", &format!("32010219950505{:03}", i));
+                app.add_carrier_person(&new, &b.0, &b.1).await;
+                let (token, _) = app.sign_in(&old).await;
+                app.step_up(&token, &old).await;
+                change_phone_to(app, &token, &new, &b).await;
+                let (x, y) = tokio::join!(confirm_phone(app, &token), confirm_phone(app, &token));
+                let mut answers = vec![x.status().as_u16(), y.status().as_u16()];
+                answers.sort();
+                assert_eq!(answers, [200, 410], "one commits, the other finds the change used");
+                let changes = audit_kinds(app, &token)
+                    .await
+                    .iter()
+                    .filter(|e| e["type"] == "credential.rebound")
+                    .count();
+                assert_eq!(changes, 1);
+            }
+        })
+        .await;
+    let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE kind = 'credential.rebound'")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(notices, RACES as i64, "one account notice per committed change");
+    assert_invariants(&app).await;
+    app.stop().await;
+}
+
 // ---- 5. cookies ----
 
 fn set_cookie(resp: &reqwest::Response) -> String {

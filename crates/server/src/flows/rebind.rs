@@ -522,12 +522,11 @@ pub async fn phone_change_start(
         },
         (None, None) => return Err(ApiError::PersonIncomplete),
     };
-    check_limits(
-        state,
-        &who.account_id,
-        person_before(&view).is_some_and(|b| b != person.person_hash),
-    )
-    .await?;
+    let person_changes = person_before(&view).is_some_and(|b| b != person.person_hash);
+    let replaces = view.credential(CredentialKind::Phone).is_some();
+    if rebind::is_rebind(replaces, person_changes) {
+        check_limits(state, &who.account_id, person_changes).await?;
+    }
     let now = now();
     let credential = NewCredential {
         attestation: Some(NewAttestation {
