@@ -141,6 +141,9 @@ pub struct SecretsConfig {
     /// 32 bytes, base64: the HMAC pepper of keyed hashes.
     pub pepper: Option<String>,
     pub pepper_file: Option<PathBuf>,
+    /// 32 bytes, base64: the HMAC key of the audit chain's links. Unset: derived from the pepper.
+    pub audit_key: Option<String>,
+    pub audit_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
