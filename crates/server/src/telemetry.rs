@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -23,21 +24,32 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts requests and their latency by route template (never the raw path,
-/// which may carry ids).
+/// Counts requests and their latency. Every label comes from a fixed set, so
+/// that no client can add series without bound: the route template (never
+/// the raw path, which may carry ids; one label for every unmatched path),
+/// the method if it is a standard one, and the status.
 pub async fn record_metrics(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("shiming_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("shiming_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
     metrics::histogram!("shiming_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// A standard method as itself; any other (HTTP allows inventing them) as `other`.
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD.into_iter().find(|m| *m == method.as_str()).unwrap_or("other")
 }
 
 /// A span per request naming its method, its path without the query string

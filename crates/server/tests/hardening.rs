@@ -1,0 +1,29 @@
+//! Trust under attack: what a hostile client can do to the service's
+//! metrics, parsers, limits and logs, over real HTTP against the real service.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use reqwest::Method;
+
+#[tokio::test]
+async fn invented_methods_add_no_metric_series() {
+    let app = spawn_app().await;
+    let invented = |n: usize| Method::from_bytes(format!("FOO{n}").as_bytes()).unwrap();
+    let send = |method: Method| app.http.request(method, app.url("/metrics")).send();
+    // Whatever one invented method adds (its `other` series), and the GET of
+    // the count itself, exist before counting.
+    assert_eq!(send(invented(0)).await.unwrap().status(), 405);
+    metric_series(&app, "/metrics").await;
+    let before = metric_series(&app, "/metrics").await;
+
+    futures::stream::iter(1..=5000)
+        .map(|n| send(invented(n)))
+        .buffer_unordered(16)
+        .for_each(|r| async move { assert_eq!(r.unwrap().status(), 405) })
+        .await;
+
+    assert_eq!(metric_series(&app, "/metrics").await, before);
+    app.stop().await;
+}
