@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use futures::StreamExt;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 #[tokio::test]
 async fn invented_methods_add_no_metric_series() {
@@ -25,5 +26,26 @@ async fn invented_methods_add_no_metric_series() {
         .await;
 
     assert_eq!(metric_series(&app, "/metrics").await, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_id_number_born_in_the_future_is_invalid() {
+    let app = spawn_app().await;
+    let (token, _) = app.sign_in("+8613800000001").await;
+    // A real date with a correct check character, only not yet come.
+    let first17 = "11010129990307663";
+    let check = shiming_domain::id_number::check_char(first17.as_bytes().try_into().unwrap());
+    let resp = app
+        .post_as(
+            &token,
+            "/api/v1/account/real-name/phone",
+            json!({ "name": "张三", "id_number": format!("{first17}{check}"), "consent": true }),
+        )
+        .await;
+    assert_eq!(
+        error_code(resp).await,
+        (StatusCode::BAD_REQUEST, "invalid_id_number".to_owned())
+    );
     app.stop().await;
 }
