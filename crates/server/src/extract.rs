@@ -1,8 +1,9 @@
 //! Request extractors whose failures are typed API errors.
 
+use std::error::Error;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonDataError, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -19,7 +20,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidRequest(e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidRequest(shape_error(&e))),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::InvalidJson(e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => {
                 Err(ApiError::InvalidJson("send Content-Type: application/json".into()))
@@ -27,6 +28,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
             Err(e) => Err(ApiError::InvalidRequest(e.body_text())),
         }
+    }
+}
+
+/// What a body that is JSON, but not of the shape asked for, is told: in the
+/// contract's own words, naming the field. Never serde's text, which lists
+/// the variants an enum has (some accepted only by other endpoints) and
+/// names Rust types.
+fn shape_error(rejection: &JsonDataError) -> String {
+    type PathError = serde_path_to_error::Error<serde_json::Error>;
+    let mut source: Option<&(dyn Error + 'static)> = Some(rejection);
+    let found = std::iter::from_fn(|| {
+        let e = source?;
+        source = e.source();
+        Some(e)
+    })
+    .find_map(|e| e.downcast_ref::<PathError>());
+    let Some(e) = found else {
+        return "the request body does not have the shape this endpoint expects".into();
+    };
+    // serde's own wording, kept to the field name it quotes (from our types, not the client).
+    let message = e.inner().to_string();
+    let path = e.path().to_string();
+    let at_root = path == ".";
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return if at_root {
+            format!("missing field `{name}`")
+        } else {
+            format!("missing field `{path}.{name}`")
+        };
+    }
+    if at_root {
+        "the request body must be a JSON object with the fields this endpoint documents".into()
+    } else if message.starts_with("invalid type:") {
+        format!("field `{path}` has the wrong type")
+    } else {
+        format!("field `{path}` has a value this endpoint does not accept")
     }
 }
 

@@ -49,3 +49,31 @@ async fn an_id_number_born_in_the_future_is_invalid() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn body_errors_speak_the_contract_not_the_parser() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({ "phone": "+8613800000001", "purpose": "steal" }),
+            "field `purpose` has a value this endpoint does not accept",
+        ),
+        (json!({ "purpose": "login" }), "missing field `phone`"),
+        (
+            json!({ "phone": 8613800000001u64, "purpose": "login" }),
+            "field `phone` has the wrong type",
+        ),
+        (
+            json!("+8613800000001"),
+            "the request body must be a JSON object with the fields this endpoint documents",
+        ),
+    ];
+    for (body, said) in cases {
+        let resp = app.post("/api/v1/sms/send", body.clone()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "invalid_request", "{body}");
+        assert_eq!(answer["error"]["message"], said, "{body}");
+    }
+    app.stop().await;
+}
