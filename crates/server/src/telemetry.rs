@@ -12,6 +12,8 @@ use tower_http::request_id::RequestId;
 use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 use tracing::{Level, Span};
 
+const X_REQUEST_ID: &str = "x-request-id";
+
 /// The process-wide recorder (installed once; servers in one test process share it).
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -50,6 +52,30 @@ fn method_label(method: &Method) -> &'static str {
         "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
     ];
     STANDARD.into_iter().find(|m| *m == method.as_str()).unwrap_or("other")
+}
+
+/// Drops a client's `X-Request-Id` unless it is one short plain token (at
+/// most 64 characters of `A-Z a-z 0-9 . _ -`), so that the request gets a
+/// fresh id instead: ids go into every log line and answer, and must carry
+/// nothing a client smuggles in (forged log fields, markup, kilobytes).
+pub async fn screen_request_id(mut req: Request, next: Next) -> Response {
+    let mut ids = req.headers().get_all(X_REQUEST_ID).iter();
+    let acceptable = match (ids.next(), ids.next()) {
+        (Some(id), None) => is_plain_request_id(id.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !acceptable {
+        req.headers_mut().remove(X_REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+fn is_plain_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// A span per request naming its method, its path without the query string

@@ -77,3 +77,44 @@ async fn body_errors_speak_the_contract_not_the_parser() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn only_plain_request_ids_are_kept() {
+    let app = spawn_app().await;
+    let answer_id = |sent: Vec<String>| {
+        let mut req = app.http.get(app.url("/healthz"));
+        for id in sent {
+            req = req.header("X-Request-Id", id);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let ids: Vec<_> = resp.headers().get_all("x-request-id").iter().collect();
+            assert_eq!(ids.len(), 1, "one id in the answer");
+            ids[0].to_str().unwrap().to_owned()
+        }
+    };
+    let is_uuid = |id: &str| {
+        id.len() == 36
+            && id.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let plain = "req-42_a.B";
+    assert_eq!(answer_id(vec![plain.into()]).await, plain);
+    let longest = "a".repeat(64);
+    assert_eq!(answer_id(vec![longest.clone()]).await, longest);
+    assert!(is_uuid(&answer_id(vec![]).await));
+    for refused in [
+        vec!["a".repeat(65)],
+        vec!["id with spaces".into()],
+        vec!["x\" level=error msg=\"forged".into()],
+        vec!["<script>".into()],
+        vec![plain.into(), "other".into()],
+    ] {
+        let given = answer_id(refused.clone()).await;
+        assert!(is_uuid(&given), "{refused:?} answered {given}");
+    }
+    app.stop().await;
+}
