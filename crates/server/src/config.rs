@@ -149,7 +149,7 @@ pub struct SecretsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpConfig {
     /// A header set by a trusted reverse proxy carrying the client address
-    /// (e.g. `X-Forwarded-For`; its last entry is used). Unset: the peer address.
+    /// (e.g. `X-Forwarded-For`; the last entry of its last line is used). Unset: the peer address.
     pub client_ip_header: Option<String>,
     pub request_timeout_secs: u64,
 }

@@ -118,3 +118,36 @@ async fn only_plain_request_ids_are_kept() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn per_address_limits_count_an_ipv6_client_by_its_64() {
+    let app = spawn_app_with(|c| {
+        c.http.client_ip_header = Some("X-Forwarded-For".into());
+        c.sms.per_ip_per_hour = 2;
+        c.sms.resend_after_secs = 0;
+    })
+    .await;
+    let send = |phone: &'static str, forwarded: &[&'static str]| {
+        let mut req = app.http.post(app.url("/api/v1/sms/send"));
+        for line in forwarded {
+            req = req.header("X-Forwarded-For", *line);
+        }
+        let req = req.json(&json!({ "phone": phone, "purpose": "login" }));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // Three addresses of one /64 share its two codes; the next /64 has its own.
+    assert_eq!(send("+8613700000001", &["2001:db8:1:2::1"]).await, 202);
+    assert_eq!(send("+8613700000002", &["2001:db8:1:2:ffff::9"]).await, 202);
+    assert_eq!(send("+8613700000003", &["2001:db8:1:2::abcd"]).await, 429);
+    assert_eq!(send("+8613700000004", &["2001:db8:1:3::1"]).await, 202);
+    // A header on two lines: the last entry of the last line counts.
+    assert_eq!(
+        send("+8613700000005", &["198.51.100.1", "10.0.0.1, 2001:db8:1:2::5"]).await,
+        429
+    );
+    // An IPv4-mapped IPv6 address is its IPv4 address.
+    assert_eq!(send("+8613700000006", &["192.0.2.7"]).await, 202);
+    assert_eq!(send("+8613700000007", &["::ffff:192.0.2.7"]).await, 202);
+    assert_eq!(send("+8613700000008", &["192.0.2.7"]).await, 429);
+    app.stop().await;
+}
