@@ -657,3 +657,20 @@ fn a_recorded_head_catches_a_truncated_log() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SEQ:MAC"));
 }
+
+#[test]
+fn logs_to_a_file_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = serve(&tmp.path().join("data"), tmp.path());
+    Client::new()
+        .get(format!("{}/api/v1/whoami", served.base))
+        .send()
+        .unwrap();
+    let (status, log) = served.terminate();
+    assert!(status.success());
+    assert!(log.contains("/api/v1/whoami"), "the request was logged");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes in a log that is no terminal:\n{log}"
+    );
+}
