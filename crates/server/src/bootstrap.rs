@@ -98,7 +98,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
 
     let (mut carrier_addr, mut wechat_addr) = (None, None);
     let simulators = if config.dev {
-        let carrier = DevCarrier::new(config.realname.api_key.clone());
+        let carrier = DevCarrier::new(config.realname.api_key.as_ref().map(|k| k.expose().to_owned()));
         let (at, task) = serve_simulator(config.dev_carrier.listen, carrier.router(), &stopped).await?;
         carrier_addr = Some(at);
         tasks.push(task);
@@ -108,8 +108,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             .appid
             .get_or_insert_with(|| "wxdev0000shiming".into())
             .clone();
-        let secret = config.wechat.secret.get_or_insert_with(|| random_hex(16)).clone();
-        let wechat = DevWechat::new(&appid, &secret);
+        let secret = config
+            .wechat
+            .secret
+            .get_or_insert_with(|| random_hex(16).into())
+            .clone();
+        let wechat = DevWechat::new(&appid, secret.expose());
         let (at, task) = serve_simulator(config.dev_wechat.listen, wechat.router(), &stopped).await?;
         wechat_addr = Some(at);
         tasks.push(task);

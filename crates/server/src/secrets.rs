@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use shiming_domain::Secret;
 use shiming_vault::{AuditKey, Keys};
 
 use crate::config::Config;
@@ -55,9 +56,9 @@ fn configured_audit_key(config: &Config) -> anyhow::Result<Option<AuditKey>> {
 }
 
 /// A secret given in configuration, as a value or in a file (the value wins).
-fn configured(value: &Option<String>, file: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<String>> {
+fn configured(value: &Option<Secret>, file: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<String>> {
     match (value, file) {
-        (Some(v), _) => Ok(Some(v.clone())),
+        (Some(v), _) => Ok(Some(v.expose().to_owned())),
         (None, Some(f)) => Ok(Some(
             fs::read_to_string(f).with_context(|| format!("reading {what} from {}", f.display()))?,
         )),
