@@ -6,7 +6,8 @@
 use std::fmt;
 
 use thiserror::Error;
-use time::{Date, Month};
+use time::macros::offset;
+use time::{Date, Month, OffsetDateTime};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum IdNumberError {
@@ -14,6 +15,8 @@ pub enum IdNumberError {
     Format,
     #[error("the ID number's birth date is not a real date")]
     BirthDate,
+    #[error("the ID number's birth date is in the future")]
+    FutureBirthDate,
     #[error("the ID number's check character does not match (GB 11643-1999 MOD 11-2)")]
     Checksum,
 }
@@ -32,7 +35,15 @@ pub fn check_char(first17: &[u8; 17]) -> char {
 pub struct IdNumber(String);
 
 impl IdNumber {
+    /// Parses against today's date in China (UTC+8), where birth dates on
+    /// resident ID cards are written; [`IdNumber::parse_at`] is the rule.
     pub fn parse(input: &str) -> Result<Self, IdNumberError> {
+        Self::parse_at(input, OffsetDateTime::now_utc().to_offset(offset!(+8)).date())
+    }
+
+    /// Parses an ID number as of `today`: nobody holds a number whose birth
+    /// date is still to come.
+    pub fn parse_at(input: &str, today: Date) -> Result<Self, IdNumberError> {
         let s = input.trim().to_ascii_uppercase();
         let b = s.as_bytes();
         if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
@@ -49,7 +60,10 @@ impl IdNumber {
         if year < 1900 {
             return Err(IdNumberError::BirthDate);
         }
-        Date::from_calendar_date(year, month, day as u8).map_err(|_| IdNumberError::BirthDate)?;
+        let born = Date::from_calendar_date(year, month, day as u8).map_err(|_| IdNumberError::BirthDate)?;
+        if born > today {
+            return Err(IdNumberError::FutureBirthDate);
+        }
         let first17: &[u8; 17] = b[..17].try_into().map_err(|_| IdNumberError::Format)?;
         if check_char(first17) as u8 != b[17] {
             return Err(IdNumberError::Checksum);
@@ -124,14 +138,50 @@ mod tests {
         assert_eq!(format!("{id:?}"), "IdNumber(1****************X)");
     }
 
+    #[test]
+    fn a_birth_date_after_today_is_refused() {
+        let today = time::macros::date!(2026 - 03 - 15);
+        let born = |date: &str| complete(&format!("110105{date}002"));
+        assert!(IdNumber::parse_at(&born("20260315"), today).is_ok(), "born today");
+        assert_eq!(
+            IdNumber::parse_at(&born("20260316"), today),
+            Err(IdNumberError::FutureBirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse(&born("29991231")),
+            Err(IdNumberError::FutureBirthDate),
+            "parse checks against the clock"
+        );
+    }
+
     proptest! {
         #[test]
         fn every_completed_number_with_a_real_date_parses(
             region in "[1-9][0-9]{5}", y in 1900u32..2025, m in 1u32..=12, d in 1u32..=28, seq in "[0-9]{3}"
         ) {
             let n = complete(&format!("{region}{y:04}{m:02}{d:02}{seq}"));
-            let parsed = IdNumber::parse(&n).unwrap();
+            let parsed = IdNumber::parse_at(&n, time::macros::date!(2025 - 01 - 01)).unwrap();
             prop_assert_eq!(parsed.as_str(), n.as_str());
+        }
+
+        #[test]
+        fn a_birth_date_parses_exactly_when_it_is_not_after_today(
+            born in 0i32..73_000, today in 0i32..73_000, seq in "[0-9]{3}"
+        ) {
+            let day = |n: i32| Date::from_calendar_date(1900, Month::January, 1).unwrap() + time::Duration::days(n.into());
+            let (born, today) = (day(born), day(today));
+            let n = complete(&format!(
+                "110105{:04}{:02}{:02}{seq}",
+                born.year(),
+                u8::from(born.month()),
+                born.day()
+            ));
+            let parsed = IdNumber::parse_at(&n, today);
+            if born <= today {
+                prop_assert!(parsed.is_ok());
+            } else {
+                prop_assert_eq!(parsed, Err(IdNumberError::FutureBirthDate));
+            }
         }
 
         #[test]

@@ -11,6 +11,7 @@ pub mod person;
 pub mod phone;
 pub mod realname;
 pub mod rebind;
+pub mod secret;
 
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
@@ -19,3 +20,4 @@ pub use name::{NameError, PersonName};
 pub use person::Person;
 pub use phone::{Phone, PhoneError};
 pub use realname::{derive_real_name, CredentialKind, RealName, RealNameStatus};
+pub use secret::Secret;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NameError {
@@ -17,27 +18,31 @@ pub enum NameError {
 
 const MIDDLE_DOT: char = '·';
 /// Look-alikes of the middle dot that people type; normalised to U+00B7.
-const DOT_LOOKALIKES: [char; 3] = ['•', '・', '．'];
+/// Replaced before NFKC, which would turn the fullwidth full stop into `.`
+/// and the halfwidth katakana middle dot into `・`.
+const DOT_LOOKALIKES: [char; 4] = ['•', '・', '．', '･'];
 
 fn is_han(c: char) -> bool {
     matches!(c as u32,
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2A6DF | 0x2A700..=0x2EBEF | 0x30000..=0x3134F)
 }
 
-/// A validated name, normalised: trimmed, inner spaces collapsed, dot look-alikes
-/// replaced by `·`.
+/// A validated name, normalised: dot look-alikes replaced by `·`, NFKC
+/// (fullwidth Latin letters and spaces, CJK compatibility ideographs and
+/// ligatures become the characters they stand for), trimmed, inner spaces
+/// collapsed. Letter case is kept as typed; [`PersonName::comparable`] is
+/// the form in which names are compared.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(input: &str) -> Result<Self, NameError> {
-        let normal: String = input
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        let nfkc: String = input
             .chars()
             .map(|c| if DOT_LOOKALIKES.contains(&c) { MIDDLE_DOT } else { c })
+            .nfkc()
             .collect();
+        let normal = nfkc.split_whitespace().collect::<Vec<_>>().join(" ");
         let len = normal.chars().count();
         if len == 0 || len > 50 {
             return Err(NameError::Length);
@@ -64,6 +69,14 @@ impl PersonName {
     /// The full name, for the verifier and keyed hashes. Never for logs or responses.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The form in which two spellings of one person's name are equal, for
+    /// keyed hashes and comparison; never shown. Latin letters are
+    /// case-folded (`Li Lei`, `LI LEI`); Han characters have no case. Upper
+    /// then lower case, so that full case mappings fold alike (`ß`, `SS`).
+    pub fn comparable(&self) -> String {
+        self.0.to_uppercase().to_lowercase()
     }
 
     /// Only the last character shown: `*明`, `**明`.
@@ -117,6 +130,41 @@ mod tests {
     }
 
     #[test]
+    fn compatibility_forms_are_normalised() {
+        assert_eq!(PersonName::parse("Ｌｉ　Ｌｅｉ").unwrap().as_str(), "Li Lei");
+        // U+F900, a CJK compatibility ideograph, is U+8C48 豈.
+        assert_eq!(PersonName::parse("王\u{F900}").unwrap().as_str(), "王\u{8C48}");
+        assert_eq!(
+            PersonName::parse("阿依古丽･买买提").unwrap().as_str(),
+            "阿依古丽·买买提"
+        );
+        assert_eq!(PersonName::parse("Jose\u{301}").unwrap().as_str(), "José");
+        assert_eq!(PersonName::parse("王明²"), Err(NameError::Characters));
+    }
+
+    #[test]
+    fn latin_names_compare_without_case_and_keep_it() {
+        let typed = PersonName::parse("Li Lei").unwrap();
+        assert_eq!(typed.as_str(), "Li Lei");
+        for other in ["LI LEI", "li lei", "ｌｉ ＬＥＩ", " Li  Lei "] {
+            assert_eq!(
+                PersonName::parse(other).unwrap().comparable(),
+                typed.comparable(),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            PersonName::parse("Strauß").unwrap().comparable(),
+            PersonName::parse("STRAUSS").unwrap().comparable()
+        );
+        assert_ne!(
+            PersonName::parse("Li Lei").unwrap().comparable(),
+            PersonName::parse("Li Le").unwrap().comparable()
+        );
+        assert_eq!(PersonName::parse("欧阳明").unwrap().comparable(), "欧阳明");
+    }
+
+    #[test]
     fn length_limits() {
         assert_eq!(PersonName::parse(""), Err(NameError::Length));
         assert_eq!(PersonName::parse("   "), Err(NameError::Length));
@@ -132,6 +180,29 @@ mod tests {
             prop_assert_eq!(m.chars().count(), s.chars().count());
             prop_assert_eq!(m.chars().last(), s.chars().last());
             prop_assert!(m.chars().rev().skip(1).all(|c| c == '*'));
+        }
+
+        #[test]
+        fn case_never_tells_latin_names_apart(s in "[A-Za-z]{1,12}( [A-Za-z'-]{1,12}){0,2}") {
+            let n = PersonName::parse(&s).unwrap();
+            prop_assert_eq!(n.as_str(), s.as_str());
+            for variant in [s.to_uppercase(), s.to_lowercase()] {
+                prop_assert_eq!(PersonName::parse(&variant).unwrap().comparable(), n.comparable());
+            }
+        }
+
+        #[test]
+        fn fullwidth_latin_parses_as_its_ascii_form(s in "[A-Za-z]{1,12}( [A-Za-z]{1,12}){0,2}") {
+            // U+FF21.. and U+FF41.. are A.. and a.. at full width; U+3000 the ideographic space.
+            let wide: String = s
+                .chars()
+                .map(|c| match c {
+                    ' ' => '\u{3000}',
+                    c => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap(),
+                })
+                .collect();
+            let parsed = PersonName::parse(&wide).unwrap();
+            prop_assert_eq!(parsed.as_str(), s.as_str());
         }
 
         #[test]

@@ -10,10 +10,11 @@ pub struct Person {
 
 impl Person {
     /// The normalised pair that identifies a person, input to the keyed hash
-    /// by which persons are compared and looked up. The separator cannot occur
-    /// in either part, so no two different pairs share a canonical form.
+    /// by which persons are compared and looked up: the ID number and the
+    /// name's [comparable](PersonName::comparable) form. The separator cannot
+    /// occur in either part, so no two different pairs share a canonical form.
     pub fn canonical(&self) -> String {
-        format!("{}\u{1f}{}", self.id_number.as_str(), self.name.as_str())
+        format!("{}\u{1f}{}", self.id_number.as_str(), self.name.comparable())
     }
 }
 
@@ -32,5 +33,18 @@ mod tests {
             id_number: IdNumber::parse("11010519491231002X").unwrap(),
         };
         assert_eq!(a.canonical(), b.canonical());
+    }
+
+    #[test]
+    fn one_person_whatever_the_case_or_width_of_a_latin_name() {
+        let person = |name: &str| Person {
+            name: PersonName::parse(name).unwrap(),
+            id_number: IdNumber::parse("11010519491231002X").unwrap(),
+        };
+        let typed = person("Li Lei");
+        assert_eq!(typed.canonical(), person("LI LEI").canonical());
+        assert_eq!(typed.canonical(), person("ｌｉ ｌｅｉ").canonical());
+        assert_eq!(typed.name.as_str(), "Li Lei", "kept as typed");
+        assert_ne!(typed.canonical(), person("Li Leo").canonical());
     }
 }

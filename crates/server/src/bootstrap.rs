@@ -10,7 +10,7 @@ use shiming_providers::realname::{CarrierClient, CarrierConfig, DevCarrier, Real
 use shiming_providers::sms::{SmsSender, WebhookSender};
 use shiming_providers::wechat::{DevWechat, WechatClient, WechatConfig, WechatProvider};
 use shiming_store::{SqliteStore, Store};
-use shiming_vault::{random_hex, Vault};
+use shiming_vault::{random_hex, AuditKey, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -48,16 +48,29 @@ impl Running {
     }
 }
 
-/// Opens and migrates the configured database.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+/// Creates the data folder if missing: the database and, in dev, the secrets live there.
+fn create_data_dir(config: &Config) -> anyhow::Result<()> {
     let mut dir = std::fs::DirBuilder::new();
     dir.recursive(true);
     // The folder holds the database and, in dev, the secrets: its owner only.
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
     dir.create(&config.data_dir)
-        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
-    let store = SqliteStore::open_url(&config.database_url())
+        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))
+}
+
+/// Creates or upgrades the configured database's schema, needing no secrets
+/// (`shiming migrate`); the audit chain is keyed when the service opens it.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    create_data_dir(config)?;
+    SqliteStore::migrate_schema(&config.database_url())
+        .await
+        .context("migrating the database")
+}
+
+/// Opens and migrates the configured database, keying its audit chain.
+async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<SqliteStore> {
+    let store = SqliteStore::open_url(&config.database_url(), audit_key)
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
@@ -65,9 +78,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
 }
 
 pub async fn start(mut config: Config) -> anyhow::Result<Running> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
-    let keys = secrets::load(&config)?;
-    let vault = Arc::new(Vault::new(&keys));
+    // The data folder first: in dev the secrets are generated into it.
+    create_data_dir(&config)?;
+    let secrets = secrets::load(&config)?;
+    let store: Arc<dyn Store> = Arc::new(open_store(&config, secrets.audit_key).await?);
+    let vault = Arc::new(Vault::new(&secrets.keys));
     telemetry::prometheus();
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -83,7 +98,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
 
     let (mut carrier_addr, mut wechat_addr) = (None, None);
     let simulators = if config.dev {
-        let carrier = DevCarrier::new(config.realname.api_key.clone());
+        let carrier = DevCarrier::new(config.realname.api_key.as_ref().map(|k| k.expose().to_owned()));
         let (at, task) = serve_simulator(config.dev_carrier.listen, carrier.router(), &stopped).await?;
         carrier_addr = Some(at);
         tasks.push(task);
@@ -93,8 +108,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             .appid
             .get_or_insert_with(|| "wxdev0000shiming".into())
             .clone();
-        let secret = config.wechat.secret.get_or_insert_with(|| random_hex(16)).clone();
-        let wechat = DevWechat::new(&appid, &secret);
+        let secret = config
+            .wechat
+            .secret
+            .get_or_insert_with(|| random_hex(16).into())
+            .clone();
+        let wechat = DevWechat::new(&appid, secret.expose());
         let (at, task) = serve_simulator(config.dev_wechat.listen, wechat.router(), &stopped).await?;
         wechat_addr = Some(at);
         tasks.push(task);

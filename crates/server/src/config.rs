@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use shiming_domain::Secret;
 use shiming_providers::sms::WebhookConfig;
 use shiming_providers::wechat::AuthorizeMode;
 
@@ -39,7 +40,7 @@ pub struct Config {
 pub struct WechatSettings {
     /// The WeChat app; unset outside dev means WeChat sign-in is off.
     pub appid: Option<String>,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Where browsers authorize (`connect/qrconnect`, `connect/oauth2/authorize`).
     pub open_base_url: String,
     /// Where codes are exchanged (`sns/oauth2/access_token`, `sns/userinfo`).
@@ -135,7 +136,7 @@ pub struct RealNameConfig {
     /// Base URL of the carrier three-element check (protocol v1). In dev it
     /// defaults to the development carrier started beside the service.
     pub base_url: Option<String>,
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     pub timeout_ms: u64,
     /// Carrier checks one account may ask for per day.
     pub checks_per_account_per_day: u32,
@@ -144,17 +145,20 @@ pub struct RealNameConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct SecretsConfig {
     /// 32 bytes, base64: the AES-256-GCM key of personal data at rest.
-    pub encryption_key: Option<String>,
+    pub encryption_key: Option<Secret>,
     pub encryption_key_file: Option<PathBuf>,
     /// 32 bytes, base64: the HMAC pepper of keyed hashes.
-    pub pepper: Option<String>,
+    pub pepper: Option<Secret>,
     pub pepper_file: Option<PathBuf>,
+    /// 32 bytes, base64: the HMAC key of the audit chain's links. Unset: derived from the pepper.
+    pub audit_key: Option<Secret>,
+    pub audit_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpConfig {
     /// A header set by a trusted reverse proxy carrying the client address
-    /// (e.g. `X-Forwarded-For`; its last entry is used). Unset: the peer address.
+    /// (e.g. `X-Forwarded-For`; the last entry of its last line is used). Unset: the peer address.
     pub client_ip_header: Option<String>,
     pub request_timeout_secs: u64,
 }
@@ -324,6 +328,35 @@ mod tests {
             assert!(!c.cookie_secure());
             Ok(())
         });
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let mut c = Config::production();
+        let secrets = [
+            "enc-k3y",
+            "pepp3r",
+            "aud1t-key",
+            "wx-s3cret",
+            "carrier-k3y",
+            "sms-t0ken",
+        ];
+        c.secrets.encryption_key = Some(secrets[0].into());
+        c.secrets.pepper = Some(secrets[1].into());
+        c.secrets.audit_key = Some(secrets[2].into());
+        c.wechat.secret = Some(secrets[3].into());
+        c.realname.api_key = Some(secrets[4].into());
+        c.sms.webhook = Some(WebhookConfig {
+            url: "https://sms.example.com".into(),
+            bearer_token: Some(secrets[5].into()),
+            timeout_ms: 1000,
+            retries: 0,
+        });
+        let shown = format!("{c:?} {c:#?}");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("https://sms.example.com"), "the rest is shown");
     }
 
     #[test]

@@ -11,6 +11,6 @@ mod session;
 mod state;
 mod telemetry;
 
-pub use bootstrap::{open_store, start, Running};
+pub use bootstrap::{migrate, start, Running};
 pub use config::Config;
 pub use routes::app;

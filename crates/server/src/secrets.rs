@@ -1,15 +1,17 @@
 //! Where the encryption key and the pepper come from: configuration (values
 //! or files), else the data folder's `secrets.toml`, which `--dev` generates
 //! on first start. Production never generates them: every node must share one
-//! pair, so they are the operator's to set.
+//! pair, so they are the operator's to set. The audit key is configured on its
+//! own, or derived from the pepper.
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use shiming_vault::Keys;
+use shiming_domain::Secret;
+use shiming_vault::{AuditKey, Keys};
 
 use crate::config::Config;
 
@@ -21,20 +23,53 @@ struct SecretsFile {
     pepper: String,
 }
 
-pub fn load(config: &Config) -> anyhow::Result<Keys> {
+/// What the service runs with.
+pub struct Secrets {
+    pub keys: Keys,
+    pub audit_key: AuditKey,
+}
+
+pub fn load(config: &Config) -> anyhow::Result<Secrets> {
+    let keys = load_keys(config)?;
+    let audit_key = match configured_audit_key(config)? {
+        Some(key) => key,
+        None => keys.derive_audit_key(),
+    };
+    Ok(Secrets { keys, audit_key })
+}
+
+/// The audit key alone, for the commands that read the chain: a configured
+/// `secrets.audit_key` is enough, so an auditor needs no encryption key.
+pub fn audit_key(config: &Config) -> anyhow::Result<AuditKey> {
+    match configured_audit_key(config)? {
+        Some(key) => Ok(key),
+        None => Ok(load_keys(config)?.derive_audit_key()),
+    }
+}
+
+fn configured_audit_key(config: &Config) -> anyhow::Result<Option<AuditKey>> {
     let s = &config.secrets;
-    let from_config =
-        |value: &Option<String>, file: &Option<std::path::PathBuf>, what: &str| -> anyhow::Result<Option<String>> {
-            match (value, file) {
-                (Some(v), _) => Ok(Some(v.clone())),
-                (None, Some(f)) => Ok(Some(
-                    fs::read_to_string(f).with_context(|| format!("reading {what} from {}", f.display()))?,
-                )),
-                (None, None) => Ok(None),
-            }
-        };
-    let key = from_config(&s.encryption_key, &s.encryption_key_file, "secrets.encryption_key_file")?;
-    let pepper = from_config(&s.pepper, &s.pepper_file, "secrets.pepper_file")?;
+    configured(&s.audit_key, &s.audit_key_file, "secrets.audit_key_file")?
+        .map(|text| AuditKey::from_base64(&text))
+        .transpose()
+        .context("secrets.audit_key")
+}
+
+/// A secret given in configuration, as a value or in a file (the value wins).
+fn configured(value: &Option<Secret>, file: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<String>> {
+    match (value, file) {
+        (Some(v), _) => Ok(Some(v.expose().to_owned())),
+        (None, Some(f)) => Ok(Some(
+            fs::read_to_string(f).with_context(|| format!("reading {what} from {}", f.display()))?,
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+fn load_keys(config: &Config) -> anyhow::Result<Keys> {
+    let s = &config.secrets;
+    let key = configured(&s.encryption_key, &s.encryption_key_file, "secrets.encryption_key_file")?;
+    let pepper = configured(&s.pepper, &s.pepper_file, "secrets.pepper_file")?;
     match (key, pepper) {
         (Some(k), Some(p)) => return Ok(Keys::from_base64(&k, &p)?),
         (None, None) => {}

@@ -1,6 +1,7 @@
 //! `shiming`: the account and identity service, its maintenance commands and
 //! the development simulators.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use figment::providers::Serialized;
 use shiming_server::config::LogFormat;
 use shiming_server::Config;
-use shiming_store::{AuditStore, ChainReport};
+use shiming_store::{AuditStore, ChainHead, ChainReport, SqliteStore};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -66,8 +67,17 @@ struct Common {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain of the audit log: exit 0 when intact.
+    /// Recompute the keyed chain of the audit log: exit 0 when intact.
     Verify {
+        #[command(flatten)]
+        common: Common,
+        /// A head printed earlier by `shiming audit head`: the chain must
+        /// still hold that event unchanged (catches a truncated or rolled-back log).
+        #[arg(long, value_name = "SEQ:MAC")]
+        head: Option<ChainHead>,
+    },
+    /// Verify the chain and print its head, SEQ:MAC, to record outside the database.
+    Head {
         #[command(flatten)]
         common: Common,
     },
@@ -119,7 +129,10 @@ fn init_logs(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: in files and log collectors
+        // escape codes are noise, and break searching.
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -146,26 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { common } => {
             let config = load_config(false, &common, None)?;
-            shiming_server::open_store(&config).await?;
+            shiming_server::migrate(&config).await?;
             println!("database at {} is up to date", config.database_url());
         }
-        Command::Audit {
-            command: AuditCommand::Verify { common },
-        } => {
-            let config = load_config(false, &common, None)?;
-            // Not migrated: verifying must not change the database it verifies.
-            let store = shiming_store::SqliteStore::open_existing(&config.database_url()).await?;
-            return Ok(match store.verify_chain().await? {
-                ChainReport::Intact { events } => {
-                    println!("audit chain intact: {events} events");
-                    ExitCode::SUCCESS
-                }
-                ChainReport::Broken { seq, reason } => {
-                    println!("audit chain broken at event {seq}: {reason}");
-                    ExitCode::from(2)
-                }
-            });
-        }
+        Command::Audit { command } => return audit(command).await,
         Command::Dev {
             command: DevCommand::Sms { phone, url },
         } => {
@@ -208,6 +205,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit verify` and `audit head`: exit 0 when the chain is intact, 2 when broken.
+async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let (common, recorded) = match &command {
+        AuditCommand::Verify { common, head } => (common, *head),
+        AuditCommand::Head { common } => (common, None),
+    };
+    let config = load_config(false, common, None)?;
+    let key = shiming_server::secrets::audit_key(&config)
+        .context("the audit key: set secrets.audit_key, or the secrets it is derived from")?;
+    // Not migrated: reading the chain must not change the database it reads.
+    let store = SqliteStore::open_existing(&config.database_url(), key).await?;
+    Ok(match (store.verify_chain(recorded).await?, command) {
+        (ChainReport::Broken { seq, reason }, _) => {
+            println!("audit chain broken at event {seq}: {reason}");
+            ExitCode::from(2)
+        }
+        (ChainReport::Intact { head }, AuditCommand::Verify { .. }) => {
+            println!("audit chain intact: {} events", head.seq);
+            ExitCode::SUCCESS
+        }
+        (ChainReport::Intact { head }, AuditCommand::Head { .. }) => {
+            println!("{head}");
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 /// Runs one development simulator alone until Ctrl-C or SIGTERM.

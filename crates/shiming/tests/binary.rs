@@ -547,8 +547,9 @@ fn audit_verify_names_the_first_broken_event() {
             .unwrap()
     };
     let out = verify();
+    // The keyed chain's switch event, then the sign-in's account and session.
     assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("intact: 2 events"),
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("intact: 3 events"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -575,4 +576,101 @@ fn audit_verify_names_the_first_broken_event() {
         .unwrap()
         .status
         .success());
+}
+
+/// `shiming audit …` on a data folder: (exit code, standard output).
+fn audit(data: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("audit")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+#[test]
+fn a_recorded_head_catches_a_truncated_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve(&data, tmp.path());
+    let c = Client::new();
+    phone_sign_in(&c, &served.base, "+8613800000001");
+    phone_sign_in(&c, &served.base, "+8613800000002");
+    served.terminate();
+
+    let (code, head) = audit(&data, &["head"]);
+    assert_eq!(code, Some(0), "{head}");
+    let (seq, mac) = head.split_once(':').expect("SEQ:MAC");
+    assert_eq!(seq, "5", "the switch, then an account and a session per sign-in");
+    assert!(mac.len() == 64 && mac.bytes().all(|b| b.is_ascii_hexdigit()), "{head}");
+    let (code, said) = audit(&data, &["verify", "--head", &head]);
+    assert_eq!((code, said.as_str()), (Some(0), "audit chain intact: 5 events"));
+    // The chain is keyed: under another audit key (configured, not derived) it is broken.
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .env(
+            "SHIMING_SECRETS__AUDIT_KEY",
+            "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("broken at event 1"));
+
+    // The newest two events removed and the recorded tip moved back.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit_events WHERE seq > 3")
+            .execute(&db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)")
+            .execute(&db)
+            .await
+            .unwrap();
+    });
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!((code, said.as_str()), (Some(0), "audit chain intact: 3 events"));
+    let (code, said) = audit(&data, &["verify", "--head", &head]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.starts_with("audit chain broken at event 5: the chain ends before the recorded head"),
+        "{said}"
+    );
+    let (code, head_now) = audit(&data, &["head"]);
+    assert_eq!(code, Some(0));
+    assert!(head_now.starts_with("3:"), "{head_now}");
+
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--head", "5:nothex", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SEQ:MAC"));
+}
+
+#[test]
+fn logs_to_a_file_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = serve(&tmp.path().join("data"), tmp.path());
+    Client::new()
+        .get(format!("{}/api/v1/whoami", served.base))
+        .send()
+        .unwrap();
+    let (status, log) = served.terminate();
+    assert!(status.success());
+    assert!(log.contains("/api/v1/whoami"), "the request was logged");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes in a log that is no terminal:\n{log}"
+    );
 }

@@ -15,7 +15,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use shiming_domain::{CodePurpose, CredentialKind};
 
-pub use chain::{ChainReport, GENESIS};
+pub use chain::{ChainHead, ChainHeadError, ChainReport, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -188,8 +188,9 @@ pub trait OutboxStore {
 pub trait AuditStore {
     async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>>;
 
-    /// Recomputes the whole chain.
-    async fn verify_chain(&self) -> Result<ChainReport>;
+    /// Recomputes the whole chain; with `recorded`, a head recorded outside
+    /// the database, also checks that the chain still holds that event.
+    async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport>;
 }
 
 #[async_trait]

@@ -8,6 +8,6 @@ mod keys;
 mod seal;
 mod token;
 
-pub use keys::{KeyError, Keys};
+pub use keys::{AuditKey, KeyError, Keys};
 pub use seal::{Vault, VaultError};
 pub use token::{ct_eq, random_hex, sha256, SessionToken};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shiming_domain::{Person, Phone};
+use shiming_domain::{Person, Phone, Secret};
 
 use super::protocol::{CheckRequest, CheckResponse, CheckResult, CHECK_PATH};
 use super::{RealNameVerifier, Verdict, VerifierError};
@@ -14,7 +14,7 @@ pub struct CarrierConfig {
     pub base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
     #[serde(default)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -26,7 +26,7 @@ fn default_timeout_ms() -> u64 {
 pub struct CarrierClient {
     client: reqwest::Client,
     url: String,
-    api_key: Option<String>,
+    api_key: Option<Secret>,
 }
 
 impl CarrierClient {
@@ -56,7 +56,7 @@ impl RealNameVerifier for CarrierClient {
         };
         let mut req = self.client.post(&self.url).json(&body);
         if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
+            req = req.bearer_auth(key.expose());
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {

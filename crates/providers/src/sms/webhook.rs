@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shiming_domain::Phone;
+use shiming_domain::{Phone, Secret};
 
 use super::{SmsError, SmsSender};
 
@@ -14,7 +14,7 @@ pub struct WebhookConfig {
     pub url: String,
     /// Sent as `Authorization: Bearer …` when set.
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     /// Per attempt.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -51,7 +51,7 @@ impl WebhookSender {
             .post(&self.config.url)
             .json(&serde_json::json!({ "phone": to.e164(), "text": text }));
         if let Some(token) = &self.config.bearer_token {
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(token.expose());
         }
         match req.send().await {
             Ok(resp) if resp.status().is_success() => Ok(()),

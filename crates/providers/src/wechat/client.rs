@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use shiming_domain::Secret;
 
 use super::protocol::{
     RealNameAnswer, ACCESS_TOKEN_PATH, AUTHORIZE_PATH, QRCONNECT_PATH, REALNAME_PATH, USERINFO_PATH,
@@ -14,7 +15,7 @@ use super::{AuthorizeMode, RealNameClaim, TokenGrant, UserInfo, WechatError, Wec
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WechatConfig {
     pub appid: String,
-    pub secret: String,
+    pub secret: Secret,
     /// Where browsers authorize: `https://open.weixin.qq.com`.
     pub open_base_url: String,
     /// Where the server exchanges codes: `https://api.weixin.qq.com`.
@@ -104,7 +105,7 @@ impl WechatProvider for WechatClient {
         let c = &self.config;
         let query = [
             ("appid", c.appid.as_str()),
-            ("secret", c.secret.as_str()),
+            ("secret", c.secret.expose()),
             ("code", code),
             ("grant_type", "authorization_code"),
         ];

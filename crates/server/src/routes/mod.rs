@@ -78,6 +78,7 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveHeadersLayer::new([AUTHORIZATION, COOKIE, SET_COOKIE]))
+                .layer(axum::middleware::from_fn(telemetry::screen_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(telemetry::trace_layer())
                 .layer(PropagateRequestIdLayer::x_request_id())

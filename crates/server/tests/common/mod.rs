@@ -302,3 +302,18 @@ impl Browser {
         resp.json().await.unwrap()
     }
 }
+
+/// How many lines of `/metrics` name `route`: its series (a summary's quantiles each a line).
+pub async fn metric_series(app: &TestApp, route: &str) -> usize {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("route=\"{route}\"");
+    text.lines().filter(|l| l.contains(&label)).count()
+}

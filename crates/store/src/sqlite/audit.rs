@@ -2,9 +2,32 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::SqliteStore;
-use crate::chain::ChainWalker;
-use crate::{AuditRecord, AuditStore, ChainReport, Result};
+use super::{append_audit, SqliteStore};
+use crate::chain::{ChainHead, ChainWalker, EventFields, LinkKind, StoredEvent, KEYED_SWITCH};
+use crate::{AuditDraft, AuditRecord, AuditStore, ChainReport, Result};
+
+impl SqliteStore {
+    /// Appends the switch event when the chain's newest event is not keyed
+    /// (or there is none). Its link, keyed, covers every plain link before it.
+    pub(super) async fn key_chain(&self) -> Result<()> {
+        let mut tx = self.write().await?;
+        let (seq, newest): (i64, Option<String>) = sqlx::query_as(
+            "SELECT h.seq, (SELECT link_kind FROM audit_events WHERE seq = h.seq) FROM audit_head h WHERE h.id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if newest.as_deref() != Some(LinkKind::Keyed.as_str()) {
+            let switch = AuditDraft {
+                kind: KEYED_SWITCH,
+                at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                account_id: None,
+                details: serde_json::json!({ "link": LinkKind::Keyed.as_str(), "plain_events": seq }),
+            };
+            append_audit(&mut tx, &switch).await?;
+        }
+        tx.commit().await
+    }
+}
 
 #[async_trait]
 impl AuditStore for SqliteStore {
@@ -27,34 +50,36 @@ impl AuditStore for SqliteStore {
             .collect())
     }
 
-    async fn verify_chain(&self) -> Result<ChainReport> {
+    async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
         // One snapshot: events appended meanwhile neither count nor break it.
         let mut tx = self.pool.begin().await?;
-        let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        let (tip_seq, tip_link): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let mut walker = ChainWalker::new();
+        let mut walker = ChainWalker::new(&self.audit_key, recorded);
         {
             let mut rows = sqlx::query(
-                "SELECT seq, at, kind, account_id, details, prev_hash, hash FROM audit_events ORDER BY seq",
+                "SELECT seq, at, kind, account_id, details, prev_hash, hash, link_kind FROM audit_events ORDER BY seq",
             )
             .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                let account: Option<String> = r.try_get("account_id")?;
-                let step = walker.step(
-                    r.try_get("seq")?,
-                    r.try_get("at")?,
-                    r.try_get::<&str, _>("kind")?,
-                    account.as_deref(),
-                    r.try_get::<&str, _>("details")?,
-                    r.try_get::<&[u8], _>("prev_hash")?,
-                    r.try_get::<&[u8], _>("hash")?,
-                );
-                if let Err(report) = step {
+                let event = StoredEvent {
+                    fields: EventFields {
+                        seq: r.try_get("seq")?,
+                        at: r.try_get("at")?,
+                        kind: r.try_get("kind")?,
+                        account_id: r.try_get("account_id")?,
+                        details: r.try_get("details")?,
+                    },
+                    link_kind: r.try_get("link_kind")?,
+                    prev: r.try_get("prev_hash")?,
+                    link: r.try_get("hash")?,
+                };
+                if let Err(report) = walker.step(&event) {
                     return Ok(report);
                 }
             }
         }
-        Ok(walker.finish(head_seq, &head_hash))
+        Ok(walker.finish(tip_seq, &tip_link))
     }
 }
