@@ -523,6 +523,82 @@ async fn two_confirms_of_one_change_commit_it_once() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn two_accounts_racing_for_one_credential_leave_it_on_one() {
+    let app = spawn_app_with(for_races).await;
+    futures::stream::iter(0..RACES)
+        .for_each_concurrent(4, |i| {
+            let app = &app;
+            async move {
+                // One new WeChat identity, two accounts binding it at once.
+                let wx = app.add_wechat_user("race", None).await;
+                let mut callbacks = Vec::new();
+                for phone in [format!("+86150{i:08}"), format!("+86151{i:08}")] {
+                    let (b, token) = signed_in_browser(app, &phone).await;
+                    app.step_up(&token, &phone).await;
+                    let callback = b.approve(BIND, &wx).await;
+                    callbacks.push((b, callback));
+                }
+                let (x, y) = tokio::join!(
+                    callbacks[0].0.get(&callbacks[0].1, true),
+                    callbacks[1].0.get(&callbacks[1].1, true)
+                );
+                let mut answers = vec![
+                    (x.status().as_u16(), error_code_of(x).await),
+                    (y.status().as_u16(), error_code_of(y).await),
+                ];
+                answers.sort();
+                assert_eq!(answers, [(200, String::new()), (409, "credential_in_use".into())]);
+
+                // One new phone, two accounts changing to it at once.
+                let new = format!("+86152{i:08}");
+                let c = person("陈静", &format!("32010219950505{:03}", i));
+                app.add_carrier_person(&new, &c.0, &c.1).await;
+                let mut tokens = Vec::new();
+                for (b, _) in &callbacks {
+                    let token = b.token.clone().unwrap();
+                    change_phone_to(app, &token, &new, &c).await;
+                    tokens.push(token);
+                }
+                let (x, y) = tokio::join!(confirm_phone(app, &tokens[0]), confirm_phone(app, &tokens[1]));
+                let mut answers = vec![
+                    (x.status().as_u16(), error_code_of(x).await),
+                    (y.status().as_u16(), error_code_of(y).await),
+                ];
+                answers.sort();
+                assert_eq!(answers, [(200, String::new()), (409, "credential_in_use".into())]);
+            }
+        })
+        .await;
+    let db = app.db().await;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await.unwrap() }
+    };
+    let races = RACES as i64;
+    assert_eq!(
+        count("SELECT COUNT(*) FROM credentials WHERE kind = 'wechat'").await,
+        races
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM credentials WHERE kind = 'phone'").await,
+        2 * races,
+        "every account keeps one phone"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM rebinds WHERE kind = 'phone'").await,
+        races,
+        "each raced phone moved once"
+    );
+    assert_invariants(&app).await;
+    app.stop().await;
+}
+
+async fn error_code_of(resp: reqwest::Response) -> String {
+    let body: Value = resp.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap_or("").to_owned()
+}
+
 // ---- 5. cookies ----
 
 fn set_cookie(resp: &reqwest::Response) -> String {

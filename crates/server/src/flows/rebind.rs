@@ -443,6 +443,19 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
     commit(state, who, &view, None, None, CredentialKind::Wechat, expected).await
 }
 
+/// Refuses a WeChat identity another account holds (the unique constraint
+/// decides again at the commit).
+async fn refuse_bound_elsewhere(state: &AppState, credential: &NewCredential) -> ApiResult<()> {
+    match state
+        .store
+        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
+        .await?
+    {
+        Some(_) => Err(ApiError::CredentialInUse),
+        None => Ok(()),
+    }
+}
+
 /// What binding a first WeChat did.
 pub enum BindOutcome {
     Bound,
@@ -460,14 +473,7 @@ pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewC
     if view.credential(CredentialKind::Wechat).is_some() {
         return Err(ApiError::AlreadyBound);
     }
-    if state
-        .store
-        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::CredentialInUse);
-    }
+    refuse_bound_elsewhere(state, &credential).await?;
     let (_, expected) = preview(state, who, &view, CredentialKind::Wechat, Some(&credential), None).await?;
     if expected.person_changes {
         check_limits(state, &who.account_id, true).await?;
@@ -608,14 +614,7 @@ pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: Ne
     if credential.attestation.is_none() {
         return Err(ApiError::CredentialNotVerified);
     }
-    if state
-        .store
-        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::CredentialInUse);
-    }
+    refuse_bound_elsewhere(state, &credential).await?;
     let current = person_before(&view);
     let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
     check_limits(state, &who.account_id, current.is_some_and(|c| Some(c) != incoming)).await?;
