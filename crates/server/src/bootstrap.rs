@@ -15,12 +15,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::{Config, SmsSenderKind};
 use crate::flows::notices;
 use crate::flows::outbox::OutboxSender;
 use crate::routes::app;
 use crate::session::seen_writer;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::{secrets, telemetry};
 
 /// A running service.
@@ -77,7 +78,13 @@ async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<Sqli
     Ok(store)
 }
 
-pub async fn start(mut config: Config) -> anyhow::Result<Running> {
+/// Starts the service on the system clock.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_clock(config, Clock::system()).await
+}
+
+/// Starts the service on `clock` (tests hold a manual one and move it on).
+pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Running> {
     // The data folder first: in dev the secrets are generated into it.
     create_data_dir(&config)?;
     let secrets = secrets::load(&config)?;
@@ -161,6 +168,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         (SmsSenderKind::Outbox, _) if config.dev => Arc::new(OutboxSender {
             store: store.clone(),
             vault: vault.clone(),
+            clock: clock.clone(),
         }),
         (SmsSenderKind::Outbox, _) => {
             bail!("the SMS outbox is for development only: set sms.sender = \"webhook\" and sms.webhook.url")
@@ -174,11 +182,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         Duration::from_secs(config.sessions.flush_interval_secs.max(1)),
     );
     tasks.push(tokio::spawn(writer));
-    tasks.push(tokio::spawn(sweeper(store.clone(), stopped.clone())));
+    tasks.push(tokio::spawn(sweeper(store.clone(), clock.clone(), stopped.clone())));
     tasks.push(tokio::spawn(notices::dispatch(
         store.clone(),
         vault.clone(),
         sms.clone(),
+        clock.clone(),
         stopped.clone(),
     )));
 
@@ -191,6 +200,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         verifier,
         wechat,
         seen,
+        clock,
     };
     let router = app(state, simulators);
     let mut stopped_main = stopped;
@@ -238,12 +248,12 @@ async fn serve_simulator(
 }
 
 /// Deletes expired sessions and codes and old rate-limit hits every ten minutes.
-async fn sweeper(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
+async fn sweeper(store: Arc<dyn Store>, clock: Clock, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = store.sweep(now(), 2 * 86_400).await {
+                if let Err(e) = store.sweep(clock.now(), 2 * 86_400).await {
                     tracing::warn!(error = %e, "sweep failed");
                 }
             }

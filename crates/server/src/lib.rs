@@ -1,6 +1,7 @@
 //! The shiming HTTP service.
 
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod error;
 mod extract;
@@ -11,6 +12,7 @@ mod session;
 mod state;
 mod telemetry;
 
-pub use bootstrap::{migrate, start, Running};
+pub use bootstrap::{migrate, start, start_with_clock, Running};
+pub use clock::Clock;
 pub use config::Config;
 pub use routes::app;

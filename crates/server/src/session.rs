@@ -22,7 +22,7 @@ use shiming_vault::{random_hex, SessionToken};
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "shiming_session";
 
@@ -100,7 +100,7 @@ pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authentic
     let Some(s) = state.store.session_by_token(&SessionToken::hash_of(token)).await? else {
         return Ok(None);
     };
-    let now = now();
+    let now = state.now();
     if !is_live(state, &s, now) || matches!(s.account_state, AccountState::Banned | AccountState::Deleted) {
         return Ok(None);
     }
@@ -123,7 +123,7 @@ fn is_live(state: &AppState, s: &SessionRecord, now: i64) -> bool {
 
 /// The account's sessions that still work, newest first.
 pub async fn live_sessions(state: &AppState, account_id: &str) -> ApiResult<Vec<SessionRecord>> {
-    let now = now();
+    let now = state.now();
     let mut all = state.store.sessions_of(account_id).await?;
     all.retain(|s| is_live(state, s, now));
     Ok(all)
@@ -138,7 +138,7 @@ pub async fn create(
     signed_in_with: SignedInWith,
 ) -> ApiResult<SessionToken> {
     let token = SessionToken::generate();
-    let now = now();
+    let now = state.now();
     let id = format!("ses_{}", random_hex(16));
     let session = NewSession {
         id: id.clone(),

@@ -8,6 +8,7 @@ use shiming_providers::wechat::WechatProvider;
 use shiming_store::Store;
 use shiming_vault::Vault;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::session::SeenRecorder;
 
@@ -21,11 +22,14 @@ pub struct AppState {
     /// WeChat sign-in, when configured.
     pub wechat: Option<Arc<dyn WechatProvider>>,
     pub seen: SeenRecorder,
+    pub clock: Clock,
 }
 
-/// Unix seconds now.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+impl AppState {
+    /// Unix seconds now, by the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
 }
 
 /// Unix seconds as RFC 3339 for responses.

@@ -12,7 +12,7 @@ use shiming_vault::random_hex;
 use super::security;
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// The account `credential` is bound to, or a new personal account holding it
 /// when registration is open; the flag says whether it was created.
@@ -30,7 +30,7 @@ pub async fn find_or_create(
         return Err(ApiError::RegistrationClosed);
     }
     let id = format!("acc_{}", random_hex(16));
-    let now = now();
+    let now = state.now();
     let details = json!({
         "via": via,
         "credential": kind.as_str(),

@@ -7,7 +7,7 @@ use shiming_vault::ct_eq;
 use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// What a client learns about a sent code.
 pub struct Sent {
@@ -69,7 +69,7 @@ pub async fn send(
     client_ip: &str,
 ) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
-    let now = now();
+    let now = state.now();
     let phone_hash = phone_hash(&state.vault, phone);
     let (phone_bucket, per_phone) = match purpose {
         CodePurpose::Login => ("sms_phone_hour:login", cfg.per_phone_per_hour),
@@ -140,7 +140,7 @@ pub async fn check(
     typed: &SmsCode,
     client_ip: &str,
 ) -> ApiResult<()> {
-    let now = now();
+    let now = state.now();
     let allowance = [failed_tries_limit(state, client_ip, now)];
     state.store.take(&allowance).await?;
     match compare(state, phone, purpose, who, typed, now).await {

@@ -13,12 +13,13 @@ use shiming_vault::Vault;
 use tokio::sync::watch;
 
 use super::rebind::{NOTICE_PHONE, NOTICE_TEXT};
-use crate::state::now;
+use crate::clock::Clock;
 
 pub async fn dispatch(
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
     sms: Arc<dyn SmsSender>,
+    clock: Clock,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -27,7 +28,7 @@ pub async fn dispatch(
             _ = tick.tick() => {}
             _ = stopped.changed() => break,
         }
-        let claimed = match store.claim_notices(now(), 60, 20).await {
+        let claimed = match store.claim_notices(clock.now(), 60, 20).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim notices");
@@ -53,7 +54,7 @@ pub async fn dispatch(
                     false
                 }
             };
-            if let Err(e) = store.finish_notice(n.id, sent, now()).await {
+            if let Err(e) = store.finish_notice(n.id, sent, clock.now()).await {
                 tracing::warn!(error = %e, "could not record a notice's delivery");
             }
         }

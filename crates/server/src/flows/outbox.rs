@@ -9,11 +9,13 @@ use shiming_providers::sms::{SmsError, SmsSender};
 use shiming_store::{OutboxMessage, Store};
 use shiming_vault::Vault;
 
-use crate::state::{now, rfc3339};
+use crate::clock::Clock;
+use crate::state::rfc3339;
 
 pub struct OutboxSender {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
+    pub clock: Clock,
 }
 
 const PHONE: &str = "outbox.phone";
@@ -26,7 +28,7 @@ impl SmsSender for OutboxSender {
             phone_hash: super::security::phone_hash(&self.vault, to),
             phone_sealed: self.vault.seal(PHONE, to.e164().as_bytes()),
             text_sealed: self.vault.seal(TEXT, text.as_bytes()),
-            sent_at: now(),
+            sent_at: self.clock.now(),
         };
         self.store
             .push_outbox(message)

@@ -8,7 +8,7 @@ use shiming_store::{AuditDraft, RateLimit, StoreError};
 use super::security;
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -45,7 +45,7 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
     {
         return Err(ApiError::RealnameNotEditable);
     }
-    let now = now();
+    let now = state.now();
     let audit = AuditDraft::new(
         "realname.verified",
         &who.account_id,
@@ -72,7 +72,7 @@ async fn take_check(state: &AppState, account_id: &str) -> ApiResult<()> {
         key: account_id.as_bytes().to_vec(),
         window: 86_400,
         limit: state.config.realname.checks_per_account_per_day,
-        now: now(),
+        now: state.now(),
     };
     Ok(state.store.take(&[cap]).await?)
 }
@@ -91,10 +91,11 @@ pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, pe
     ask_carrier(state, phone, person).await
 }
 
-/// Parses the person of a request, with typed errors.
-pub fn parse_person(name: &str, id_number: &str) -> ApiResult<Person> {
+/// Parses a person given to the service (by a request, or WeChat's claim),
+/// with typed errors: an ID number born after today is no one's.
+pub fn parse_person(state: &AppState, name: &str, id_number: &str) -> ApiResult<Person> {
     Ok(Person {
         name: PersonName::parse(name)?,
-        id_number: IdNumber::parse(id_number)?,
+        id_number: IdNumber::parse_at(id_number, state.clock.today_in_china())?,
     })
 }

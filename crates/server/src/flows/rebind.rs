@@ -21,7 +21,7 @@ use super::codes::{self, Sent};
 use super::security::{self, open_person, open_phone, PHONE_VALUE, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
-use crate::state::{now, rfc3339, AppState};
+use crate::state::{rfc3339, AppState};
 
 pub const NOTICE_PHONE: &str = "notice.phone";
 pub const NOTICE_TEXT: &str = "notice.text";
@@ -29,9 +29,9 @@ pub const NOTICE_TEXT: &str = "notice.text";
 const PENDING_PREVIEW: &str = "pending.preview";
 
 /// Refuses unless the session stepped up within the window.
-pub fn require_step_up(who: &Authenticated) -> ApiResult<()> {
+pub fn require_step_up(state: &AppState, who: &Authenticated) -> ApiResult<()> {
     match who.step_up_until {
-        Some(until) if until > now() => Ok(()),
+        Some(until) if until > state.now() => Ok(()),
         _ => Err(ApiError::StepUpRequired),
     }
 }
@@ -67,7 +67,7 @@ pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str, c
 
 /// Privileges the session for the step-up window.
 pub async fn grant_step_up(state: &AppState, who: &Authenticated, method: &str) -> ApiResult<i64> {
-    let now = now();
+    let now = state.now();
     let until = now + state.config.rebind.step_up_secs;
     let audit = AuditDraft::new(
         "session.stepped_up",
@@ -91,7 +91,7 @@ pub fn limits(state: &AppState) -> RebindLimits {
 /// Refuses early, before a proof is asked for, a rebind the limits would
 /// refuse at its commit (where they are decided again, in the transaction).
 async fn check_limits(state: &AppState, account_id: &str, person_changes: bool) -> ApiResult<()> {
-    let now = now();
+    let now = state.now();
     let history = state.store.rebinds_since(account_id, now - YEAR_SECS).await?;
     Ok(rebind::check_limits(&history, now, person_changes, limits(state))?)
 }
@@ -224,7 +224,7 @@ async fn prove(
     let proof = Proof {
         preview_sealed: state.vault.seal(PENDING_PREVIEW, &json),
         expected,
-        at: now(),
+        at: state.now(),
     };
     if !state.store.prove_change(pending_id, &proof).await? {
         return Err(ApiError::FlowExpired);
@@ -240,7 +240,7 @@ async fn open_proven_change(
     view: &AccountView,
     credential: NewCredential,
 ) -> ApiResult<PreviewView> {
-    let now = now();
+    let now = state.now();
     let expires_at = now + state.config.rebind.flow_ttl_secs;
     let change = NewPendingChange {
         account_id: who.account_id.clone(),
@@ -260,7 +260,7 @@ pub async fn pending_preview(
     who: &Authenticated,
     kind: CredentialKind,
 ) -> ApiResult<serde_json::Value> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     let (_, proof) = proven_pending(state, who, kind).await?;
     let json = state.vault.open(PENDING_PREVIEW, &proof.preview_sealed)?;
     serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.to_string()))
@@ -273,7 +273,7 @@ async fn proven_pending(
 ) -> ApiResult<(PendingChange, Proof)> {
     let pending = state
         .store
-        .pending_change(&who.account_id, &who.session_id, kind, now())
+        .pending_change(&who.account_id, &who.session_id, kind, state.now())
         .await?
         .ok_or(ApiError::FlowExpired)?;
     let proof = pending.proof.clone().ok_or(ApiError::FlowExpired)?;
@@ -369,7 +369,7 @@ async fn commit(
         new: incoming,
         expected,
         limits: limits(state),
-        at: now(),
+        at: state.now(),
     };
     let revoked = match state.store.commit_rebind(commit).await {
         Ok(n) => n,
@@ -399,7 +399,7 @@ pub async fn confirm(
     kind: CredentialKind,
     accept: bool,
 ) -> ApiResult<serde_json::Value> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     if !accept {
         return Err(ApiError::ConsequencesNotAccepted);
     }
@@ -428,7 +428,7 @@ pub async fn confirm(
 
 /// Unbinds WeChat; the phone must stay.
 pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) -> ApiResult<serde_json::Value> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     if !accept {
         return Err(ApiError::ConsequencesNotAccepted);
     }
@@ -468,7 +468,7 @@ pub enum BindOutcome {
 /// a credential is a way in. One that brings in a person other than the
 /// account's real-name person opens a pending change and answers its preview.
 pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<BindOutcome> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     let view = active_view(state, who).await?;
     if view.credential(CredentialKind::Wechat).is_some() {
         return Err(ApiError::AlreadyBound);
@@ -509,7 +509,7 @@ pub async fn phone_change_start(
     req: StartPhoneChange,
     client_ip: &str,
 ) -> ApiResult<Sent> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     let view = active_view(state, who).await?;
     let new_hash = security::phone_hash(&state.vault, &req.new_phone);
     if view
@@ -533,7 +533,7 @@ pub async fn phone_change_start(
     if rebind::is_rebind(replaces, person_changes) {
         check_limits(state, &who.account_id, person_changes).await?;
     }
-    let now = now();
+    let now = state.now();
     let credential = NewCredential {
         attestation: Some(NewAttestation {
             person,
@@ -564,12 +564,12 @@ pub async fn phone_change_verify(
     code: &str,
     client_ip: &str,
 ) -> ApiResult<PreviewView> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
     let pending = state
         .store
-        .pending_change(&who.account_id, &who.session_id, CredentialKind::Phone, now())
+        .pending_change(&who.account_id, &who.session_id, CredentialKind::Phone, state.now())
         .await?
         .ok_or(ApiError::FlowExpired)?;
     let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
@@ -601,7 +601,7 @@ pub async fn phone_change_verify(
 
 /// Checks a WeChat identity proven for a rebind, then opens the change.
 pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: NewCredential) -> ApiResult<PreviewView> {
-    require_step_up(who)?;
+    require_step_up(state, who)?;
     let view = active_view(state, who).await?;
     if view.credential(CredentialKind::Wechat).is_some_and(|c| {
         state

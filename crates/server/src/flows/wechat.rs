@@ -3,7 +3,7 @@
 //! (a cookie), so there is no login CSRF and no replay.
 
 use serde::Deserialize;
-use shiming_domain::{CredentialKind, IdNumber, Person, PersonName};
+use shiming_domain::CredentialKind;
 use shiming_providers::wechat::{AuthorizeMode, WechatProvider};
 use shiming_store::{AppOpenid, NewAttestation, NewCredential, OAuthFlow, RateLimit};
 use shiming_vault::{ct_eq, random_hex, sha256};
@@ -11,7 +11,7 @@ use shiming_vault::{ct_eq, random_hex, sha256};
 use super::security::{WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// The cookie binding a round trip to the browser that started it.
 pub const BROWSER_COOKIE: &str = "shiming_oauth";
@@ -97,13 +97,13 @@ pub async fn start(
         match purpose {
             Purpose::Bind => {
                 // A credential is a way in: binding one needs a step-up like rebinding.
-                super::rebind::require_step_up(who)?;
+                super::rebind::require_step_up(state, who)?;
                 if has_wechat {
                     return Err(ApiError::AlreadyBound);
                 }
             }
             Purpose::Rebind => {
-                super::rebind::require_step_up(who)?;
+                super::rebind::require_step_up(state, who)?;
                 if !has_wechat {
                     return Err(ApiError::NoWechatBound);
                 }
@@ -122,7 +122,7 @@ pub async fn start(
         .filter(|b| issued_here(state, b))
         .unwrap_or_else(|| new_browser_id(state));
     let oauth_state = random_hex(32);
-    let now = now();
+    let now = state.now();
     let cfg = &state.config.wechat;
     let flow = OAuthFlow {
         state_hash: sha256(oauth_state.as_bytes()).to_vec(),
@@ -183,7 +183,11 @@ pub async fn finish(
     };
     let flow = state
         .store
-        .take_oauth_flow(&sha256(oauth_state.as_bytes()), &sha256(browser.as_bytes()), now())
+        .take_oauth_flow(
+            &sha256(oauth_state.as_bytes()),
+            &sha256(browser.as_bytes()),
+            state.now(),
+        )
         .await?
         .ok_or(ApiError::OAuthStateInvalid)?;
     let purpose = Purpose::parse(&flow.purpose).ok_or(ApiError::OAuthStateInvalid)?;
@@ -278,9 +282,9 @@ async fn prove(state: &AppState, provider: &dyn WechatProvider, code: &str) -> A
     let claim = provider.real_name(&grant).await?;
     let attestation = match claim {
         Some(c) => {
-            let person = match (PersonName::parse(&c.name), IdNumber::parse(&c.id_number)) {
-                (Ok(name), Ok(id_number)) => Person { name, id_number },
-                _ => {
+            let person = match super::realname::parse_person(state, &c.name, &c.id_number) {
+                Ok(person) => person,
+                Err(_) => {
                     tracing::warn!("WeChat's real-name claim is not a valid name and ID number");
                     return Err(ApiError::WechatUnavailable);
                 }

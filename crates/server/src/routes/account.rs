@@ -11,7 +11,7 @@ use crate::extract::ApiJson;
 use crate::flows::realname;
 use crate::flows::security::{self, SecurityView};
 use crate::session::{self, Authenticated};
-use crate::state::{now, rfc3339, AppState};
+use crate::state::{rfc3339, AppState};
 
 pub async fn security_view(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<SecurityView>> {
     let view = state
@@ -39,7 +39,7 @@ pub async fn real_name_phone(
     if !body.consent {
         return Err(ApiError::ConsentRequired);
     }
-    let person = realname::parse_person(&body.name, &body.id_number)?;
+    let person = realname::parse_person(&state, &body.name, &body.id_number)?;
     let outcome = realname::verify_phone(&state, &who, person).await?;
     let view = state
         .store
@@ -76,7 +76,7 @@ pub async fn revoke_session(
     let audit = AuditDraft::new(
         "session.revoked",
         &who.account_id,
-        now(),
+        state.now(),
         json!({ "session_id": id, "by": "account" }),
     );
     if !state.store.revoke_session(&who.account_id, &id, audit).await? {
@@ -92,7 +92,7 @@ pub async fn revoke_other_sessions(
     let audit = AuditDraft::new(
         "sessions.revoked_others",
         &who.account_id,
-        now(),
+        state.now(),
         json!({ "kept": who.session_id }),
     );
     let revoked = state
@@ -117,6 +117,6 @@ pub async fn notices(State(state): State<AppState>, who: Authenticated) -> ApiRe
 }
 
 pub async fn read_notices(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
-    let read = state.store.read_notices(&who.account_id, now()).await?;
+    let read = state.store.read_notices(&who.account_id, state.now()).await?;
     Ok(Json(json!({ "read": read })))
 }

@@ -15,7 +15,7 @@ use crate::extract::{ApiJson, ClientIp};
 use crate::flows::security::{self, PHONE_VALUE};
 use crate::flows::{accounts, codes};
 use crate::session::{self, Authenticated};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct SendBody {
@@ -71,7 +71,7 @@ pub async fn logout(State(state): State<AppState>, who: Authenticated) -> ApiRes
     let audit = AuditDraft::new(
         "session.revoked",
         &who.account_id,
-        now(),
+        state.now(),
         json!({ "session_id": who.session_id, "by": "logout" }),
     );
     state

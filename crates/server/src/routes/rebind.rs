@@ -63,13 +63,13 @@ pub async fn phone_change(
     ApiJson(body): ApiJson<PhoneChangeBody>,
 ) -> ApiResult<Response> {
     // Permission first: nothing about the new phone is looked at without a step-up.
-    rebind::require_step_up(&who)?;
+    rebind::require_step_up(&state, &who)?;
     if !body.consent {
         return Err(ApiError::ConsentRequired);
     }
     let new_phone = Phone::parse(&body.new_phone)?;
     let person = match (body.name.as_deref(), body.id_number.as_deref()) {
-        (Some(name), Some(id)) => Some(parse_person(name, id)?),
+        (Some(name), Some(id)) => Some(parse_person(&state, name, id)?),
         (None, None) => None,
         _ => return Err(ApiError::PersonIncomplete),
     };

@@ -1,9 +1,7 @@
 //! Trust under attack: what a hostile client can do to the service's
 //! metrics, parsers, limits and logs, over real HTTP against the real service.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -1,10 +1,8 @@
 //! Sessions: listing, revoking, signing out, expiry, and the batched last-seen.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{error_code, spawn_app, spawn_app_with};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp};
 use serde_json::Value;
 
 const PHONE: &str = "+8613912345678";
@@ -128,62 +126,101 @@ async fn unknown_and_malformed_tokens_are_unauthenticated() {
     app.stop().await;
 }
 
+/// The session's last-seen time as the database holds it, waited for: the
+/// batch writer records it a flush after the request.
+async fn last_seen_becomes(app: &TestApp, token: &str, at: i64) {
+    for _ in 0..100 {
+        let body: Value = app
+            .get_as(token, "/api/v1/account/sessions")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if body["sessions"][0]["last_seen_at"] == rfc3339(at) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("last seen never became {at}");
+}
+
+fn rfc3339(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 #[tokio::test]
-async fn idle_sessions_expire() {
-    let app = spawn_app_with(|c| c.sessions.idle_timeout_secs = 1).await;
+async fn a_session_idle_for_seven_days_ends_and_use_resets_the_idle_time() {
+    let app = spawn_app_with(|c| c.sessions.flush_interval_secs = 1).await;
     let (token, _) = app.sign_in(PHONE).await;
+    let week = 7 * 86_400;
+    app.advance(week - 100);
     assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let used = app.clock.now();
+    last_seen_becomes(&app, &token, used).await;
+    // A week after that use it still works; a second later it does not.
+    app.advance(week);
+    assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
+    let (idle, _) = app.sign_in(PHONE).await;
+    app.advance(1);
     assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 401);
+    assert_eq!(
+        app.get_as(&idle, "/api/v1/whoami").await.status(),
+        200,
+        "a fresh session lives"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
-async fn sessions_end_at_their_absolute_expiry_even_when_used() {
-    let app = spawn_app_with(|c| {
-        c.sessions.absolute_timeout_secs = 3;
-        c.sessions.touch_interval_secs = 0;
-        c.sessions.flush_interval_secs = 1;
-    })
-    .await;
-    // Times are whole seconds: a session made at t expires at t+3, at least 2 s from now.
+async fn sessions_end_at_thirty_days_even_when_used() {
+    let app = spawn_app_with(|c| c.sessions.flush_interval_secs = 1).await;
     let (token, _) = app.sign_in(PHONE).await;
-    for _ in 0..3 {
+    for _ in 0..4 {
+        app.advance(6 * 86_400);
         assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        last_seen_becomes(&app, &token, app.clock.now()).await;
     }
-    tokio::time::sleep(Duration::from_millis(2900)).await;
+    app.advance(30 * 86_400 - 4 * 6 * 86_400 - 1);
+    assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
+    app.advance(1);
     assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 401);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn last_seen_is_written_in_batches() {
-    let app = spawn_app_with(|c| {
-        c.sessions.touch_interval_secs = 0;
-        c.sessions.flush_interval_secs = 1;
-    })
-    .await;
+    // A flush an hour away: the request is answered, its last-seen not yet written.
+    let app = spawn_app_with(|c| c.sessions.flush_interval_secs = 3_600).await;
     let (token, _) = app.sign_in(PHONE).await;
-    let first: Value = app
+    let created = app.clock.now();
+    app.advance(120);
+    for _ in 0..10 {
+        assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
+    }
+    let listed: Value = app
         .get_as(&token, "/api/v1/account/sessions")
         .await
         .json()
         .await
         .unwrap();
-    let created = first["sessions"][0]["created_at"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
-    let later: Value = app
-        .get_as(&token, "/api/v1/account/sessions")
-        .await
-        .json()
+    assert_eq!(
+        listed["sessions"][0]["last_seen_at"],
+        rfc3339(created),
+        "not written per request"
+    );
+    // Shutting down writes the batch once.
+    let data = app.stop().await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.path().join("shiming.db").display()))
         .await
         .unwrap();
-    let seen = later["sessions"][0]["last_seen_at"].as_str().unwrap();
-    assert!(seen > created.as_str(), "last seen {seen} after creation {created}");
-    app.stop().await;
+    let seen: i64 = sqlx::query_scalar("SELECT last_seen_at FROM sessions")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(seen, created + 120);
 }
 
 #[tokio::test]

@@ -1,11 +1,10 @@
 //! `spawn_app`: the real service on a real port, with SQLite in a temporary
-//! folder and the development carrier on its own port, driven over HTTP.
-
-#![allow(dead_code)] // each test binary uses its own subset
+//! folder and the development carrier on its own port, driven over HTTP, on a
+//! clock the test holds.
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
-use shiming_server::{Config, Running};
+use shiming_server::{Clock, Config, Running};
 use tempfile::TempDir;
 
 pub struct TestApp {
@@ -13,6 +12,8 @@ pub struct TestApp {
     pub carrier: String,
     pub http: Client,
     pub data: TempDir,
+    /// The service's clock: it stands still until the test moves it on.
+    pub clock: Clock,
     running: Option<Running>,
 }
 
@@ -26,7 +27,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data.path().to_path_buf();
     tweak(&mut config);
-    let running = shiming_server::start(config).await.expect("the service starts");
+    let clock = Clock::manual(Clock::system().now());
+    let running = shiming_server::start_with_clock(config, clock.clone())
+        .await
+        .expect("the service starts");
     TestApp {
         base: running.url(),
         carrier: format!("http://{}", running.carrier_addr.expect("dev starts a carrier")),
@@ -35,6 +39,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             .build()
             .unwrap(),
         data,
+        clock,
         running: Some(running),
     }
 }
@@ -54,6 +59,11 @@ pub async fn error_code(resp: Response) -> (StatusCode, String) {
 }
 
 impl TestApp {
+    /// Moves the service's clock on: time passes without waiting for it.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -248,10 +258,13 @@ impl TestApp {
         all
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the service (it writes what it batched); the data folder is
+    /// handed back to look into, and goes when dropped.
+    pub async fn stop(mut self) -> TempDir {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
+        self.data
     }
 }
 

@@ -1,10 +1,6 @@
 //! Phone sign-in ("验证码登录即注册") and its SMS codes, over HTTP.
 
-mod common;
-
-use std::time::Duration;
-
-use common::{error_code, spawn_app, spawn_app_with};
+use crate::helpers::{error_code, spawn_app, spawn_app_with};
 use serde_json::{json, Value};
 
 const PHONE: &str = "+8613912345678";
@@ -189,15 +185,32 @@ async fn a_code_works_once_and_only_the_newest_works() {
 }
 
 #[tokio::test]
-async fn codes_expire() {
-    let app = spawn_app_with(|c| c.sms.code_ttl_secs = 1).await;
+async fn codes_expire_after_five_minutes() {
+    let app = spawn_app().await;
+    let late = "+8613700000051";
     app.send_code(PHONE).await;
-    let code = app.latest_code(PHONE).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.send_code(late).await;
+    let (in_time, too_late) = (app.latest_code(PHONE).await, app.latest_code(late).await);
+    app.advance(299);
+    assert_eq!(app.login(PHONE, &in_time).await.status(), 200, "a code works for 300 s");
+    app.advance(1);
     assert_eq!(
-        error_code(app.login(PHONE, &code).await).await,
+        error_code(app.login(late, &too_late).await).await,
         (reqwest::StatusCode::BAD_REQUEST, "code_incorrect".into())
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_resend_waits_exactly_the_cool_down() {
+    let app = spawn_app().await;
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    app.advance(45);
+    let resp = app.send_code(PHONE).await;
+    assert_eq!(resp.headers()["retry-after"], "15");
+    assert_eq!(error_code(resp).await.1, "rate_limited");
+    app.advance(15);
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
     app.stop().await;
 }
 

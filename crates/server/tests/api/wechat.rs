@@ -2,11 +2,7 @@
 //! development WeChat server: the real OAuth round trip, state handling,
 //! every errcode, outages, and the real-name that follows.
 
-mod common;
-
-use std::time::Duration;
-
-use common::{error_code, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const LOGIN: &str = "/api/v1/wechat/login/start";
@@ -87,7 +83,7 @@ async fn a_browser_ends_on_a_page() {
 
 #[tokio::test]
 async fn state_is_single_use_bound_to_the_browser_and_short_lived() {
-    let app = spawn_app_with(|c| c.wechat.flow_ttl_secs = 2).await;
+    let app = spawn_app().await;
     let b = app.browser();
     let callback = b.approve(LOGIN, "dev-union-zhangsan").await;
     assert_eq!(b.get(&callback, true).await.status(), 200);
@@ -116,16 +112,16 @@ async fn state_is_single_use_bound_to_the_browser_and_short_lived() {
     let no_state = callback.split("&state=").next().unwrap().to_owned();
     assert_eq!(error_code(b.get(&no_state, true).await).await.1, "oauth_state_invalid");
 
-    // Expired.
+    // Expired: a round trip lasts ten minutes.
     let callback = b.approve(LOGIN, "dev-union-zhangsan").await;
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    app.advance(600);
     let (status, code) = error_code(b.get(&callback, true).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (400, "oauth_state_invalid"));
     app.stop().await;
 }
 
 /// Starts a flow and approves it, then swaps in `code` from another approval.
-async fn callback_with_code(b: &common::Browser, unionid: &str, code_from: &str) -> String {
+async fn callback_with_code(b: &crate::helpers::Browser, unionid: &str, code_from: &str) -> String {
     let fresh = b.approve(LOGIN, unionid).await;
     let code = code_from.split("code=").nth(1).unwrap().split('&').next().unwrap();
     let fresh_code = fresh
@@ -253,7 +249,7 @@ async fn unknown_identities_can_be_told_to_sign_in_by_phone_first() {
 
 /// A browser signed in by phone.
 /// A browser signed in by phone, stepped up: binding a credential needs it.
-async fn phone_browser(app: &TestApp, phone: &str) -> common::Browser {
+async fn phone_browser(app: &TestApp, phone: &str) -> crate::helpers::Browser {
     let (token, _) = app.sign_in(phone).await;
     app.step_up(&token, phone).await;
     let mut b = app.browser();

@@ -1,9 +1,7 @@
 //! Phone real-name verification through the development carrier over HTTP,
 //! and the Account & Security view.
 
-mod common;
-
-use common::{error_code, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const PHONE: &str = "+8613700001111";

@@ -1,0 +1,13 @@
+//! The service driven over HTTP as an operator's app would: the real router
+//! on a real port, SQLite in a temporary folder, the development simulators
+//! on ports of their own, and a clock the tests hold. One test binary, so
+//! that the whole stack links once.
+
+mod hardening;
+mod helpers;
+mod phone_login;
+mod realname;
+mod rebinding;
+mod sessions;
+mod trust;
+mod wechat;
