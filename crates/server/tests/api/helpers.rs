@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 use shiming_server::{Clock, Config, Running};
 use tempfile::TempDir;
 
+use crate::gateway::Gateway;
+
 pub struct TestApp {
     pub base: String,
     pub carrier: String,
@@ -14,6 +16,9 @@ pub struct TestApp {
     pub data: TempDir,
     /// The service's clock: it stands still until the test moves it on.
     pub clock: Clock,
+    /// Where texts go when the service sends them through a webhook (else
+    /// the development outbox).
+    pub gateway: Option<Gateway>,
     running: Option<Running>,
 }
 
@@ -22,10 +27,28 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let data = TempDir::new().unwrap();
+    spawn_in(TempDir::new().unwrap(), None, tweak).await
+}
+
+/// A service sending its texts to `gateway` by the webhook protocol.
+pub async fn spawn_app_with_gateway(gateway: (&Gateway, &str), tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_in(TempDir::new().unwrap(), Some(gateway), tweak).await
+}
+
+/// A service on an existing data folder (a restart), sending texts to `gateway` where given.
+pub async fn spawn_in(data: TempDir, gateway: Option<(&Gateway, &str)>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::development();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data.path().to_path_buf();
+    if let Some((_, url)) = gateway {
+        config.sms.sender = shiming_server::config::SmsSenderKind::Webhook;
+        config.sms.webhook = Some(shiming_providers::sms::WebhookConfig {
+            url: url.to_owned(),
+            bearer_token: None,
+            timeout_ms: 2_000,
+            retries: 0,
+        });
+    }
     tweak(&mut config);
     let clock = Clock::manual(Clock::system().now());
     let running = shiming_server::start_with_clock(config, clock.clone())
@@ -40,6 +63,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             .unwrap(),
         data,
         clock,
+        gateway: gateway.map(|(g, _)| g.clone()),
         running: Some(running),
     }
 }
@@ -49,6 +73,41 @@ pub fn id_number(prefix17: &str) -> String {
     let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let s: u32 = prefix17.bytes().zip(w).map(|(d, k)| u32::from(d - b'0') * k).sum();
     format!("{prefix17}{}", b"10X98765432"[(s % 11) as usize] as char)
+}
+
+/// Asserts a refusal's status and code, reading its body.
+pub async fn assert_error(resp: Response, status: u16, code: &str) {
+    let got = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("an error body is JSON");
+    assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+}
+
+/// Asserts that a refused request changed nothing an account shows.
+pub fn assert_unchanged(before: &Value, after: &Value) {
+    assert_eq!(before, after, "a refused request changed the account");
+}
+
+/// Two racing answers as (status, error code or ""), sorted: the outcome of a race.
+pub async fn outcomes(x: Response, y: Response) -> Vec<(u16, String)> {
+    let mut all = Vec::new();
+    for r in [x, y] {
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        all.push((status, body["error"]["code"].as_str().unwrap_or("").to_owned()));
+    }
+    all.sort();
+    all
+}
+
+/// How many of the account's audit events are of `kind`.
+pub async fn events_of(app: &TestApp, token: &str, kind: &str) -> usize {
+    let body: Value = app.get_as(token, "/api/v1/account/audit").await.json().await.unwrap();
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
 }
 
 /// A 4xx/5xx answer's `error.code`.
@@ -102,6 +161,9 @@ impl TestApp {
 
     /// The outbox of one phone, newest first.
     pub async fn outbox(&self, phone: &str) -> Vec<Value> {
+        if let Some(gateway) = &self.gateway {
+            return gateway.delivered(phone);
+        }
         let resp = self
             .http
             .get(self.url("/dev/sms"))
@@ -132,12 +194,18 @@ impl TestApp {
     }
 
     /// The newest code sent to a phone.
+    /// Read from the newest text that carries a code ("Your shiming code is
+    /// NNNNNN."), never from a notice whose account id has six digits in a row.
     pub async fn latest_code(&self, phone: &str) -> String {
-        let text = self.outbox(phone).await[0]["text"].as_str().unwrap().to_owned();
-        text.split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .expect("a 6-digit code")
-            .to_owned()
+        self.outbox(phone)
+            .await
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .find_map(|t| {
+                t.split_once("Your shiming code is ")
+                    .map(|(_, rest)| rest[..6].to_owned())
+            })
+            .expect("a text with a code")
     }
 
     pub async fn login(&self, phone: &str, code: &str) -> Response {
@@ -156,6 +224,48 @@ impl TestApp {
             body["token"].as_str().unwrap().to_owned(),
             body["account_id"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Everything an account shows of itself: Account & Security, its
+    /// sessions, its audit trail, its notices (compare with [`assert_unchanged`]).
+    pub async fn snapshot(&self, token: &str) -> Value {
+        let mut all = json!({});
+        for path in [
+            "/api/v1/account/security",
+            "/api/v1/account/sessions",
+            "/api/v1/account/audit",
+            "/api/v1/account/notices",
+        ] {
+            let resp = self.get_as(token, path).await;
+            assert_eq!(resp.status(), 200, "{path}");
+            all[path] = resp.json().await.unwrap();
+        }
+        all
+    }
+
+    /// An account on `phone`, its real name verified by the carrier as `person`; its token.
+    pub async fn verified_account(&self, phone: &str, person: (&str, &str)) -> String {
+        self.add_carrier_person(phone, person.0, person.1).await;
+        let (token, _) = self.sign_in(phone).await;
+        let r = self
+            .post_as(
+                &token,
+                "/api/v1/account/real-name/phone",
+                json!({ "name": person.0, "id_number": person.1, "consent": true }),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        token
+    }
+
+    /// Sets an account's state as an administrator's freeze, ban or deletion will.
+    pub async fn set_state(&self, account_id: &str, state: &str) {
+        sqlx::query("UPDATE accounts SET state = ? WHERE id = ?")
+            .bind(state)
+            .bind(account_id)
+            .execute(&self.db().await)
+            .await
+            .unwrap();
     }
 
     /// Steps the session up by a code to its bound phone.

@@ -3,8 +3,11 @@
 //! on ports of their own, and a clock the tests hold. One test binary, so
 //! that the whole stack links once.
 
+mod contract;
+mod gateway;
 mod hardening;
 mod helpers;
+mod notices;
 mod phone_login;
 mod realname;
 mod rebinding;

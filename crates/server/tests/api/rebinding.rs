@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{error_code, id_number as id, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{error_code, events_of, id_number as id, outcomes, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const A_PHONE: &str = "+8613811110001";
@@ -13,18 +13,8 @@ const B: (&str, &str) = ("陈静", "320102199505052468");
 
 /// An account on A's phone, verified as A; returns its token.
 async fn verified_account(app: &TestApp) -> String {
-    app.add_carrier_person(A_PHONE, A.0, A.1).await;
     app.add_carrier_person(B_PHONE, B.0, B.1).await;
-    let (token, _) = app.sign_in(A_PHONE).await;
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/real-name/phone",
-            json!({ "name": A.0, "id_number": A.1, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    token
+    app.verified_account(A_PHONE, A).await
 }
 
 async fn step_up(app: &TestApp, token: &str, phone: &str) {
@@ -195,9 +185,24 @@ async fn the_change_follows_its_rules() {
     step_up(&app, &other, A_PHONE).await;
     assert_eq!(error_code(confirm(&app, &other).await).await.1, "flow_expired");
     let (first, second) = tokio::join!(confirm(&app, &me), confirm(&app, &me));
-    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
-    statuses.sort();
-    assert_eq!(statuses, [200, 410], "a double-submitted confirm commits once");
+    assert_eq!(
+        outcomes(first, second).await,
+        [(200, String::new()), (410, "flow_expired".into())],
+        "a double-submitted confirm commits once"
+    );
+    assert_eq!(events_of(&app, &me, "credential.rebound").await, 1);
+    let notices: Value = app.notices(&me).await;
+    assert_eq!(notices["notices"].as_array().unwrap().len(), 1, "one account notice");
+    app.text_containing(B_PHONE, "本号码已绑定").await;
+    let texts = app.outbox(B_PHONE).await;
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|m| m["text"].as_str().unwrap().contains("本号码已绑定"))
+            .count(),
+        1,
+        "one text to the new phone"
+    );
     app.stop().await;
 }
 
@@ -318,9 +323,13 @@ async fn two_accounts_racing_for_one_new_phone_have_one_winner() {
     }
     // The second start consumed the first code only; both changes are proven.
     let (r1, r2) = tokio::join!(confirm(&app, &tokens[0]), confirm(&app, &tokens[1]));
-    let mut outcomes = vec![r1.status().as_u16(), r2.status().as_u16()];
-    outcomes.sort();
-    assert_eq!(outcomes, vec![200, 409]);
+    assert_eq!(
+        outcomes(r1, r2).await,
+        [(200, String::new()), (409, "credential_in_use".into())]
+    );
+    let rebound = events_of(&app, &tokens[0], "credential.rebound").await
+        + events_of(&app, &tokens[1], "credential.rebound").await;
+    assert_eq!(rebound, 1);
     let holders = [app.security(&tokens[0]).await, app.security(&tokens[1]).await]
         .iter()
         .filter(|s| s["phone"]["number_masked"] == "139****0006")
@@ -596,17 +605,6 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
     app.stop().await;
 }
 
-/// Sets an account's state the way an administrator's ban or freeze will.
-async fn set_state(app: &TestApp, account_id: &str, state: &str) {
-    let db = app.db().await;
-    sqlx::query("UPDATE accounts SET state = ? WHERE id = ?")
-        .bind(state)
-        .bind(account_id)
-        .execute(&db)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn frozen_and_banned_accounts_cannot_rebind() {
     let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
@@ -617,7 +615,7 @@ async fn frozen_and_banned_accounts_cannot_rebind() {
     let (status, code) = error_code(app.get_as(&me, "/api/v1/step-up/wechat/start").await).await;
     assert_eq!((status.as_u16(), code.as_str()), (409, "step_up_unavailable"));
 
-    set_state(&app, &account, "frozen").await;
+    app.set_state(&account, "frozen").await;
     let body = json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true });
     let (status, code) = error_code(app.post_as(&me, "/api/v1/account/phone/change", body).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (403, "account_restricted"));
@@ -637,7 +635,7 @@ async fn frozen_and_banned_accounts_cannot_rebind() {
     assert_eq!(error_code(r).await.1, "account_restricted");
 
     // A banned account's sessions no longer work at all.
-    set_state(&app, &account, "banned").await;
+    app.set_state(&account, "banned").await;
     assert_eq!(app.get_as(&me, "/api/v1/whoami").await.status(), 401);
     app.stop().await;
 }

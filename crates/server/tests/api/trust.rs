@@ -3,7 +3,7 @@
 //! request, two requests racing. docs/architecture.md's threat model names
 //! the test that covers each attack.
 
-use crate::helpers::{error_code, id_number, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{error_code, id_number, outcomes, spawn_app, spawn_app_with, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -501,9 +501,11 @@ async fn two_confirms_of_one_change_commit_it_once() {
                 app.step_up(&token, &old).await;
                 change_phone_to(app, &token, &new, &b).await;
                 let (x, y) = tokio::join!(confirm_phone(app, &token), confirm_phone(app, &token));
-                let mut answers = vec![x.status().as_u16(), y.status().as_u16()];
-                answers.sort();
-                assert_eq!(answers, [200, 410], "one commits, the other finds the change used");
+                assert_eq!(
+                    outcomes(x, y).await,
+                    [(200, String::new()), (410, "flow_expired".into())],
+                    "one commits, the other finds the change used"
+                );
                 let changes = audit_kinds(app, &token)
                     .await
                     .iter()
@@ -542,12 +544,10 @@ async fn two_accounts_racing_for_one_credential_leave_it_on_one() {
                     callbacks[0].0.get(&callbacks[0].1, true),
                     callbacks[1].0.get(&callbacks[1].1, true)
                 );
-                let mut answers = vec![
-                    (x.status().as_u16(), error_code_of(x).await),
-                    (y.status().as_u16(), error_code_of(y).await),
-                ];
-                answers.sort();
-                assert_eq!(answers, [(200, String::new()), (409, "credential_in_use".into())]);
+                assert_eq!(
+                    outcomes(x, y).await,
+                    [(200, String::new()), (409, "credential_in_use".into())]
+                );
 
                 // One new phone, two accounts changing to it at once.
                 let new = format!("+86152{i:08}");
@@ -560,12 +560,10 @@ async fn two_accounts_racing_for_one_credential_leave_it_on_one() {
                     tokens.push(token);
                 }
                 let (x, y) = tokio::join!(confirm_phone(app, &tokens[0]), confirm_phone(app, &tokens[1]));
-                let mut answers = vec![
-                    (x.status().as_u16(), error_code_of(x).await),
-                    (y.status().as_u16(), error_code_of(y).await),
-                ];
-                answers.sort();
-                assert_eq!(answers, [(200, String::new()), (409, "credential_in_use".into())]);
+                assert_eq!(
+                    outcomes(x, y).await,
+                    [(200, String::new()), (409, "credential_in_use".into())]
+                );
             }
         })
         .await;
@@ -591,11 +589,6 @@ async fn two_accounts_racing_for_one_credential_leave_it_on_one() {
     );
     assert_invariants(&app).await;
     app.stop().await;
-}
-
-async fn error_code_of(resp: reqwest::Response) -> String {
-    let body: Value = resp.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap_or("").to_owned()
 }
 
 // ---- 5. cookies ----

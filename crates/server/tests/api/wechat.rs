@@ -2,7 +2,7 @@
 //! development WeChat server: the real OAuth round trip, state handling,
 //! every errcode, outages, and the real-name that follows.
 
-use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{error_code, outcomes, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 
 const LOGIN: &str = "/api/v1/wechat/login/start";
@@ -390,9 +390,10 @@ async fn two_accounts_racing_for_one_identity_have_one_winner() {
     let b = phone_browser(&app, "+8613700000012").await;
     let (ca, cb) = (a.approve(BIND, &unionid).await, b.approve(BIND, &unionid).await);
     let (ra, rb) = tokio::join!(a.get(&ca, true), b.get(&cb, true));
-    let mut statuses = vec![ra.status().as_u16(), rb.status().as_u16()];
-    statuses.sort();
-    assert_eq!(statuses, vec![200, 409]);
+    assert_eq!(
+        outcomes(ra, rb).await,
+        [(200, String::new()), (409, "credential_in_use".into())]
+    );
     let bound = [
         a.security().await["wechat"].is_object(),
         b.security().await["wechat"].is_object(),

@@ -1,0 +1,167 @@
+//! The texts a commit owes: to whom, what, retried when the gateway fails,
+//! given up after five tries, and kept across a restart.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::gateway::Gateway;
+use crate::helpers::{id_number, spawn_app_with, spawn_app_with_gateway, spawn_in, TestApp};
+
+const OLD: &str = "+8613766660001";
+const NEW: &str = "+8613766660002";
+
+/// An account on OLD verified as 张伟, stepped up, with a proven change to NEW
+/// (陈静's); its token.
+async fn change_ready(app: &TestApp) -> String {
+    let (a, b) = (id_number("11010119800101123"), id_number("32010219950505246"));
+    let token = app.verified_account(OLD, ("张伟", &a)).await;
+    app.add_carrier_person(NEW, "陈静", &b).await;
+    app.step_up(&token, OLD).await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": NEW, "name": "陈静", "id_number": b, "consent": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let code = app.latest_code(NEW).await;
+    let r = app
+        .post_as(&token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+        .await;
+    assert_eq!(r.status(), 200);
+    token
+}
+
+async fn confirm(app: &TestApp, token: &str) {
+    let r = app
+        .post_as(
+            token,
+            "/api/v1/account/phone/change/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+/// Waits (the notice task looks every 500 ms) until `done` holds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} never happened");
+}
+
+#[tokio::test]
+async fn a_phone_change_texts_both_phones_and_a_wechat_change_the_bound_phone() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let token = change_ready(&app).await;
+    confirm(&app, &token).await;
+    assert!(app
+        .text_containing(NEW, "本号码已绑定")
+        .await
+        .contains("This number is now bound"));
+    assert!(app.text_containing(OLD, "解绑").await.contains("was unbound"));
+
+    let wx = app
+        .add_wechat_user("cj", Some(("陈静", &id_number("32010219950505246"))))
+        .await;
+    app.step_up(&token, NEW).await;
+    let mut b = app.browser();
+    b.token = Some(token.clone());
+    assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wx).await.status(), 200);
+    app.text_containing(NEW, "绑定了微信").await;
+    let wx2 = app
+        .add_wechat_user("cj2", Some(("陈静", &id_number("32010219950505246"))))
+        .await;
+    let r = b.round_trip("/api/v1/account/wechat/rebind/start", &wx2).await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.text_containing(NEW, "换绑了微信").await;
+    let r = app
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/unbind",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.text_containing(NEW, "解绑了微信").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_gateway_is_retried_and_given_up_after_five_tries() {
+    let (gateway, url) = Gateway::start().await;
+    let app = spawn_app_with_gateway((&gateway, &url), |c| c.sms.resend_after_secs = 0).await;
+    let token = change_ready(&app).await;
+    // Two failures, then the gateway takes it: the notice arrives once.
+    gateway.fail(2);
+    confirm(&app, &token).await;
+    eventually("delivery after two failures", || {
+        gateway
+            .delivered(NEW)
+            .iter()
+            .any(|m| m["text"].as_str().unwrap().contains("本号码已绑定"))
+            && gateway
+                .delivered(OLD)
+                .iter()
+                .any(|m| m["text"].as_str().unwrap().contains("解绑"))
+    })
+    .await;
+    assert_eq!(
+        gateway.attempts("本号码已绑定") + gateway.attempts("您的号码已与账号"),
+        4
+    );
+
+    // A gateway that never takes it: five tries per notice, then no more.
+    app.step_up(&token, NEW).await;
+    gateway.fail(u32::MAX);
+    let wx = app.add_wechat_user("x", None).await;
+    let mut b = app.browser();
+    b.token = Some(token.clone());
+    assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wx).await.status(), 200);
+    eventually("five tries", || gateway.attempts("绑定了微信") >= 5).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(gateway.attempts("绑定了微信"), 5, "given up after five tries");
+    gateway.fail(0);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(gateway.attempts("绑定了微信"), 5, "and not tried again");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queued_notices_survive_a_restart() {
+    let (gateway, url) = Gateway::start().await;
+    let app = spawn_app_with_gateway((&gateway, &url), |c| c.sms.resend_after_secs = 0).await;
+    let token = change_ready(&app).await;
+    gateway.fail(u32::MAX);
+    confirm(&app, &token).await;
+    // Stopped at once: at most a try or two of each went out, all refused.
+    let data = app.stop().await;
+    assert!(gateway
+        .delivered(NEW)
+        .iter()
+        .all(|m| !m["text"].as_str().unwrap().contains("本号码已绑定")));
+    gateway.fail(0);
+    let again = spawn_in(data, Some((&gateway, &url)), |_| {}).await;
+    eventually("delivery after the restart", || {
+        gateway
+            .delivered(NEW)
+            .iter()
+            .any(|m| m["text"].as_str().unwrap().contains("本号码已绑定"))
+    })
+    .await;
+    again.stop().await;
+}
