@@ -641,20 +641,39 @@ async fn frozen_and_banned_accounts_cannot_rebind() {
 }
 
 #[tokio::test]
-async fn a_commit_ends_every_other_code_and_change_of_the_account() {
+async fn a_commit_ends_every_other_code_and_round_trip_of_the_account() {
     let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
-    let me = verified_account(&app).await;
-    step_up(&app, &me, A_PHONE).await;
-    // A step-up code sent before the commit...
-    assert_eq!(app.post_as(&me, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+    let (me, wa) = phone_and_wechat_of_a(&app).await;
+    let token = me.token.clone().unwrap();
+    let wb = app.add_wechat_user("cj", Some(B)).await;
+    // Before the commit: a step-up code to the bound phone, which stays bound,
+    // a WeChat step-up round trip, and a phone change opened.
+    assert_eq!(
+        app.post_as(&token, "/api/v1/step-up/sms", json!({})).await.status(),
+        202
+    );
     let early = app.latest_code(A_PHONE).await;
-    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
-    assert_eq!(confirm(&app, &me).await.status(), 200);
-    // ...no longer works after it (it went to a phone that is not bound any more).
+    let step_up_callback = me.approve("/api/v1/step-up/wechat/start", &wa).await;
+    // Then the WeChat rebind commits.
+    let r = me.round_trip("/api/v1/account/wechat/rebind/start", &wb).await;
+    assert_eq!(r.status(), 200);
     let r = app
-        .post_as(&me, "/api/v1/step-up/verify", json!({ "code": early }))
+        .post_as(
+            &token,
+            "/api/v1/account/wechat/rebind/confirm",
+            json!({ "accept_consequences": true }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // None of them works any more.
+    let r = app
+        .post_as(&token, "/api/v1/step-up/verify", json!({ "code": early }))
         .await;
     assert_eq!(error_code(r).await.1, "code_expired");
+    assert_eq!(
+        error_code(me.get(&step_up_callback, true).await).await.1,
+        "oauth_state_invalid"
+    );
     app.stop().await;
 }
 

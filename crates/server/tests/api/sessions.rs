@@ -31,7 +31,7 @@ async fn list_and_revoke_sessions() {
         assert!(s["id"].as_str().unwrap().starts_with("ses_"));
         assert!(s["created_at"].as_str().unwrap().ends_with('Z'));
         assert!(s["last_seen_at"].is_string());
-        assert!(s.get("user_agent").is_some());
+        assert!(s["user_agent"].is_null(), "none was sent at sign-in");
     }
     // The second session's id, from its own view.
     let of_second: Value = app
@@ -221,6 +221,32 @@ async fn last_seen_is_written_in_batches() {
         .await
         .unwrap();
     assert_eq!(seen, created + 120);
+}
+
+#[tokio::test]
+async fn a_session_records_the_user_agent_it_signed_in_with() {
+    let app = spawn_app().await;
+    app.send_code(PHONE).await;
+    let code = app.latest_code(PHONE).await;
+    let signed: Value = app
+        .http
+        .post(app.url("/api/v1/login/phone"))
+        .header("User-Agent", "shiming-test/1")
+        .json(&serde_json::json!({ "phone": PHONE, "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list: Value = app
+        .get_as(signed["token"].as_str().unwrap(), "/api/v1/account/sessions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["sessions"][0]["user_agent"], "shiming-test/1");
+    app.stop().await;
 }
 
 #[tokio::test]
