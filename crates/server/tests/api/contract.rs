@@ -532,3 +532,32 @@ async fn a_request_past_its_time_limit_answers_408() {
     app.carrier_fault("none").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_follows_the_database() {
+    let app = spawn_app().await;
+    let ready = || app.http.get(app.url("/readyz")).send();
+    assert_eq!(ready().await.unwrap().status(), 200);
+    let db = app.db().await;
+    sqlx::query("ALTER TABLE audit_head RENAME TO audit_head_away")
+        .execute(&db)
+        .await
+        .unwrap();
+    let resp = ready().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "status": "unavailable", "database": "unreachable" })
+    );
+    assert_eq!(
+        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200,
+        "alive all the same"
+    );
+    sqlx::query("ALTER TABLE audit_head_away RENAME TO audit_head")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(ready().await.unwrap().status(), 200);
+    app.stop().await;
+}

@@ -164,7 +164,9 @@ async fn append_audit(tx: &mut WriteTx<'_>, draft: &AuditDraft) -> Result<()> {
 #[async_trait]
 impl Maintenance for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        // A query on the schema, not `SELECT 1`: a database that answers but
+        // lost its tables (or was never migrated) is not ready either.
+        sqlx::query("SELECT seq FROM audit_head").execute(&self.pool).await?;
         Ok(())
     }
 
