@@ -1,11 +1,18 @@
 //! The real binary: `serve --dev` end to end with its logs captured, nothing
-//! plain at rest or in the logs, operations endpoints, graceful shutdown, and
-//! the maintenance commands.
+//! plain at rest or in the logs, operations endpoints, graceful shutdown, a
+//! crash in the middle of commits, and the maintenance commands.
+//!
+//! Every process listens on port 0 and the test reads the address it printed,
+//! so tests running side by side never race for a port; every process is
+//! owned by a guard that kills it when the test ends, passed or failed.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -13,14 +20,100 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shiming");
 
-struct Served {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
+/// How long a process may take to print its address (a debug build, on a
+/// machine busy with other builds).
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing
+/// assertion never leaves a server or simulator running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Either may fail when the process already exited and was reaped: then
+        // there is nothing left to stop.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A started process with its standard output read line by line: each line
+/// is copied to `log` (when given) and handed to `lines`.
+struct Spawned {
+    guard: Guard,
+    lines: mpsc::Receiver<String>,
+    echo: Option<JoinHandle<()>>,
+}
+
+fn spawn(cmd: &mut Command, log: Option<&Path>) -> Spawned {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("the binary starts");
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let guard = Guard(child);
+    let mut copy = log.map(|l| OpenOptions::new().create(true).append(true).open(l).unwrap());
+    let (tx, lines) = mpsc::channel();
+    let echo = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(f) = &mut copy {
+                let _ = writeln!(f, "{line}");
+            }
+            let _ = tx.send(line);
+        }
+    });
+    Spawned {
+        guard,
+        lines,
+        echo: Some(echo),
+    }
+}
+
+impl Spawned {
+    /// The `http://ADDR` printed on the next line that contains `label`;
+    /// `None` when the process closed its output (exited) or printed no such
+    /// line within [`STARTUP`].
+    fn url_after(&self, label: &str) -> Option<String> {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            if let Some((_, rest)) = line.split_once(label) {
+                let at = rest.find("http://")?;
+                let url = rest[at..].split_whitespace().next()?.to_owned();
+                assert!(!url.ends_with(":0"), "a port-0 address printed: {line}");
+                return Some(url);
+            }
+        }
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.guard.0.try_wait().unwrap() {
+                // Its output is closed: the copy of it is complete.
+                if let Some(echo) = self.echo.take() {
+                    echo.join().unwrap();
+                }
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A `serve --dev` and the addresses it printed: its own, and those of its
+/// development carrier and WeChat server.
+struct Served {
+    proc: Spawned,
+    base: String,
+    carrier: String,
+    wechat: String,
+    log: PathBuf,
 }
 
 fn serve(data: &Path, logs: &Path) -> Served {
@@ -28,52 +121,68 @@ fn serve(data: &Path, logs: &Path) -> Served {
 }
 
 fn serve_with(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Served {
-    let port = free_port();
-    let log = logs.join(format!("serve-{port}.log"));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "debug")
-        .envs(env.iter().copied())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz"))
-        .map(|r| r.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let log = logs.join(format!("serve-{}.log", STARTED.fetch_add(1, Ordering::Relaxed)));
+    let err = OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("SHIMING_DEV_CARRIER__LISTEN", "127.0.0.1:0")
+            .env("SHIMING_DEV_WECHAT__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stderr(err),
+        Some(&log),
+    );
+    let printed = |label: &str| {
+        proc.url_after(label).unwrap_or_else(|| {
+            panic!(
+                "`serve --dev` printed no {label:?} address:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+    };
+    let base = printed("shiming is listening on");
+    let carrier = printed("development carrier:");
+    let wechat = printed("development WeChat:");
+    // Bound before it printed: it answers at once.
+    let health = reqwest::blocking::get(format!("{base}/healthz")).unwrap();
+    assert_eq!(health.status(), 200);
+    Served {
+        proc,
+        base,
+        carrier,
+        wechat,
+        log,
     }
-    Served { child, base, log }
 }
 
 impl Served {
-    /// SIGTERM, and the exit status once it stopped.
+    /// SIGTERM, and the exit status once it stopped, with its log.
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.proc.guard.0.id().to_string()])
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "no graceful exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        assert!(sent.success());
+        let status = self
+            .proc
+            .wait(Duration::from_secs(10))
+            .expect("a graceful exit within 10 s of SIGTERM");
         let mut text = String::new();
         std::fs::File::open(&self.log)
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
         (status, text)
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(mut self) {
+        self.proc.guard.0.kill().unwrap();
+        self.proc.wait(Duration::from_secs(10)).expect("dead after SIGKILL");
     }
 }
 
@@ -108,6 +217,38 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
+    // The person added at the main address is known to the carrier at the
+    // address it printed: one simulator, on a port of its own.
+    let check = |name: &str| -> Value {
+        c.post(format!("{}/v1/mobile/three-element", served.carrier))
+            .json(&json!({ "request_id": "r1", "phone": phone, "name": name, "id_number": id }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(check(name)["result"], "match");
+    assert_eq!(check("李四")["result"], "mismatch");
+    // WeChat sign-in sends the browser to the WeChat it printed, and asks it
+    // to come back to the real port, not to the port 0 it was given.
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = no_redirects
+        .get(format!("{base}/api/v1/wechat/login/start"))
+        .send()
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/connect/", served.wechat)),
+        "{location}"
+    );
+    let callback = format!("{base}/api/v1/wechat/callback")
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+    assert!(location.contains(&format!("redirect_uri={callback}")), "{location}");
+
     assert_eq!(
         c.post(format!("{base}/api/v1/sms/send"))
             .json(&json!({ "phone": phone, "purpose": "login" }))
@@ -183,17 +324,12 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
     }
 
     // The audit chain of the walkthrough verifies.
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}");
-    assert!(said.contains("audit chain intact"), "{said}");
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("audit chain intact"), "{said}");
 }
 
-fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -254,30 +390,28 @@ fn migrate_dev_sms_and_production_without_secrets() {
 #[test]
 fn the_dev_simulators_are_absent_outside_dev() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(tmp.path())
-        .env(
-            "SHIMING_SECRETS__ENCRYPTION_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .env(
-            "SHIMING_SECRETS__PEPPER",
-            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
-        .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
-        .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .env(
+                "SHIMING_SECRETS__ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .env(
+                "SHIMING_SECRETS__PEPPER",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            )
+            .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
+            .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("shiming is listening on")
+        .expect("the server printed its address");
+    assert_eq!(reqwest::blocking::get(format!("{base}/healthz")).unwrap().status(), 200);
     for path in ["/dev/sms", "/dev/carrier/persons"] {
         assert_eq!(
             reqwest::blocking::get(format!("{base}{path}")).unwrap().status(),
@@ -285,85 +419,66 @@ fn the_dev_simulators_are_absent_outside_dev() {
             "{path}"
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
 fn the_development_carrier_runs_alone() {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["dev", "carrier", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/mobile/three-element");
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["dev", "carrier", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("development carrier listening on")
+        .expect("the carrier printed its address");
+    let url = format!("{base}/v1/mobile/three-element");
     let c = Client::new();
-    let ask = |name: &str| {
+    let ask = |name: &str| -> Value {
         let body =
             json!({ "request_id": "r1", "phone": "+8613800000001", "name": name, "id_number": "110101199003076632" });
-        c.post(&url).json(&body).send()
+        c.post(&url).json(&body).send().unwrap().json().unwrap()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        match ask("张三") {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("the carrier did not come up: {e}"),
-        }
-    };
-    assert_eq!(
-        answer.json::<Value>().unwrap(),
-        json!({ "request_id": "r1", "result": "match" })
-    );
-    assert_eq!(ask("李四").unwrap().json::<Value>().unwrap()["result"], "mismatch");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert_eq!(ask("张三"), json!({ "request_id": "r1", "result": "match" }));
+    assert_eq!(ask("李四")["result"], "mismatch");
 }
 
 #[test]
 fn the_development_wechat_runs_alone() {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "dev",
-            "wechat",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--appid",
-            "wxapp",
-            "--secret",
-            "s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http = reqwest::blocking::Client::builder()
+    let proc = spawn(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "wechat",
+                "--listen",
+                "127.0.0.1:0",
+                "--appid",
+                "wxapp",
+                "--secret",
+                "s",
+            ])
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("development WeChat listening on")
+        .expect("the WeChat server printed its address");
+    let http = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let authorize = format!(
-        "http://127.0.0.1:{port}/connect/qrconnect?appid=wxapp&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&response_type=code&scope=snsapi_login&state=s1&dev_user=dev-union-lisi"
+        "{base}/connect/qrconnect?appid=wxapp&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&response_type=code&scope=snsapi_login&state=s1&dev_user=dev-union-lisi"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let resp = loop {
-        match http.get(&authorize).send() {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("the server did not come up: {e}"),
-        }
-    };
+    let resp = http.get(&authorize).send().unwrap();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
-    let token_url = format!("http://127.0.0.1:{port}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
+    let token_url =
+        format!("{base}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
     let grant: Value = http.get(&token_url).send().unwrap().json().unwrap();
     assert_eq!(grant["unionid"], "dev-union-lisi");
     let again: Value = http.get(&token_url).send().unwrap().json().unwrap();
     assert_eq!(again["errcode"], 40163);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 /// Signs in by phone against a running binary; the bearer token.
@@ -453,9 +568,7 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(15));
-    let mut child = served.child;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    served.kill();
     for t in confirms {
         t.join().unwrap();
     }
