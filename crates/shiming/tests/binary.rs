@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -508,6 +508,25 @@ fn post_as(c: &Client, base: &str, token: &str, path: &str, body: Value) -> reqw
         .unwrap()
 }
 
+fn get_as(c: &Client, base: &str, token: &str, path: &str) -> Value {
+    let r = c.get(format!("{base}{path}")).bearer_auth(token).send().unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().unwrap()
+}
+
+/// What a confirm got back before, or instead of, the crash.
+#[derive(Debug)]
+enum Answer {
+    /// An HTTP answer: its status and body (`None`: the body was cut off).
+    Http(u16, Option<Value>),
+    /// No answer: the process died first. Committed or not, nobody knows.
+    Unknown,
+}
+
+/// How many of the accounts are prepared for a rebind and then confirmed at
+/// once: enough that commits are still in flight after the first answer.
+const CRASHED_CONFIRMS: usize = 16;
+
 #[test]
 fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
     let tmp = tempfile::tempdir().unwrap();
@@ -516,14 +535,22 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
     let base = served.base.clone();
     let c = Client::new();
     let (name, id) = ("陈静", "320102199505052468");
+    // (token, account id, old phone, new phone): each with a proven phone
+    // change to a phone that attests 陈静, waiting for its confirm.
     let mut accounts = Vec::new();
-    for i in 0..8 {
+    for i in 0..CRASHED_CONFIRMS {
         let (old, new) = (format!("+861370000{i:04}"), format!("+861390000{i:04}"));
-        c.post(format!("{base}/dev/carrier/persons"))
+        let added = c
+            .post(format!("{base}/dev/carrier/persons"))
             .json(&json!({ "phone": new, "name": name, "id_number": id }))
             .send()
             .unwrap();
+        assert_eq!(added.status(), 201);
         let token = phone_sign_in(&c, &base, &old);
+        let account = get_as(&c, &base, &token, "/api/v1/whoami")["account_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(
             post_as(&c, &base, &token, "/api/v1/step-up/sms", json!({})).status(),
             202
@@ -550,98 +577,203 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
             .status(),
             200
         );
-        accounts.push((token, old, new));
+        accounts.push((token, account, old, new));
     }
-    // Every confirm at once, and the process killed while they are in flight.
-    let confirms: Vec<_> = accounts
+
+    // Every confirm at once; the process is killed as soon as the first one
+    // answered 200, while the others are still being committed.
+    let start = Arc::new(Barrier::new(accounts.len() + 1));
+    let (heard, first) = mpsc::channel::<(usize, u16)>();
+    let confirms: Vec<JoinHandle<Answer>> = accounts
         .iter()
-        .map(|(token, _, _)| {
-            let (base, token) = (base.clone(), token.clone());
+        .enumerate()
+        .map(|(i, (token, ..))| {
+            let (base, token, start, heard) = (base.clone(), token.clone(), start.clone(), heard.clone());
             std::thread::spawn(move || {
-                let c = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-                let _ = c
+                let c = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                let req = c
                     .post(format!("{base}/api/v1/account/phone/change/confirm"))
                     .bearer_auth(token)
-                    .json(&json!({ "accept_consequences": true }))
-                    .send();
+                    .json(&json!({ "accept_consequences": true }));
+                start.wait();
+                match req.send() {
+                    Ok(r) => {
+                        // The status is told at once: the handler finished, so
+                        // its commit is done.
+                        let status = r.status().as_u16();
+                        let _ = heard.send((i, status));
+                        let body = r
+                            .text()
+                            .ok()
+                            .map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+                        Answer::Http(status, body)
+                    }
+                    Err(_) => Answer::Unknown,
+                }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(15));
+    drop(heard);
+    start.wait();
+    let mut answered_before_kill = Vec::new();
+    loop {
+        match first.recv_timeout(Duration::from_secs(60)) {
+            Ok((i, status)) => {
+                answered_before_kill.push((i, status));
+                if status == 200 {
+                    break;
+                }
+            }
+            Err(e) => panic!("no confirm answered 200 ({e:?}); answers: {answered_before_kill:?}"),
+        }
+    }
     served.kill();
-    for t in confirms {
-        t.join().unwrap();
+    let answers: Vec<Answer> = confirms.into_iter().map(|t| t.join().unwrap()).collect();
+
+    // One commit at least was answered before the kill (the loop above
+    // stops at the first 200); the crash fell between commits only if some
+    // confirms were still in flight, and got no answer.
+    let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
+    assert!(
+        unknown >= 1,
+        "every confirm was answered before the kill: no crash between commits"
+    );
+    for (i, a) in answers.iter().enumerate() {
+        match a {
+            Answer::Http(200, body) => {
+                if let Some(body) = body {
+                    assert_eq!(body["committed"], true, "confirm {i}: {body}");
+                    assert_eq!(body["real_name"]["status"], "verified", "confirm {i}: {body}");
+                }
+            }
+            // Confirms of different accounts do not conflict: any refusal is a fault.
+            Answer::Http(status, body) => panic!("confirm {i} answered {status}: {body:?}"),
+            Answer::Unknown => {}
+        }
     }
 
     let served = serve(&data, tmp.path());
     let base = served.base.clone();
-    let (mut moved, mut stayed) = (0, 0);
-    for (token, old, new) in &accounts {
-        let sec: Value = c
-            .get(format!("{base}/api/v1/account/security"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+    let db = Db::open(&data);
+    let (mut answered_committed, mut unknown_committed, mut absent) = (0, 0, 0);
+    let mut not_committed = Vec::new();
+    for (i, (token, account, old, new)) in accounts.iter().enumerate() {
+        let sec = get_as(&c, &base, token, "/api/v1/account/security");
         let shown = sec["phone"]["number_masked"]
             .as_str()
-            .expect("every account keeps a phone")
+            .unwrap_or_else(|| panic!("account {i} lost its phone: {sec}"))
             .to_owned();
-        let audit = c
-            .get(format!("{base}/api/v1/account/audit"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        let rebound = audit.contains("credential.rebound");
-        if shown.ends_with(&new[new.len() - 4..]) && shown.starts_with("139") {
-            // Moved whole: the new phone, its real name and its audit event.
-            assert!(rebound, "a moved phone without its audit event");
-            assert_eq!(sec["real_name"]["status"], "verified");
-            moved += 1;
+        let events = get_as(&c, &base, token, "/api/v1/account/audit");
+        let rebound = events["events"]
+            .as_array()
+            .expect("a list of events")
+            .iter()
+            .filter(|e| e["type"] == "credential.rebound")
+            .count();
+        let masked = |p: &str| format!("{}****{}", &p[3..6], &p[p.len() - 4..]);
+        let committed = shown == masked(new);
+        // Whole or absent: the phone, the real name it carries, its audit
+        // event, the consumed pending change and the rebind record together.
+        let facts = (
+            rebound,
+            db.count("SELECT COUNT(*) FROM rebinds WHERE account_id = ?", account),
+            db.count(
+                "SELECT COUNT(*) FROM pending_changes WHERE account_id = ? AND consumed_at IS NOT NULL",
+                account,
+            ),
+            db.count(
+                "SELECT COUNT(*) FROM credentials c JOIN attestations a ON a.credential_id = c.id \
+                 WHERE c.account_id = ? AND c.kind = 'phone'",
+                account,
+            ),
+        );
+        if committed {
+            assert_eq!(facts, (1, 1, 1, 1), "account {i}: half a rebind: {sec}");
+            assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
+            assert_eq!(sec["real_name"]["name_masked"], "*静", "account {i}: {sec}");
+            assert_eq!(sec["real_name"]["source"], "phone", "account {i}: {sec}");
+            match answers[i] {
+                Answer::Http(..) => answered_committed += 1,
+                Answer::Unknown => unknown_committed += 1,
+            }
         } else {
+            assert_eq!(shown, masked(old), "account {i}: neither phone");
+            assert_eq!(facts, (0, 0, 0, 0), "account {i}: half a rebind: {sec}");
+            assert_eq!(sec["real_name"]["status"], "unverified", "account {i}: {sec}");
             assert!(
-                shown.starts_with("137") && shown.ends_with(&old[old.len() - 4..]),
-                "{shown}"
+                matches!(answers[i], Answer::Unknown),
+                "account {i}: a confirm answered 200 and lost in the crash"
             );
-            assert!(!rebound, "an audit event for a rebind that did not happen");
-            assert_eq!(sec["real_name"]["status"], "unverified");
-            stayed += 1;
+            absent += 1;
+            not_committed.push(i);
         }
     }
-    assert_eq!(moved + stayed, accounts.len());
     // The database's own view: no account without a credential, none held twice.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (bare, doubled): (i64, i64) = rt.block_on(async {
-        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
-            .await
-            .unwrap();
-        let bare = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id)",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        let doubled = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        (bare, doubled)
-    });
-    assert_eq!((bare, doubled), (0, 0));
+    assert_eq!(
+        db.total(
+            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS \
+             (SELECT 1 FROM credentials c WHERE c.account_id = a.id)"
+        ),
+        0,
+        "an account without a credential"
+    );
+    assert_eq!(
+        db.total("SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)"),
+        0,
+        "a credential held twice"
+    );
+    eprintln!(
+        "after SIGKILL of {} confirms: {} answered before the kill, {unknown} never answered; \
+         committed: {answered_committed} answered + {unknown_committed} unanswered, absent: {absent}",
+        accounts.len(),
+        answered_before_kill.len(),
+    );
+
+    // What the crash left undone is intact: its confirm still commits.
+    for i in not_committed {
+        let (token, ..) = &accounts[i];
+        let r = post_as(
+            &c,
+            &base,
+            token,
+            "/api/v1/account/phone/change/confirm",
+            json!({ "accept_consequences": true }),
+        );
+        assert_eq!(r.status(), 200, "account {i}: {}", r.text().unwrap());
+        let sec = get_as(&c, &base, token, "/api/v1/account/security");
+        assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
+    }
+
     let (status, _) = served.terminate();
     assert!(status.success());
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("after SIGKILL: {moved} rebinds committed whole, {stayed} not at all");
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("audit chain intact"), "{said}");
+}
+
+/// Read-only queries on a data folder's SQLite database.
+struct Db {
+    rt: tokio::runtime::Runtime,
+    pool: sqlx::SqlitePool,
+}
+
+impl Db {
+    fn open(data: &Path) -> Db {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = format!("sqlite://{}", data.join("shiming.db").display());
+        let pool = rt.block_on(sqlx::SqlitePool::connect(&url)).unwrap();
+        Db { rt, pool }
+    }
+
+    fn total(&self, sql: &str) -> i64 {
+        self.rt.block_on(sqlx::query_scalar(sql).fetch_one(&self.pool)).unwrap()
+    }
+
+    fn count(&self, sql: &str, account: &str) -> i64 {
+        self.rt
+            .block_on(sqlx::query_scalar(sql).bind(account).fetch_one(&self.pool))
+            .unwrap()
+    }
 }
 
 #[test]
