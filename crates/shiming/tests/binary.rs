@@ -258,13 +258,15 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         202
     );
     let code = code_from(&c, &base, phone);
-    let login: Value = c
+    let login = c
         .post(format!("{base}/api/v1/login/phone"))
         .json(&json!({ "phone": phone, "code": code }))
         .send()
-        .unwrap()
-        .json()
         .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().unwrap();
+    assert_eq!(login["created"], true, "{login}");
+    assert_eq!(login["notices_unread"], 0, "{login}");
     let token = login["token"].as_str().unwrap().to_owned();
     // A wrong real-name try (its error path logs too), then the right one.
     let wrong = c
@@ -289,6 +291,8 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         .json()
         .unwrap();
     assert_eq!(sec["real_name"]["status"], "verified");
+    assert_eq!(sec["real_name"]["name_masked"], "**明", "{sec}");
+    assert_eq!(sec["phone"]["number_masked"], "137****1111", "{sec}");
 
     // Operations endpoints, and a request id on every answer.
     let ready = c.get(format!("{base}/readyz")).send().unwrap();
@@ -371,10 +375,12 @@ fn migrate_dev_sms_and_production_without_secrets() {
     // `shiming dev sms` prints the outbox of a running server.
     let served = serve(&data, tmp.path());
     let c = Client::new();
-    c.post(format!("{}/api/v1/sms/send", served.base))
+    let sent = c
+        .post(format!("{}/api/v1/sms/send", served.base))
         .json(&json!({ "phone": "+8613800000001", "purpose": "login" }))
         .send()
         .unwrap();
+    assert_eq!(sent.status(), 202);
     let out = Command::new(BIN)
         .args(["dev", "sms", "--phone", "+8613800000001", "--url", &served.base])
         .output()
@@ -384,7 +390,8 @@ fn migrate_dev_sms_and_production_without_secrets() {
         out.status.success() && printed.contains("+8613800000001") && printed.contains("验证码"),
         "{printed}"
     );
-    served.terminate();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
@@ -412,12 +419,12 @@ fn the_dev_simulators_are_absent_outside_dev() {
         .url_after("shiming is listening on")
         .expect("the server printed its address");
     assert_eq!(reqwest::blocking::get(format!("{base}/healthz")).unwrap().status(), 200);
-    for path in ["/dev/sms", "/dev/carrier/persons"] {
-        assert_eq!(
-            reqwest::blocking::get(format!("{base}{path}")).unwrap().status(),
-            404,
-            "{path}"
-        );
+    for path in ["/dev/sms", "/dev/carrier/persons", "/dev/wechat/users"] {
+        let r = reqwest::blocking::get(format!("{base}{path}")).unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        // The router's own "no such route", not some other refusal.
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
     }
 }
 
@@ -472,6 +479,8 @@ fn the_development_wechat_runs_alone() {
     );
     let resp = http.get(&authorize).send().unwrap();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://127.0.0.1:1/cb?"), "{location}");
+    assert!(location.contains("state=s1"), "{location}");
     let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
     let token_url =
         format!("{base}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
@@ -490,13 +499,14 @@ fn phone_sign_in(c: &Client, base: &str, phone: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 202);
     let code = code_from(c, base, phone);
-    let login: Value = c
+    let login = c
         .post(format!("{base}/api/v1/login/phone"))
         .json(&json!({ "phone": phone, "code": code }))
         .send()
-        .unwrap()
-        .json()
         .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().unwrap();
+    assert!(login["notices_unread"].is_u64(), "{login}");
     login["token"].as_str().unwrap().to_owned()
 }
 
@@ -783,21 +793,11 @@ fn audit_verify_names_the_first_broken_event() {
     let served = serve(&data, tmp.path());
     let c = Client::new();
     phone_sign_in(&c, &served.base, "+8613800000001");
-    served.terminate();
-    let verify = || {
-        Command::new(BIN)
-            .args(["audit", "verify", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap()
-    };
-    let out = verify();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
     // The keyed chain's switch event, then the sign-in's account and session.
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("intact: 3 events"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!((code, said.as_str()), (Some(0), "audit chain intact: 3 events"));
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
             .await
@@ -807,20 +807,32 @@ fn audit_verify_names_the_first_broken_event() {
             .await
             .unwrap();
     });
-    let out = verify();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("broken at event 1"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(!Command::new(BIN)
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("broken at event 1"), "{said}");
+
+    // No database is an error (exit 1), not an intact or a broken chain, and
+    // reading creates none: with the audit key given, only the database is missing.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = Command::new(BIN)
         .args(["audit", "verify", "--data-dir"])
-        .arg(tmp.path().join("nowhere"))
+        .arg(&empty)
+        .env(
+            "SHIMING_SECRETS__AUDIT_KEY",
+            "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+        )
         .output()
-        .unwrap()
-        .status
-        .success());
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("database"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "verify wrote into the folder"
+    );
 }
 
 /// `shiming audit …` on a data folder: (exit code, standard output).
@@ -846,7 +858,8 @@ fn a_recorded_head_catches_a_truncated_log() {
     let c = Client::new();
     phone_sign_in(&c, &served.base, "+8613800000001");
     phone_sign_in(&c, &served.base, "+8613800000002");
-    served.terminate();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
 
     let (code, head) = audit(&data, &["head"]);
     assert_eq!(code, Some(0), "{head}");
@@ -899,8 +912,12 @@ fn a_recorded_head_catches_a_truncated_log() {
         .arg(&data)
         .output()
         .unwrap();
+    // A usage error: refused before any chain is read. (clap's usage exit
+    // code is 2, the code of a broken chain too; what tells them apart is
+    // that nothing is said about the chain.)
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SEQ:MAC"));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
