@@ -1,11 +1,18 @@
 //! The real binary: `serve --dev` end to end with its logs captured, nothing
-//! plain at rest or in the logs, operations endpoints, graceful shutdown, and
-//! the maintenance commands.
+//! plain at rest or in the logs, operations endpoints, graceful shutdown, a
+//! crash in the middle of commits, and the maintenance commands.
+//!
+//! Every process listens on port 0 and the test reads the address it printed,
+//! so tests running side by side never race for a port; every process is
+//! owned by a guard that kills it when the test ends, passed or failed.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -13,14 +20,100 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shiming");
 
-struct Served {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
+/// How long a process may take to print its address (a debug build, on a
+/// machine busy with other builds).
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing
+/// assertion never leaves a server or simulator running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Either may fail when the process already exited and was reaped: then
+        // there is nothing left to stop.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A started process with its standard output read line by line: each line
+/// is copied to `log` (when given) and handed to `lines`.
+struct Spawned {
+    guard: Guard,
+    lines: mpsc::Receiver<String>,
+    echo: Option<JoinHandle<()>>,
+}
+
+fn spawn(cmd: &mut Command, log: Option<&Path>) -> Spawned {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("the binary starts");
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let guard = Guard(child);
+    let mut copy = log.map(|l| OpenOptions::new().create(true).append(true).open(l).unwrap());
+    let (tx, lines) = mpsc::channel();
+    let echo = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(f) = &mut copy {
+                let _ = writeln!(f, "{line}");
+            }
+            let _ = tx.send(line);
+        }
+    });
+    Spawned {
+        guard,
+        lines,
+        echo: Some(echo),
+    }
+}
+
+impl Spawned {
+    /// The `http://ADDR` printed on the next line that contains `label`;
+    /// `None` when the process closed its output (exited) or printed no such
+    /// line within [`STARTUP`].
+    fn url_after(&self, label: &str) -> Option<String> {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            if let Some((_, rest)) = line.split_once(label) {
+                let at = rest.find("http://")?;
+                let url = rest[at..].split_whitespace().next()?.to_owned();
+                assert!(!url.ends_with(":0"), "a port-0 address printed: {line}");
+                return Some(url);
+            }
+        }
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.guard.0.try_wait().unwrap() {
+                // Its output is closed: the copy of it is complete.
+                if let Some(echo) = self.echo.take() {
+                    echo.join().unwrap();
+                }
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A `serve --dev` and the addresses it printed: its own, and those of its
+/// development carrier and WeChat server.
+struct Served {
+    proc: Spawned,
+    base: String,
+    carrier: String,
+    wechat: String,
+    log: PathBuf,
 }
 
 fn serve(data: &Path, logs: &Path) -> Served {
@@ -28,52 +121,68 @@ fn serve(data: &Path, logs: &Path) -> Served {
 }
 
 fn serve_with(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Served {
-    let port = free_port();
-    let log = logs.join(format!("serve-{port}.log"));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "debug")
-        .envs(env.iter().copied())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz"))
-        .map(|r| r.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let log = logs.join(format!("serve-{}.log", STARTED.fetch_add(1, Ordering::Relaxed)));
+    let err = OpenOptions::new().create(true).append(true).open(&log).unwrap();
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("SHIMING_DEV_CARRIER__LISTEN", "127.0.0.1:0")
+            .env("SHIMING_DEV_WECHAT__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stderr(err),
+        Some(&log),
+    );
+    let printed = |label: &str| {
+        proc.url_after(label).unwrap_or_else(|| {
+            panic!(
+                "`serve --dev` printed no {label:?} address:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+    };
+    let base = printed("shiming is listening on");
+    let carrier = printed("development carrier:");
+    let wechat = printed("development WeChat:");
+    // Bound before it printed: it answers at once.
+    let health = reqwest::blocking::get(format!("{base}/healthz")).unwrap();
+    assert_eq!(health.status(), 200);
+    Served {
+        proc,
+        base,
+        carrier,
+        wechat,
+        log,
     }
-    Served { child, base, log }
 }
 
 impl Served {
-    /// SIGTERM, and the exit status once it stopped.
+    /// SIGTERM, and the exit status once it stopped, with its log.
     fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.proc.guard.0.id().to_string()])
             .status()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "no graceful exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        assert!(sent.success());
+        let status = self
+            .proc
+            .wait(Duration::from_secs(10))
+            .expect("a graceful exit within 10 s of SIGTERM");
         let mut text = String::new();
         std::fs::File::open(&self.log)
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
         (status, text)
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(mut self) {
+        self.proc.guard.0.kill().unwrap();
+        self.proc.wait(Duration::from_secs(10)).expect("dead after SIGKILL");
     }
 }
 
@@ -108,6 +217,38 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
+    // The person added at the main address is known to the carrier at the
+    // address it printed: one simulator, on a port of its own.
+    let check = |name: &str| -> Value {
+        c.post(format!("{}/v1/mobile/three-element", served.carrier))
+            .json(&json!({ "request_id": "r1", "phone": phone, "name": name, "id_number": id }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(check(name)["result"], "match");
+    assert_eq!(check("李四")["result"], "mismatch");
+    // WeChat sign-in sends the browser to the WeChat it printed, and asks it
+    // to come back to the real port, not to the port 0 it was given.
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = no_redirects
+        .get(format!("{base}/api/v1/wechat/login/start"))
+        .send()
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/connect/", served.wechat)),
+        "{location}"
+    );
+    let callback = format!("{base}/api/v1/wechat/callback")
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+    assert!(location.contains(&format!("redirect_uri={callback}")), "{location}");
+
     assert_eq!(
         c.post(format!("{base}/api/v1/sms/send"))
             .json(&json!({ "phone": phone, "purpose": "login" }))
@@ -117,13 +258,15 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         202
     );
     let code = code_from(&c, &base, phone);
-    let login: Value = c
+    let login = c
         .post(format!("{base}/api/v1/login/phone"))
         .json(&json!({ "phone": phone, "code": code }))
         .send()
-        .unwrap()
-        .json()
         .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().unwrap();
+    assert_eq!(login["created"], true, "{login}");
+    assert_eq!(login["notices_unread"], 0, "{login}");
     let token = login["token"].as_str().unwrap().to_owned();
     // A wrong real-name try (its error path logs too), then the right one.
     let wrong = c
@@ -148,6 +291,8 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
         .json()
         .unwrap();
     assert_eq!(sec["real_name"]["status"], "verified");
+    assert_eq!(sec["real_name"]["name_masked"], "**明", "{sec}");
+    assert_eq!(sec["phone"]["number_masked"], "137****1111", "{sec}");
 
     // Operations endpoints, and a request id on every answer.
     let ready = c.get(format!("{base}/readyz")).send().unwrap();
@@ -183,17 +328,12 @@ fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
     }
 
     // The audit chain of the walkthrough verifies.
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}");
-    assert!(said.contains("audit chain intact"), "{said}");
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("audit chain intact"), "{said}");
 }
 
-fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -235,10 +375,12 @@ fn migrate_dev_sms_and_production_without_secrets() {
     // `shiming dev sms` prints the outbox of a running server.
     let served = serve(&data, tmp.path());
     let c = Client::new();
-    c.post(format!("{}/api/v1/sms/send", served.base))
+    let sent = c
+        .post(format!("{}/api/v1/sms/send", served.base))
         .json(&json!({ "phone": "+8613800000001", "purpose": "login" }))
         .send()
         .unwrap();
+    assert_eq!(sent.status(), 202);
     let out = Command::new(BIN)
         .args(["dev", "sms", "--phone", "+8613800000001", "--url", &served.base])
         .output()
@@ -248,122 +390,104 @@ fn migrate_dev_sms_and_production_without_secrets() {
         out.status.success() && printed.contains("+8613800000001") && printed.contains("验证码"),
         "{printed}"
     );
-    served.terminate();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn the_dev_simulators_are_absent_outside_dev() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(tmp.path())
-        .env(
-            "SHIMING_SECRETS__ENCRYPTION_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .env(
-            "SHIMING_SECRETS__PEPPER",
-            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
-        .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
-        .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .env(
+                "SHIMING_SECRETS__ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .env(
+                "SHIMING_SECRETS__PEPPER",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            )
+            .env("SHIMING_SMS__WEBHOOK__URL", "http://127.0.0.1:9/sms")
+            .env("SHIMING_REALNAME__BASE_URL", "http://127.0.0.1:9")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("shiming is listening on")
+        .expect("the server printed its address");
+    assert_eq!(reqwest::blocking::get(format!("{base}/healthz")).unwrap().status(), 200);
+    for path in ["/dev/sms", "/dev/carrier/persons", "/dev/wechat/users"] {
+        let r = reqwest::blocking::get(format!("{base}{path}")).unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        // The router's own "no such route", not some other refusal.
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
     }
-    for path in ["/dev/sms", "/dev/carrier/persons"] {
-        assert_eq!(
-            reqwest::blocking::get(format!("{base}{path}")).unwrap().status(),
-            404,
-            "{path}"
-        );
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
 fn the_development_carrier_runs_alone() {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["dev", "carrier", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/mobile/three-element");
+    let proc = spawn(
+        Command::new(BIN)
+            .args(["dev", "carrier", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("development carrier listening on")
+        .expect("the carrier printed its address");
+    let url = format!("{base}/v1/mobile/three-element");
     let c = Client::new();
-    let ask = |name: &str| {
+    let ask = |name: &str| -> Value {
         let body =
             json!({ "request_id": "r1", "phone": "+8613800000001", "name": name, "id_number": "110101199003076632" });
-        c.post(&url).json(&body).send()
+        c.post(&url).json(&body).send().unwrap().json().unwrap()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        match ask("张三") {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("the carrier did not come up: {e}"),
-        }
-    };
-    assert_eq!(
-        answer.json::<Value>().unwrap(),
-        json!({ "request_id": "r1", "result": "match" })
-    );
-    assert_eq!(ask("李四").unwrap().json::<Value>().unwrap()["result"], "mismatch");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert_eq!(ask("张三"), json!({ "request_id": "r1", "result": "match" }));
+    assert_eq!(ask("李四")["result"], "mismatch");
 }
 
 #[test]
 fn the_development_wechat_runs_alone() {
-    let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "dev",
-            "wechat",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--appid",
-            "wxapp",
-            "--secret",
-            "s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http = reqwest::blocking::Client::builder()
+    let proc = spawn(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "wechat",
+                "--listen",
+                "127.0.0.1:0",
+                "--appid",
+                "wxapp",
+                "--secret",
+                "s",
+            ])
+            .stderr(Stdio::null()),
+        None,
+    );
+    let base = proc
+        .url_after("development WeChat listening on")
+        .expect("the WeChat server printed its address");
+    let http = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let authorize = format!(
-        "http://127.0.0.1:{port}/connect/qrconnect?appid=wxapp&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&response_type=code&scope=snsapi_login&state=s1&dev_user=dev-union-lisi"
+        "{base}/connect/qrconnect?appid=wxapp&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&response_type=code&scope=snsapi_login&state=s1&dev_user=dev-union-lisi"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let resp = loop {
-        match http.get(&authorize).send() {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => panic!("the server did not come up: {e}"),
-        }
-    };
+    let resp = http.get(&authorize).send().unwrap();
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://127.0.0.1:1/cb?"), "{location}");
+    assert!(location.contains("state=s1"), "{location}");
     let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
-    let token_url = format!("http://127.0.0.1:{port}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
+    let token_url =
+        format!("{base}/sns/oauth2/access_token?appid=wxapp&secret=s&code={code}&grant_type=authorization_code");
     let grant: Value = http.get(&token_url).send().unwrap().json().unwrap();
     assert_eq!(grant["unionid"], "dev-union-lisi");
     let again: Value = http.get(&token_url).send().unwrap().json().unwrap();
     assert_eq!(again["errcode"], 40163);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 /// Signs in by phone against a running binary; the bearer token.
@@ -375,13 +499,14 @@ fn phone_sign_in(c: &Client, base: &str, phone: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 202);
     let code = code_from(c, base, phone);
-    let login: Value = c
+    let login = c
         .post(format!("{base}/api/v1/login/phone"))
         .json(&json!({ "phone": phone, "code": code }))
         .send()
-        .unwrap()
-        .json()
         .unwrap();
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().unwrap();
+    assert!(login["notices_unread"].is_u64(), "{login}");
     login["token"].as_str().unwrap().to_owned()
 }
 
@@ -393,6 +518,25 @@ fn post_as(c: &Client, base: &str, token: &str, path: &str, body: Value) -> reqw
         .unwrap()
 }
 
+fn get_as(c: &Client, base: &str, token: &str, path: &str) -> Value {
+    let r = c.get(format!("{base}{path}")).bearer_auth(token).send().unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().unwrap()
+}
+
+/// What a confirm got back before, or instead of, the crash.
+#[derive(Debug)]
+enum Answer {
+    /// An HTTP answer: its status and body (`None`: the body was cut off).
+    Http(u16, Option<Value>),
+    /// No answer: the process died first. Committed or not, nobody knows.
+    Unknown,
+}
+
+/// How many of the accounts are prepared for a rebind and then confirmed at
+/// once: enough that commits are still in flight after the first answer.
+const CRASHED_CONFIRMS: usize = 16;
+
 #[test]
 fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
     let tmp = tempfile::tempdir().unwrap();
@@ -401,14 +545,22 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
     let base = served.base.clone();
     let c = Client::new();
     let (name, id) = ("陈静", "320102199505052468");
+    // (token, account id, old phone, new phone): each with a proven phone
+    // change to a phone that attests 陈静, waiting for its confirm.
     let mut accounts = Vec::new();
-    for i in 0..8 {
+    for i in 0..CRASHED_CONFIRMS {
         let (old, new) = (format!("+861370000{i:04}"), format!("+861390000{i:04}"));
-        c.post(format!("{base}/dev/carrier/persons"))
+        let added = c
+            .post(format!("{base}/dev/carrier/persons"))
             .json(&json!({ "phone": new, "name": name, "id_number": id }))
             .send()
             .unwrap();
+        assert_eq!(added.status(), 201);
         let token = phone_sign_in(&c, &base, &old);
+        let account = get_as(&c, &base, &token, "/api/v1/whoami")["account_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(
             post_as(&c, &base, &token, "/api/v1/step-up/sms", json!({})).status(),
             202
@@ -435,100 +587,203 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
             .status(),
             200
         );
-        accounts.push((token, old, new));
+        accounts.push((token, account, old, new));
     }
-    // Every confirm at once, and the process killed while they are in flight.
-    let confirms: Vec<_> = accounts
+
+    // Every confirm at once; the process is killed as soon as the first one
+    // answered 200, while the others are still being committed.
+    let start = Arc::new(Barrier::new(accounts.len() + 1));
+    let (heard, first) = mpsc::channel::<(usize, u16)>();
+    let confirms: Vec<JoinHandle<Answer>> = accounts
         .iter()
-        .map(|(token, _, _)| {
-            let (base, token) = (base.clone(), token.clone());
+        .enumerate()
+        .map(|(i, (token, ..))| {
+            let (base, token, start, heard) = (base.clone(), token.clone(), start.clone(), heard.clone());
             std::thread::spawn(move || {
-                let c = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-                let _ = c
+                let c = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                let req = c
                     .post(format!("{base}/api/v1/account/phone/change/confirm"))
                     .bearer_auth(token)
-                    .json(&json!({ "accept_consequences": true }))
-                    .send();
+                    .json(&json!({ "accept_consequences": true }));
+                start.wait();
+                match req.send() {
+                    Ok(r) => {
+                        // The status is told at once: the handler finished, so
+                        // its commit is done.
+                        let status = r.status().as_u16();
+                        let _ = heard.send((i, status));
+                        let body = r
+                            .text()
+                            .ok()
+                            .map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
+                        Answer::Http(status, body)
+                    }
+                    Err(_) => Answer::Unknown,
+                }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(15));
-    let mut child = served.child;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    for t in confirms {
-        t.join().unwrap();
+    drop(heard);
+    start.wait();
+    let mut answered_before_kill = Vec::new();
+    loop {
+        match first.recv_timeout(Duration::from_secs(60)) {
+            Ok((i, status)) => {
+                answered_before_kill.push((i, status));
+                if status == 200 {
+                    break;
+                }
+            }
+            Err(e) => panic!("no confirm answered 200 ({e:?}); answers: {answered_before_kill:?}"),
+        }
+    }
+    served.kill();
+    let answers: Vec<Answer> = confirms.into_iter().map(|t| t.join().unwrap()).collect();
+
+    // One commit at least was answered before the kill (the loop above
+    // stops at the first 200); the crash fell between commits only if some
+    // confirms were still in flight, and got no answer.
+    let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
+    assert!(
+        unknown >= 1,
+        "every confirm was answered before the kill: no crash between commits"
+    );
+    for (i, a) in answers.iter().enumerate() {
+        match a {
+            Answer::Http(200, body) => {
+                if let Some(body) = body {
+                    assert_eq!(body["committed"], true, "confirm {i}: {body}");
+                    assert_eq!(body["real_name"]["status"], "verified", "confirm {i}: {body}");
+                }
+            }
+            // Confirms of different accounts do not conflict: any refusal is a fault.
+            Answer::Http(status, body) => panic!("confirm {i} answered {status}: {body:?}"),
+            Answer::Unknown => {}
+        }
     }
 
     let served = serve(&data, tmp.path());
     let base = served.base.clone();
-    let (mut moved, mut stayed) = (0, 0);
-    for (token, old, new) in &accounts {
-        let sec: Value = c
-            .get(format!("{base}/api/v1/account/security"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+    let db = Db::open(&data);
+    let (mut answered_committed, mut unknown_committed, mut absent) = (0, 0, 0);
+    let mut not_committed = Vec::new();
+    for (i, (token, account, old, new)) in accounts.iter().enumerate() {
+        let sec = get_as(&c, &base, token, "/api/v1/account/security");
         let shown = sec["phone"]["number_masked"]
             .as_str()
-            .expect("every account keeps a phone")
+            .unwrap_or_else(|| panic!("account {i} lost its phone: {sec}"))
             .to_owned();
-        let audit = c
-            .get(format!("{base}/api/v1/account/audit"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        let rebound = audit.contains("credential.rebound");
-        if shown.ends_with(&new[new.len() - 4..]) && shown.starts_with("139") {
-            // Moved whole: the new phone, its real name and its audit event.
-            assert!(rebound, "a moved phone without its audit event");
-            assert_eq!(sec["real_name"]["status"], "verified");
-            moved += 1;
+        let events = get_as(&c, &base, token, "/api/v1/account/audit");
+        let rebound = events["events"]
+            .as_array()
+            .expect("a list of events")
+            .iter()
+            .filter(|e| e["type"] == "credential.rebound")
+            .count();
+        let masked = |p: &str| format!("{}****{}", &p[3..6], &p[p.len() - 4..]);
+        let committed = shown == masked(new);
+        // Whole or absent: the phone, the real name it carries, its audit
+        // event, the consumed pending change and the rebind record together.
+        let facts = (
+            rebound,
+            db.count("SELECT COUNT(*) FROM rebinds WHERE account_id = ?", account),
+            db.count(
+                "SELECT COUNT(*) FROM pending_changes WHERE account_id = ? AND consumed_at IS NOT NULL",
+                account,
+            ),
+            db.count(
+                "SELECT COUNT(*) FROM credentials c JOIN attestations a ON a.credential_id = c.id \
+                 WHERE c.account_id = ? AND c.kind = 'phone'",
+                account,
+            ),
+        );
+        if committed {
+            assert_eq!(facts, (1, 1, 1, 1), "account {i}: half a rebind: {sec}");
+            assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
+            assert_eq!(sec["real_name"]["name_masked"], "*静", "account {i}: {sec}");
+            assert_eq!(sec["real_name"]["source"], "phone", "account {i}: {sec}");
+            match answers[i] {
+                Answer::Http(..) => answered_committed += 1,
+                Answer::Unknown => unknown_committed += 1,
+            }
         } else {
+            assert_eq!(shown, masked(old), "account {i}: neither phone");
+            assert_eq!(facts, (0, 0, 0, 0), "account {i}: half a rebind: {sec}");
+            assert_eq!(sec["real_name"]["status"], "unverified", "account {i}: {sec}");
             assert!(
-                shown.starts_with("137") && shown.ends_with(&old[old.len() - 4..]),
-                "{shown}"
+                matches!(answers[i], Answer::Unknown),
+                "account {i}: a confirm answered 200 and lost in the crash"
             );
-            assert!(!rebound, "an audit event for a rebind that did not happen");
-            assert_eq!(sec["real_name"]["status"], "unverified");
-            stayed += 1;
+            absent += 1;
+            not_committed.push(i);
         }
     }
-    assert_eq!(moved + stayed, accounts.len());
     // The database's own view: no account without a credential, none held twice.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (bare, doubled): (i64, i64) = rt.block_on(async {
-        let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
-            .await
-            .unwrap();
-        let bare = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id)",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        let doubled = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        (bare, doubled)
-    });
-    assert_eq!((bare, doubled), (0, 0));
+    assert_eq!(
+        db.total(
+            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS \
+             (SELECT 1 FROM credentials c WHERE c.account_id = a.id)"
+        ),
+        0,
+        "an account without a credential"
+    );
+    assert_eq!(
+        db.total("SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)"),
+        0,
+        "a credential held twice"
+    );
+    eprintln!(
+        "after SIGKILL of {} confirms: {} answered before the kill, {unknown} never answered; \
+         committed: {answered_committed} answered + {unknown_committed} unanswered, absent: {absent}",
+        accounts.len(),
+        answered_before_kill.len(),
+    );
+
+    // What the crash left undone is intact: its confirm still commits.
+    for i in not_committed {
+        let (token, ..) = &accounts[i];
+        let r = post_as(
+            &c,
+            &base,
+            token,
+            "/api/v1/account/phone/change/confirm",
+            json!({ "accept_consequences": true }),
+        );
+        assert_eq!(r.status(), 200, "account {i}: {}", r.text().unwrap());
+        let sec = get_as(&c, &base, token, "/api/v1/account/security");
+        assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
+    }
+
     let (status, _) = served.terminate();
     assert!(status.success());
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("after SIGKILL: {moved} rebinds committed whole, {stayed} not at all");
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.starts_with("audit chain intact"), "{said}");
+}
+
+/// Read-only queries on a data folder's SQLite database.
+struct Db {
+    rt: tokio::runtime::Runtime,
+    pool: sqlx::SqlitePool,
+}
+
+impl Db {
+    fn open(data: &Path) -> Db {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = format!("sqlite://{}", data.join("shiming.db").display());
+        let pool = rt.block_on(sqlx::SqlitePool::connect(&url)).unwrap();
+        Db { rt, pool }
+    }
+
+    fn total(&self, sql: &str) -> i64 {
+        self.rt.block_on(sqlx::query_scalar(sql).fetch_one(&self.pool)).unwrap()
+    }
+
+    fn count(&self, sql: &str, account: &str) -> i64 {
+        self.rt
+            .block_on(sqlx::query_scalar(sql).bind(account).fetch_one(&self.pool))
+            .unwrap()
+    }
 }
 
 #[test]
@@ -538,21 +793,11 @@ fn audit_verify_names_the_first_broken_event() {
     let served = serve(&data, tmp.path());
     let c = Client::new();
     phone_sign_in(&c, &served.base, "+8613800000001");
-    served.terminate();
-    let verify = || {
-        Command::new(BIN)
-            .args(["audit", "verify", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap()
-    };
-    let out = verify();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
     // The keyed chain's switch event, then the sign-in's account and session.
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("intact: 3 events"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!((code, said.as_str()), (Some(0), "audit chain intact: 3 events"));
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("shiming.db").display()))
             .await
@@ -562,20 +807,32 @@ fn audit_verify_names_the_first_broken_event() {
             .await
             .unwrap();
     });
-    let out = verify();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("broken at event 1"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(!Command::new(BIN)
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("broken at event 1"), "{said}");
+
+    // No database is an error (exit 1), not an intact or a broken chain, and
+    // reading creates none: with the audit key given, only the database is missing.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = Command::new(BIN)
         .args(["audit", "verify", "--data-dir"])
-        .arg(tmp.path().join("nowhere"))
+        .arg(&empty)
+        .env(
+            "SHIMING_SECRETS__AUDIT_KEY",
+            "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+        )
         .output()
-        .unwrap()
-        .status
-        .success());
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("database"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "verify wrote into the folder"
+    );
 }
 
 /// `shiming audit …` on a data folder: (exit code, standard output).
@@ -601,7 +858,8 @@ fn a_recorded_head_catches_a_truncated_log() {
     let c = Client::new();
     phone_sign_in(&c, &served.base, "+8613800000001");
     phone_sign_in(&c, &served.base, "+8613800000002");
-    served.terminate();
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
 
     let (code, head) = audit(&data, &["head"]);
     assert_eq!(code, Some(0), "{head}");
@@ -654,8 +912,12 @@ fn a_recorded_head_catches_a_truncated_log() {
         .arg(&data)
         .output()
         .unwrap();
+    // A usage error: refused before any chain is read. (clap's usage exit
+    // code is 2, the code of a broken chain too; what tells them apart is
+    // that nothing is said about the chain.)
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SEQ:MAC"));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
