@@ -1,0 +1,10 @@
+//! The store's tests on real database files, in one test binary.
+//!
+//! - `sqlite`: constraints, atomic limits and codes;
+//! - `audit`: the audit chain, and what tampering it catches;
+//! - `commit`: the commit of a bind, rebind or unbind (`commit_rebind`).
+
+mod audit;
+mod commit;
+mod common;
+mod sqlite;
