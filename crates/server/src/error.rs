@@ -291,3 +291,167 @@ impl From<shiming_vault::VaultError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    //! The codes and statuses of the code against the table of
+    //! docs/errors.md, in both directions.
+
+    use std::collections::{BTreeMap, HashSet};
+    use std::mem::discriminant;
+
+    use super::*;
+
+    /// The page that documents the codes, as built into this test.
+    const ERRORS_MD: &str = include_str!("../../../docs/errors.md");
+
+    /// One value of every variant. Each arm of the `match`, which has no
+    /// wildcard, names the variant that follows: adding a variant to
+    /// [`ApiError`] fails to compile here until it gets an arm, and it is
+    /// checked once an arm leads to it (and a documented code with no
+    /// variant leading to it fails the test below).
+    fn one_of_each() -> Vec<ApiError> {
+        use ApiError::*;
+        let mut all = vec![InvalidJson(String::new())];
+        loop {
+            let next = match all.last().expect("starts with one") {
+                InvalidJson(_) => InvalidRequest(String::new()),
+                InvalidRequest(_) => InvalidPhone(PhoneError::NotE164),
+                InvalidPhone(_) => InvalidIdNumber(IdNumberError::Format),
+                InvalidIdNumber(_) => InvalidName(NameError::Length),
+                InvalidName(_) => InvalidCode(CodeFormatError),
+                InvalidCode(_) => CodeIncorrect { left: Some(1) },
+                CodeIncorrect { .. } => CodeExpired,
+                CodeExpired => TooManyAttempts,
+                TooManyAttempts => RateLimited { retry_after: 1 },
+                RateLimited { .. } => Unauthenticated,
+                Unauthenticated => RegistrationClosed,
+                RegistrationClosed => AccountRestricted("frozen"),
+                AccountRestricted(_) => ConsentRequired,
+                ConsentRequired => RealnameMismatch,
+                RealnameMismatch => RealnameNotEditable,
+                RealnameNotEditable => NoPhoneBound,
+                NoPhoneBound => OAuthStateInvalid,
+                OAuthStateInvalid => WechatDenied,
+                WechatDenied => WechatCodeInvalid("invalid"),
+                WechatCodeInvalid(_) => WechatScopeNotGranted,
+                WechatScopeNotGranted => WechatUnavailable,
+                WechatUnavailable => WechatNotConfigured,
+                WechatNotConfigured => WechatNotBound,
+                WechatNotBound => CredentialInUse,
+                CredentialInUse => AlreadyBound,
+                AlreadyBound => StepUpRequired,
+                StepUpRequired => StepUpUnavailable("no phone"),
+                StepUpUnavailable(_) => CredentialNotVerified,
+                CredentialNotVerified => NoChange,
+                NoChange => FlowExpired,
+                FlowExpired => ConsequencesNotAccepted,
+                ConsequencesNotAccepted => RebindLimit("cool-down".into(), 1),
+                RebindLimit(..) => PreviewChanged,
+                PreviewChanged => NoWechatBound,
+                NoWechatBound => WrongIdentity,
+                WrongIdentity => LastCredential,
+                LastCredential => PersonIncomplete,
+                PersonIncomplete => NotFound("route"),
+                NotFound(_) => PayloadTooLarge,
+                PayloadTooLarge => MethodNotAllowed,
+                MethodNotAllowed => SmsDeliveryFailed,
+                SmsDeliveryFailed => VerifierUnavailable,
+                VerifierUnavailable => Internal(String::new()),
+                Internal(_) => break,
+            };
+            let seen: HashSet<_> = all.iter().map(discriminant).collect();
+            assert!(!seen.contains(&discriminant(&next)), "{next:?} listed twice");
+            all.push(next);
+        }
+        all
+    }
+
+    /// Code to status, of every variant.
+    fn in_code() -> BTreeMap<&'static str, u16> {
+        let mut codes = BTreeMap::new();
+        for e in one_of_each() {
+            let status = e.status().as_u16();
+            if let Some(other) = codes.insert(e.code(), status) {
+                assert_eq!(other, status, "`{}` has two statuses", e.code());
+            }
+        }
+        codes
+    }
+
+    /// Code to status, from the rows `| `code` | status | when |` of the
+    /// table under "## The codes"; every row of that table must be one.
+    fn in_docs(page: &str) -> BTreeMap<String, u16> {
+        let section = page
+            .split("\n## ")
+            .find(|s| s.starts_with("The codes\n"))
+            .expect("docs/errors.md has a section \"## The codes\"");
+        let mut rows = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'));
+        let header: Vec<_> = rows.next().expect("a table").split('|').map(str::trim).collect();
+        assert_eq!(header, ["", "code", "HTTP", "when", ""], "the table's header");
+        assert!(rows.next().is_some_and(|l| l.starts_with("|---")), "the header's rule");
+        let mut codes = BTreeMap::new();
+        for row in rows {
+            let cells: Vec<_> = row.splitn(4, '|').map(str::trim).collect();
+            let code = cells
+                .get(1)
+                .and_then(|c| c.strip_prefix('`')?.strip_suffix('`'))
+                .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+                .unwrap_or_else(|| panic!("a row of the codes table without a `code`: {row}"));
+            let status = cells
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("a row of the codes table without a status: {row}"));
+            assert!(
+                codes.insert(code.to_owned(), status).is_none(),
+                "`{code}` documented twice"
+            );
+        }
+        assert!(!codes.is_empty(), "the codes table has rows");
+        codes
+    }
+
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let docs = in_docs(ERRORS_MD);
+        for (code, status) in in_code() {
+            match docs.get(code) {
+                None => panic!("`{code}` ({status}) is not in the table of docs/errors.md"),
+                Some(documented) => assert_eq!(
+                    *documented, status,
+                    "`{code}` answers {status}, docs/errors.md says {documented}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn every_documented_code_exists() {
+        let codes = in_code();
+        for (code, status) in in_docs(ERRORS_MD) {
+            assert!(
+                codes.contains_key(code.as_str()),
+                "docs/errors.md documents `{code}` ({status}), which no ApiError answers"
+            );
+        }
+    }
+
+    #[test]
+    fn the_table_parser_refuses_what_it_cannot_read() {
+        let page =
+            |rows: &str| format!("# E\n\n## The codes\n\n| code | HTTP | when |\n|---|---|---|\n{rows}\n## Next\n");
+        let read = in_docs(&page("| `a_b` | 409 | x |\n| `c` | 400 | y \\| z |\n"));
+        assert_eq!(read, BTreeMap::from([("a_b".to_owned(), 409), ("c".to_owned(), 400)]));
+        for bad in [
+            "| a_b | 409 | x |",
+            "| `a_b` | conflict | x |",
+            "| `a_b` | 409 | x |\n| `a_b` | 409 | y |",
+        ] {
+            let text = page(&format!("{bad}\n"));
+            assert!(std::panic::catch_unwind(|| in_docs(&text)).is_err(), "read {bad:?}");
+        }
+    }
+}

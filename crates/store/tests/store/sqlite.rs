@@ -3,74 +3,16 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-use shiming_domain::rebind::RebindLimits;
-use shiming_domain::{CodePurpose, CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{CodePurpose, CredentialKind};
 use shiming_store::*;
-use shiming_vault::Keys;
 
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = Keys::generate().derive_audit_key();
-    let s = SqliteStore::open(&dir.path().join("t.db"), key).await.unwrap();
-    s.migrate().await.unwrap();
-    (dir, s)
-}
-
-/// The number of events of an intact chain (the first is the keyed switch).
-async fn intact_events(s: &SqliteStore) -> i64 {
-    match s.verify_chain(None).await.unwrap() {
-        ChainReport::Intact { head } => head.seq,
-        broken => panic!("{broken:?}"),
-    }
-}
-
-fn account(id: &str) -> NewAccount {
-    NewAccount {
-        id: id.into(),
-        nature: Nature::Personal,
-        audit: AuditDraft::new("account.created", id, 1, json!({})),
-    }
-}
-
-fn phone(hash: &[u8]) -> NewCredential {
-    NewCredential::bare(CredentialKind::Phone, hash.to_vec(), vec![1, 2, 3])
-}
-
-/// A plain bind of a credential attesting no one to a personal account of no person.
-fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
-    RebindCommit {
-        pending_id: None,
-        account_id: account_id.into(),
-        keep_session: "ses".into(),
-        kind: credential.kind,
-        new: Some(credential),
-        expected: ExpectedOutcome {
-            replaces: None,
-            person_changes: false,
-            status_after: RealNameStatus::Unverified,
-            nature_after: Nature::Personal,
-        },
-        limits: RebindLimits {
-            cooldown_secs: 0,
-            max_person_changes_per_year: 2,
-        },
-        notices: vec![],
-        account_notice: NewAccountNotice {
-            kind: "credential.bound",
-            credential: CredentialKind::Wechat,
-            masked_sealed: vec![7],
-        },
-        at: 2,
-    }
-}
+use crate::common::{account, bind, intact_events, phone, store, wechat};
 
 #[tokio::test]
 async fn binding_keeps_one_credential_per_kind_and_account() {
     let (_d, s) = store().await;
     s.create_account(account("a"), phone(b"p1"), 1).await.unwrap();
     s.create_account(account("b"), phone(b"p2"), 1).await.unwrap();
-    let wechat = |h: &[u8]| NewCredential::bare(CredentialKind::Wechat, h.to_vec(), vec![9]);
     assert_eq!(s.commit_rebind(bind("a", wechat(b"w1"))).await.unwrap(), 0);
     assert!(
         matches!(

@@ -2,53 +2,15 @@
 //! write access to the database but without the key can and cannot hide; a
 //! head recorded outside the database; chains linked before the key.
 
-use std::path::PathBuf;
-
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shiming_domain::{CredentialKind, Nature};
 use shiming_store::*;
-use shiming_vault::{AuditKey, Keys};
-use sqlx::SqlitePool;
+use shiming_vault::Keys;
 
-struct Db {
-    _dir: tempfile::TempDir,
-    file: PathBuf,
-    key: AuditKey,
-    raw: SqlitePool,
-}
+use crate::common::Db;
 
 impl Db {
-    /// An empty folder, a fresh key, and a raw connection: the attacker's.
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("t.db");
-        let raw = SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&file)
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
-        Db {
-            _dir: dir,
-            file,
-            key: Keys::generate().derive_audit_key(),
-            raw,
-        }
-    }
-
-    /// The store as the service opens it: with the key, migrated.
-    async fn store(&self) -> SqliteStore {
-        let s = SqliteStore::open(&self.file, self.key.clone()).await.unwrap();
-        s.migrate().await.unwrap();
-        s
-    }
-
-    async fn exec(&self, sql: &str) {
-        sqlx::query(sql).execute(&self.raw).await.unwrap();
-    }
-
     /// (seq, kind, link_kind) of every event.
     async fn kinds(&self) -> Vec<(i64, String, String)> {
         sqlx::query_as("SELECT seq, kind, link_kind FROM audit_events ORDER BY seq")

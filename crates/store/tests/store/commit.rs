@@ -1,0 +1,737 @@
+//! The commit of a bind, rebind or unbind (`RebindStore::commit_rebind`) on
+//! a real database: a pending change commits once; the credential is
+//! swapped with its attestation and openid; a rebind (not a plain bind)
+//! revokes the other sessions and is recorded; the account's other changes,
+//! codes and OAuth flows end; the audit events, the text notices and the
+//! account notice are written; and every refusal changes nothing at all.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use shiming_domain::rebind::{LimitRefusal, RebindLimits, YEAR_SECS};
+use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus};
+use shiming_store::*;
+
+use crate::common::{intact_events, session, session_ids, store, Db, Dump};
+
+use CredentialKind::{Phone, Wechat};
+
+const ACC: &str = "acc";
+/// Another account, whose sessions, codes, flows and changes no commit of `ACC` touches.
+const OTHER: &str = "other";
+const LIMITS: RebindLimits = RebindLimits {
+    cooldown_secs: 100,
+    max_person_changes_per_year: 1,
+};
+/// When the world is set up; a change lives `TTL` seconds from its opening.
+const START: i64 = 1_000;
+const TTL: i64 = 600;
+
+fn person(tag: &str) -> NewPerson {
+    NewPerson {
+        person_hash: tag.as_bytes().to_vec(),
+        name_sealed: format!("name of {tag}").into_bytes(),
+        id_number_sealed: format!("id number of {tag}").into_bytes(),
+    }
+}
+
+/// A credential whose lookup hash is `value`, attesting the person `tag`
+/// (if any); a WeChat comes with its nickname and openid.
+fn credential(kind: CredentialKind, value: &str, tag: Option<&str>) -> NewCredential {
+    let wechat = kind == Wechat;
+    NewCredential {
+        display_sealed: wechat.then(|| format!("nickname of {value}").into_bytes()),
+        attestation: tag.map(|tag| NewAttestation {
+            person: person(tag),
+            source: if wechat { "wechat" } else { "carrier" },
+        }),
+        app_openid: wechat.then(|| AppOpenid {
+            appid: "app".into(),
+            openid_sealed: format!("openid of {value}").into_bytes(),
+        }),
+        ..NewCredential::bare(kind, value.as_bytes().to_vec(), format!("sealed {value}").into_bytes())
+    }
+}
+
+fn outcome(
+    replaces: Option<i64>,
+    person_changes: bool,
+    status_after: RealNameStatus,
+    nature_after: Nature,
+) -> ExpectedOutcome {
+    ExpectedOutcome {
+        replaces,
+        person_changes,
+        status_after,
+        nature_after,
+    }
+}
+
+/// A commit of `ACC` confirmed in the session `ses`, without a pending change.
+fn commit(kind: CredentialKind, new: Option<NewCredential>, expected: ExpectedOutcome, at: i64) -> RebindCommit {
+    let event = match (expected.replaces, &new) {
+        (_, None) => "credential.unbound",
+        (Some(_), Some(_)) => "credential.rebound",
+        (None, Some(_)) => "credential.bound",
+    };
+    RebindCommit {
+        pending_id: None,
+        account_id: ACC.into(),
+        keep_session: "ses".into(),
+        kind,
+        new,
+        expected,
+        limits: LIMITS,
+        notices: vec![
+            NewNotice {
+                phone_sealed: b"the old phone".to_vec(),
+                text_sealed: format!("{event} at {at}, to the old phone").into_bytes(),
+            },
+            NewNotice {
+                phone_sealed: b"the new phone".to_vec(),
+                text_sealed: format!("{event} at {at}, to the new phone").into_bytes(),
+            },
+        ],
+        account_notice: NewAccountNotice {
+            kind: event,
+            credential: kind,
+            masked_sealed: format!("masked, at {at}").into_bytes(),
+        },
+        at,
+    }
+}
+
+/// Two accounts with sessions, codes, OAuth flows, and an open change of
+/// the other account:
+/// - `ACC`, enterprise, holds the phone `p-old` attesting the person A, and
+///   the sessions `ses` (the one that confirms), `ses-2` and `ses-3`; a
+///   step-up code of `ses`, a phone-change code of `ses-2`, a bind flow of `ses`;
+/// - `OTHER`, personal, holds `p-other` attesting Z, the session
+///   `other-ses`, a step-up code, a rebind flow and an open phone change;
+/// - a sign-in code for `p-old` and a sign-in flow, of no account.
+struct World {
+    db: Db,
+    s: SqliteStore,
+    /// The credential id of `p-old`.
+    phone: i64,
+    /// The open change of `OTHER`.
+    other_change: i64,
+}
+
+impl World {
+    async fn new() -> World {
+        let (db, s) = store().await;
+        for (id, nature, phone, tag) in [
+            (ACC, Nature::Enterprise, "p-old", "A"),
+            (OTHER, Nature::Personal, "p-other", "Z"),
+        ] {
+            let account = NewAccount {
+                id: id.into(),
+                nature,
+                audit: AuditDraft::new("account.created", id, 100, json!({})),
+            };
+            s.create_account(account, credential(Phone, phone, Some(tag)), 100)
+                .await
+                .unwrap();
+        }
+        for (account, id) in [(ACC, "ses"), (ACC, "ses-2"), (ACC, "ses-3"), (OTHER, "other-ses")] {
+            session(&s, account, id, 100_000).await;
+        }
+        for (account, session, purpose, phone) in [
+            (Some(ACC), Some("ses"), CodePurpose::StepUp, "p-old"),
+            (Some(ACC), Some("ses-2"), CodePurpose::PhoneChange, "p-next"),
+            (Some(OTHER), Some("other-ses"), CodePurpose::StepUp, "p-other"),
+            (None, None, CodePurpose::Login, "p-old"),
+        ] {
+            let code = NewCode {
+                account_id: account.map(Into::into),
+                session_id: session.map(Into::into),
+                phone_hash: phone.as_bytes().to_vec(),
+                purpose,
+                code_hash: b"code".to_vec(),
+                created_at: START,
+                expires_at: 100_000,
+            };
+            s.issue_code(code, &[]).await.unwrap();
+        }
+        for (state, purpose, account, session) in [
+            ("acc-flow", "bind", Some(ACC), Some("ses")),
+            ("other-flow", "rebind", Some(OTHER), Some("other-ses")),
+            ("login-flow", "login", None, None),
+        ] {
+            let flow = OAuthFlow {
+                state_hash: state.as_bytes().to_vec(),
+                browser_hash: b"browser".to_vec(),
+                purpose: purpose.into(),
+                account_id: account.map(Into::into),
+                session_id: session.map(Into::into),
+                created_at: START,
+                expires_at: 100_000,
+            };
+            s.create_oauth_flow(flow, &[]).await.unwrap();
+        }
+        let other_change = s
+            .open_change(NewPendingChange {
+                account_id: OTHER.into(),
+                session_id: "other-ses".into(),
+                credential: credential(Phone, "p-other-next", Some("Z")),
+                created_at: START,
+                expires_at: START + TTL,
+            })
+            .await
+            .unwrap();
+        let phone = s
+            .account_view(ACC)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential(Phone)
+            .unwrap()
+            .id;
+        World {
+            db,
+            s,
+            phone,
+            other_change,
+        }
+    }
+
+    /// The id of `ACC`'s credential of `kind`.
+    async fn id_of(&self, kind: CredentialKind) -> i64 {
+        self.view().await.credential(kind).unwrap().id
+    }
+
+    async fn view(&self) -> AccountView {
+        self.s.account_view(ACC).await.unwrap().unwrap()
+    }
+
+    /// Opens a change of `ACC` to `new` in `session` at `at`.
+    async fn open(&self, session: &str, new: NewCredential, at: i64) -> i64 {
+        self.s
+            .open_change(NewPendingChange {
+                account_id: ACC.into(),
+                session_id: session.into(),
+                credential: new,
+                created_at: at,
+                expires_at: at + TTL,
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn prove(&self, id: i64, expected: ExpectedOutcome, at: i64) {
+        let proof = Proof {
+            preview_sealed: b"the preview".to_vec(),
+            expected,
+            at,
+        };
+        assert!(self.s.prove_change(id, &proof).await.unwrap());
+    }
+
+    /// Opens a change to `new` in `ses` and proves it at `at` with the
+    /// preview `expected`; returns its confirmation, at `at` too, as the
+    /// server builds it: with the credential the pending change holds.
+    async fn proven(&self, new: NewCredential, expected: ExpectedOutcome, at: i64) -> RebindCommit {
+        let kind = new.kind;
+        let id = self.open("ses", new, at).await;
+        self.prove(id, expected, at).await;
+        let pending = self.s.pending_change(ACC, "ses", kind, at).await.unwrap().unwrap();
+        assert_eq!(pending.id, id);
+        RebindCommit {
+            pending_id: Some(id),
+            ..commit(kind, Some(pending.credential), expected, at)
+        }
+    }
+
+    /// The phone `p-old` (A) to `p-new` (B) on the enterprise account without
+    /// WeChat: a person change, verified as B, personal after.
+    async fn rebind_phone_to_b(&self, at: i64) -> RebindCommit {
+        let expected = outcome(Some(self.phone), true, RealNameStatus::Verified, Nature::Personal);
+        self.proven(credential(Phone, "p-new", Some("B")), expected, at).await
+    }
+
+    /// A first WeChat, of A like the phone: a plain bind.
+    fn bind_wechat_of_a(&self, at: i64) -> RebindCommit {
+        let expected = outcome(None, false, RealNameStatus::Verified, Nature::Enterprise);
+        commit(Wechat, Some(credential(Wechat, "w-1", Some("A"))), expected, at)
+    }
+
+    /// Commits `c`. When it is refused, checks that the database is the
+    /// same, row for row, before and after, and returns the refusal; when
+    /// it commits, returns `Err` with the sessions it revoked.
+    async fn refused(&self, c: RebindCommit) -> std::result::Result<StoreError, u64> {
+        let before = self.db.dump().await;
+        let err = match self.s.commit_rebind(c).await {
+            Ok(revoked) => return Err(revoked),
+            Err(err) => err,
+        };
+        assert_unchanged(&before, &self.db.dump().await, &format!("{err:?}"));
+        Ok(err)
+    }
+
+    /// The events appended after `seq`, oldest first.
+    async fn events_after(&self, seq: i64) -> Vec<AuditRecord> {
+        let mut events: Vec<_> = self
+            .s
+            .audit_of(ACC, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.seq > seq)
+            .collect();
+        events.reverse();
+        events
+    }
+}
+
+fn assert_unchanged(before: &Dump, after: &Dump, what: &str) {
+    let tables: BTreeSet<_> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<_> = tables
+        .into_iter()
+        .filter(|t| before.get(*t) != after.get(*t))
+        .map(|t| (t, before.get(t), after.get(t)))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "{what} changed (table, before, after): {changed:#?}"
+    );
+}
+
+fn kinds(events: &[AuditRecord]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_confirmed_change_commits_once() {
+    let w = World::new().await;
+    let confirm = w.rebind_phone_to_b(START + 10).await;
+    assert_eq!(w.s.commit_rebind(confirm.clone()).await.unwrap(), 2);
+    assert_eq!(w.view().await.credential(Phone).unwrap().value_sealed, b"sealed p-new");
+    let again = RebindCommit {
+        at: START + 11,
+        ..confirm
+    };
+    let err = w.refused(again).await;
+    assert!(matches!(err, Ok(StoreError::Conflict(_))), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_change_unproven_expired_ended_or_of_another_account_commits_nothing() {
+    let w = World::new().await;
+    let expected = outcome(Some(w.phone), true, RealNameStatus::Verified, Nature::Personal);
+    let confirm = |id, at| RebindCommit {
+        pending_id: Some(id),
+        ..commit(Phone, Some(credential(Phone, "p-new", Some("B"))), expected, at)
+    };
+
+    let unproven = w.open("ses", credential(Phone, "p-new", Some("B")), START).await;
+    let err = w.refused(confirm(unproven, START + 10)).await;
+    assert!(matches!(err, Ok(StoreError::Conflict(_))), "unproven: {err:?}");
+
+    let expiring = w.open("ses", credential(Phone, "p-new", Some("B")), START).await;
+    w.prove(expiring, expected, START + 1).await;
+    let err = w.refused(confirm(expiring, START + TTL)).await;
+    assert!(matches!(err, Ok(StoreError::Conflict(_))), "expired: {err:?}");
+
+    let ended = w.open("ses", credential(Phone, "p-new", Some("B")), START).await;
+    w.prove(ended, expected, START + 1).await;
+    w.open("ses", credential(Phone, "p-newer", Some("B")), START + 2).await;
+    let err = w.refused(confirm(ended, START + 10)).await;
+    assert!(
+        matches!(err, Ok(StoreError::Conflict(_))),
+        "ended by a newer one: {err:?}"
+    );
+
+    w.prove(w.other_change, expected, START + 1).await;
+    let err = w.refused(confirm(w.other_change, START + 10)).await;
+    assert!(matches!(err, Ok(StoreError::Conflict(_))), "another account's: {err:?}");
+}
+
+#[tokio::test]
+async fn a_rebind_swaps_the_credential_with_its_attestation() {
+    let w = World::new().await;
+    let at = START + 10;
+    w.s.commit_rebind(w.rebind_phone_to_b(at).await).await.unwrap();
+
+    let view = w.view().await;
+    assert_eq!(view.credentials.len(), 1);
+    let phone = view.credential(Phone).unwrap();
+    assert_ne!(phone.id, w.phone);
+    assert_eq!(
+        (phone.value_sealed.as_slice(), phone.bound_at),
+        (&b"sealed p-new"[..], at)
+    );
+    let attestation = phone.attestation.as_ref().expect("the new phone attests B");
+    assert_eq!(attestation.person.person_hash, b"B");
+    assert_eq!(attestation.person.name_sealed, b"name of B");
+    assert_eq!(attestation.person.id_number_sealed, b"id number of B");
+    assert_eq!((attestation.source.as_str(), attestation.verified_at), ("carrier", at));
+    assert_eq!(view.realname_person_hash.as_deref(), Some(&b"B"[..]));
+    assert_eq!(view.nature, Nature::Personal, "the real-name person changed");
+
+    assert_eq!(w.s.account_by_credential(Phone, b"p-old").await.unwrap(), None);
+    assert_eq!(
+        w.s.account_by_credential(Phone, b"p-new").await.unwrap().as_deref(),
+        Some(ACC)
+    );
+    let old = format!("credential_id = {}", w.phone);
+    assert_eq!(
+        w.db.count("attestations", &old).await,
+        0,
+        "the old attestation went with it"
+    );
+    assert_eq!(
+        w.db.count("persons", "person_hash = CAST('A' AS BLOB)").await,
+        1,
+        "the person A stays known"
+    );
+}
+
+#[tokio::test]
+async fn a_wechat_rebind_swaps_the_identity_with_its_nickname_and_openid() {
+    let w = World::new().await;
+    w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap();
+    let first = w.id_of(Wechat).await;
+
+    let expected = outcome(Some(first), false, RealNameStatus::Verified, Nature::Enterprise);
+    let confirm = w
+        .proven(credential(Wechat, "w-2", Some("A")), expected, START + 200)
+        .await;
+    w.s.commit_rebind(confirm).await.unwrap();
+
+    let view = w.view().await;
+    let wechat = view.credential(Wechat).unwrap();
+    assert_eq!(wechat.value_sealed, b"sealed w-2");
+    assert_eq!(wechat.display_sealed.as_deref(), Some(&b"nickname of w-2"[..]));
+    let attestation = wechat.attestation.as_ref().unwrap();
+    assert_eq!(
+        (attestation.person.person_hash.as_slice(), attestation.source.as_str()),
+        (&b"A"[..], "wechat")
+    );
+    assert_eq!(view.credential(Phone).unwrap().id, w.phone, "the phone stays");
+    let openids: Vec<(i64, String, Vec<u8>)> =
+        sqlx::query_as("SELECT credential_id, appid, openid_sealed FROM credential_openids")
+            .fetch_all(&w.db.raw)
+            .await
+            .unwrap();
+    assert_eq!(openids, [(wechat.id, "app".to_owned(), b"openid of w-2".to_vec())]);
+    assert_eq!(w.s.account_by_credential(Wechat, b"w-1").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_rebind_or_unbind_revokes_the_other_sessions_and_a_plain_bind_none() {
+    let w = World::new().await;
+    let all = ["ses", "ses-2", "ses-3"];
+    assert_eq!(w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap(), 0);
+    assert_eq!(session_ids(&w.s, ACC).await, all, "a plain bind revokes none");
+
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Enterprise,
+    );
+    let confirm = w
+        .proven(credential(Wechat, "w-2", Some("A")), expected, START + 200)
+        .await;
+    assert_eq!(w.s.commit_rebind(confirm).await.unwrap(), 2);
+    assert_eq!(session_ids(&w.s, ACC).await, ["ses"], "the confirming session stays");
+    assert_eq!(session_ids(&w.s, OTHER).await, ["other-ses"]);
+
+    session(&w.s, ACC, "ses-4", 100_000).await;
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Enterprise,
+    );
+    assert_eq!(
+        w.s.commit_rebind(commit(Wechat, None, expected, START + 400))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(session_ids(&w.s, ACC).await, ["ses"]);
+    assert_eq!(session_ids(&w.s, OTHER).await, ["other-ses"]);
+}
+
+#[tokio::test]
+async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
+    let w = World::new().await;
+    w.open("ses-2", credential(Phone, "p-next", Some("A")), START).await;
+    assert!(w
+        .s
+        .pending_change(ACC, "ses-2", Phone, START + 5)
+        .await
+        .unwrap()
+        .is_some());
+    w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap();
+
+    let now = START + 20;
+    let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
+    let step_up = |phone: &'static str, who| w.s.take_try(phone.as_bytes(), CodePurpose::StepUp, who, now, 5);
+    // The account's own: ended.
+    assert!(w.s.pending_change(ACC, "ses-2", Phone, now).await.unwrap().is_none());
+    assert!(step_up("p-old", holder(ACC, "ses")).await.unwrap().is_none());
+    let change_code =
+        w.s.take_try(b"p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2"), now, 5);
+    assert!(change_code.await.unwrap().is_none());
+    assert!(w
+        .s
+        .take_oauth_flow(b"acc-flow", b"browser", now)
+        .await
+        .unwrap()
+        .is_none());
+    // Another account's, or nobody's: live.
+    assert!(w
+        .s
+        .pending_change(OTHER, "other-ses", Phone, now)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(step_up("p-other", holder(OTHER, "other-ses")).await.unwrap().is_some());
+    let sign_in_code = w.s.take_try(b"p-old", CodePurpose::Login, None, now, 5);
+    assert!(sign_in_code.await.unwrap().is_some());
+    for flow in ["other-flow", "login-flow"] {
+        let taken = w.s.take_oauth_flow(flow.as_bytes(), b"browser", now).await.unwrap();
+        assert!(taken.is_some(), "{flow}");
+    }
+}
+
+#[tokio::test]
+async fn rebinds_are_recorded_for_rebinds_only() {
+    let w = World::new().await;
+    let (t1, t2, t3, t4) = (START + 10, START + 200, START + 400, START + 600);
+    w.s.commit_rebind(w.bind_wechat_of_a(t1)).await.unwrap();
+    assert!(w.s.rebinds_since(ACC, 0).await.unwrap().is_empty(), "a plain bind");
+
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Enterprise,
+    );
+    let confirm = w.proven(credential(Wechat, "w-2", Some("A")), expected, t2).await;
+    w.s.commit_rebind(confirm).await.unwrap();
+    assert_eq!(
+        w.s.rebinds_since(ACC, 0).await.unwrap(),
+        [(t2, false)],
+        "the same person"
+    );
+
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Enterprise,
+    );
+    w.s.commit_rebind(commit(Wechat, None, expected, t3)).await.unwrap();
+    assert_eq!(
+        w.s.rebinds_since(ACC, 0).await.unwrap(),
+        [(t2, false), (t3, false)],
+        "an unbind"
+    );
+
+    w.s.commit_rebind(w.rebind_phone_to_b(t4).await).await.unwrap();
+    assert_eq!(
+        w.s.rebinds_since(ACC, 0).await.unwrap(),
+        [(t2, false), (t3, false), (t4, true)],
+        "a person change"
+    );
+    assert!(w.s.rebinds_since(OTHER, 0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_commit_appends_its_audit_events_to_an_intact_chain() {
+    let w = World::new().await;
+    let (t1, t2, t3) = (START + 10, START + 200, START + 400);
+    let seq = intact_events(&w.s).await;
+    w.s.commit_rebind(w.rebind_phone_to_b(t1).await).await.unwrap();
+    let events = w.events_after(seq).await;
+    assert_eq!(kinds(&events), ["credential.rebound", "realname.changed"]);
+    assert!(events
+        .iter()
+        .all(|e| e.at == t1 && e.account_id.as_deref() == Some(ACC)));
+    assert_eq!(
+        events[0].details,
+        json!({
+            "credential": "phone",
+            "old_lookup_hash": hex::encode("p-old"),
+            "new_lookup_hash": hex::encode("p-new"),
+            "attested": true,
+            "person_changes": true,
+            "nature_before": "enterprise",
+            "nature_after": "personal",
+        })
+    );
+    assert_eq!(
+        events[1].details,
+        json!({
+            "person_hash_before": hex::encode("A"),
+            "person_hash_after": hex::encode("B"),
+            "status_before": "verified",
+            "status_after": "verified",
+            "via": "phone",
+        })
+    );
+    assert_eq!(intact_events(&w.s).await, seq + 2);
+
+    // A WeChat of B, like the phone: bound, and the real name stays.
+    let expected = outcome(None, false, RealNameStatus::Verified, Nature::Personal);
+    w.s.commit_rebind(commit(Wechat, Some(credential(Wechat, "w-1", Some("B"))), expected, t2))
+        .await
+        .unwrap();
+    let events = w.events_after(seq + 2).await;
+    assert_eq!(kinds(&events), ["credential.bound"]);
+    assert_eq!(events[0].details["old_lookup_hash"], json!(null));
+    assert_eq!(intact_events(&w.s).await, seq + 3);
+
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Personal,
+    );
+    w.s.commit_rebind(commit(Wechat, None, expected, t3)).await.unwrap();
+    let events = w.events_after(seq + 3).await;
+    assert_eq!(kinds(&events), ["credential.unbound"]);
+    assert_eq!(events[0].details["new_lookup_hash"], json!(null));
+    assert_eq!(events[0].details["old_lookup_hash"], json!(hex::encode("w-1")));
+    assert_eq!(intact_events(&w.s).await, seq + 4);
+}
+
+/// phone_sealed, text_sealed, created_at, claimed_until, attempts, sent_at.
+type QueuedNotice = (Vec<u8>, Vec<u8>, i64, Option<i64>, i64, Option<i64>);
+
+#[tokio::test]
+async fn a_commit_queues_its_text_notices_and_the_account_notice() {
+    let w = World::new().await;
+    let at = START + 10;
+    let confirm = w.rebind_phone_to_b(at).await;
+    let owed = confirm.notices.clone();
+    w.s.commit_rebind(confirm).await.unwrap();
+
+    let queued: Vec<QueuedNotice> = sqlx::query_as(
+        "SELECT phone_sealed, text_sealed, created_at, claimed_until, attempts, sent_at FROM notices ORDER BY id",
+    )
+    .fetch_all(&w.db.raw)
+    .await
+    .unwrap();
+    let expected: Vec<_> = owed
+        .iter()
+        .map(|n| (n.phone_sealed.clone(), n.text_sealed.clone(), at, None, 0, None))
+        .collect();
+    assert_eq!(queued, expected, "queued, unclaimed, untried, unsent");
+    let claimed = w.s.claim_notices(at, 60, 10).await.unwrap();
+    let texts: Vec<_> = claimed.iter().map(|n| n.text_sealed.clone()).collect();
+    assert_eq!(texts, owed.iter().map(|n| n.text_sealed.clone()).collect::<Vec<_>>());
+
+    let notices = w.s.account_notices(ACC, 10).await.unwrap();
+    assert_eq!(notices.len(), 1);
+    let n = &notices[0];
+    assert_eq!(
+        (n.kind.as_str(), n.credential, n.masked_sealed.as_slice(), n.at, n.read),
+        (
+            "credential.rebound",
+            Phone,
+            format!("masked, at {at}").as_bytes(),
+            at,
+            false
+        )
+    );
+    assert_eq!(w.s.unread_notices(ACC).await.unwrap(), 1);
+    assert!(w.s.account_notices(OTHER, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_preview_that_no_longer_holds_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    // Proven as if the real-name person stayed: it does not, B is another.
+    let stale = outcome(Some(w.phone), false, RealNameStatus::Verified, Nature::Enterprise);
+    let confirm = w.proven(credential(Phone, "p-new", Some("B")), stale, START + 10).await;
+    let id = confirm.pending_id;
+    let err = w.refused(confirm).await;
+    assert!(matches!(err, Ok(StoreError::PreviewChanged)), "{err:?}");
+    let open = w.s.pending_change(ACC, "ses", Phone, START + 11).await.unwrap();
+    assert_eq!(open.map(|p| p.id), id, "the pending change stays open");
+}
+
+#[tokio::test]
+async fn an_account_not_active_is_refused_and_nothing_changes() {
+    for state in [AccountState::Frozen, AccountState::Banned, AccountState::Deleted] {
+        let w = World::new().await;
+        let confirm = w.rebind_phone_to_b(START + 10).await;
+        w.db.exec(&format!(
+            "UPDATE accounts SET state = '{}' WHERE id = '{ACC}'",
+            state.as_str()
+        ))
+        .await;
+        let err = w.refused(confirm).await;
+        assert!(
+            matches!(err, Ok(StoreError::AccountRestricted(s)) if s == state),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_rebind_limits_refuse_and_nothing_changes() {
+    let w = World::new().await;
+    let at = START + 10;
+    w.s.commit_rebind(w.rebind_phone_to_b(at).await).await.unwrap();
+    let phone = w.id_of(Phone).await;
+
+    let same_person = outcome(Some(phone), false, RealNameStatus::Verified, Nature::Personal);
+    let confirm = w
+        .proven(credential(Phone, "p-3", Some("B")), same_person, at + 60)
+        .await;
+    let err = w.refused(confirm).await;
+    assert!(
+        matches!(
+            err,
+            Ok(StoreError::RebindLimit(LimitRefusal::Cooldown { retry_after: 40 }))
+        ),
+        "{err:?}"
+    );
+
+    let another_person = outcome(Some(phone), true, RealNameStatus::Verified, Nature::Personal);
+    let confirm = w
+        .proven(credential(Phone, "p-4", Some("C")), another_person, at + 200)
+        .await;
+    let err = w.refused(confirm).await;
+    let cap = LimitRefusal::YearlyCap {
+        max: 1,
+        retry_after: YEAR_SECS - 200,
+    };
+    assert!(matches!(err, Ok(StoreError::RebindLimit(r)) if r == cap), "{err:?}");
+
+    // Past the cool-down, a rebind that changes no person commits.
+    let confirm = w
+        .proven(credential(Phone, "p-3", Some("B")), same_person, at + 200)
+        .await;
+    w.s.commit_rebind(confirm).await.unwrap();
+}
+
+#[tokio::test]
+async fn unbinding_the_last_credential_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    let expected = outcome(Some(w.phone), false, RealNameStatus::Unverified, Nature::Enterprise);
+    let err = w.refused(commit(Phone, None, expected, START + 10)).await;
+    assert!(matches!(err, Ok(StoreError::LastCredential)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing() {
+    let w = World::new().await;
+    let confirm = w.rebind_phone_to_b(START + 10).await;
+    let third = NewAccount {
+        id: "third".into(),
+        nature: Nature::Personal,
+        audit: AuditDraft::new("account.created", "third", START, json!({})),
+    };
+    w.s.create_account(third, credential(Phone, "p-new", None), START + 5)
+        .await
+        .unwrap();
+    let err = w.refused(confirm).await;
+    assert!(matches!(err, Ok(StoreError::CredentialInUse)), "{err:?}");
+}
