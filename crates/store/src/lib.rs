@@ -149,8 +149,9 @@ pub trait RebindStore {
     /// Claims up to `limit` unsent notices for `lease` seconds.
     async fn claim_notices(&self, now: i64, lease: i64, limit: u32) -> Result<Vec<Notice>>;
 
-    /// Marks a claimed notice sent, or counts a failed attempt.
-    async fn finish_notice(&self, id: i64, sent: bool, at: i64) -> Result<()>;
+    /// Marks a claimed notice sent, or counts a failed attempt and holds the
+    /// notice back until its retry time.
+    async fn finish_notice(&self, id: i64, delivery: NoticeDelivery) -> Result<()>;
 }
 
 /// The account's own notices (Account & Security).

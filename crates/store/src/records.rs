@@ -301,6 +301,18 @@ pub struct Notice {
     pub attempts: u32,
 }
 
+/// How sending a claimed notice went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeDelivery {
+    Sent {
+        at: i64,
+    },
+    /// Not sent: counts an attempt; the notice waits until `retry_at`.
+    Failed {
+        retry_at: i64,
+    },
+}
+
 /// A notice in the account's own list (Account & Security), which reaches a
 /// WeChat-only account too.
 #[derive(Debug, Clone)]

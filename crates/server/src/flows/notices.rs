@@ -1,19 +1,26 @@
 //! Sends the notices a commit queued (to the old phone, to the new one).
 //! They are written in the commit's transaction, so a crash loses none; this
 //! task claims a few at a time with a lease, so several nodes never send one
-//! notice at once, and retries a failed one up to five times.
+//! notice at once, and retries a failed one up to five times, waiting longer
+//! each time, so that a gateway outage of minutes still lets it through.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use shiming_domain::Phone;
 use shiming_providers::sms::SmsSender;
-use shiming_store::Store;
+use shiming_store::{NoticeDelivery, Store};
 use shiming_vault::Vault;
 use tokio::sync::watch;
 
 use super::rebind::{NOTICE_PHONE, NOTICE_TEXT};
 use crate::clock::Clock;
+
+/// Seconds before the retry of a notice that failed `attempts` times before
+/// this failure: 30 s, then 1, 2 and 4 minutes; the fifth failure gives up.
+fn backoff(attempts: u32) -> i64 {
+    30 << attempts.min(10)
+}
 
 pub async fn dispatch(
     store: Arc<dyn Store>,
@@ -54,9 +61,28 @@ pub async fn dispatch(
                     false
                 }
             };
-            if let Err(e) = store.finish_notice(n.id, sent, clock.now()).await {
+            let now = clock.now();
+            let delivery = if sent {
+                NoticeDelivery::Sent { at: now }
+            } else {
+                NoticeDelivery::Failed {
+                    retry_at: now + backoff(n.attempts),
+                }
+            };
+            if let Err(e) = store.finish_notice(n.id, delivery).await {
                 tracing::warn!(error = %e, "could not record a notice's delivery");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn retries_wait_longer_each_time() {
+        let waits: Vec<i64> = (0..4).map(backoff).collect();
+        assert_eq!(waits, [30, 60, 120, 240]);
     }
 }

@@ -102,14 +102,21 @@ async fn a_phone_change_texts_both_phones_and_a_wechat_change_the_bound_phone() 
 }
 
 #[tokio::test]
-async fn a_failing_gateway_is_retried_and_given_up_after_five_tries() {
+async fn a_failing_gateway_is_retried_later_each_time_and_given_up_after_five_tries() {
     let (gateway, url) = Gateway::start().await;
     let app = spawn_app_with_gateway((&gateway, &url), |c| c.sms.resend_after_secs = 0).await;
     let token = change_ready(&app).await;
-    // Two failures, then the gateway takes it: the notice arrives once.
+    let tried = |g: &Gateway| g.attempts("本号码已绑定") + g.attempts("您的号码已与账号");
+    // Both notices fail once; nothing is tried again before 30 s have passed.
     gateway.fail(2);
     confirm(&app, &token).await;
-    eventually("delivery after two failures", || {
+    eventually("the first tries", || tried(&gateway) == 2).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.advance(29);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(tried(&gateway), 2, "no retry before its time");
+    app.advance(1);
+    eventually("delivery on the retry", || {
         gateway
             .delivered(NEW)
             .iter()
@@ -120,24 +127,24 @@ async fn a_failing_gateway_is_retried_and_given_up_after_five_tries() {
                 .any(|m| m["text"].as_str().unwrap().contains("解绑"))
     })
     .await;
-    assert_eq!(
-        gateway.attempts("本号码已绑定") + gateway.attempts("您的号码已与账号"),
-        4
-    );
+    assert_eq!(tried(&gateway), 4);
 
-    // A gateway that never takes it: five tries per notice, then no more.
+    // A gateway that never takes it: tries after 0, 30, 90, 210 and 450 s, then no more.
     app.step_up(&token, NEW).await;
     gateway.fail(u32::MAX);
     let wx = app.add_wechat_user("x", None).await;
     let mut b = app.browser();
     b.token = Some(token.clone());
     assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wx).await.status(), 200);
-    eventually("five tries", || gateway.attempts("绑定了微信") >= 5).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(gateway.attempts("绑定了微信"), 5, "given up after five tries");
+    for (n, wait) in [(1, 30), (2, 60), (3, 120), (4, 240)] {
+        eventually("a try", || gateway.attempts("绑定了微信") == n).await;
+        app.advance(wait);
+    }
+    eventually("the fifth try", || gateway.attempts("绑定了微信") == 5).await;
     gateway.fail(0);
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(gateway.attempts("绑定了微信"), 5, "and not tried again");
+    app.advance(86_400);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(gateway.attempts("绑定了微信"), 5, "given up after five tries");
     app.stop().await;
 }
 

@@ -9,8 +9,8 @@ use super::notices::insert_account_notice;
 use super::{append_audit, credential_conflict, SqliteStore};
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::{
-    AppOpenid, ExpectedOutcome, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, PendingChange,
-    Proof, RebindCommit, RebindStore, Result, StoreError,
+    AppOpenid, ExpectedOutcome, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, NoticeDelivery,
+    PendingChange, Proof, RebindCommit, RebindStore, Result, StoreError,
 };
 
 fn pending(r: &SqliteRow) -> Result<PendingChange> {
@@ -303,7 +303,7 @@ impl RebindStore for SqliteStore {
         let mut tx = self.write().await?;
         let rows: Vec<(i64, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
             "UPDATE notices SET claimed_until = ?1 + ?2 WHERE id IN (SELECT id FROM notices \
-             WHERE sent_at IS NULL AND attempts < 5 AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY id LIMIT ?3) \
+             WHERE sent_at IS NULL AND attempts < 5 AND (claimed_until IS NULL OR claimed_until <= ?1) ORDER BY id LIMIT ?3) \
              RETURNING id, phone_sealed, text_sealed, attempts",
         )
         .bind(now)
@@ -323,11 +323,15 @@ impl RebindStore for SqliteStore {
             .collect())
     }
 
-    async fn finish_notice(&self, id: i64, sent: bool, at: i64) -> Result<()> {
-        let query = if sent {
-            sqlx::query("UPDATE notices SET sent_at = ?, claimed_until = NULL WHERE id = ?").bind(at)
-        } else {
-            sqlx::query("UPDATE notices SET attempts = attempts + 1, claimed_until = NULL WHERE id = ?")
+    async fn finish_notice(&self, id: i64, delivery: NoticeDelivery) -> Result<()> {
+        let query = match delivery {
+            NoticeDelivery::Sent { at } => {
+                sqlx::query("UPDATE notices SET sent_at = ?, claimed_until = NULL WHERE id = ?").bind(at)
+            }
+            // Held back by a claim that runs out at the retry time.
+            NoticeDelivery::Failed { retry_at } => {
+                sqlx::query("UPDATE notices SET attempts = attempts + 1, claimed_until = ? WHERE id = ?").bind(retry_at)
+            }
         };
         query.bind(id).execute(&self.pool).await?;
         Ok(())

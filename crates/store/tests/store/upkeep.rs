@@ -60,11 +60,11 @@ async fn a_claimed_notice_is_not_claimed_again_before_its_lease_ends() {
     assert_eq!(claim(&s, 101, 10).await, [(ids[2], 0)], "the two are leased");
     assert_eq!(claim(&s, 100 + LEASE - 1, 10).await, NONE, "all three are leased");
     assert_eq!(
-        claim(&s, 100 + LEASE + 1, 10).await,
+        claim(&s, 100 + LEASE, 10).await,
         [(ids[0], 0), (ids[1], 0)],
-        "the first lease ended; the third's did not"
+        "a lease ends at its time: the first two are free, the third is not"
     );
-    assert_eq!(claim(&s, 101 + LEASE + 1, 10).await, [(ids[2], 0)]);
+    assert_eq!(claim(&s, 101 + LEASE, 10).await, [(ids[2], 0)]);
 }
 
 #[tokio::test]
@@ -79,7 +79,9 @@ async fn failed_attempts_are_counted_and_a_notice_is_given_up_after_five() {
             [(ids[0], attempt)],
             "the failed attempts are counted"
         );
-        s.finish_notice(ids[0], false, now).await.unwrap();
+        s.finish_notice(ids[0], NoticeDelivery::Failed { retry_at: now })
+            .await
+            .unwrap();
     }
     assert_eq!(claim(&s, 1_000, 10).await, NONE, "given up");
     assert_eq!(claim(&s, 100_000, 10).await, NONE);
@@ -91,11 +93,15 @@ async fn a_sent_notice_is_never_claimed_again() {
     let (db, s) = store().await;
     let ids = queue(&db, &s, 2).await;
     assert_eq!(claim(&s, 100, 10).await, [(ids[0], 0), (ids[1], 0)]);
-    s.finish_notice(ids[0], true, 101).await.unwrap();
-    s.finish_notice(ids[1], false, 101).await.unwrap();
+    s.finish_notice(ids[0], NoticeDelivery::Sent { at: 101 }).await.unwrap();
+    s.finish_notice(ids[1], NoticeDelivery::Failed { retry_at: 101 })
+        .await
+        .unwrap();
     let later = 100 + LEASE + 1;
     assert_eq!(claim(&s, later, 10).await, [(ids[1], 1)], "only the one that failed");
-    s.finish_notice(ids[1], true, later).await.unwrap();
+    s.finish_notice(ids[1], NoticeDelivery::Sent { at: later })
+        .await
+        .unwrap();
     for now in [later + 1, later + LEASE + 1, 100_000] {
         assert_eq!(claim(&s, now, 10).await, NONE, "at {now}");
     }
@@ -113,11 +119,17 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
     // Four notices: sent, given up, failed once, claimed.
     let notices = queue(&db, &s, 4).await;
     claim(&s, now - 10, 10).await;
-    s.finish_notice(notices[0], true, now - 9).await.unwrap();
+    s.finish_notice(notices[0], NoticeDelivery::Sent { at: now - 9 })
+        .await
+        .unwrap();
     for _ in 0..5 {
-        s.finish_notice(notices[1], false, now - 9).await.unwrap();
+        s.finish_notice(notices[1], NoticeDelivery::Failed { retry_at: now - 9 })
+            .await
+            .unwrap();
     }
-    s.finish_notice(notices[2], false, now - 9).await.unwrap();
+    s.finish_notice(notices[2], NoticeDelivery::Failed { retry_at: now - 9 })
+        .await
+        .unwrap();
 
     s.create_account(account("b"), phone(b"p-b"), 1).await.unwrap();
     // Each thing twice: expired at `now` (dead), and a second later (live).
