@@ -199,7 +199,8 @@ pub trait Maintenance {
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
 
-    /// Deletes expired sessions, codes and rate hits older than `horizon`.
+    /// Deletes what expired by `now` (sessions, codes, pending changes, OAuth
+    /// flows), notices sent or given up, and rate hits older than `horizon`.
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()>;
 }
 
