@@ -561,3 +561,23 @@ async fn readiness_follows_the_database() {
     assert_eq!(ready().await.unwrap().status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sweeper_removes_what_expired_while_the_service_was_down() {
+    let app = spawn_app().await;
+    let (token, _) = app.sign_in(PHONE).await;
+    app.send_code(NEW_PHONE).await;
+    assert_eq!((app.rows("sessions").await, app.rows("sms_codes").await), (1, 2));
+    // Thirty days later the session and both codes are over; the sweeper,
+    // which runs at start and every ten minutes, deletes them.
+    let app = app.restart_after(30 * 86_400).await;
+    for _ in 0..100 {
+        if app.rows("sessions").await == 0 && app.rows("sms_codes").await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((app.rows("sessions").await, app.rows("sms_codes").await), (0, 0));
+    assert_error(app.get_as(&token, "/api/v1/whoami").await, 401, "unauthenticated").await;
+    app.stop().await;
+}

@@ -37,6 +37,15 @@ pub async fn spawn_app_with_gateway(gateway: (&Gateway, &str), tweak: impl FnOnc
 
 /// A service on an existing data folder (a restart), sending texts to `gateway` where given.
 pub async fn spawn_in(data: TempDir, gateway: Option<(&Gateway, &str)>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_at(data, gateway, Clock::system().now(), tweak).await
+}
+
+async fn spawn_at(
+    data: TempDir,
+    gateway: Option<(&Gateway, &str)>,
+    at: i64,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::development();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data.path().to_path_buf();
@@ -50,7 +59,7 @@ pub async fn spawn_in(data: TempDir, gateway: Option<(&Gateway, &str)>, tweak: i
         });
     }
     tweak(&mut config);
-    let clock = Clock::manual(Clock::system().now());
+    let clock = Clock::manual(at);
     let running = shiming_server::start_with_clock(config, clock.clone())
         .await
         .expect("the service starts");
@@ -356,6 +365,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many rows a table of the service's database holds.
+    pub async fn rows(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.db().await)
+            .await
+            .unwrap()
+    }
+
     /// Every byte the data folder holds.
     pub fn data_bytes(&self) -> Vec<u8> {
         let mut all = Vec::new();
@@ -366,6 +383,14 @@ impl TestApp {
             }
         }
         all
+    }
+
+    /// Stops the service and starts it again on the same data folder, `secs`
+    /// later by its clock.
+    pub async fn restart_after(self, secs: i64) -> TestApp {
+        let at = self.clock.now() + secs;
+        let data = self.stop().await;
+        spawn_at(data, None, at, |_| {}).await
     }
 
     /// Stops the service (it writes what it batched); the data folder is

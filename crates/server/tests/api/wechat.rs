@@ -141,28 +141,19 @@ async fn a_reused_code_is_refused_and_changes_nothing() {
     let b = app.browser();
     let first = b.approve(LOGIN, "dev-union-lisi").await;
     assert_eq!(b.get(&first, true).await.status(), 200);
-    let rows = |table: &'static str| {
-        let app = &app;
-        async move {
-            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&app.db().await)
-                .await
-                .unwrap()
-        }
-    };
     let before = (
-        rows("accounts").await,
-        rows("sessions").await,
-        rows("audit_events").await,
+        app.rows("accounts").await,
+        app.rows("sessions").await,
+        app.rows("audit_events").await,
     );
     // A fresh state carrying the used code: WeChat answers 40163.
     let reuse = callback_with_code(&b, "dev-union-lisi", &first).await;
     let (status, code) = error_code(b.get(&reuse, true).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (400, "wechat_code_invalid"));
     let after = (
-        rows("accounts").await,
-        rows("sessions").await,
-        rows("audit_events").await,
+        app.rows("accounts").await,
+        app.rows("sessions").await,
+        app.rows("audit_events").await,
     );
     assert_eq!(before, after, "no account, session or event came of it");
     app.stop().await;
