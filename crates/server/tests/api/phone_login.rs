@@ -202,6 +202,24 @@ async fn codes_expire_after_five_minutes() {
 }
 
 #[tokio::test]
+async fn the_hourly_cap_per_phone_frees_a_slot_an_hour_after_each_code() {
+    // The development default: 20 sign-in codes per phone in any hour.
+    let app = spawn_app().await;
+    let first = app.clock.now();
+    for _ in 0..20 {
+        assert_eq!(app.send_code(PHONE).await.status(), 202);
+        app.advance(60);
+    }
+    let resp = app.send_code(PHONE).await;
+    let wait = first + 3_600 - app.clock.now();
+    assert_eq!(resp.headers()["retry-after"], wait.to_string().as_str());
+    assert_eq!(error_code(resp).await.1, "rate_limited");
+    app.advance(wait);
+    assert_eq!(app.send_code(PHONE).await.status(), 202);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_resend_waits_exactly_the_cool_down() {
     let app = spawn_app().await;
     assert_eq!(app.send_code(PHONE).await.status(), 202);
