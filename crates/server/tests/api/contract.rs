@@ -36,18 +36,7 @@ async fn account_mid_change(app: &TestApp) -> (String, String, String) {
     let wx = app.add_wechat_user("zw", Some((na, &ia))).await;
     let bound = browser_of(app, &token).await.round_trip(BIND, &wx).await;
     assert_eq!(bound.status(), 200);
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": NEW_PHONE, "name": nb, "id_number": ib, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let code = app.latest_code(NEW_PHONE).await;
-    let r = app
-        .post_as(&token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-        .await;
+    let r = app.prove_phone_change(&token, NEW_PHONE, (nb, &ib)).await;
     assert_eq!(r.status(), 200);
     let account = app.security(&token).await["account_id"].as_str().unwrap().to_owned();
     (token, account, wx)
@@ -291,12 +280,7 @@ async fn a_carrier_outage_during_a_phone_change_changes_nothing() {
     assert_error(r, 503, "verifier_unavailable").await;
     assert_unchanged(&before, &app.snapshot(&token).await);
     assert_error(
-        app.post_as(
-            &token,
-            "/api/v1/account/phone/change/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await,
+        app.accept(&token, "/api/v1/account/phone/change/confirm").await,
         410,
         "flow_expired",
     )
@@ -330,26 +314,14 @@ async fn rebind_limits_apply_at_the_callback_and_the_unbind_with_exact_waits() {
     .await;
     let (na, ia) = a();
     let (token, _, _) = account_mid_change(&app).await;
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/phone/change/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/phone/change/confirm").await;
     assert_eq!(r.status(), 200);
     app.advance(100);
     let wx2 = app.add_wechat_user("other", Some((na, &ia))).await;
     let resp = browser_of(&app, &token).await.round_trip(REBIND, &wx2).await;
     assert_eq!(resp.headers()["retry-after"], (86_400 - 100).to_string().as_str());
     assert_error(resp, 429, "rebind_limit").await;
-    let unbind = || {
-        app.post_as(
-            &token,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-    };
+    let unbind = || app.accept(&token, "/api/v1/account/wechat/unbind");
     let resp = unbind().await;
     assert_eq!(resp.headers()["retry-after"], (86_400 - 100).to_string().as_str());
     assert_error(resp, 429, "rebind_limit").await;
@@ -396,13 +368,7 @@ async fn the_yearly_cap_of_two_person_changes_holds_until_the_first_is_a_year_ol
             .post_as(&token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
             .await;
         assert_eq!(r.json::<Value>().await.unwrap()["person_changes"], true);
-        let r = app
-            .post_as(
-                &token,
-                "/api/v1/account/phone/change/confirm",
-                json!({ "accept_consequences": true }),
-            )
-            .await;
+        let r = app.accept(&token, "/api/v1/account/phone/change/confirm").await;
         assert_eq!(r.status(), 200);
         app.advance(1_000);
     }
@@ -447,29 +413,14 @@ async fn an_enterprise_account_becomes_personal_only_when_its_person_changes() {
         (same, NEW_PHONE, (nb, &ib), "personal"),
     ] {
         app.step_up(&token, from).await;
-        let r = app
-            .post_as(
-                &token,
-                "/api/v1/account/phone/change",
-                json!({ "new_phone": to, "name": person.0, "id_number": person.1, "consent": true }),
-            )
-            .await;
-        assert_eq!(r.status(), 202);
-        let code = app.latest_code(to).await;
         let preview: Value = app
-            .post_as(&token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .prove_phone_change(&token, to, (person.0, person.1))
             .await
             .json()
             .await
             .unwrap();
         assert_eq!(preview["nature_after"], nature);
-        let r = app
-            .post_as(
-                &token,
-                "/api/v1/account/phone/change/confirm",
-                json!({ "accept_consequences": true }),
-            )
-            .await;
+        let r = app.accept(&token, "/api/v1/account/phone/change/confirm").await;
         assert_eq!(r.json::<Value>().await.unwrap()["nature"], nature);
         assert_eq!(
             app.get_as(&token, "/api/v1/whoami")

@@ -277,6 +277,27 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Confirms a change (or an unbind) at `path`, accepting its consequences.
+    pub async fn accept(&self, token: &str, path: &str) -> Response {
+        self.post_as(token, path, json!({ "accept_consequences": true })).await
+    }
+
+    /// Steps 1 and 2 of a phone change to `phone` held by `person`: the start
+    /// (which must send a code), then the code: the verify's answer, the preview.
+    pub async fn prove_phone_change(&self, token: &str, phone: &str, person: (&str, &str)) -> Response {
+        let r = self
+            .post_as(
+                token,
+                "/api/v1/account/phone/change",
+                json!({ "new_phone": phone, "name": person.0, "id_number": person.1, "consent": true }),
+            )
+            .await;
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        let code = self.latest_code(phone).await;
+        self.post_as(token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
+            .await
+    }
+
     /// Steps the session up by a code to its bound phone.
     pub async fn step_up(&self, token: &str, phone: &str) {
         assert_eq!(

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::gateway::Gateway;
 use crate::helpers::{id_number, spawn_app_with, spawn_app_with_gateway, spawn_in, TestApp};
 
@@ -18,30 +16,13 @@ async fn change_ready(app: &TestApp) -> String {
     let token = app.verified_account(OLD, ("张伟", &a)).await;
     app.add_carrier_person(NEW, "陈静", &b).await;
     app.step_up(&token, OLD).await;
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": NEW, "name": "陈静", "id_number": b, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let code = app.latest_code(NEW).await;
-    let r = app
-        .post_as(&token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-        .await;
+    let r = app.prove_phone_change(&token, NEW, ("陈静", &b)).await;
     assert_eq!(r.status(), 200);
     token
 }
 
 async fn confirm(app: &TestApp, token: &str) {
-    let r = app
-        .post_as(
-            token,
-            "/api/v1/account/phone/change/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(token, "/api/v1/account/phone/change/confirm").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -80,22 +61,10 @@ async fn a_phone_change_texts_both_phones_and_a_wechat_change_the_bound_phone() 
         .await;
     let r = b.round_trip("/api/v1/account/wechat/rebind/start", &wx2).await;
     assert_eq!(r.status(), 200);
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/rebind/confirm").await;
     assert_eq!(r.status(), 200);
     app.text_containing(NEW, "换绑了微信").await;
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(r.status(), 200);
     app.text_containing(NEW, "解绑了微信").await;
     app.stop().await;

@@ -21,30 +21,6 @@ async fn step_up(app: &TestApp, token: &str, phone: &str) {
     app.step_up(token, phone).await;
 }
 
-/// Steps 1 and 2 of a change to `phone` held by `person`; the preview.
-async fn start_and_verify(app: &TestApp, token: &str, phone: &str, person: (&str, &str)) -> reqwest::Response {
-    let r = app
-        .post_as(
-            token,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": phone, "name": person.0, "id_number": person.1, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
-    let code = app.latest_code(phone).await;
-    app.post_as(token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-        .await
-}
-
-async fn confirm(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post_as(
-        token,
-        "/api/v1/account/phone/change/confirm",
-        json!({ "accept_consequences": true }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn changing_the_phone_to_another_persons_moves_the_real_name() {
     let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
@@ -58,10 +34,10 @@ async fn changing_the_phone_to_another_persons_moves_the_real_name() {
     step_up(&app, &me, A_PHONE).await;
 
     // A phone the carrier does not confirm for the person given.
-    let (status, code) = error_code(start_and_verify(&app, &me, "+8613633330003", B).await).await;
+    let (status, code) = error_code(app.prove_phone_change(&me, "+8613633330003", B).await).await;
     assert_eq!((status.as_u16(), code.as_str()), (422, "credential_not_verified"));
 
-    let resp = start_and_verify(&app, &me, B_PHONE, B).await;
+    let resp = app.prove_phone_change(&me, B_PHONE, B).await;
     assert_eq!(resp.status(), 200);
     let preview: Value = resp.json().await.unwrap();
     assert_eq!(preview["person_changes"], true);
@@ -79,7 +55,12 @@ async fn changing_the_phone_to_another_persons_moves_the_real_name() {
     .await;
     assert_eq!((status.as_u16(), code.as_str()), (400, "consequences_not_accepted"));
     let told = app.outbox(A_PHONE).await.len();
-    let done: Value = confirm(&app, &me).await.json().await.unwrap();
+    let done: Value = app
+        .accept(&me, "/api/v1/account/phone/change/confirm")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(done["sessions_revoked"], 1);
 
     let sec = app.security(&me).await;
@@ -172,7 +153,12 @@ async fn the_change_follows_its_rules() {
     // Confirming before the proof, and twice.
     let r = change(json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true })).await;
     assert_eq!(r.status(), 202);
-    assert_eq!(error_code(confirm(&app, &me).await).await.1, "flow_expired");
+    assert_eq!(
+        error_code(app.accept(&me, "/api/v1/account/phone/change/confirm").await)
+            .await
+            .1,
+        "flow_expired"
+    );
     let code = app.latest_code(B_PHONE).await;
     assert_eq!(
         app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }))
@@ -183,8 +169,16 @@ async fn the_change_follows_its_rules() {
     // Another session of the same account, stepped up too, cannot confirm this session's change.
     let (other, _) = app.sign_in(A_PHONE).await;
     step_up(&app, &other, A_PHONE).await;
-    assert_eq!(error_code(confirm(&app, &other).await).await.1, "flow_expired");
-    let (first, second) = tokio::join!(confirm(&app, &me), confirm(&app, &me));
+    assert_eq!(
+        error_code(app.accept(&other, "/api/v1/account/phone/change/confirm").await)
+            .await
+            .1,
+        "flow_expired"
+    );
+    let (first, second) = tokio::join!(
+        app.accept(&me, "/api/v1/account/phone/change/confirm"),
+        app.accept(&me, "/api/v1/account/phone/change/confirm")
+    );
     assert_eq!(
         outcomes(first, second).await,
         [(200, String::new()), (410, "flow_expired".into())],
@@ -232,7 +226,10 @@ async fn no_person_given_checks_the_current_one() {
         (preview["person_changes"].clone(), preview["nature_after"].clone()),
         (json!(false), json!("personal"))
     );
-    assert_eq!(confirm(&app, &me).await.status(), 200);
+    assert_eq!(
+        app.accept(&me, "/api/v1/account/phone/change/confirm").await.status(),
+        200
+    );
     assert_eq!(app.security(&me).await["real_name"]["name_masked"], "*伟");
     app.stop().await;
 }
@@ -275,8 +272,11 @@ async fn person_changes_are_capped_and_rebinds_cool_down() {
     let app = spawn_app_with(|c| c.rebind.max_person_changes_per_year = 1).await;
     let me = verified_account(&app).await;
     step_up(&app, &me, A_PHONE).await;
-    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
-    assert_eq!(confirm(&app, &me).await.status(), 200);
+    assert_eq!(app.prove_phone_change(&me, B_PHONE, B).await.status(), 200);
+    assert_eq!(
+        app.accept(&me, "/api/v1/account/phone/change/confirm").await.status(),
+        200
+    );
     let c = ("李娜", id("44030619851111456"));
     app.add_carrier_person("+8613955550005", c.0, &c.1).await;
     let r = app
@@ -296,8 +296,11 @@ async fn person_changes_are_capped_and_rebinds_cool_down() {
     let app = spawn_app_with(|c| c.rebind.cooldown_secs = 3600).await;
     let me = verified_account(&app).await;
     step_up(&app, &me, A_PHONE).await;
-    assert_eq!(start_and_verify(&app, &me, B_PHONE, B).await.status(), 200);
-    assert_eq!(confirm(&app, &me).await.status(), 200);
+    assert_eq!(app.prove_phone_change(&me, B_PHONE, B).await.status(), 200);
+    assert_eq!(
+        app.accept(&me, "/api/v1/account/phone/change/confirm").await.status(),
+        200
+    );
     let r = app
         .post_as(
             &me,
@@ -318,11 +321,14 @@ async fn two_accounts_racing_for_one_new_phone_have_one_winner() {
     for phone in ["+8613700000071", "+8613700000072"] {
         let (t, _) = app.sign_in(phone).await;
         step_up(&app, &t, phone).await;
-        assert_eq!(start_and_verify(&app, &t, target, B).await.status(), 200);
+        assert_eq!(app.prove_phone_change(&t, target, B).await.status(), 200);
         tokens.push(t);
     }
     // The second start consumed the first code only; both changes are proven.
-    let (r1, r2) = tokio::join!(confirm(&app, &tokens[0]), confirm(&app, &tokens[1]));
+    let (r1, r2) = tokio::join!(
+        app.accept(&tokens[0], "/api/v1/account/phone/change/confirm"),
+        app.accept(&tokens[1], "/api/v1/account/phone/change/confirm")
+    );
     assert_eq!(
         outcomes(r1, r2).await,
         [(200, String::new()), (409, "credential_in_use".into())]
@@ -408,23 +414,22 @@ async fn the_whole_procedure_phone_then_wechat() {
             .1,
         "step_up_required"
     );
-    let r = app
-        .post_as(
-            &fresh,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&fresh, "/api/v1/account/wechat/unbind").await;
     assert_eq!(error_code(r).await.1, "step_up_required");
     step_up(&app, &token, A_PHONE).await;
 
     // The phone to B's: B's phone beside A's WeChat is inconsistent.
-    let preview: Value = start_and_verify(&app, &token, B_PHONE, B).await.json().await.unwrap();
+    let preview: Value = app.prove_phone_change(&token, B_PHONE, B).await.json().await.unwrap();
     assert_eq!(
         (preview["person_changes"].clone(), preview["status_after"].clone()),
         (json!(true), json!("inconsistent"))
     );
-    assert_eq!(confirm(&app, &token).await.status(), 200);
+    assert_eq!(
+        app.accept(&token, "/api/v1/account/phone/change/confirm")
+            .await
+            .status(),
+        200
+    );
     assert_eq!(app.security(&token).await["real_name"]["status"], "inconsistent");
 
     // WeChat: an identity without a real-name claim, the same one, one bound elsewhere.
@@ -478,13 +483,7 @@ async fn the_whole_procedure_phone_then_wechat() {
         .post_as(&token, "/api/v1/account/wechat/rebind/confirm", json!({}))
         .await;
     assert_eq!(error_code(r).await.1, "consequences_not_accepted");
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/rebind/confirm").await;
     assert_eq!(r.status(), 200);
     let sec = app.security(&token).await;
     assert_eq!(
@@ -495,13 +494,7 @@ async fn the_whole_procedure_phone_then_wechat() {
         (json!("verified"), json!("*静"))
     );
     assert_eq!(sec["wechat"]["nickname"], "cj");
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/rebind/confirm").await;
     assert_eq!(error_code(r).await.1, "flow_expired", "a confirmed change is used up");
 
     // The old WeChat signs in to a new account, not this one.
@@ -554,13 +547,7 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         app.security(&token).await["wechat"].is_null(),
         "nothing changes before the confirm"
     );
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/rebind/confirm").await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let sec = app.security(&token).await;
     assert_eq!(
@@ -572,13 +559,7 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         audit.contains("credential.bound") && audit.contains("realname.changed"),
         "{audit}"
     );
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(r.status(), 200);
     let sec = app.security(&token).await;
     assert!(sec["wechat"].is_null());
@@ -587,13 +568,7 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         (json!("verified"), json!("phone"))
     );
     assert_eq!(sec["real_name"]["name_masked"], "*伟");
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(error_code(r).await.1, "no_wechat_bound");
     assert!(app
         .get_as(&token, "/api/v1/account/audit")
@@ -625,13 +600,7 @@ async fn frozen_and_banned_accounts_cannot_rebind() {
             .1,
         "account_restricted"
     );
-    let r = app
-        .post_as(
-            &me,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&me, "/api/v1/account/wechat/unbind").await;
     assert_eq!(error_code(r).await.1, "account_restricted");
 
     // A banned account's sessions no longer work at all.
@@ -657,13 +626,7 @@ async fn a_commit_ends_every_other_code_and_round_trip_of_the_account() {
     // Then the WeChat rebind commits.
     let r = me.round_trip("/api/v1/account/wechat/rebind/start", &wb).await;
     assert_eq!(r.status(), 200);
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/rebind/confirm").await;
     assert_eq!(r.status(), 200);
     // None of them works any more.
     let r = app
@@ -690,13 +653,7 @@ async fn unbinding_and_then_verifying_someone_else_does_not_change_the_real_name
     assert_eq!(me.round_trip("/api/v1/wechat/bind/start", &wa).await.status(), 200);
     assert_eq!(app.security(&token).await["real_name"]["name_masked"], "*伟");
 
-    let r = app
-        .post_as(
-            &token,
-            "/api/v1/account/wechat/unbind",
-            json!({ "accept_consequences": true }),
-        )
-        .await;
+    let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
     // The carrier would confirm B for this phone, but the account's person is A.

@@ -35,29 +35,9 @@ async fn verify_real_name(app: &TestApp, token: &str, who: &(String, String)) ->
 
 /// Steps 1 and 2 of a phone change to `phone` held by `who`: the preview.
 async fn change_phone_to(app: &TestApp, token: &str, phone: &str, who: &(String, String)) -> Value {
-    let r = app
-        .post_as(
-            token,
-            "/api/v1/account/phone/change",
-            json!({ "new_phone": phone, "name": who.0, "id_number": who.1, "consent": true }),
-        )
-        .await;
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
-    let code = app.latest_code(phone).await;
-    let r = app
-        .post_as(token, "/api/v1/account/phone/change/verify", json!({ "code": code }))
-        .await;
+    let r = app.prove_phone_change(token, phone, (&who.0, &who.1)).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     r.json().await.unwrap()
-}
-
-async fn confirm_phone(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post_as(
-        token,
-        "/api/v1/account/phone/change/confirm",
-        json!({ "accept_consequences": true }),
-    )
-    .await
 }
 
 async fn audit_kinds(app: &TestApp, token: &str) -> Vec<Value> {
@@ -213,7 +193,12 @@ async fn a_wechat_only_account_learns_of_a_phone_bound_to_it() {
         .await
         .unwrap();
     assert_eq!(read_again, preview, "GET answers the preview the confirm commits");
-    assert_eq!(confirm_phone(&app, &token).await.status(), 200);
+    assert_eq!(
+        app.accept(&token, "/api/v1/account/phone/change/confirm")
+            .await
+            .status(),
+        200
+    );
 
     let notices = app.notices(&token).await;
     let n = &notices["notices"][0];
@@ -307,7 +292,7 @@ async fn a_confirm_commits_only_what_its_preview_showed() {
     // Then the same session names the old phone's person…
     assert_eq!(verify_real_name(&app, &token, &a).await.status(), 200);
     // …and the confirm refuses the person change nobody previewed.
-    let r = confirm_phone(&app, &token).await;
+    let r = app.accept(&token, "/api/v1/account/phone/change/confirm").await;
     assert_eq!(
         error_code(r).await,
         (reqwest::StatusCode::CONFLICT, "preview_changed".into())
@@ -329,7 +314,12 @@ async fn a_confirm_commits_only_what_its_preview_showed() {
         ),
         (json!(true), json!("*静"))
     );
-    assert_eq!(confirm_phone(&app, &token).await.status(), 200);
+    assert_eq!(
+        app.accept(&token, "/api/v1/account/phone/change/confirm")
+            .await
+            .status(),
+        200
+    );
     let rebound: Vec<Value> = audit_kinds(&app, &token)
         .await
         .into_iter()
@@ -423,7 +413,10 @@ async fn a_confirm_racing_a_real_name_verification_never_commits_an_unpreviewed_
                 app.step_up(&token, &old).await;
                 let preview = change_phone_to(app, &token, &new, &b).await;
                 assert_eq!(preview["person_changes"], false);
-                let (c, v) = tokio::join!(confirm_phone(app, &token), verify_real_name(app, &token, &a));
+                let (c, v) = tokio::join!(
+                    app.accept(&token, "/api/v1/account/phone/change/confirm"),
+                    verify_real_name(app, &token, &a)
+                );
                 let answer = |r: reqwest::Response| async move {
                     let status = r.status().as_u16();
                     let body: Value = r.json().await.unwrap();
@@ -500,7 +493,10 @@ async fn two_confirms_of_one_change_commit_it_once() {
                 let (token, _) = app.sign_in(&old).await;
                 app.step_up(&token, &old).await;
                 change_phone_to(app, &token, &new, &b).await;
-                let (x, y) = tokio::join!(confirm_phone(app, &token), confirm_phone(app, &token));
+                let (x, y) = tokio::join!(
+                    app.accept(&token, "/api/v1/account/phone/change/confirm"),
+                    app.accept(&token, "/api/v1/account/phone/change/confirm")
+                );
                 assert_eq!(
                     outcomes(x, y).await,
                     [(200, String::new()), (410, "flow_expired".into())],
@@ -559,7 +555,10 @@ async fn two_accounts_racing_for_one_credential_leave_it_on_one() {
                     change_phone_to(app, &token, &new, &c).await;
                     tokens.push(token);
                 }
-                let (x, y) = tokio::join!(confirm_phone(app, &tokens[0]), confirm_phone(app, &tokens[1]));
+                let (x, y) = tokio::join!(
+                    app.accept(&tokens[0], "/api/v1/account/phone/change/confirm"),
+                    app.accept(&tokens[1], "/api/v1/account/phone/change/confirm")
+                );
                 assert_eq!(
                     outcomes(x, y).await,
                     [(200, String::new()), (409, "credential_in_use".into())]

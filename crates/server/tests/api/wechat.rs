@@ -313,13 +313,9 @@ async fn binding_derives_the_real_name_with_wechat_first() {
     assert_eq!(preview["outcome"], "rebind_ready");
     assert_eq!(preview["status_after"], "inconsistent");
     assert_eq!(
-        app.post_as(
-            &token,
-            "/api/v1/account/wechat/rebind/confirm",
-            json!({ "accept_consequences": true })
-        )
-        .await
-        .status(),
+        app.accept(&token, "/api/v1/account/wechat/rebind/confirm")
+            .await
+            .status(),
         200
     );
     let rn = mixed.security().await["real_name"].clone();
