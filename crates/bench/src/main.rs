@@ -126,15 +126,29 @@ async fn start_server(bin: &Path) -> Result<(Started, String, u32)> {
     Ok((started, url, pid))
 }
 
-/// B0: a bare axum server in this process, returning a constant body.
-async fn start_b0() -> Result<String> {
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { "shiming-bench b0" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}"))
+/// B0: a bare axum server in this process, returning a constant body. It
+/// runs on a runtime of its own (as many workers as CPUs, on its own
+/// threads), as the service does in its process, so that it does not share
+/// the load generator's scheduler.
+fn start_b0() -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("b0".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return drop(tx.send(Err(anyhow!(e)))),
+        };
+        rt.block_on(async move {
+            let app = axum::Router::new().route("/", axum::routing::get(|| async { "shiming-bench b0" }));
+            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => return drop(tx.send(Err(anyhow!(e)))),
+            };
+            let addr = listener.local_addr().map_err(|e| anyhow!(e));
+            let _ = tx.send(addr.map(|a| format!("http://{a}")));
+            let _ = axum::serve(listener, app).await;
+        });
+    })?;
+    rx.recv()?
 }
 
 // ------------------------------------------------------- /proc: RSS and CPU
@@ -460,6 +474,8 @@ struct Row {
     server_rss_before_kib: Option<u64>,
     server_rss_peak_kib: Option<u64>,
     server_cpu_pct_of_one_core: Option<f64>,
+    /// The bench process itself (load generator; for B0 also the bare server).
+    bench_cpu_pct_of_one_core: Option<f64>,
     first_errors: Vec<String>,
 }
 
@@ -514,7 +530,7 @@ fn print_table(report: &Report) {
     }
     println!();
     println!(
-        "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}",
+        "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10}",
         "wl",
         "operation",
         "conn",
@@ -526,11 +542,12 @@ fn print_table(report: &Report) {
         "max ms",
         "RSS0 KiB",
         "RSSpk KiB",
-        "CPU %"
+        "srv CPU%",
+        "bench CPU%"
     );
     for r in &report.rows {
         println!(
-            "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>10} {:>7}",
+            "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>10} {:>8} {:>10}",
             r.workload,
             r.operation,
             r.connections,
@@ -543,6 +560,7 @@ fn print_table(report: &Report) {
             opt(r.server_rss_before_kib),
             opt(r.server_rss_peak_kib),
             opt(r.server_cpu_pct_of_one_core.map(|c| format!("{c:.0}"))),
+            opt(r.bench_cpu_pct_of_one_core.map(|c| format!("{c:.0}"))),
         );
     }
     for r in &report.rows {
@@ -655,11 +673,13 @@ async fn main() -> Result<()> {
             _ => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
         };
         let rss_before = server_pid.and_then(rss_kib);
+        let me = std::process::id();
+        let my_ticks0 = cpu_ticks(me);
         let sampler = server_pid.map(Sampler::start);
         let until = Until::Deadline(Instant::now() + duration);
         let (out, took) = match w.as_str() {
             "b0" => {
-                let url = start_b0().await?;
+                let url = start_b0()?;
                 let http = http.clone();
                 closed_loop(connections, until, move || {
                     let req = http.get(&url).bearer_auth("b0");
@@ -688,6 +708,10 @@ async fn main() -> Result<()> {
             (Some(s), Some(p)) => s.finish(p, hz).await,
             _ => (None, None),
         };
+        let bench_cpu = match (my_ticks0, cpu_ticks(me)) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / hz as f64 / took.as_secs_f64() * 100.0),
+            _ => None,
+        };
         let mut lat = out.latencies_us;
         lat.sort_unstable();
         let secs = took.as_secs_f64();
@@ -706,6 +730,7 @@ async fn main() -> Result<()> {
             server_rss_before_kib: rss_before,
             server_rss_peak_kib: peak,
             server_cpu_pct_of_one_core: cpu,
+            bench_cpu_pct_of_one_core: bench_cpu,
             first_errors: out.first_errors,
         });
     }
