@@ -10,11 +10,12 @@
 //! - W3: a whole phone change (sign in, step up by SMS, change to a new phone
 //!   the carrier knows, verify its code, confirm).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -309,9 +310,34 @@ struct Ctx {
     next_person: AtomicU64,
     tokens: Vec<String>,
     next_token: AtomicU64,
+    /// Latencies (µs) of each request of W2 and W3 (and the seeding), by path.
+    steps: Mutex<BTreeMap<&'static str, Vec<u64>>>,
 }
 
 impl Ctx {
+    fn record(&self, path: &'static str, since: Instant) {
+        let us = since.elapsed().as_micros() as u64;
+        let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps.entry(path).or_default().push(us);
+    }
+
+    /// The per-request latencies recorded since the last call.
+    fn take_steps(&self) -> Vec<Step> {
+        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|e| e.into_inner()));
+        steps
+            .into_iter()
+            .map(|(path, mut lat)| {
+                lat.sort_unstable();
+                Step {
+                    path,
+                    requests: lat.len(),
+                    p50_ms: percentile_ms(&lat, 50.0),
+                    p99_ms: percentile_ms(&lat, 99.0),
+                }
+            })
+            .collect()
+    }
+
     /// A mainland mobile number no earlier operation of this run used.
     fn phone(&self) -> String {
         let n = self.next_phone.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
@@ -322,16 +348,20 @@ impl Ctx {
         format!("{}{path}", self.base)
     }
 
-    async fn post(&self, token: Option<&str>, path: &str, body: Value, want: u16) -> Result<Value> {
+    async fn post(&self, token: Option<&str>, path: &'static str, body: Value, want: u16) -> Result<Value> {
+        let t = Instant::now();
         let mut req = self.http.post(self.url(path)).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        expect(req.send().await.with_context(|| format!("POST {path}"))?, want, path).await
+        let answer = expect(req.send().await.with_context(|| format!("POST {path}"))?, want, path).await;
+        self.record(path, t);
+        answer
     }
 
     /// The newest code sent to `phone`, from the development outbox.
     async fn latest_code(&self, phone: &str) -> Result<String> {
+        let t = Instant::now();
         let resp = self
             .http
             .get(self.url("/dev/sms"))
@@ -339,7 +369,9 @@ impl Ctx {
             .send()
             .await
             .context("GET /dev/sms")?;
-        let messages = expect(resp, 200, "/dev/sms").await?;
+        let messages = expect(resp, 200, "/dev/sms").await;
+        self.record("/dev/sms", t);
+        let messages = messages?;
         messages
             .as_array()
             .into_iter()
@@ -477,6 +509,16 @@ struct Row {
     /// The bench process itself (load generator; for B0 also the bare server).
     bench_cpu_pct_of_one_core: Option<f64>,
     first_errors: Vec<String>,
+    /// W2 and W3: each request of the flow (successful or not).
+    steps: Vec<Step>,
+}
+
+#[derive(Serialize)]
+struct Step {
+    path: &'static str,
+    requests: usize,
+    p50_ms: f64,
+    p99_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -564,6 +606,14 @@ fn print_table(report: &Report) {
         );
     }
     for r in &report.rows {
+        for s in &r.steps {
+            println!(
+                "{:<4}   {:<36} {:>9} requests, p50 {:>8.2} ms, p99 {:>8.2} ms",
+                r.workload, s.path, s.requests, s.p50_ms, s.p99_ms
+            );
+        }
+    }
+    for r in &report.rows {
         for e in &r.first_errors {
             println!("{} error: {e}", r.workload);
         }
@@ -620,6 +670,7 @@ async fn main() -> Result<()> {
         next_person: AtomicU64::new(phone0 % 16_800_000),
         tokens: Vec::new(),
         next_token: AtomicU64::new(0),
+        steps: Mutex::new(BTreeMap::new()),
     };
 
     let rss_idle = pid.and_then(rss_kib);
@@ -672,6 +723,7 @@ async fn main() -> Result<()> {
             "w2" => ("phone sign-in (send, outbox, login)", 3, args.connections, pid),
             _ => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
         };
+        ctx.take_steps();
         let rss_before = server_pid.and_then(rss_kib);
         let me = std::process::id();
         let my_ticks0 = cpu_ticks(me);
@@ -732,6 +784,7 @@ async fn main() -> Result<()> {
             server_cpu_pct_of_one_core: cpu,
             bench_cpu_pct_of_one_core: bench_cpu,
             first_errors: out.first_errors,
+            steps: ctx.take_steps(),
         });
     }
 
