@@ -1,0 +1,827 @@
+//! `shiming-bench`: drives B0, W1, W2 and W3 over loopback against a running
+//! `shiming serve --dev` (`--url`) or one it starts, and reports throughput,
+//! latency percentiles, errors and the server's RSS and CPU (see
+//! docs/performance.md).
+//!
+//! - B0: a bare axum handler returning a constant body, in this process: the
+//!   machine's limit for one request per operation.
+//! - W1: `GET /api/v1/whoami` with a bearer token.
+//! - W2: a phone sign-in (send a code, read it from `/dev/sms`, sign in).
+//! - W3: a whole phone change (sign in, step up by SMS, change to a new phone
+//!   the carrier knows, verify its code, confirm).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use reqwest::Client;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The limits the bench raises (by environment) on a server it starts, so
+/// that the workloads measure the service and not its rate limits.
+const RAISED_LIMITS: &[(&str, &str)] = &[
+    ("SHIMING_SMS__PER_IP_PER_HOUR", "1000000000"),
+    ("SHIMING_SMS__PER_PHONE_PER_HOUR", "1000000000"),
+    ("SHIMING_SMS__SECURITY_PER_PHONE_PER_HOUR", "1000000000"),
+    ("SHIMING_SMS__FAILED_TRIES_PER_IP_PER_HOUR", "1000000000"),
+    ("SHIMING_SMS__RESEND_AFTER_SECS", "0"),
+    ("SHIMING_REALNAME__CHECKS_PER_ACCOUNT_PER_DAY", "1000000000"),
+    ("SHIMING_WECHAT__STARTS_PER_IP_PER_HOUR", "1000000000"),
+];
+
+#[derive(Parser, Debug)]
+#[command(name = "shiming-bench", about = "Load benchmark for shiming over loopback")]
+struct Args {
+    /// Base URL of a running `shiming serve --dev` (its limits must already be
+    /// raised); without it the bench starts one.
+    #[arg(long)]
+    url: Option<String>,
+    /// With --url: the server's pid, to read its RSS and CPU from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The binary to start when no --url is given.
+    #[arg(long, default_value = "target/release/shiming")]
+    shiming: PathBuf,
+    /// Seconds per workload.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent connections (closed loop) for B0, W1 and W2.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Concurrent connections for W3.
+    #[arg(long, default_value_t = 16)]
+    w3_connections: usize,
+    /// Accounts signed in before W1, whose tokens W1 uses in turn.
+    #[arg(long, default_value_t = 64)]
+    w1_accounts: usize,
+    /// Comma-separated workloads among b0, w1, w2, w3.
+    #[arg(long, default_value = "b0,w1,w2,w3")]
+    workloads: String,
+    /// Sign in this many accounts over HTTP before the workloads (timed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// CI mode: 1 s per workload, 4 connections (2 for W3), 4 W1 accounts.
+    #[arg(long)]
+    smoke: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------- the server
+
+/// A server the bench started: killed, and its data folder removed, on drop.
+struct Started {
+    child: tokio::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_server(bin: &Path) -> Result<(Started, String, u32)> {
+    let data = tempfile::tempdir()?;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .envs(RAISED_LIMITS.iter().copied())
+        .env("SHIMING_LOG__FILTER", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| {
+        format!(
+            "starting {} (build it first: cargo build --release, or pass --shiming or --url)",
+            bin.display()
+        )
+    })?;
+    let pid = child.id().ok_or_else(|| anyhow!("the server exited at once"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let started = Started { child, _data: data };
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some((_, rest)) = line.split_once("shiming is listening on ") {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                return Ok(url.trim_end_matches('/').to_owned());
+            }
+        }
+        bail!("the server exited before it listened")
+    })
+    .await
+    .context("the server did not say where it listens within 60 s")??;
+    // Keep draining its stdout so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((started, url, pid))
+}
+
+/// B0: a bare axum server in this process, returning a constant body. It
+/// runs on a runtime of its own (as many workers as CPUs, on its own
+/// threads), as the service does in its process, so that it does not share
+/// the load generator's scheduler.
+fn start_b0() -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("b0".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return drop(tx.send(Err(anyhow!(e)))),
+        };
+        rt.block_on(async move {
+            let app = axum::Router::new().route("/", axum::routing::get(|| async { "shiming-bench b0" }));
+            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => return drop(tx.send(Err(anyhow!(e)))),
+            };
+            let addr = listener.local_addr().map_err(|e| anyhow!(e));
+            let _ = tx.send(addr.map(|a| format!("http://{a}")));
+            let _ = axum::serve(listener, app).await;
+        });
+    })?;
+    rx.recv()?
+}
+
+// ------------------------------------------------------- /proc: RSS and CPU
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime of the process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// Samples the server's RSS every 50 ms while a workload runs.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+    ticks0: Option<u64>,
+    started: Instant,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            while !flag.load(Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak.max(rss_kib(pid).unwrap_or(0))
+        });
+        Sampler {
+            stop,
+            task,
+            ticks0: cpu_ticks(pid),
+            started: Instant::now(),
+        }
+    }
+
+    /// (peak RSS in KiB, CPU % of one core over the workload).
+    async fn finish(self, pid: u32, hz: u64) -> (Option<u64>, Option<f64>) {
+        let ticks1 = cpu_ticks(pid);
+        let wall = self.started.elapsed().as_secs_f64();
+        self.stop.store(true, Ordering::Relaxed);
+        let peak = self.task.await.ok().filter(|&p| p > 0);
+        let cpu = match (self.ticks0, ticks1) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / hz as f64 / wall * 100.0),
+            _ => None,
+        };
+        (peak, cpu)
+    }
+}
+
+// ------------------------------------------------------------ the load loop
+
+enum Until {
+    Deadline(Instant),
+    /// A shared count of operations to start, and its end.
+    Count(Arc<AtomicU64>, u64),
+}
+
+#[derive(Default)]
+struct Outcome {
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u64>,
+    first_errors: Vec<String>,
+}
+
+/// A closed loop: `connections` workers, each starting its next operation as
+/// soon as the previous one ends. Latency is that of a whole operation.
+async fn closed_loop<F, Fut>(connections: usize, until: Until, op: F) -> (Outcome, Duration)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let until = Arc::new(until);
+    let t0 = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let op = op.clone();
+        let until = until.clone();
+        workers.push(tokio::spawn(async move {
+            let mut out = Outcome::default();
+            loop {
+                let go = match &*until {
+                    Until::Deadline(end) => Instant::now() < *end,
+                    Until::Count(next, n) => next.fetch_add(1, Ordering::Relaxed) < *n,
+                };
+                if !go {
+                    break;
+                }
+                let t = Instant::now();
+                match op().await {
+                    Ok(()) => {
+                        out.ok += 1;
+                        out.latencies_us.push(t.elapsed().as_micros() as u64);
+                    }
+                    Err(e) => {
+                        out.errors += 1;
+                        if out.first_errors.len() < 3 {
+                            out.first_errors.push(format!("{e:#}"));
+                        }
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut all = Outcome::default();
+    for w in workers {
+        let out = w.await.expect("a worker panicked");
+        all.ok += out.ok;
+        all.errors += out.errors;
+        all.latencies_us.extend(out.latencies_us);
+        for e in out.first_errors {
+            if all.first_errors.len() < 5 && !all.first_errors.contains(&e) {
+                all.first_errors.push(e);
+            }
+        }
+    }
+    (all, t0.elapsed())
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+// ------------------------------------------------------------ the API flows
+
+struct Ctx {
+    http: Client,
+    base: String,
+    next_phone: AtomicU64,
+    next_person: AtomicU64,
+    tokens: Vec<String>,
+    next_token: AtomicU64,
+    /// Latencies (µs) of each request of W2 and W3 (and the seeding), by path.
+    steps: Mutex<BTreeMap<&'static str, Vec<u64>>>,
+}
+
+impl Ctx {
+    fn record(&self, path: &'static str, since: Instant) {
+        let us = since.elapsed().as_micros() as u64;
+        let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps.entry(path).or_default().push(us);
+    }
+
+    /// The per-request latencies recorded since the last call.
+    fn take_steps(&self) -> Vec<Step> {
+        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|e| e.into_inner()));
+        steps
+            .into_iter()
+            .map(|(path, mut lat)| {
+                lat.sort_unstable();
+                Step {
+                    path,
+                    requests: lat.len(),
+                    p50_ms: percentile_ms(&lat, 50.0),
+                    p99_ms: percentile_ms(&lat, 99.0),
+                }
+            })
+            .collect()
+    }
+
+    /// A mainland mobile number no earlier operation of this run used.
+    fn phone(&self) -> String {
+        let n = self.next_phone.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
+        format!("+8613{n:09}")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post(&self, token: Option<&str>, path: &'static str, body: Value, want: u16) -> Result<Value> {
+        let t = Instant::now();
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let answer = expect(req.send().await.with_context(|| format!("POST {path}"))?, want, path).await;
+        self.record(path, t);
+        answer
+    }
+
+    /// The newest code sent to `phone`, from the development outbox.
+    async fn latest_code(&self, phone: &str) -> Result<String> {
+        let t = Instant::now();
+        let resp = self
+            .http
+            .get(self.url("/dev/sms"))
+            .query(&[("phone", phone)])
+            .send()
+            .await
+            .context("GET /dev/sms")?;
+        let messages = expect(resp, 200, "/dev/sms").await;
+        self.record("/dev/sms", t);
+        let messages = messages?;
+        messages
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["text"].as_str())
+            .find_map(|t| {
+                let (_, rest) = t.split_once("Your shiming code is ")?;
+                rest.get(..6).map(str::to_owned)
+            })
+            .ok_or_else(|| anyhow!("no code in the outbox for {phone}"))
+    }
+
+    /// W2: a phone sign-in; the session's token.
+    async fn sign_in(&self, phone: &str) -> Result<String> {
+        self.post(
+            None,
+            "/api/v1/sms/send",
+            json!({ "phone": phone, "purpose": "login" }),
+            202,
+        )
+        .await?;
+        let code = self.latest_code(phone).await?;
+        let body = self
+            .post(
+                None,
+                "/api/v1/login/phone",
+                json!({ "phone": phone, "code": code }),
+                200,
+            )
+            .await?;
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no token in the sign-in answer"))
+    }
+
+    async fn w1(&self) -> Result<()> {
+        let i = self.next_token.fetch_add(1, Ordering::Relaxed) as usize;
+        let token = &self.tokens[i % self.tokens.len()];
+        let resp = self
+            .http
+            .get(self.url("/api/v1/whoami"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .context("GET /api/v1/whoami")?;
+        expect(resp, 200, "/api/v1/whoami").await.map(drop)
+    }
+
+    async fn w2(&self) -> Result<()> {
+        self.sign_in(&self.phone()).await.map(drop)
+    }
+
+    async fn w3(&self) -> Result<()> {
+        let phone = self.phone();
+        let token = self.sign_in(&phone).await?;
+        let t = Some(token.as_str());
+        self.post(t, "/api/v1/step-up/sms", json!({}), 202).await?;
+        let code = self.latest_code(&phone).await?;
+        self.post(t, "/api/v1/step-up/verify", json!({ "code": code }), 200)
+            .await?;
+        let new_phone = self.phone();
+        let id_number = id_number(self.next_person.fetch_add(1, Ordering::Relaxed));
+        let name = "王小明";
+        self.post(
+            None,
+            "/dev/carrier/persons",
+            json!({ "phone": new_phone, "name": name, "id_number": id_number }),
+            201,
+        )
+        .await?;
+        self.post(
+            t,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": new_phone, "name": name, "id_number": id_number, "consent": true }),
+            202,
+        )
+        .await?;
+        let code = self.latest_code(&new_phone).await?;
+        self.post(t, "/api/v1/account/phone/change/verify", json!({ "code": code }), 200)
+            .await?;
+        self.post(
+            t,
+            "/api/v1/account/phone/change/confirm",
+            json!({ "accept_consequences": true }),
+            200,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn expect(resp: reqwest::Response, want: u16, what: &str) -> Result<Value> {
+    let status = resp.status().as_u16();
+    let body = resp.text().await.with_context(|| format!("{what}: reading the body"))?;
+    if status != want {
+        let short: String = body.chars().take(200).collect();
+        bail!("{what}: {status} (wanted {want}): {short}");
+    }
+    Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// A valid GB 11643 identity number for person `n` (region 110101, born
+/// 1950-01-01 to 1999-12-28, a sequence number, the MOD 11-2 check).
+fn id_number(n: u64) -> String {
+    let seq = n % 1000;
+    let day = (n / 1000) % 28 + 1;
+    let month = (n / 28_000) % 12 + 1;
+    let year = 1950 + (n / 336_000) % 50;
+    let body = format!("110101{year:04}{month:02}{day:02}{seq:03}");
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+// ----------------------------------------------------------------- the report
+
+#[derive(Serialize)]
+struct Row {
+    workload: String,
+    operation: String,
+    http_requests_per_op: u32,
+    connections: usize,
+    seconds: f64,
+    ok: u64,
+    errors: u64,
+    ops_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    server_rss_before_kib: Option<u64>,
+    server_rss_peak_kib: Option<u64>,
+    server_cpu_pct_of_one_core: Option<f64>,
+    /// The bench process itself (load generator; for B0 also the bare server).
+    bench_cpu_pct_of_one_core: Option<f64>,
+    first_errors: Vec<String>,
+    /// W2 and W3: each request of the flow (successful or not).
+    steps: Vec<Step>,
+}
+
+#[derive(Serialize)]
+struct Step {
+    path: &'static str,
+    requests: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Seeded {
+    accounts: u64,
+    errors: u64,
+    seconds: f64,
+    accounts_per_sec: f64,
+    how: &'static str,
+}
+
+#[derive(Serialize)]
+struct Report {
+    server: String,
+    server_started_by_bench: bool,
+    limits_raised: Vec<String>,
+    cpus: usize,
+    clock_ticks_per_sec: u64,
+    server_rss_idle_kib: Option<u64>,
+    seed: Option<Seeded>,
+    rows: Vec<Row>,
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn print_table(report: &Report) {
+    println!();
+    println!(
+        "server: {} ({}), {} CPUs, idle RSS {} KiB",
+        report.server,
+        if report.server_started_by_bench {
+            "started by the bench"
+        } else {
+            "given by --url"
+        },
+        report.cpus,
+        opt(report.server_rss_idle_kib)
+    );
+    if report.limits_raised.is_empty() {
+        println!("limits: as the running server is configured (the bench raised none)");
+    } else {
+        println!("limits raised by environment: {}", report.limits_raised.join(" "));
+    }
+    if let Some(s) = &report.seed {
+        println!(
+            "seed: {} accounts signed in over HTTP in {:.1} s ({:.0}/s, {} errors)",
+            s.accounts, s.seconds, s.accounts_per_sec, s.errors
+        );
+    }
+    println!();
+    println!(
+        "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>10}",
+        "wl",
+        "operation",
+        "conn",
+        "ok",
+        "errors",
+        "ops/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "RSS0 KiB",
+        "RSSpk KiB",
+        "srv CPU%",
+        "bench CPU%"
+    );
+    for r in &report.rows {
+        println!(
+            "{:<4} {:<36} {:>4} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>10} {:>8} {:>10}",
+            r.workload,
+            r.operation,
+            r.connections,
+            r.ok,
+            r.errors,
+            r.ops_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            opt(r.server_rss_before_kib),
+            opt(r.server_rss_peak_kib),
+            opt(r.server_cpu_pct_of_one_core.map(|c| format!("{c:.0}"))),
+            opt(r.bench_cpu_pct_of_one_core.map(|c| format!("{c:.0}"))),
+        );
+    }
+    for r in &report.rows {
+        for s in &r.steps {
+            println!(
+                "{:<4}   {:<36} {:>9} requests, p50 {:>8.2} ms, p99 {:>8.2} ms",
+                r.workload, s.path, s.requests, s.p50_ms, s.p99_ms
+            );
+        }
+    }
+    for r in &report.rows {
+        for e in &r.first_errors {
+            println!("{} error: {e}", r.workload);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------- main
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.duration = 1;
+        args.connections = 4;
+        args.w3_connections = 2;
+        args.w1_accounts = 4;
+    }
+    let workloads: Vec<String> = args
+        .workloads
+        .split(',')
+        .map(|w| w.trim().to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(bad) = workloads
+        .iter()
+        .find(|w| !["b0", "w1", "w2", "w3"].contains(&w.as_str()))
+    {
+        bail!("unknown workload {bad:?}: use b0, w1, w2, w3");
+    }
+    let duration = Duration::from_secs(args.duration.max(1));
+    let hz = clock_ticks_per_sec();
+
+    let (_guard, base, pid, limits_raised) = match &args.url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned(), args.pid, Vec::new()),
+        None => {
+            let (guard, url, pid) = start_server(&args.shiming).await?;
+            let limits = RAISED_LIMITS.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (Some(guard), url, Some(pid), limits)
+        }
+    };
+    eprintln!("shiming-bench: server at {base}");
+
+    let http = Client::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    // Phones start at a point of this run's clock, so that runs against one
+    // long-running server rarely reuse a phone.
+    let phone0 = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() % 1000 * 1_000_000;
+    let mut ctx = Ctx {
+        http: http.clone(),
+        base: base.clone(),
+        next_phone: AtomicU64::new(phone0),
+        next_person: AtomicU64::new(phone0 % 16_800_000),
+        tokens: Vec::new(),
+        next_token: AtomicU64::new(0),
+        steps: Mutex::new(BTreeMap::new()),
+    };
+
+    let rss_idle = pid.and_then(rss_kib);
+    let mut report = Report {
+        server: base.clone(),
+        server_started_by_bench: args.url.is_none(),
+        limits_raised,
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        clock_ticks_per_sec: hz,
+        server_rss_idle_kib: rss_idle,
+        seed: None,
+        rows: Vec::new(),
+    };
+
+    if workloads.iter().any(|w| w == "w1") {
+        for _ in 0..args.w1_accounts.max(1) {
+            let phone = ctx.phone();
+            let token = ctx.sign_in(&phone).await.context("signing in W1's accounts")?;
+            ctx.tokens.push(token);
+        }
+    }
+    let ctx = Arc::new(ctx);
+
+    if args.seed > 0 {
+        eprintln!("shiming-bench: seeding {} accounts over HTTP", args.seed);
+        let c = ctx.clone();
+        let (out, took) = closed_loop(
+            args.connections,
+            Until::Count(Arc::new(AtomicU64::new(0)), args.seed),
+            move || {
+                let c = c.clone();
+                async move { c.w2().await }
+            },
+        )
+        .await;
+        report.seed = Some(Seeded {
+            accounts: out.ok,
+            errors: out.errors,
+            seconds: took.as_secs_f64(),
+            accounts_per_sec: out.ok as f64 / took.as_secs_f64(),
+            how: "phone sign-ins over HTTP (W2's flow), at --connections",
+        });
+    }
+
+    for w in &workloads {
+        eprintln!("shiming-bench: running {w} for {} s", duration.as_secs());
+        let (operation, per_op, connections, server_pid) = match w.as_str() {
+            "b0" => ("bare axum GET, constant body", 1, args.connections, None),
+            "w1" => ("GET /api/v1/whoami (bearer)", 1, args.connections, pid),
+            "w2" => ("phone sign-in (send, outbox, login)", 3, args.connections, pid),
+            _ => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
+        };
+        ctx.take_steps();
+        let rss_before = server_pid.and_then(rss_kib);
+        let me = std::process::id();
+        let my_ticks0 = cpu_ticks(me);
+        let sampler = server_pid.map(Sampler::start);
+        let until = Until::Deadline(Instant::now() + duration);
+        let (out, took) = match w.as_str() {
+            "b0" => {
+                let url = start_b0()?;
+                let http = http.clone();
+                closed_loop(connections, until, move || {
+                    let req = http.get(&url).bearer_auth("b0");
+                    async move { expect(req.send().await?, 200, "b0").await.map(drop) }
+                })
+                .await
+            }
+            name => {
+                let c = ctx.clone();
+                let name = name.to_owned();
+                closed_loop(connections, until, move || {
+                    let c = c.clone();
+                    let name = name.clone();
+                    async move {
+                        match name.as_str() {
+                            "w1" => c.w1().await,
+                            "w2" => c.w2().await,
+                            _ => c.w3().await,
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        let (peak, cpu) = match (sampler, server_pid) {
+            (Some(s), Some(p)) => s.finish(p, hz).await,
+            _ => (None, None),
+        };
+        let bench_cpu = match (my_ticks0, cpu_ticks(me)) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / hz as f64 / took.as_secs_f64() * 100.0),
+            _ => None,
+        };
+        let mut lat = out.latencies_us;
+        lat.sort_unstable();
+        let secs = took.as_secs_f64();
+        report.rows.push(Row {
+            workload: w.to_uppercase(),
+            operation: operation.to_owned(),
+            http_requests_per_op: per_op,
+            connections,
+            seconds: secs,
+            ok: out.ok,
+            errors: out.errors,
+            ops_per_sec: out.ok as f64 / secs,
+            p50_ms: percentile_ms(&lat, 50.0),
+            p99_ms: percentile_ms(&lat, 99.0),
+            max_ms: lat.last().map_or(0.0, |&m| m as f64 / 1000.0),
+            server_rss_before_kib: rss_before,
+            server_rss_peak_kib: peak,
+            server_cpu_pct_of_one_core: cpu,
+            bench_cpu_pct_of_one_core: bench_cpu,
+            first_errors: out.first_errors,
+            steps: ctx.take_steps(),
+        });
+    }
+
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
+    if args.smoke && (errors > 0 || report.rows.iter().any(|r| r.ok == 0)) {
+        bail!("smoke run: {errors} errors, or a workload with no successful operation");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_numbers_carry_the_gb11643_check() {
+        // A published example: 11010519491231002X.
+        let body = "11010519491231002";
+        let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        assert_eq!(b"10X98765432"[(sum % 11) as usize], b'X');
+        let a = id_number(0);
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with("11010119500101000"));
+        assert_ne!(id_number(1), id_number(1001));
+    }
+
+    #[test]
+    fn percentiles_pick_from_the_sorted_latencies() {
+        let v: Vec<u64> = (1..=100).map(|x| x * 1000).collect();
+        assert_eq!(percentile_ms(&v, 50.0), 51.0);
+        assert_eq!(percentile_ms(&v, 99.0), 99.0);
+        assert_eq!(percentile_ms(&[], 99.0), 0.0);
+    }
+}
