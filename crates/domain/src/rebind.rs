@@ -72,6 +72,33 @@ pub fn preview<P: PartialEq + Clone>(
     }
 }
 
+/// What a commit does to the account's credential of its kind: the name of
+/// its audit event, its account notice and its metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitEvent {
+    Bound,
+    Rebound,
+    Unbound,
+}
+
+crate::account::word_enum!(CommitEvent {
+    Bound => "credential.bound",
+    Rebound => "credential.rebound",
+    Unbound => "credential.unbound",
+});
+
+impl CommitEvent {
+    /// `replaces`: the account holds a credential of the kind; `brings`: a
+    /// new one comes (none: an unbind).
+    pub fn of(replaces: bool, brings: bool) -> Self {
+        match (replaces, brings) {
+            (_, false) => CommitEvent::Unbound,
+            (true, true) => CommitEvent::Rebound,
+            (false, true) => CommitEvent::Bound,
+        }
+    }
+}
+
 /// Whether a commit is a rebind: it replaces (or removes) a credential, or
 /// brings in another person. A rebind revokes the account's other sessions
 /// and counts against the [`RebindLimits`]; a first credential of its kind

@@ -5,7 +5,7 @@
 //! only the SQL that reads the snapshot and applies the plan.
 
 use serde_json::json;
-use shiming_domain::rebind::{self, Change};
+use shiming_domain::rebind::{self, Change, CommitEvent};
 use shiming_domain::{derive_real_name, AccountState, CredentialKind, Nature};
 
 use crate::{AuditDraft, ExpectedOutcome, RebindCommit, StoreError};
@@ -108,13 +108,9 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
         rebind::check_limits(&snapshot.rebinds, c.at, p.person_changes, c.limits).map_err(StoreError::RebindLimit)?;
     }
 
-    let event = match (current, &c.new) {
-        (_, None) => "credential.unbound",
-        (Some(_), Some(_)) => "credential.rebound",
-        (None, Some(_)) => "credential.bound",
-    };
+    let event = CommitEvent::of(current.is_some(), c.new.is_some());
     let mut audits = vec![AuditDraft::new(
-        event,
+        event.as_str(),
         &c.account_id,
         c.at,
         json!({

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use shiming_domain::rebind::{self, Change, RebindLimits, YEAR_SECS};
+use shiming_domain::rebind::{self, Change, CommitEvent, RebindLimits, YEAR_SECS};
 use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
@@ -296,7 +296,7 @@ fn text_notices(
     view: &AccountView,
     kind: CredentialKind,
     incoming: Option<&NewCredential>,
-    event: &str,
+    event: CommitEvent,
 ) -> ApiResult<Vec<NewNotice>> {
     let account = &view.id;
     let bound_phone = view
@@ -315,9 +315,9 @@ fn text_notices(
         (CredentialKind::Wechat, _) | (CredentialKind::Phone, None) => {
             if let Some(phone) = &bound_phone {
                 let (zh, en) = match event {
-                    "credential.bound" => ("绑定了微信", "had a WeChat bound"),
-                    "credential.rebound" => ("换绑了微信", "had its WeChat changed"),
-                    _ => ("解绑了微信", "had its WeChat unbound"),
+                    CommitEvent::Bound => ("绑定了微信", "had a WeChat bound"),
+                    CommitEvent::Rebound => ("换绑了微信", "had its WeChat changed"),
+                    CommitEvent::Unbound => ("解绑了微信", "had its WeChat unbound"),
                 };
                 notices.push(notice(
                     state,
@@ -345,11 +345,8 @@ async fn commit(
     kind: CredentialKind,
     expected: ExpectedOutcome,
 ) -> ApiResult<serde_json::Value> {
-    let event = match (expected.replaces, &incoming) {
-        (_, None) => "credential.unbound",
-        (Some(_), Some(_)) => "credential.rebound",
-        (None, Some(_)) => "credential.bound",
-    };
+    // The same event the store's plan records: it checks `replaces` again.
+    let event = CommitEvent::of(expected.replaces.is_some(), incoming.is_some());
     // The account's own notice names the credential that came, or the one that went.
     let named = match &incoming {
         Some(new) => security::masked_credential(&state.vault, kind, &new.value_sealed)?,
@@ -365,7 +362,7 @@ async fn commit(
         keep_session: who.session_id.clone(),
         kind,
         notices: text_notices(state, view, kind, incoming.as_ref(), event)?,
-        account_notice: security::account_notice(&state.vault, event, kind, &named),
+        account_notice: security::account_notice(&state.vault, event.as_str(), kind, &named),
         new: incoming,
         expected,
         limits: limits(state),
@@ -376,7 +373,8 @@ async fn commit(
         Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
         Err(e) => return Err(e.into()),
     };
-    metrics::counter!("shiming_credential_changes_total", "credential" => kind.as_str(), "event" => event).increment(1);
+    metrics::counter!("shiming_credential_changes_total", "credential" => kind.as_str(), "event" => event.as_str())
+        .increment(1);
     let after = state
         .store
         .account_view(&who.account_id)
