@@ -88,7 +88,8 @@ pub trait CodeStore {
     /// burnt, and returns it with the tries counted so far (this one
     /// included); `None` when there is no such code. Atomic: a parallel
     /// burst of tries is counted exactly, and each try is counted before
-    /// the caller compares.
+    /// the caller compares. `limits` are taken first, in the same transaction
+    /// (no room: [`StoreError::RateLimited`], and no try is counted).
     async fn take_try(
         &self,
         phone_hash: &[u8],
@@ -96,10 +97,13 @@ pub trait CodeStore {
         holder: Option<CodeHolder<'_>>,
         now: i64,
         max_attempts: u32,
+        limits: &[RateLimit],
     ) -> Result<Option<CodeRecord>>;
 
-    /// Consumes a code atomically; false when it was consumed before or expired.
-    async fn consume_code(&self, id: i64, at: i64) -> Result<bool>;
+    /// Consumes a code atomically and, in the same transaction, gives back one
+    /// hit of each of `give_back` (a try that matched does not count against
+    /// them); false when it was consumed before or expired.
+    async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool>;
 }
 
 #[async_trait]
@@ -171,10 +175,6 @@ pub trait RateStore {
     /// Counts one hit in every limit when all of them have room; otherwise
     /// counts nothing and fails with [`StoreError::RateLimited`].
     async fn take(&self, limits: &[RateLimit]) -> Result<()>;
-
-    /// Gives back one hit of each limit taken at its `now` (an attempt that
-    /// turned out not to count).
-    async fn give_back(&self, limits: &[RateLimit]) -> Result<()>;
 }
 
 #[async_trait]

@@ -127,8 +127,8 @@ pub async fn send(
 /// the session it was sent for, where it was sent for one), and consumes it
 /// on a match. Every try is counted atomically on the code before it is
 /// compared; the try that reaches the limit burns it. Every try also counts
-/// against the client address's allowance of failed tries first, and is
-/// given back when it matched.
+/// against the client address's allowance of failed tries, in the same
+/// transaction, and is given back in the transaction that consumes the code.
 ///
 /// An anonymous caller (sign-in) gets one answer for every failure, so that
 /// nobody learns whether a phone has a code waiting, i.e. who is signing in.
@@ -142,16 +142,11 @@ pub async fn check(
 ) -> ApiResult<()> {
     let now = state.now();
     let allowance = [failed_tries_limit(state, client_ip, now)];
-    state.store.take(&allowance).await?;
-    match compare(state, phone, purpose, who, typed, now).await {
-        Ok(()) => {
-            state.store.give_back(&allowance).await?;
-            Ok(())
-        }
+    match compare(state, phone, purpose, who, typed, now, &allowance).await {
         Err(ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts) if who.is_none() => {
             Err(ApiError::CodeIncorrect { left: None })
         }
-        Err(e) => Err(e),
+        checked => checked,
     }
 }
 
@@ -162,16 +157,17 @@ async fn compare(
     who: Option<&Authenticated>,
     typed: &SmsCode,
     now: i64,
+    allowance: &[RateLimit],
 ) -> ApiResult<()> {
     let max = state.config.sms.max_attempts;
     let phone_hash = phone_hash(&state.vault, phone);
     let live = state
         .store
-        .take_try(&phone_hash, purpose, holder(who), now, max)
+        .take_try(&phone_hash, purpose, holder(who), now, max, allowance)
         .await?
         .ok_or(ApiError::CodeExpired)?;
     if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
-        return match state.store.consume_code(live.id, now).await? {
+        return match state.store.consume_code(live.id, now, allowance).await? {
             true => Ok(()),
             // A parallel request used it first.
             false => Err(ApiError::CodeExpired),

@@ -58,13 +58,6 @@ impl RateStore for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-
-    async fn give_back(&self, limits: &[RateLimit]) -> Result<()> {
-        let mut tx = self.write().await?;
-        give_back_limits(&mut tx, limits).await?;
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -119,7 +112,10 @@ impl CodeStore for SqliteStore {
         holder: Option<CodeHolder<'_>>,
         now: i64,
         max_attempts: u32,
+        limits: &[RateLimit],
     ) -> Result<Option<CodeRecord>> {
+        let mut tx = self.write().await?;
+        take_limits(&mut tx, limits).await?;
         // One statement finds the newest live code and counts the try on it,
         // so no more than `max_attempts` guesses are ever compared with it,
         // however many arrive at once.
@@ -136,8 +132,9 @@ impl CodeStore for SqliteStore {
         .bind(now)
         .bind(max_attempts)
         .bind(holder.map(|h| h.session_id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(row.map(|(id, code_hash, attempts)| CodeRecord {
             id,
             code_hash,
@@ -145,15 +142,20 @@ impl CodeStore for SqliteStore {
         }))
     }
 
-    async fn consume_code(&self, id: i64, at: i64) -> Result<bool> {
+    async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
+        let mut tx = self.write().await?;
         let done = sqlx::query(
             "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
         )
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if done == 1 {
+            give_back_limits(&mut tx, give_back).await?;
+        }
+        tx.commit().await?;
         Ok(done == 1)
     }
 }

@@ -469,12 +469,12 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
 
     let now = START + 20;
     let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
-    let step_up = |phone: &'static str, who| w.s.take_try(phone.as_bytes(), CodePurpose::StepUp, who, now, 5);
+    let step_up = |phone: &'static str, who| w.s.take_try(phone.as_bytes(), CodePurpose::StepUp, who, now, 5, &[]);
     // The account's own: ended.
     assert!(w.s.pending_change(ACC, "ses-2", Phone, now).await.unwrap().is_none());
     assert!(step_up("p-old", holder(ACC, "ses")).await.unwrap().is_none());
     let change_code =
-        w.s.take_try(b"p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2"), now, 5);
+        w.s.take_try(b"p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2"), now, 5, &[]);
     assert!(change_code.await.unwrap().is_none());
     assert!(w
         .s
@@ -490,7 +490,7 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
         .unwrap()
         .is_some());
     assert!(step_up("p-other", holder(OTHER, "other-ses")).await.unwrap().is_some());
-    let sign_in_code = w.s.take_try(b"p-old", CodePurpose::Login, None, now, 5);
+    let sign_in_code = w.s.take_try(b"p-old", CodePurpose::Login, None, now, 5, &[]);
     assert!(sign_in_code.await.unwrap().is_some());
     for flow in ["other-flow", "login-flow"] {
         let taken = w.s.take_oauth_flow(flow.as_bytes(), b"browser", now).await.unwrap();

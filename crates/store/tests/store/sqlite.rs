@@ -166,15 +166,18 @@ async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
         expires_at: 310,
     };
     let id = s.issue_code(code(None), &[]).await.unwrap();
-    let try_at = |now| s.take_try(b"p", CodePurpose::Login, None, now, 5);
+    let try_at = |now| s.take_try(b"p", CodePurpose::Login, None, now, 5, &[]);
     assert!(try_at(310).await.unwrap().is_none(), "expired");
     for n in 1..=5 {
         let taken = try_at(11).await.unwrap().unwrap();
         assert_eq!((taken.id, taken.attempts), (id, n));
     }
     assert!(try_at(11).await.unwrap().is_none(), "burnt after 5 tries");
-    assert!(s.consume_code(id, 12).await.unwrap(), "the fifth try may still match");
-    assert!(!s.consume_code(id, 12).await.unwrap());
+    assert!(
+        s.consume_code(id, 12, &[]).await.unwrap(),
+        "the fifth try may still match"
+    );
+    assert!(!s.consume_code(id, 12, &[]).await.unwrap());
 
     // A code for a session is not one for nobody, nor for another account,
     // nor for another session of the same account.
@@ -185,18 +188,58 @@ async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
         (holder("other", "ses"), "another account"),
         (holder("acc", "ses2"), "another session"),
     ] {
-        let tried = s.take_try(b"p", CodePurpose::Login, who, 11, 5).await.unwrap();
+        let tried = s.take_try(b"p", CodePurpose::Login, who, 11, 5, &[]).await.unwrap();
         assert!(tried.is_none(), "{what} reached the session's code");
     }
     assert!(s
-        .take_try(b"p", CodePurpose::Login, holder("acc", "ses"), 11, 5)
+        .take_try(b"p", CodePurpose::Login, holder("acc", "ses"), 11, 5, &[])
         .await
         .unwrap()
         .is_some());
     let late = s.issue_code(code(None), &[]).await.unwrap();
     assert!(
-        !s.consume_code(late, 310).await.unwrap(),
+        !s.consume_code(late, 310, &[]).await.unwrap(),
         "an expired code is not consumed"
+    );
+}
+
+#[tokio::test]
+async fn a_try_takes_its_limits_and_a_match_gives_them_back_in_the_same_transactions() {
+    let (db, s) = store().await;
+    let code = NewCode {
+        account_id: None,
+        session_id: None,
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 10,
+        expires_at: 310,
+    };
+    let id = s.issue_code(code, &[]).await.unwrap();
+    let allowance = |limit| RateLimit {
+        bucket: "failed".into(),
+        key: b"ip".to_vec(),
+        window: 3600,
+        limit,
+        now: 11,
+    };
+    let taken = s
+        .take_try(b"p", CodePurpose::Login, None, 11, 5, &[allowance(1)])
+        .await
+        .unwrap();
+    assert_eq!(taken.map(|t| t.attempts), Some(1));
+    // The allowance is used up: the next try is refused and counts nothing on the code.
+    assert!(matches!(
+        s.take_try(b"p", CodePurpose::Login, None, 11, 5, &[allowance(1)]).await,
+        Err(StoreError::RateLimited { .. })
+    ));
+    // A match gives its hit back: the allowance has room again.
+    assert!(s.consume_code(id, 12, &[allowance(1)]).await.unwrap());
+    s.take(&[allowance(1)]).await.expect("the hit was given back");
+    assert_eq!(
+        db.count("sms_codes", "attempts = 1").await,
+        1,
+        "the refused try was not counted on the code"
     );
 }
 
@@ -217,7 +260,7 @@ async fn a_parallel_burst_compares_at_most_the_limit() {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.take_try(b"p", CodePurpose::Login, None, 11, 5).await.unwrap() })
+            tokio::spawn(async move { s.take_try(b"p", CodePurpose::Login, None, 11, 5, &[]).await.unwrap() })
         })
         .collect();
     let mut handed_out = 0;
