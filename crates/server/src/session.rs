@@ -24,7 +24,30 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub const COOKIE_NAME: &str = "shiming_session";
+/// A cookie's name, plain (development over HTTP) and with the `__Host-`
+/// prefix it takes whenever cookies are `Secure`, so that browsers accept it
+/// only from this host, over HTTPS, for every path, and no sibling domain can
+/// plant one. Both are fixed here, so the session check builds no name.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieName {
+    pub plain: &'static str,
+    pub host: &'static str,
+}
+
+impl CookieName {
+    fn on_wire(self, state: &AppState) -> &'static str {
+        if state.config.cookie_secure() {
+            self.host
+        } else {
+            self.plain
+        }
+    }
+}
+
+pub const COOKIE_NAME: CookieName = CookieName {
+    plain: "shiming_session",
+    host: "__Host-shiming_session",
+};
 
 /// The signed-in caller, as the session check found it.
 #[derive(Debug, Clone)]
@@ -71,20 +94,9 @@ fn presented_token(parts: &Parts, state: &AppState) -> Option<String> {
     cookie_value(state, &parts.headers, COOKIE_NAME)
 }
 
-/// A cookie's name on the wire: with `Secure` it takes the `__Host-` prefix,
-/// so that browsers accept it only from this host, over HTTPS, for every path,
-/// and no sibling domain can plant one.
-fn wire_name(state: &AppState, name: &str) -> String {
-    if state.config.cookie_secure() {
-        format!("__Host-{name}")
-    } else {
-        name.to_owned()
-    }
-}
-
 /// The value of a request cookie.
-pub fn cookie_value(state: &AppState, headers: &HeaderMap, name: &str) -> Option<String> {
-    let name = wire_name(state, name);
+pub fn cookie_value(state: &AppState, headers: &HeaderMap, name: CookieName) -> Option<String> {
+    let name = name.on_wire(state);
     headers
         .get_all(COOKIE)
         .iter()
@@ -161,8 +173,8 @@ pub async fn create(
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`, and Secure (with
 /// the `__Host-` prefix) outside dev.
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let c = Cookie::build((wire_name(state, name), value.to_owned()))
+pub fn set_cookie(state: &AppState, name: CookieName, value: &str, max_age_secs: i64) -> HeaderValue {
+    let c = Cookie::build((name.on_wire(state), value.to_owned()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)

@@ -10,11 +10,14 @@ use shiming_vault::{ct_eq, random_hex, sha256};
 
 use super::security::{WECHAT_NICKNAME, WECHAT_OPENID, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
-use crate::session::Authenticated;
+use crate::session::{Authenticated, CookieName};
 use crate::state::AppState;
 
 /// The cookie binding a round trip to the browser that started it.
-pub const BROWSER_COOKIE: &str = "shiming_oauth";
+pub const BROWSER_COOKIE: CookieName = CookieName {
+    plain: "shiming_oauth",
+    host: "__Host-shiming_oauth",
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
