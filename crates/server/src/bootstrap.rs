@@ -71,7 +71,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 /// Opens and migrates the configured database, keying its audit chain.
 async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::open_url(&config.database_url(), audit_key)
+    let store = SqliteStore::open_url(&config.database_url(), audit_key, config.database.tuning())
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use shiming_domain::Secret;
 use shiming_providers::sms::WebhookConfig;
 use shiming_providers::wechat::AuthorizeMode;
+use shiming_store::{Durability, SqliteTuning};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -80,10 +81,39 @@ pub struct DevWechatConfig {
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseConfig {
     /// `sqlite://path`; defaults to `shiming.db` in the data folder.
     pub url: Option<String>,
+    /// SQLite's `synchronous`: `normal` (a commit survives a killed process,
+    /// the last ones may be lost on a power loss) or `full` (survives both).
+    pub synchronous: Durability,
+    /// SQLite read connections beside the one writer.
+    pub readers: u32,
+    /// SQLite page cache per connection, in KiB.
+    pub cache_kib: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let tuning = SqliteTuning::default();
+        DatabaseConfig {
+            url: None,
+            synchronous: tuning.synchronous,
+            readers: tuning.readers,
+            cache_kib: tuning.cache_kib,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn tuning(&self) -> SqliteTuning {
+        SqliteTuning {
+            synchronous: self.synchronous,
+            readers: self.readers,
+            cache_kib: self.cache_kib,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use shiming_domain::{CodePurpose, CredentialKind};
 pub use chain::{ChainHead, ChainHeadError, ChainReport, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
 pub use records::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore, SqliteTuning};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 

@@ -35,7 +35,7 @@ impl AccountStore for SqliteStore {
             sqlx::query_scalar("SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?")
                 .bind(kind.as_str())
                 .bind(lookup_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reads)
                 .await?,
         )
     }
@@ -43,7 +43,7 @@ impl AccountStore for SqliteStore {
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>> {
         // One read transaction, so the account and its credentials are one
         // consistent snapshot.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.reads.begin().await?;
         let Some(row) =
             sqlx::query("SELECT id, nature, state, created_at, realname_person_hash FROM accounts WHERE id = ?")
                 .bind(account_id)

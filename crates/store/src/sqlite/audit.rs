@@ -36,7 +36,7 @@ impl AuditStore for SqliteStore {
             sqlx::query_as("SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?")
                 .bind(account_id)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reads)
                 .await?;
         Ok(rows
             .into_iter()
@@ -52,7 +52,7 @@ impl AuditStore for SqliteStore {
 
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
         // One snapshot: events appended meanwhile neither count nor break it.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.reads.begin().await?;
         let (tip_seq, tip_link): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;

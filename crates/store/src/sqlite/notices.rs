@@ -35,7 +35,7 @@ impl AccountNoticeStore for SqliteStore {
         )
         .bind(account_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         rows.into_iter()
             .map(|(id, kind, credential, masked_sealed, at, read_at)| {
@@ -55,7 +55,7 @@ impl AccountNoticeStore for SqliteStore {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")
                 .bind(account_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reads)
                 .await?;
         Ok(n as u64)
     }
@@ -65,7 +65,7 @@ impl AccountNoticeStore for SqliteStore {
             sqlx::query("UPDATE account_notices SET read_at = ? WHERE account_id = ? AND read_at IS NULL")
                 .bind(at)
                 .bind(account_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )

@@ -36,7 +36,7 @@ impl OAuthStore for SqliteStore {
         .bind(state_hash)
         .bind(browser_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         Ok(row.map(
             |(state_hash, browser_hash, purpose, account_id, session_id, created_at, expires_at)| OAuthFlow {

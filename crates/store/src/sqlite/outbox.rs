@@ -11,7 +11,7 @@ impl OutboxStore for SqliteStore {
             .bind(&m.phone_sealed)
             .bind(&m.text_sealed)
             .bind(m.sent_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -30,7 +30,7 @@ impl OutboxStore for SqliteStore {
                 "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox ORDER BY id DESC LIMIT ?",
             ),
         };
-        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> = query.bind(limit).fetch_all(&self.pool).await?;
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> = query.bind(limit).fetch_all(&self.reads).await?;
         Ok(rows
             .into_iter()
             .map(|(phone_hash, phone_sealed, text_sealed, sent_at)| OutboxMessage {

@@ -171,7 +171,7 @@ impl RebindStore for SqliteStore {
         .bind(session_id)
         .bind(kind.as_str())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         row.as_ref().map(pending).transpose()
     }
@@ -191,7 +191,7 @@ impl RebindStore for SqliteStore {
         .bind(e.nature_after.as_str())
         .bind(id)
         .bind(proof.at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -202,7 +202,7 @@ impl RebindStore for SqliteStore {
             sqlx::query_as("SELECT at, person_changed FROM rebinds WHERE account_id = ? AND at > ? ORDER BY at")
                 .bind(account_id)
                 .bind(since)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reads)
                 .await?,
         )
     }
@@ -333,7 +333,7 @@ impl RebindStore for SqliteStore {
                 sqlx::query("UPDATE notices SET attempts = attempts + 1, claimed_until = ? WHERE id = ?").bind(retry_at)
             }
         };
-        query.bind(id).execute(&self.pool).await?;
+        query.bind(id).execute(&self.writer).await?;
         Ok(())
     }
 }

@@ -69,7 +69,7 @@ impl SessionStore for SqliteStore {
             LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = ?"));
         let row = sqlx::query(BY_TOKEN.as_str())
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(session).transpose()
     }
@@ -96,7 +96,7 @@ impl SessionStore for SqliteStore {
             "SELECT {SESSION_COLUMNS} WHERE s.account_id = ? ORDER BY s.created_at DESC, s.id"
         ))
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         rows.iter().map(session).collect()
     }
