@@ -32,6 +32,23 @@ pub enum StoreError {
     AccountRestricted(AccountState),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row the code cannot read (an unknown enum word, say).
+    #[error("damaged row: {0}")]
+    Damaged(String),
+    /// The database URL names nothing this store can open.
+    #[error("database URL {0}")]
+    Url(String),
+    /// A connection thread stopped, or a batch failed to commit.
+    #[error("database worker: {0}")]
+    Worker(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Sqlite(e.into())
+    }
 }

@@ -1,6 +1,5 @@
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
-use sqlx::Row;
+use rusqlite::params;
 
 use super::{append_audit, SqliteStore};
 use crate::chain::{ChainHead, ChainWalker, EventFields, LinkKind, StoredEvent, KEYED_SWITCH};
@@ -10,76 +9,86 @@ impl SqliteStore {
     /// Appends the switch event when the chain's newest event is not keyed
     /// (or there is none). Its link, keyed, covers every plain link before it.
     pub(super) async fn key_chain(&self) -> Result<()> {
-        let mut tx = self.write().await?;
-        let (seq, newest): (i64, Option<String>) = sqlx::query_as(
-            "SELECT h.seq, (SELECT link_kind FROM audit_events WHERE seq = h.seq) FROM audit_head h WHERE h.id = 1",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if newest.as_deref() != Some(LinkKind::Keyed.as_str()) {
-            let switch = AuditDraft {
-                kind: KEYED_SWITCH,
-                at: time::OffsetDateTime::now_utc().unix_timestamp(),
-                account_id: None,
-                details: serde_json::json!({ "link": LinkKind::Keyed.as_str(), "plain_events": seq }),
-            };
-            append_audit(&mut tx, &switch).await?;
-        }
-        tx.commit().await
+        self.db
+            .write(|tx| {
+                let (seq, newest): (i64, Option<String>) = tx
+                    .conn
+                    .prepare(
+                        "SELECT h.seq, (SELECT link_kind FROM audit_events WHERE seq = h.seq) FROM audit_head h WHERE h.id = 1",
+                    )?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if newest.as_deref() != Some(LinkKind::Keyed.as_str()) {
+                    let switch = AuditDraft {
+                        kind: KEYED_SWITCH,
+                        at: time::OffsetDateTime::now_utc().unix_timestamp(),
+                        account_id: None,
+                        details: serde_json::json!({ "link": LinkKind::Keyed.as_str(), "plain_events": seq }),
+                    };
+                    append_audit(tx, &switch)?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows: Vec<(i64, i64, String, Option<String>, String)> =
-            sqlx::query_as("SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?")
-                .bind(account_id)
-                .bind(limit)
-                .fetch_all(&self.reads)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, at, kind, account_id, details)| AuditRecord {
-                seq,
-                at,
-                kind,
-                account_id,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+        let account_id = account_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?",
+                )?;
+                let rows = stmt.query_map(params![account_id, limit], |r| {
+                    let details: String = r.get(4)?;
+                    Ok(AuditRecord {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        kind: r.get(2)?,
+                        account_id: r.get(3)?,
+                        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
-            .collect())
+            .await
     }
 
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
-        // One snapshot: events appended meanwhile neither count nor break it.
-        let mut tx = self.reads.begin().await?;
-        let (tip_seq, tip_link): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut walker = ChainWalker::new(&self.audit_key, recorded);
-        {
-            let mut rows = sqlx::query(
-                "SELECT seq, at, kind, account_id, details, prev_hash, hash, link_kind FROM audit_events ORDER BY seq",
-            )
-            .fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await? {
-                let event = StoredEvent {
-                    fields: EventFields {
-                        seq: r.try_get("seq")?,
-                        at: r.try_get("at")?,
-                        kind: r.try_get("kind")?,
-                        account_id: r.try_get("account_id")?,
-                        details: r.try_get("details")?,
-                    },
-                    link_kind: r.try_get("link_kind")?,
-                    prev: r.try_get("prev_hash")?,
-                    link: r.try_get("hash")?,
-                };
-                if let Err(report) = walker.step(&event) {
-                    return Ok(report);
+        let key = self.audit_key.clone();
+        self.db
+            .read(move |conn| {
+                // One snapshot: events appended meanwhile neither count nor break it.
+                let tx = conn.transaction()?;
+                let (tip_seq, tip_link): (i64, Vec<u8>) = tx
+                    .prepare("SELECT seq, hash FROM audit_head WHERE id = 1")?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let mut walker = ChainWalker::new(&key, recorded);
+                let mut stmt = tx.prepare(
+                    "SELECT seq, at, kind, account_id, details, prev_hash, hash, link_kind FROM audit_events ORDER BY seq",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let event = StoredEvent {
+                        fields: EventFields {
+                            seq: r.get(0)?,
+                            at: r.get(1)?,
+                            kind: r.get_ref(2)?.as_str()?,
+                            account_id: r.get_ref(3)?.as_str_or_null()?,
+                            details: r.get_ref(4)?.as_str()?,
+                        },
+                        prev: r.get_ref(5)?.as_blob()?,
+                        link: r.get_ref(6)?.as_blob()?,
+                        link_kind: r.get_ref(7)?.as_str()?,
+                    };
+                    if let Err(report) = walker.step(&event) {
+                        return Ok(report);
+                    }
                 }
-            }
-        }
-        Ok(walker.finish(tip_seq, &tip_link))
+                Ok(walker.finish(tip_seq, &tip_link))
+            })
+            .await
     }
 }

@@ -1,21 +1,21 @@
 use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
 use shiming_domain::CodePurpose;
-use sqlx::SqliteConnection;
 
+use super::worker::Tx;
 use super::SqliteStore;
 use crate::{CodeHolder, CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreError};
 
 /// Checks every limit, then counts a hit in each; inside the caller's
 /// write transaction, so parallel callers cannot both take the last slot.
-pub(super) async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
+pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        let (count, oldest): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?")
-                .bind(&l.bucket)
-                .bind(&l.key)
-                .bind(l.now - l.window)
-                .fetch_one(&mut *conn)
-                .await?;
+        let (count, oldest): (i64, Option<i64>) = tx
+            .conn
+            .prepare_cached("SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?")?
+            .query_row(params![l.bucket, l.key, l.now - l.window], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         if count >= i64::from(l.limit) {
             let retry_after = oldest.map_or(l.window, |t| t + l.window - l.now).max(1);
             return Err(StoreError::RateLimited {
@@ -25,27 +25,21 @@ pub(super) async fn take_limits(conn: &mut SqliteConnection, limits: &[RateLimit
         }
     }
     for l in limits {
-        sqlx::query("INSERT INTO rate_hits (bucket, key, at) VALUES (?, ?, ?)")
-            .bind(&l.bucket)
-            .bind(&l.key)
-            .bind(l.now)
-            .execute(&mut *conn)
-            .await?;
+        tx.conn
+            .prepare_cached("INSERT INTO rate_hits (bucket, key, at) VALUES (?, ?, ?)")?
+            .execute(params![l.bucket, l.key, l.now])?;
     }
     Ok(())
 }
 
 /// Removes one hit of each limit, counted at the limit's `now`.
-async fn give_back_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> Result<()> {
+fn give_back_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        sqlx::query(
-            "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)",
-        )
-        .bind(&l.bucket)
-        .bind(&l.key)
-        .bind(l.now)
-        .execute(&mut *conn)
-        .await?;
+        tx.conn
+            .prepare_cached(
+                "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)",
+            )?
+            .execute(params![l.bucket, l.key, l.now])?;
     }
     Ok(())
 }
@@ -53,56 +47,63 @@ async fn give_back_limits(conn: &mut SqliteConnection, limits: &[RateLimit]) -> 
 #[async_trait]
 impl RateStore for SqliteStore {
     async fn take(&self, limits: &[RateLimit]) -> Result<()> {
-        let mut tx = self.write().await?;
-        take_limits(&mut tx, limits).await?;
-        tx.commit().await?;
-        Ok(())
+        let limits = limits.to_vec();
+        self.db.write(move |tx| take_limits(tx, &limits)).await
     }
 }
 
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64> {
-        let mut tx = self.write().await?;
-        take_limits(&mut tx, limits).await?;
-        // Only the newest code of a phone, purpose and holder works.
-        sqlx::query(
-            "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND account_id IS ? \
-             AND session_id IS ? AND consumed_at IS NULL",
-        )
-        .bind(code.created_at)
-        .bind(&code.phone_hash)
-        .bind(code.purpose.as_str())
-        .bind(&code.account_id)
-        .bind(&code.session_id)
-        .execute(&mut *tx)
-        .await?;
-        let id = sqlx::query_scalar(
-            "INSERT INTO sms_codes (account_id, session_id, phone_hash, purpose, code_hash, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&code.account_id)
-        .bind(&code.session_id)
-        .bind(&code.phone_hash)
-        .bind(code.purpose.as_str())
-        .bind(&code.code_hash)
-        .bind(code.created_at)
-        .bind(code.expires_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        let limits = limits.to_vec();
+        self.db
+            .write(move |tx| {
+                take_limits(tx, &limits)?;
+                // Only the newest code of a phone, purpose and holder works.
+                tx.conn
+                    .prepare_cached(
+                        "UPDATE sms_codes SET consumed_at = ? WHERE phone_hash = ? AND purpose = ? AND account_id IS ? \
+                         AND session_id IS ? AND consumed_at IS NULL",
+                    )?
+                    .execute(params![
+                        code.created_at,
+                        code.phone_hash,
+                        code.purpose.as_str(),
+                        code.account_id,
+                        code.session_id
+                    ])?;
+                Ok(tx
+                    .conn
+                    .prepare_cached(
+                        "INSERT INTO sms_codes (account_id, session_id, phone_hash, purpose, code_hash, created_at, expires_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            code.account_id,
+                            code.session_id,
+                            code.phone_hash,
+                            code.purpose.as_str(),
+                            code.code_hash,
+                            code.created_at,
+                            code.expires_at
+                        ],
+                        |r| r.get(0),
+                    )?)
+            })
+            .await
     }
 
     async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sms_codes WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        give_back_limits(&mut tx, limits).await?;
-        tx.commit().await?;
-        Ok(())
+        let limits = limits.to_vec();
+        self.db
+            .write(move |tx| {
+                tx.conn
+                    .prepare_cached("DELETE FROM sms_codes WHERE id = ?")?
+                    .execute([id])?;
+                give_back_limits(tx, &limits)
+            })
+            .await
     }
 
     async fn take_try(
@@ -114,48 +115,55 @@ impl CodeStore for SqliteStore {
         max_attempts: u32,
         limits: &[RateLimit],
     ) -> Result<Option<CodeRecord>> {
-        let mut tx = self.write().await?;
-        take_limits(&mut tx, limits).await?;
-        // One statement finds the newest live code and counts the try on it,
-        // so no more than `max_attempts` guesses are ever compared with it,
-        // however many arrive at once.
-        let row: Option<(i64, Vec<u8>, i64)> = sqlx::query_as(
-            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
-                 SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
-                 AND session_id IS ?6 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 \
-                 ORDER BY id DESC LIMIT 1) \
-             AND attempts < ?5 RETURNING id, code_hash, attempts",
-        )
-        .bind(phone_hash)
-        .bind(purpose.as_str())
-        .bind(holder.map(|h| h.account_id))
-        .bind(now)
-        .bind(max_attempts)
-        .bind(holder.map(|h| h.session_id))
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row.map(|(id, code_hash, attempts)| CodeRecord {
-            id,
-            code_hash,
-            attempts: attempts as u32,
-        }))
+        let (phone_hash, limits) = (phone_hash.to_vec(), limits.to_vec());
+        let account_id = holder.map(|h| h.account_id.to_owned());
+        let session_id = holder.map(|h| h.session_id.to_owned());
+        self.db
+            .write(move |tx| {
+                take_limits(tx, &limits)?;
+                // One statement finds the newest live code and counts the try on it,
+                // so no more than `max_attempts` guesses are ever compared with it,
+                // however many arrive at once.
+                let row = tx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
+                             SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
+                             AND session_id IS ?6 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 \
+                             ORDER BY id DESC LIMIT 1) \
+                         AND attempts < ?5 RETURNING id, code_hash, attempts",
+                    )?
+                    .query_row(
+                        params![phone_hash, purpose.as_str(), account_id, now, max_attempts, session_id],
+                        |r| {
+                            Ok(CodeRecord {
+                                id: r.get(0)?,
+                                code_hash: r.get(1)?,
+                                attempts: r.get(2)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                Ok(row)
+            })
+            .await
     }
 
     async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done == 1 {
-            give_back_limits(&mut tx, give_back).await?;
-        }
-        tx.commit().await?;
-        Ok(done == 1)
+        let give_back = give_back.to_vec();
+        self.db
+            .write(move |tx| {
+                let done = tx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
+                    )?
+                    .execute(params![at, id])?;
+                if done == 1 {
+                    give_back_limits(tx, &give_back)?;
+                }
+                Ok(done == 1)
+            })
+            .await
     }
 }

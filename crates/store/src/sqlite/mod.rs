@@ -8,19 +8,19 @@ mod oauth;
 mod outbox;
 mod rebind;
 mod sessions;
+mod worker;
 
-use std::ops::{Deref, DerefMut};
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::params;
 use shiming_vault::AuditKey;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use crate::chain::{EventFields, LinkKind};
 use crate::{AuditDraft, Maintenance, Result, StoreError};
+use worker::{Connections, Tx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -58,52 +58,39 @@ pub enum Durability {
 /// The SQLite store. It holds the audit key: every event it appends is
 /// linked under it, and the chain is verified with it.
 ///
-/// Writes go through one connection (`writer`): SQLite lets one writer in at
-/// a time anyway, and with several write connections the losers of the lock
-/// sleep in SQLite's busy handler (up to 100 ms a turn) instead of queueing.
-/// On one connection they queue on the pool, in order, and wake as soon as
-/// the writer is free. Reads take the other connections (`reads`), which WAL
-/// lets run beside the writer.
+/// Writes go to one writer thread that commits them in batches, reads to a
+/// few reader threads ([`worker`]). The schema is migrated through sqlx's
+/// migrator, which keeps the migration history the service always had.
 #[derive(Clone)]
 pub struct SqliteStore {
-    reads: SqlitePool,
-    writer: SqlitePool,
+    db: Connections,
+    url: String,
     audit_key: AuditKey,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file. Does not migrate.
     pub async fn open(file: &Path, audit_key: AuditKey) -> Result<Self> {
-        let options = SqliteConnectOptions::new().filename(file).create_if_missing(true);
-        Self::connect(options, audit_key, SqliteTuning::default()).await
+        let url = format!("sqlite://{}", file.display());
+        Self::connect(&url, true, audit_key, SqliteTuning::default())
     }
 
     /// Opens a database by URL (`sqlite://path`), creating it if missing.
     pub async fn open_url(url: &str, audit_key: AuditKey, tuning: SqliteTuning) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        Self::connect(options, audit_key, tuning).await
+        Self::connect(url, true, audit_key, tuning)
     }
 
     /// Opens a database by URL that must exist already (for inspection).
     pub async fn open_existing(url: &str, audit_key: AuditKey) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(false);
-        Self::connect(options, audit_key, SqliteTuning::default()).await
+        Self::connect(url, false, audit_key, SqliteTuning::default())
     }
 
-    async fn connect(options: SqliteConnectOptions, audit_key: AuditKey, tuning: SqliteTuning) -> Result<Self> {
-        let options = tune(options, tuning);
-        // The writer first: it creates the file and switches it to WAL.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(tuning.readers.max(1))
-            .connect_with(options.read_only(true))
-            .await?;
+    fn connect(url: &str, create: bool, audit_key: AuditKey, tuning: SqliteTuning) -> Result<Self> {
+        let file = file_of(url)?;
+        let db = Connections::open(&file, create, tuning, audit_key.clone())?;
         Ok(SqliteStore {
-            reads,
-            writer,
+            db,
+            url: url.to_owned(),
             audit_key,
         })
     }
@@ -112,11 +99,16 @@ impl SqliteStore {
     /// nothing else: needs no key. The chain is keyed later, by the first
     /// store that [migrates](Self::migrate) it with its key.
     pub async fn migrate_schema(url: &str) -> Result<()> {
-        let options = tune(
-            SqliteConnectOptions::from_str(url)?.create_if_missing(true),
-            SqliteTuning::default(),
-        );
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let options = SqliteConnectOptions::new()
+            .filename(file_of(url)?)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         pool.close().await;
         Ok(())
@@ -125,77 +117,44 @@ impl SqliteStore {
     /// Applies pending migrations, then keys the audit chain if it is not
     /// keyed yet (a fresh database gets the switch event as its first event).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.writer).await?;
+        Self::migrate_schema(&self.url).await?;
         self.key_chain().await
     }
+}
 
-    /// A write transaction that takes SQLite's write lock at once, so that two
-    /// transactions which read before they write cannot deadlock on upgrading
-    /// (another process, such as `shiming audit`, may hold a connection too).
-    async fn write(&self) -> Result<WriteTx<'_>> {
-        Ok(WriteTx {
-            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            audit_key: &self.audit_key,
-        })
+/// The file a `sqlite://path` (or `sqlite:path`) URL names. The store opens
+/// several connections to it, so an in-memory database cannot be one.
+fn file_of(url: &str) -> Result<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Url(format!("{url}: not a sqlite:// URL")))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(StoreError::Url(format!(
+            "{url}: needs a file (the store opens several connections to it)"
+        )));
     }
-}
-
-fn tune(options: SqliteConnectOptions, tuning: SqliteTuning) -> SqliteConnectOptions {
-    let synchronous = match tuning.synchronous {
-        Durability::Normal => SqliteSynchronous::Normal,
-        Durability::Full => SqliteSynchronous::Full,
-    };
-    options
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(synchronous)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
-        // A negative cache_size is in KiB.
-        .pragma("cache_size", format!("-{}", tuning.cache_kib))
-        .pragma("temp_store", "memory")
-}
-
-/// A write transaction of the store. It carries the audit key, so that audit
-/// events are appended only inside write transactions, always keyed.
-struct WriteTx<'s> {
-    tx: Transaction<'static, Sqlite>,
-    audit_key: &'s AuditKey,
-}
-
-impl WriteTx<'_> {
-    async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-}
-
-impl Deref for WriteTx<'_> {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
+    Ok(PathBuf::from(path))
 }
 
 /// Maps a unique-constraint violation to [`StoreError::CredentialInUse`].
-fn credential_conflict(e: sqlx::Error) -> StoreError {
+fn credential_conflict(e: rusqlite::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::CredentialInUse,
-        _ => StoreError::Database(e),
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            StoreError::CredentialInUse
+        }
+        _ => StoreError::Sqlite(e),
     }
 }
 
 /// Appends one event to the audit chain inside the caller's transaction,
 /// linked under the audit key.
-async fn append_audit(tx: &mut WriteTx<'_>, draft: &AuditDraft) -> Result<()> {
-    let (seq, prev): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(&mut **tx)
-        .await?;
+fn append_audit(tx: &Tx<'_>, draft: &AuditDraft) -> Result<()> {
+    let (seq, prev): (i64, Vec<u8>) = tx
+        .conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let details = draft.details.to_string();
     let fields = EventFields {
         seq: seq + 1,
@@ -205,24 +164,23 @@ async fn append_audit(tx: &mut WriteTx<'_>, draft: &AuditDraft) -> Result<()> {
         details: &details,
     };
     let link = fields.keyed_link(tx.audit_key, &prev);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(fields.seq)
-    .bind(fields.at)
-    .bind(fields.kind)
-    .bind(fields.account_id)
-    .bind(fields.details)
-    .bind(&prev)
-    .bind(&link[..])
-    .bind(LinkKind::Keyed.as_str())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
-        .bind(fields.seq)
-        .bind(&link[..])
-        .execute(&mut **tx)
-        .await?;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            fields.seq,
+            fields.at,
+            fields.kind,
+            fields.account_id,
+            fields.details,
+            prev,
+            &link[..],
+            LinkKind::Keyed.as_str()
+        ])?;
+    tx.conn
+        .prepare_cached("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")?
+        .execute(params![fields.seq, &link[..]])?;
     Ok(())
 }
 
@@ -231,37 +189,31 @@ impl Maintenance for SqliteStore {
     async fn ping(&self) -> Result<()> {
         // A query on the schema, not `SELECT 1`: a database that answers but
         // lost its tables (or was never migrated) is not ready either.
-        sqlx::query("SELECT seq FROM audit_head").execute(&self.reads).await?;
-        Ok(())
+        self.db
+            .read(|conn| {
+                conn.prepare_cached("SELECT seq FROM audit_head")?
+                    .query_row([], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM sms_codes WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        // Pending changes and sent notices hold sealed personal data: kept no longer than needed.
-        sqlx::query("DELETE FROM pending_changes WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM notices WHERE sent_at IS NOT NULL OR attempts >= 5")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM oauth_flows WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM rate_hits WHERE at <= ?")
-            .bind(now - horizon)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.db
+            .write(move |tx| {
+                tx.conn.execute("DELETE FROM sessions WHERE expires_at <= ?", [now])?;
+                tx.conn.execute("DELETE FROM sms_codes WHERE expires_at <= ?", [now])?;
+                // Pending changes and sent notices hold sealed personal data: kept no longer than needed.
+                tx.conn
+                    .execute("DELETE FROM pending_changes WHERE expires_at <= ?", [now])?;
+                tx.conn
+                    .execute("DELETE FROM notices WHERE sent_at IS NOT NULL OR attempts >= 5", [])?;
+                tx.conn
+                    .execute("DELETE FROM oauth_flows WHERE expires_at <= ?", [now])?;
+                tx.conn
+                    .execute("DELETE FROM rate_hits WHERE at <= ?", [now - horizon])?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -1,73 +1,70 @@
 use async_trait::async_trait;
+use rusqlite::params;
 use shiming_domain::CredentialKind;
-use sqlx::SqliteConnection;
 
 use super::accounts::word;
+use super::worker::Tx;
 use super::SqliteStore;
 use crate::{AccountNotice, AccountNoticeStore, NewAccountNotice, Result};
 
 /// Adds a notice to the account's list, inside the caller's transaction.
-pub(super) async fn insert_account_notice(
-    conn: &mut SqliteConnection,
-    account_id: &str,
-    n: &NewAccountNotice,
-    at: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO account_notices (account_id, kind, credential, masked_sealed, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(account_id)
-    .bind(n.kind)
-    .bind(n.credential.as_str())
-    .bind(&n.masked_sealed)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
+pub(super) fn insert_account_notice(tx: &Tx<'_>, account_id: &str, n: &NewAccountNotice, at: i64) -> Result<()> {
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO account_notices (account_id, kind, credential, masked_sealed, created_at) VALUES (?, ?, ?, ?, ?)",
+        )?
+        .execute(params![account_id, n.kind, n.credential.as_str(), n.masked_sealed, at])?;
     Ok(())
 }
 
 #[async_trait]
 impl AccountNoticeStore for SqliteStore {
     async fn account_notices(&self, account_id: &str, limit: u32) -> Result<Vec<AccountNotice>> {
-        let rows: Vec<(i64, String, String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
-             WHERE account_id = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(account_id)
-        .bind(limit)
-        .fetch_all(&self.reads)
-        .await?;
-        rows.into_iter()
-            .map(|(id, kind, credential, masked_sealed, at, read_at)| {
-                Ok(AccountNotice {
-                    id,
-                    kind,
-                    credential: word(CredentialKind::parse, credential)?,
-                    masked_sealed,
-                    at,
-                    read: read_at.is_some(),
-                })
+        let account_id = account_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
+                     WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+                )?;
+                let mut rows = stmt.query(params![account_id, limit])?;
+                let mut notices = Vec::new();
+                while let Some(r) = rows.next()? {
+                    notices.push(AccountNotice {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        credential: word(CredentialKind::parse, r.get(2)?)?,
+                        masked_sealed: r.get(3)?,
+                        at: r.get(4)?,
+                        read: r.get::<_, Option<i64>>(5)?.is_some(),
+                    });
+                }
+                Ok(notices)
             })
-            .collect()
+            .await
     }
 
     async fn unread_notices(&self, account_id: &str) -> Result<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")
-                .bind(account_id)
-                .fetch_one(&self.reads)
-                .await?;
-        Ok(n as u64)
+        let account_id = account_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let n: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")?
+                    .query_row([account_id], |r| r.get(0))?;
+                Ok(n as u64)
+            })
+            .await
     }
 
     async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64> {
-        Ok(
-            sqlx::query("UPDATE account_notices SET read_at = ? WHERE account_id = ? AND read_at IS NULL")
-                .bind(at)
-                .bind(account_id)
-                .execute(&self.writer)
-                .await?
-                .rows_affected(),
-        )
+        let account_id = account_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Ok(tx
+                    .conn
+                    .prepare_cached("UPDATE account_notices SET read_at = ? WHERE account_id = ? AND read_at IS NULL")?
+                    .execute(params![at, account_id])? as u64)
+            })
+            .await
     }
 }

@@ -1,9 +1,8 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension, Row};
 use shiming_domain::{AccountState, Nature};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
 use super::accounts::word;
 use super::notices::insert_account_notice;
@@ -14,135 +13,158 @@ const SESSION_COLUMNS: &str =
     "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
      FROM sessions s JOIN accounts a ON a.id = s.account_id";
 
-fn session(r: &SqliteRow) -> Result<SessionRecord> {
-    Ok(SessionRecord {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        account_state: word(AccountState::parse, r.try_get("state")?)?,
-        account_nature: word(Nature::parse, r.try_get("nature")?)?,
-        user_agent: r.try_get("user_agent")?,
-        created_at: r.try_get("created_at")?,
-        last_seen_at: r.try_get("last_seen_at")?,
-        expires_at: r.try_get("expires_at")?,
-        step_up_until: r.try_get("step_up_until")?,
-    })
+/// Reads a session row; a damaged enum word fails the row.
+fn session(r: &Row<'_>) -> rusqlite::Result<Result<SessionRecord>> {
+    let (state, nature): (String, String) = (r.get("state")?, r.get("nature")?);
+    let (account_state, account_nature) = match (word(AccountState::parse, state), word(Nature::parse, nature)) {
+        (Ok(s), Ok(n)) => (s, n),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    Ok(Ok(SessionRecord {
+        id: r.get("id")?,
+        account_id: r.get("account_id")?,
+        account_state,
+        account_nature,
+        user_agent: r.get("user_agent")?,
+        created_at: r.get("created_at")?,
+        last_seen_at: r.get("last_seen_at")?,
+        expires_at: r.get("expires_at")?,
+        step_up_until: r.get("step_up_until")?,
+    }))
 }
 
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: NewSession, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO sessions (id, token_hash, account_id, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(&s.id)
-            .bind(&s.token_hash[..])
-            .bind(&s.account_id)
-            .bind(&s.user_agent)
-            .bind(s.created_at)
-            .bind(s.created_at)
-            .bind(s.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(via) = &s.signed_in_with {
-            let first = sqlx::query(
-                "UPDATE credentials SET signed_in_at = ? WHERE account_id = ? AND kind = ? AND lookup_hash = ? \
-                 AND signed_in_at IS NULL",
-            )
-            .bind(s.created_at)
-            .bind(&s.account_id)
-            .bind(via.notice.credential.as_str())
-            .bind(&via.lookup_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if first == 1 {
-                insert_account_notice(&mut tx, &s.account_id, &via.notice, s.created_at).await?;
-            }
-        }
-        append_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.db
+            .write(move |tx| {
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO sessions (id, token_hash, account_id, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )?
+                    .execute(params![
+                        s.id,
+                        &s.token_hash[..],
+                        s.account_id,
+                        s.user_agent,
+                        s.created_at,
+                        s.created_at,
+                        s.expires_at
+                    ])?;
+                if let Some(via) = &s.signed_in_with {
+                    let first = tx
+                        .conn
+                        .prepare_cached(
+                            "UPDATE credentials SET signed_in_at = ? WHERE account_id = ? AND kind = ? AND lookup_hash = ? \
+                             AND signed_in_at IS NULL",
+                        )?
+                        .execute(params![
+                            s.created_at,
+                            s.account_id,
+                            via.notice.credential.as_str(),
+                            via.lookup_hash
+                        ])?;
+                    if first == 1 {
+                        insert_account_notice(tx, &s.account_id, &via.notice, s.created_at)?;
+                    }
+                }
+                append_audit(tx, &audit)
+            })
+            .await
     }
 
     async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
-        // The hot path: a statement built once, not per request.
+        // The hot path: a statement built once, and prepared once per connection.
         static BY_TOKEN: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = ?"));
-        let row = sqlx::query(BY_TOKEN.as_str())
-            .bind(token_hash)
-            .fetch_optional(&self.reads)
-            .await?;
-        row.as_ref().map(session).transpose()
+        let token_hash = token_hash.to_vec();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(BY_TOKEN.as_str())?
+                    .query_row([token_hash], session)
+                    .optional()?
+                    .transpose()
+            })
+            .await
     }
 
     async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<()> {
         if seen.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
-        for (id, at) in seen {
-            // MAX keeps a late, older batch from moving last-seen backwards.
-            sqlx::query("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let seen = seen.to_vec();
+        self.db
+            .write(move |tx| {
+                // MAX keeps a late, older batch from moving last-seen backwards.
+                let mut stmt = tx
+                    .conn
+                    .prepare_cached("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")?;
+                for (id, at) in &seen {
+                    stmt.execute(params![at, id])?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} WHERE s.account_id = ? ORDER BY s.created_at DESC, s.id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.reads)
-        .await?;
-        rows.iter().map(session).collect()
+        static OF_ACCOUNT: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {SESSION_COLUMNS} WHERE s.account_id = ? ORDER BY s.created_at DESC, s.id")
+        });
+        let account_id = account_id.to_owned();
+        self.db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(OF_ACCOUNT.as_str())?;
+                let rows = stmt.query_map([account_id], session)?;
+                rows.map(|r| r?).collect()
+            })
+            .await
     }
 
     async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE sessions SET step_up_until = ? WHERE id = ?")
-            .bind(until)
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await?;
-        append_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let session_id = session_id.to_owned();
+        self.db
+            .write(move |tx| {
+                tx.conn
+                    .prepare_cached("UPDATE sessions SET step_up_until = ? WHERE id = ?")?
+                    .execute(params![until, session_id])?;
+                append_audit(tx, &audit)
+            })
+            .await
     }
 
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let gone = sqlx::query("DELETE FROM sessions WHERE id = ? AND account_id = ?")
-            .bind(session_id)
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if gone == 0 {
-            return Ok(false);
-        }
-        append_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (account_id, session_id) = (account_id.to_owned(), session_id.to_owned());
+        self.db
+            .write(move |tx| {
+                let gone = tx
+                    .conn
+                    .prepare_cached("DELETE FROM sessions WHERE id = ? AND account_id = ?")?
+                    .execute(params![session_id, account_id])?;
+                if gone == 0 {
+                    return Ok(false);
+                }
+                append_audit(tx, &audit)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn revoke_other_sessions(&self, account_id: &str, keep: &str, audit: AuditDraft) -> Result<u64> {
-        let mut tx = self.write().await?;
-        let gone = sqlx::query("DELETE FROM sessions WHERE account_id = ? AND id <> ?")
-            .bind(account_id)
-            .bind(keep)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let mut audit = audit;
-        if let Some(details) = audit.details.as_object_mut() {
-            details.insert("revoked".into(), gone.into());
-        }
-        append_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(gone)
+        let (account_id, keep) = (account_id.to_owned(), keep.to_owned());
+        self.db
+            .write(move |tx| {
+                let gone = tx
+                    .conn
+                    .prepare_cached("DELETE FROM sessions WHERE account_id = ? AND id <> ?")?
+                    .execute(params![account_id, keep])? as u64;
+                let mut audit = audit;
+                if let Some(details) = audit.details.as_object_mut() {
+                    details.insert("revoked".into(), gone.into());
+                }
+                append_audit(tx, &audit)?;
+                Ok(gone)
+            })
+            .await
     }
 }

@@ -1,0 +1,221 @@
+//! The threads that own the SQLite connections.
+//!
+//! One writer thread owns the only write connection and commits queued write
+//! jobs in batches (group commit): it takes every job waiting, opens one
+//! transaction, runs each job in a savepoint of its own (a job that fails is
+//! rolled back alone), commits, and only then answers the callers. A batch
+//! never answers before its transaction is committed, so an answer the
+//! client saw is as durable as `synchronous` makes a commit.
+//!
+//! Reader threads each own a read-only connection and run read jobs, which
+//! WAL lets run beside the writer.
+//!
+//! Why threads and whole jobs rather than an async driver: a job runs all of
+//! its statements on the connection's thread, so a transaction crosses
+//! threads twice (there and back) instead of twice per statement, and the
+//! writer never waits in SQLite's busy handler for a lock another of our
+//! connections holds.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags};
+use shiming_vault::AuditKey;
+use tokio::sync::oneshot;
+
+use super::{Durability, SqliteTuning};
+use crate::{Result, StoreError};
+
+/// The most jobs one transaction commits: bounds how long a batch holds the
+/// write lock, and so the latency of the jobs queued behind it.
+const MAX_BATCH: usize = 256;
+
+/// What a write job runs against: the batch's transaction (inside the job's
+/// savepoint) and the key the audit chain is linked under.
+pub(super) struct Tx<'c> {
+    pub conn: &'c Connection,
+    pub audit_key: &'c AuditKey,
+}
+
+/// A queued write whose result waits for the batch's commit.
+trait WriteJob: Send {
+    /// Runs the job; false when it failed and its savepoint must be undone.
+    fn run(&mut self, tx: &Tx<'_>) -> bool;
+    /// Answers the caller once the batch's commit succeeded or failed.
+    fn answer(self: Box<Self>, committed: std::result::Result<(), &str>);
+}
+
+struct Job<F, T> {
+    work: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> WriteJob for Job<F, T>
+where
+    F: FnOnce(&Tx<'_>) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, tx: &Tx<'_>) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        let result = catch_unwind(AssertUnwindSafe(|| work(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Worker("a write job panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, committed: std::result::Result<(), &str>) {
+        let result = match (self.result, committed) {
+            // A job that failed was rolled back alone: its own error stands.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(why)) => Err(StoreError::Worker(format!("the commit failed: {why}"))),
+            (None, Err(why)) => Err(StoreError::Worker(format!("the transaction failed: {why}"))),
+            (None, Ok(())) => Err(StoreError::Worker("the job did not run".into())),
+        };
+        // The caller may have gone (its request was cancelled): nothing to tell.
+        let _ = self.reply.send(result);
+    }
+}
+
+type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handles to the writer and reader threads; cloning shares them. The
+/// threads end when the last handle is dropped.
+#[derive(Clone)]
+pub(super) struct Connections {
+    writer: flume::Sender<Box<dyn WriteJob>>,
+    readers: flume::Sender<ReadJob>,
+}
+
+impl Connections {
+    /// Opens the writer (creating the file) and the readers, and starts
+    /// their threads.
+    pub fn open(file: &Path, create: bool, tuning: SqliteTuning, audit_key: AuditKey) -> Result<Self> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let writer_conn = open_connection(file, flags, tuning)?;
+        writer_conn.pragma_update(None, "journal_mode", "WAL")?;
+        let (writer, jobs) = flume::unbounded();
+        thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer_conn, audit_key, jobs))
+            .map_err(|e| StoreError::Worker(format!("starting the writer thread: {e}")))?;
+
+        let (readers, reads) = flume::unbounded::<ReadJob>();
+        for i in 0..tuning.readers.max(1) {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let mut conn = open_connection(file, flags, tuning)?;
+            let reads = reads.clone();
+            thread::Builder::new()
+                .name(format!("sqlite-reader-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = reads.recv() {
+                        job(&mut conn);
+                    }
+                })
+                .map_err(|e| StoreError::Worker(format!("starting a reader thread: {e}")))?;
+        }
+        Ok(Connections { writer, readers })
+    }
+
+    /// Runs `work` in the next batch's transaction and answers once that
+    /// transaction is committed. An error from `work` undoes `work` alone.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Worker("the writer thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Worker("the writer thread has stopped".into()))?
+    }
+
+    /// Runs `work` on a read-only connection.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+                .unwrap_or_else(|_| Err(StoreError::Worker("a read job panicked".into())));
+            let _ = reply.send(result);
+        });
+        self.readers
+            .send(job)
+            .map_err(|_| StoreError::Worker("the reader threads have stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Worker("the reader threads have stopped".into()))?
+    }
+}
+
+fn open_connection(file: &Path, flags: OpenFlags, tuning: SqliteTuning) -> Result<Connection> {
+    let conn = Connection::open_with_flags(file, flags)?;
+    let synchronous = match tuning.synchronous {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Only another process (`shiming audit`, a backup) can hold the lock.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A negative cache_size is in KiB.
+    conn.pragma_update(None, "cache_size", -i64::from(tuning.cache_kib))?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn write_loop(conn: Connection, audit_key: AuditKey, jobs: flume::Receiver<Box<dyn WriteJob>>) {
+    let tx = Tx {
+        conn: &conn,
+        audit_key: &audit_key,
+    };
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        let committed = run_batch(&tx, &mut batch);
+        let committed = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        for job in batch {
+            job.answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+/// One transaction for the batch, one savepoint per job; committed whole.
+fn run_batch(tx: &Tx<'_>, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+    tx.conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        let ran = tx.conn.execute_batch("SAVEPOINT job").map(|()| job.run(tx));
+        let undone = match ran {
+            Ok(true) => tx.conn.execute_batch("RELEASE job"),
+            Ok(false) => tx.conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = undone {
+            let _ = tx.conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    let committed = tx.conn.execute_batch("COMMIT");
+    if committed.is_err() {
+        let _ = tx.conn.execute_batch("ROLLBACK");
+    }
+    committed
+}
