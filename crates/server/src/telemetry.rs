@@ -100,8 +100,11 @@ pub fn trace_layer() -> TraceLayer<
     (),
     DefaultOnResponse,
 > {
+    // One line per request only at debug: at INFO it was most of what the
+    // service wrote, and a cost on every request. Failures (5xx) are logged
+    // at ERROR by the layer's default, which is what an operator acts on.
     TraceLayer::new_for_http()
         .make_span_with(RequestSpan)
         .on_request(())
-        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::DEBUG))
 }

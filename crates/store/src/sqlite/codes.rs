@@ -8,15 +8,34 @@ use crate::{CodeHolder, CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Re
 
 /// Checks every limit, then counts a hit in each; inside the caller's
 /// write transaction, so parallel callers cannot both take the last slot.
+///
+/// Each key's count is one row (`rate_counts`, always the number of the
+/// key's rows in `rate_hits`): hits that left the window are deleted and
+/// uncounted first, through the index, so a take costs the same whatever
+/// the limit and however busy the key.
 pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        let (count, oldest): (i64, Option<i64>) = tx
+        let left = tx
             .conn
-            .prepare_cached("SELECT COUNT(*), MIN(at) FROM rate_hits WHERE bucket = ? AND key = ? AND at > ?")?
-            .query_row(params![l.bucket, l.key, l.now - l.window], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        if count >= i64::from(l.limit) {
+            .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at <= ?")?
+            .execute(params![l.bucket, l.key, l.now - l.window])?;
+        if left > 0 {
+            tx.conn
+                .prepare_cached("UPDATE rate_counts SET hits = hits - ? WHERE bucket = ? AND key = ?")?
+                .execute(params![left as i64, l.bucket, l.key])?;
+        }
+        let hits: i64 = tx
+            .conn
+            .prepare_cached("SELECT hits FROM rate_counts WHERE bucket = ? AND key = ?")?
+            .query_row(params![l.bucket, l.key], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if hits >= i64::from(l.limit) {
+            let oldest: Option<i64> = tx
+                .conn
+                .prepare_cached("SELECT at FROM rate_hits WHERE bucket = ? AND key = ? ORDER BY at LIMIT 1")?
+                .query_row(params![l.bucket, l.key], |r| r.get(0))
+                .optional()?;
             let retry_after = oldest.map_or(l.window, |t| t + l.window - l.now).max(1);
             return Err(StoreError::RateLimited {
                 bucket: l.bucket.clone(),
@@ -28,6 +47,12 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
         tx.conn
             .prepare_cached("INSERT INTO rate_hits (bucket, key, at) VALUES (?, ?, ?)")?
             .execute(params![l.bucket, l.key, l.now])?;
+        tx.conn
+            .prepare_cached(
+                "INSERT INTO rate_counts (bucket, key, hits, newest) VALUES (?1, ?2, 1, ?3) \
+                 ON CONFLICT (bucket, key) DO UPDATE SET hits = hits + 1, newest = MAX(newest, ?3)",
+            )?
+            .execute(params![l.bucket, l.key, l.now])?;
     }
     Ok(())
 }
@@ -35,11 +60,17 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
 /// Removes one hit of each limit, counted at the limit's `now`.
 fn give_back_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        tx.conn
+        let removed = tx
+            .conn
             .prepare_cached(
                 "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)",
             )?
             .execute(params![l.bucket, l.key, l.now])?;
+        if removed > 0 {
+            tx.conn
+                .prepare_cached("UPDATE rate_counts SET hits = hits - 1 WHERE bucket = ? AND key = ?")?
+                .execute(params![l.bucket, l.key])?;
+        }
     }
     Ok(())
 }

@@ -210,8 +210,15 @@ impl Maintenance for SqliteStore {
                     .execute("DELETE FROM notices WHERE sent_at IS NOT NULL OR attempts >= 5", [])?;
                 tx.conn
                     .execute("DELETE FROM oauth_flows WHERE expires_at <= ?", [now])?;
+                // A key whose newest hit is past the horizon goes whole; a busier
+                // key's old hits go at its next take (which keeps its count right).
+                tx.conn.execute(
+                    "DELETE FROM rate_hits WHERE (bucket, key) IN \
+                     (SELECT bucket, key FROM rate_counts WHERE newest <= ?1)",
+                    [now - horizon],
+                )?;
                 tx.conn
-                    .execute("DELETE FROM rate_hits WHERE at <= ?", [now - horizon])?;
+                    .execute("DELETE FROM rate_counts WHERE newest <= ?", [now - horizon])?;
                 Ok(())
             })
             .await

@@ -132,6 +132,56 @@ async fn rate_limits_hold_under_parallel_takes() {
     s.take(&[RateLimit { now: 4600, ..limit }]).await.unwrap();
 }
 
+/// The counts kept beside the hits agree with the hits, and the window still
+/// slides hit by hit: room comes back when the oldest hit leaves it, and the
+/// refusal says when that is.
+#[tokio::test]
+async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
+    let (db, s) = store().await;
+    let at = |now| RateLimit {
+        bucket: "b".into(),
+        key: b"k".to_vec(),
+        window: 100,
+        limit: 3,
+        now,
+    };
+    let refused_for = |r: Result<()>| match r {
+        Err(StoreError::RateLimited { retry_after, .. }) => retry_after,
+        other => panic!("not refused: {other:?}"),
+    };
+    for now in [0, 10, 20] {
+        s.take(&[at(now)]).await.unwrap();
+    }
+    assert_eq!(refused_for(s.take(&[at(99)]).await), 1, "the hit at 0 leaves at 100");
+    s.take(&[at(100)]).await.expect("the hit at 0 has left the window");
+    assert_eq!(
+        refused_for(s.take(&[at(105)]).await),
+        5,
+        "the oldest is now the hit at 10"
+    );
+    // A code issued and discarded gives its hit back: room again at once.
+    let code = NewCode {
+        account_id: None,
+        session_id: None,
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 110,
+        expires_at: 410,
+    };
+    let id = s.issue_code(code, &[at(110)]).await.expect("the hit at 10 has left");
+    assert_eq!(refused_for(s.take(&[at(110)]).await), 10);
+    s.discard_code(id, &[at(110)]).await.unwrap();
+    s.take(&[at(110)]).await.expect("the discarded code gave its hit back");
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
+    assert_eq!(count("SELECT hits FROM rate_counts").await.unwrap(), 3);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM rate_hits").await.unwrap(),
+        3,
+        "the hits that left the window were deleted with their count"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_limit_counts_nothing() {
     let (_d, s) = store().await;

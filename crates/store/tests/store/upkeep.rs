@@ -195,6 +195,11 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
         ["live"],
         "rate hits"
     );
+    assert_eq!(
+        texts("SELECT bucket FROM rate_counts").await.unwrap(),
+        ["live"],
+        "rate counts"
+    );
     let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM notices ORDER BY id")
         .fetch_all(&db.raw)
         .await
@@ -207,6 +212,7 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
         "oauth_flows",
         "pending_changes",
         "rate_hits",
+        "rate_counts",
         "notices",
     ];
     for (table, rows) in &before {
