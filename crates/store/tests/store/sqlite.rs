@@ -102,6 +102,44 @@ async fn parallel_creations_for_one_credential_have_one_winner() {
     assert_eq!(won, 1);
 }
 
+/// Writes arriving together are committed together (one transaction for
+/// the batch), each in a savepoint of its own: one that fails leaves nothing
+/// behind, and takes none of the others with it.
+#[tokio::test]
+async fn a_failed_write_in_a_batch_is_undone_alone() {
+    let (db, s) = store().await;
+    let s = Arc::new(s);
+    // Half the accounts want the same phone: one of them gets it, and the
+    // others' account rows (inserted before their credential failed) go too.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            let hash = if i % 2 == 0 {
+                b"same".to_vec()
+            } else {
+                format!("own {i}").into_bytes()
+            };
+            tokio::spawn(async move { s.create_account(account(&format!("a{i}")), phone(&hash), 1).await })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(StoreError::CredentialInUse) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(created, 21, "20 with their own phone, 1 with the shared one");
+    assert_eq!(db.count("accounts", "1").await, 21, "no account without its credential");
+    assert_eq!(db.count("credentials", "1").await, 21);
+    assert_eq!(
+        intact_events(&s).await,
+        1 + 21,
+        "one event per account created, none for the failed"
+    );
+}
+
 #[tokio::test]
 async fn rate_limits_hold_under_parallel_takes() {
     let (_d, s) = store().await;
