@@ -6,200 +6,17 @@
 //! so tests running side by side never race for a port; every process is
 //! owned by a guard that kills it when the test ends, passed or failed.
 
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::*;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_shiming");
-
-/// How long a process may take to print its address (a debug build, on a
-/// machine busy with other builds).
-const STARTUP: Duration = Duration::from_secs(60);
-
-/// A child process killed (SIGKILL) and reaped when dropped, so a failing
-/// assertion never leaves a server or simulator running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // Either may fail when the process already exited and was reaped: then
-        // there is nothing left to stop.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A started process with its standard output read line by line: each line
-/// is copied to `log` (when given) and handed to `lines`.
-struct Spawned {
-    guard: Guard,
-    lines: mpsc::Receiver<String>,
-    echo: Option<JoinHandle<()>>,
-}
-
-fn spawn(cmd: &mut Command, log: Option<&Path>) -> Spawned {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("the binary starts");
-    let stdout = child.stdout.take().expect("a piped stdout");
-    let guard = Guard(child);
-    let mut copy = log.map(|l| OpenOptions::new().create(true).append(true).open(l).unwrap());
-    let (tx, lines) = mpsc::channel();
-    let echo = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(f) = &mut copy {
-                let _ = writeln!(f, "{line}");
-            }
-            let _ = tx.send(line);
-        }
-    });
-    Spawned {
-        guard,
-        lines,
-        echo: Some(echo),
-    }
-}
-
-impl Spawned {
-    /// The `http://ADDR` printed on the next line that contains `label`;
-    /// `None` when the process closed its output (exited) or printed no such
-    /// line within [`STARTUP`].
-    fn url_after(&self, label: &str) -> Option<String> {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .ok()?;
-            if let Some((_, rest)) = line.split_once(label) {
-                let at = rest.find("http://")?;
-                let url = rest[at..].split_whitespace().next()?.to_owned();
-                assert!(!url.ends_with(":0"), "a port-0 address printed: {line}");
-                return Some(url);
-            }
-        }
-    }
-
-    /// Waits for the process to exit, at most `within`.
-    fn wait(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(s) = self.guard.0.try_wait().unwrap() {
-                // Its output is closed: the copy of it is complete.
-                if let Some(echo) = self.echo.take() {
-                    echo.join().unwrap();
-                }
-                return Some(s);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// A `serve --dev` and the addresses it printed: its own, and those of its
-/// development carrier and WeChat server.
-struct Served {
-    proc: Spawned,
-    base: String,
-    carrier: String,
-    wechat: String,
-    log: PathBuf,
-}
-
-fn serve(data: &Path, logs: &Path) -> Served {
-    serve_with(data, logs, &[])
-}
-
-fn serve_with(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Served {
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
-    let log = logs.join(format!("serve-{}.log", STARTED.fetch_add(1, Ordering::Relaxed)));
-    let err = OpenOptions::new().create(true).append(true).open(&log).unwrap();
-    let proc = spawn(
-        Command::new(BIN)
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("SHIMING_DEV_CARRIER__LISTEN", "127.0.0.1:0")
-            .env("SHIMING_DEV_WECHAT__LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "debug")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stderr(err),
-        Some(&log),
-    );
-    let printed = |label: &str| {
-        proc.url_after(label).unwrap_or_else(|| {
-            panic!(
-                "`serve --dev` printed no {label:?} address:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        })
-    };
-    let base = printed("shiming is listening on");
-    let carrier = printed("development carrier:");
-    let wechat = printed("development WeChat:");
-    // Bound before it printed: it answers at once.
-    let health = reqwest::blocking::get(format!("{base}/healthz")).unwrap();
-    assert_eq!(health.status(), 200);
-    Served {
-        proc,
-        base,
-        carrier,
-        wechat,
-        log,
-    }
-}
-
-impl Served {
-    /// SIGTERM, and the exit status once it stopped, with its log.
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.proc.guard.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = self
-            .proc
-            .wait(Duration::from_secs(10))
-            .expect("a graceful exit within 10 s of SIGTERM");
-        let mut text = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        (status, text)
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill(mut self) {
-        self.proc.guard.0.kill().unwrap();
-        self.proc.wait(Duration::from_secs(10)).expect("dead after SIGKILL");
-    }
-}
-
-fn code_from(client: &Client, base: &str, phone: &str) -> String {
-    let msgs: Value = client
-        .get(format!("{base}/dev/sms"))
-        .query(&[("phone", phone)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let text = msgs[0]["text"].as_str().unwrap();
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .unwrap()
-        .to_owned()
-}
 
 #[test]
 fn walkthrough_leaves_nothing_plain_at_rest_or_in_the_logs() {
@@ -490,40 +307,6 @@ fn the_development_wechat_runs_alone() {
     assert_eq!(again["errcode"], 40163);
 }
 
-/// Signs in by phone against a running binary; the bearer token.
-fn phone_sign_in(c: &Client, base: &str, phone: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/sms/send"))
-        .json(&json!({ "phone": phone, "purpose": "login" }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let code = code_from(c, base, phone);
-    let login = c
-        .post(format!("{base}/api/v1/login/phone"))
-        .json(&json!({ "phone": phone, "code": code }))
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let login: Value = login.json().unwrap();
-    assert!(login["notices_unread"].is_u64(), "{login}");
-    login["token"].as_str().unwrap().to_owned()
-}
-
-fn post_as(c: &Client, base: &str, token: &str, path: &str, body: Value) -> reqwest::blocking::Response {
-    c.post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .unwrap()
-}
-
-fn get_as(c: &Client, base: &str, token: &str, path: &str) -> Value {
-    let r = c.get(format!("{base}{path}")).bearer_auth(token).send().unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().unwrap()
-}
-
 /// What a confirm got back before, or instead of, the crash.
 #[derive(Debug)]
 enum Answer {
@@ -680,22 +463,14 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
             .iter()
             .filter(|e| e["type"] == "credential.rebound")
             .count();
-        let masked = |p: &str| format!("{}****{}", &p[3..6], &p[p.len() - 4..]);
         let committed = shown == masked(new);
         // Whole or absent: the phone, the real name it carries, its audit
-        // event, the consumed pending change and the rebind record together.
-        let facts = (
-            rebound,
-            db.count("SELECT COUNT(*) FROM rebinds WHERE account_id = ?", account),
-            db.count(
-                "SELECT COUNT(*) FROM pending_changes WHERE account_id = ? AND consumed_at IS NOT NULL",
-                account,
-            ),
-            db.count(
-                "SELECT COUNT(*) FROM credentials c JOIN attestations a ON a.credential_id = c.id \
-                 WHERE c.account_id = ? AND c.kind = 'phone'",
-                account,
-            ),
+        // event (as the account's own audit shows it, and in the database),
+        // the consumed pending change and the rebind record together.
+        let facts = db.rebind_facts(account);
+        assert_eq!(
+            rebound as i64, facts.0,
+            "account {i}: the audit shown is not the database's"
         );
         if committed {
             assert_eq!(facts, (1, 1, 1, 1), "account {i}: half a rebind: {sec}");
@@ -718,20 +493,9 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
             not_committed.push(i);
         }
     }
-    // The database's own view: no account without a credential, none held twice.
-    assert_eq!(
-        db.total(
-            "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS \
-             (SELECT 1 FROM credentials c WHERE c.account_id = a.id)"
-        ),
-        0,
-        "an account without a credential"
-    );
-    assert_eq!(
-        db.total("SELECT COUNT(*) FROM (SELECT 1 FROM credentials GROUP BY kind, lookup_hash HAVING COUNT(*) > 1)"),
-        0,
-        "a credential held twice"
-    );
+    // The database's own view, every account at once: no account without its
+    // phone, no credential held twice, no commit or sign-in written in part.
+    db.assert_nothing_half_applied();
     eprintln!(
         "after SIGKILL of {} confirms: {} answered before the kill, {unknown} never answered; \
          committed: {answered_committed} answered + {unknown_committed} unanswered, absent: {absent}",
@@ -759,31 +523,6 @@ fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
     let (code, said) = audit(&data, &["verify"]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.starts_with("audit chain intact"), "{said}");
-}
-
-/// Read-only queries on a data folder's SQLite database.
-struct Db {
-    rt: tokio::runtime::Runtime,
-    pool: sqlx::SqlitePool,
-}
-
-impl Db {
-    fn open(data: &Path) -> Db {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let url = format!("sqlite://{}", data.join("shiming.db").display());
-        let pool = rt.block_on(sqlx::SqlitePool::connect(&url)).unwrap();
-        Db { rt, pool }
-    }
-
-    fn total(&self, sql: &str) -> i64 {
-        self.rt.block_on(sqlx::query_scalar(sql).fetch_one(&self.pool)).unwrap()
-    }
-
-    fn count(&self, sql: &str, account: &str) -> i64 {
-        self.rt
-            .block_on(sqlx::query_scalar(sql).bind(account).fetch_one(&self.pool))
-            .unwrap()
-    }
 }
 
 #[test]
@@ -833,21 +572,6 @@ fn audit_verify_names_the_first_broken_event() {
         0,
         "verify wrote into the folder"
     );
-}
-
-/// `shiming audit …` on a data folder: (exit code, standard output).
-fn audit(data: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .arg("audit")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
 }
 
 #[test]
