@@ -40,7 +40,7 @@ pub struct SqliteTuning {
 impl Default for SqliteTuning {
     fn default() -> Self {
         SqliteTuning {
-            synchronous: Durability::Normal,
+            synchronous: Durability::Full,
             readers: 4,
             cache_kib: 8 * 1024,
         }
