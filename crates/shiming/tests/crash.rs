@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{json, Value};
+use shiming_domain::IdNumber;
 
 /// Kills, each followed by a restart on the same data folder.
 const ROUNDS: usize = 100;
@@ -337,7 +338,7 @@ impl Driver<'_> {
                 new,
                 reached: Reached::SignedIn,
             };
-            // Distinct below 16 800 000, as `id_number` needs.
+            // Distinct below 16 800 000, as `IdNumber::sample` needs.
             assert!(n < 1000);
             let person = (self.round * W3_THREADS + self.thread - W2_THREADS) * 1000 + n;
             let done = self.change_phone(&mut change, person);
@@ -380,7 +381,7 @@ impl Driver<'_> {
         let code = self.code(&change.who.phone)?;
         self.post(t, "/api/v1/step-up/verify", json!({ "code": code }), 200)?;
         change.reached = Reached::SteppedUp;
-        let (name, id_number) = ("王小明", id_number(person as u64));
+        let (name, id_number) = ("王小明", IdNumber::sample(person as u64).as_str().to_owned());
         self.post(
             None,
             "/dev/carrier/persons",
@@ -535,21 +536,6 @@ fn check_after_restart(base: &str, data: &Path, r: &Round, totals: &mut Totals, 
             });
         }
     }
-}
-
-/// A valid GB 11643 identity number for person `n` (region 110101, born
-/// 1950-01-01 to 1999-12-28, a sequence number, the MOD 11-2 check): distinct
-/// for every `n` below 16 800 000.
-fn id_number(n: u64) -> String {
-    let seq = n % 1000;
-    let day = (n / 1000) % 28 + 1;
-    let month = (n / 28_000) % 12 + 1;
-    let year = 1950 + (n / 336_000) % 50;
-    let body = format!("110101{year:04}{month:02}{day:02}{seq:03}");
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
 }
 
 /// xorshift64*: the kill moments, reproducible from the printed seed.
