@@ -31,6 +31,9 @@ pub struct Running {
     pub carrier_addr: Option<SocketAddr>,
     /// Where the development WeChat server listens (dev only).
     pub wechat_addr: Option<SocketAddr>,
+    /// The service's store, for embedders and tests that act as an operator
+    /// would (through the store, so the session cache sees every change).
+    pub store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -71,7 +74,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 /// Opens and migrates the configured database, keying its audit chain.
 async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::open_url(&config.database_url(), audit_key, config.database.tuning())
+    let store = SqliteStore::open_url(&config.database_url(), audit_key, config.store_tuning())
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
@@ -194,7 +197,7 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
     let config = Arc::new(config);
     let state = AppState {
         config: config.clone(),
-        store,
+        store: store.clone(),
         vault,
         sms,
         verifier,
@@ -221,6 +224,7 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
         addr,
         carrier_addr,
         wechat_addr,
+        store,
         stop,
         tasks,
     })

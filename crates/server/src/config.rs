@@ -106,16 +106,6 @@ impl Default for DatabaseConfig {
     }
 }
 
-impl DatabaseConfig {
-    pub fn tuning(&self) -> SqliteTuning {
-        SqliteTuning {
-            synchronous: self.synchronous,
-            readers: self.readers,
-            cache_kib: self.cache_kib,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationConfig {
     /// Whether signing in with an unknown phone number creates an account.
@@ -159,6 +149,9 @@ pub struct SessionConfig {
     pub touch_interval_secs: i64,
     /// How often recorded last-seen times are written, in one batch.
     pub flush_interval_secs: u64,
+    /// Sessions kept validated in memory, so that a session check reads no
+    /// row; 0 turns the cache off.
+    pub cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,6 +233,7 @@ impl Config {
                 cookie_secure: None,
                 touch_interval_secs: 60,
                 flush_interval_secs: 5,
+                cache_entries: SqliteTuning::default().cached_sessions,
             },
             realname: RealNameConfig {
                 base_url: None,
@@ -320,6 +314,16 @@ impl Config {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shiming.db").display()))
+    }
+
+    /// How the store is opened: the database's settings and the session cache.
+    pub fn store_tuning(&self) -> SqliteTuning {
+        SqliteTuning {
+            synchronous: self.database.synchronous,
+            readers: self.database.readers,
+            cache_kib: self.database.cache_kib,
+            cached_sessions: self.sessions.cache_entries,
+        }
     }
 
     pub fn public_url(&self) -> String {

@@ -1,12 +1,12 @@
 //! Sessions: creation, the session check every request makes, cookies, and
 //! the batched recording of last-seen times.
 //!
-//! The check is one indexed lookup by the token's SHA-256 and takes no lock.
-//! Last-seen is sent (at most once per `touch_interval` per session) down a
-//! bounded channel to a task that writes it in batches, so requests never
-//! wait on a write. A cache of validated sessions can sit in front of
-//! [`lookup`] later; revocation deletes rows, so such a cache needs only a
-//! per-account invalidation signal.
+//! The check asks the store by the token's SHA-256: the store answers from
+//! its cache of validated sessions, which every write that changes a
+//! session's answer invalidates at once (`shiming_store::SessionCache`), or
+//! with one indexed lookup. Last-seen is sent (at most once per
+//! `touch_interval` per session) down a bounded channel to a task that
+//! writes it in batches, so requests never wait on a write.
 
 use std::collections::HashMap;
 use std::time::Duration;

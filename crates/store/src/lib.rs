@@ -10,14 +10,16 @@ mod chain;
 mod error;
 pub mod plan;
 mod records;
+mod session_cache;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use shiming_domain::{CodePurpose, CredentialKind};
+use shiming_domain::{AccountState, CodePurpose, CredentialKind};
 
 pub use chain::{ChainHead, ChainHeadError, ChainReport, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
 pub use records::*;
+pub use session_cache::SessionCache;
 pub use sqlite::{Durability, SqliteStore, SqliteTuning};
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -33,6 +35,11 @@ pub trait AccountStore {
     /// The account with its credentials and what they attest, for the
     /// Account & Security view and the real-name derivation.
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>>;
+
+    /// Freezes, bans, deletes or reactivates the account, and audits it; false
+    /// when there is no such account. The account's sessions see it at their
+    /// next check.
+    async fn set_account_state(&self, account_id: &str, state: AccountState, audit: AuditDraft) -> Result<bool>;
 
     /// Stores `person` (once per person hash) as what `credential_id` attests,
     /// provided the credential is still bound to `account_id`, attests no one
@@ -55,7 +62,8 @@ pub trait SessionStore {
     /// account (`session.signed_in_with`) leaves the account a notice.
     async fn create_session(&self, session: NewSession, audit: AuditDraft) -> Result<()>;
 
-    /// The session check: one indexed lookup by the token's SHA-256.
+    /// The session check: from the store's [`SessionCache`], else one indexed
+    /// lookup by the token's SHA-256.
     async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
 
     /// Writes batched last-seen times.

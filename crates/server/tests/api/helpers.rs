@@ -4,7 +4,9 @@
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
+use shiming_domain::AccountState;
 use shiming_server::{Clock, Config, Running};
+use shiming_store::AuditDraft;
 use tempfile::TempDir;
 
 use crate::gateway::Gateway;
@@ -267,14 +269,18 @@ impl TestApp {
         token
     }
 
-    /// Sets an account's state as an administrator's freeze, ban or deletion will.
+    /// Sets an account's state as an administrator's freeze, ban or deletion
+    /// will: through the running service's store.
     pub async fn set_state(&self, account_id: &str, state: &str) {
-        sqlx::query("UPDATE accounts SET state = ? WHERE id = ?")
-            .bind(state)
-            .bind(account_id)
-            .execute(&self.db().await)
-            .await
-            .unwrap();
+        let state = AccountState::parse(state).expect("an account state");
+        let audit = AuditDraft::new(
+            "account.state_changed",
+            account_id,
+            self.clock.now(),
+            json!({ "state": state.as_str(), "by": "operator" }),
+        );
+        let store = &self.running.as_ref().expect("running").store;
+        assert!(store.set_account_state(account_id, state, audit).await.unwrap());
     }
 
     /// Confirms a change (or an unbind) at `path`, accepting its consequences.

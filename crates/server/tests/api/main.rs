@@ -3,6 +3,7 @@
 //! on ports of their own, and a clock the tests hold. One test binary, so
 //! that the whole stack links once.
 
+mod cache;
 mod contract;
 mod gateway;
 mod hardening;

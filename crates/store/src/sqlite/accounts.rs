@@ -85,6 +85,26 @@ impl AccountStore for SqliteStore {
             .await
     }
 
+    async fn set_account_state(&self, account_id: &str, state: AccountState, audit: AuditDraft) -> Result<bool> {
+        let account = account_id.to_owned();
+        let found = self
+            .db
+            .write(move |tx| {
+                let found = tx
+                    .conn
+                    .prepare_cached("UPDATE accounts SET state = ? WHERE id = ?")?
+                    .execute(params![state.as_str(), account])?;
+                if found == 0 {
+                    return Ok(false);
+                }
+                append_audit(tx, &audit)?;
+                Ok(true)
+            })
+            .await?;
+        self.forget(Some(account_id));
+        Ok(found)
+    }
+
     async fn attest(
         &self,
         account_id: &str,

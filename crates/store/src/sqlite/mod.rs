@@ -11,6 +11,7 @@ mod sessions;
 mod worker;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use shiming_vault::AuditKey;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use crate::chain::{EventFields, LinkKind};
-use crate::{AuditDraft, Maintenance, Result, StoreError};
+use crate::{AuditDraft, Maintenance, Result, SessionCache, StoreError};
 use worker::{Connections, Tx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -35,6 +36,8 @@ pub struct SqliteTuning {
     pub readers: u32,
     /// Page cache per connection, in KiB.
     pub cache_kib: u32,
+    /// Sessions kept validated in memory (0: none); see [`SessionCache`].
+    pub cached_sessions: usize,
 }
 
 impl Default for SqliteTuning {
@@ -43,6 +46,7 @@ impl Default for SqliteTuning {
             synchronous: Durability::Full,
             readers: 4,
             cache_kib: 8 * 1024,
+            cached_sessions: 65_536,
         }
     }
 }
@@ -66,6 +70,7 @@ pub struct SqliteStore {
     db: Connections,
     url: String,
     audit_key: AuditKey,
+    sessions: Arc<SessionCache>,
 }
 
 impl SqliteStore {
@@ -92,6 +97,7 @@ impl SqliteStore {
             db,
             url: url.to_owned(),
             audit_key,
+            sessions: Arc::new(SessionCache::new(tuning.cached_sessions)),
         })
     }
 

@@ -220,7 +220,11 @@ impl RebindStore for SqliteStore {
     }
 
     async fn commit_rebind(&self, c: RebindCommit) -> Result<u64> {
-        self.db.write(move |tx| commit(tx, &c)).await
+        let account_id = c.account_id.clone();
+        let revoked = self.db.write(move |tx| commit(tx, &c)).await?;
+        // Sessions revoked, the nature changed: seen by the next check.
+        self.forget(Some(&account_id));
+        Ok(revoked)
     }
 
     async fn claim_notices(&self, now: i64, lease: i64, limit: u32) -> Result<Vec<Notice>> {

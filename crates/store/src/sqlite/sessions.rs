@@ -77,34 +77,45 @@ impl SessionStore for SqliteStore {
         // The hot path: a statement built once, and prepared once per connection.
         static BY_TOKEN: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = ?"));
-        let token_hash = token_hash.to_vec();
-        self.db
+        if let Some(cached) = self.sessions.get(token_hash) {
+            return Ok(Some(cached));
+        }
+        let generation = self.sessions.generation();
+        let key = token_hash.to_vec();
+        let found = self
+            .db
             .read(move |conn| {
                 conn.prepare_cached(BY_TOKEN.as_str())?
-                    .query_row([token_hash], session)
+                    .query_row([key], session)
                     .optional()?
                     .transpose()
             })
-            .await
+            .await?;
+        if let Some(s) = &found {
+            self.sessions.fill(token_hash, s, generation);
+        }
+        Ok(found)
     }
 
     async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<()> {
         if seen.is_empty() {
             return Ok(());
         }
-        let seen = seen.to_vec();
+        let batch = seen.to_vec();
         self.db
             .write(move |tx| {
                 // MAX keeps a late, older batch from moving last-seen backwards.
                 let mut stmt = tx
                     .conn
                     .prepare_cached("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")?;
-                for (id, at) in &seen {
+                for (id, at) in &batch {
                     stmt.execute(params![at, id])?;
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        self.sessions.touch(seen);
+        Ok(())
     }
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>> {
@@ -123,6 +134,7 @@ impl SessionStore for SqliteStore {
 
     async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()> {
         let session_id = session_id.to_owned();
+        let account_id = audit.account_id.clone();
         self.db
             .write(move |tx| {
                 tx.conn
@@ -130,34 +142,40 @@ impl SessionStore for SqliteStore {
                     .execute(params![until, session_id])?;
                 append_audit(tx, &audit)
             })
-            .await
+            .await?;
+        self.forget(account_id.as_deref());
+        Ok(())
     }
 
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {
-        let (account_id, session_id) = (account_id.to_owned(), session_id.to_owned());
-        self.db
+        let (account, session_id) = (account_id.to_owned(), session_id.to_owned());
+        let gone = self
+            .db
             .write(move |tx| {
                 let gone = tx
                     .conn
                     .prepare_cached("DELETE FROM sessions WHERE id = ? AND account_id = ?")?
-                    .execute(params![session_id, account_id])?;
+                    .execute(params![session_id, account])?;
                 if gone == 0 {
                     return Ok(false);
                 }
                 append_audit(tx, &audit)?;
                 Ok(true)
             })
-            .await
+            .await?;
+        self.forget(Some(account_id));
+        Ok(gone)
     }
 
     async fn revoke_other_sessions(&self, account_id: &str, keep: &str, audit: AuditDraft) -> Result<u64> {
-        let (account_id, keep) = (account_id.to_owned(), keep.to_owned());
-        self.db
+        let (account, keep) = (account_id.to_owned(), keep.to_owned());
+        let gone = self
+            .db
             .write(move |tx| {
                 let gone = tx
                     .conn
                     .prepare_cached("DELETE FROM sessions WHERE account_id = ? AND id <> ?")?
-                    .execute(params![account_id, keep])? as u64;
+                    .execute(params![account, keep])? as u64;
                 let mut audit = audit;
                 if let Some(details) = audit.details.as_object_mut() {
                     details.insert("revoked".into(), gone.into());
@@ -165,6 +183,20 @@ impl SessionStore for SqliteStore {
                 append_audit(tx, &audit)?;
                 Ok(gone)
             })
-            .await
+            .await?;
+        self.forget(Some(account_id));
+        Ok(gone)
+    }
+}
+
+impl SqliteStore {
+    /// After a commit that changed what a session check of the account
+    /// answers: its cached sessions go.
+    pub(super) fn forget(&self, account_id: Option<&str>) {
+        match account_id {
+            Some(id) => self.sessions.forget_account(id),
+            // An audit without an account cannot name whose sessions changed.
+            None => self.sessions.forget_all(),
+        }
     }
 }
