@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use shiming_domain::{AccountState, Nature};
-use shiming_store::{AuditDraft, NewSession, SessionRecord, SignedInWith, Store};
+use shiming_store::{NewSession, SessionRecord, SignedInWith, Store};
 use shiming_vault::{random_hex, SessionToken};
 use tokio::sync::mpsc;
 
@@ -141,34 +141,19 @@ pub async fn live_sessions(state: &AppState, account_id: &str) -> ApiResult<Vec<
     Ok(all)
 }
 
-/// A new session for a signed-in account; returns the token, shown once.
-pub async fn create(
-    state: &AppState,
-    account_id: &str,
-    user_agent: Option<&str>,
-    via: &str,
-    signed_in_with: SignedInWith,
-) -> ApiResult<SessionToken> {
+/// A new session to open (by the store's sign-in), and its token, shown once.
+pub fn new(state: &AppState, user_agent: Option<&str>, signed_in_with: SignedInWith) -> (SessionToken, NewSession) {
     let token = SessionToken::generate();
     let now = state.now();
-    let id = format!("ses_{}", random_hex(16));
     let session = NewSession {
-        id: id.clone(),
+        id: format!("ses_{}", random_hex(16)),
         token_hash: SessionToken::hash_of(token.as_str()),
-        account_id: account_id.to_owned(),
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
         created_at: now,
         expires_at: now + state.config.sessions.absolute_timeout_secs,
         signed_in_with: Some(signed_in_with),
     };
-    let audit = AuditDraft::new(
-        "session.created",
-        account_id,
-        now,
-        serde_json::json!({ "session_id": id, "via": via }),
-    );
-    state.store.create_session(session, audit).await?;
-    Ok(token)
+    (token, session)
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`, and Secure (with

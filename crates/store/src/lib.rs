@@ -58,9 +58,13 @@ pub trait AccountStore {
 
 #[async_trait]
 pub trait SessionStore {
-    /// Creates a session; the first sign-in with a credential new to the
-    /// account (`session.signed_in_with`) leaves the account a notice.
-    async fn create_session(&self, session: NewSession, audit: AuditDraft) -> Result<()>;
+    /// Signs in, in one transaction: uses up the code that proved the
+    /// credential (nothing is done when it is used or expired), finds the
+    /// credential's account or creates the one given, and, when the account
+    /// is active, opens the session and audits it. The first sign-in with a
+    /// credential new to the account (`session.signed_in_with`) leaves the
+    /// account a notice.
+    async fn sign_in(&self, sign_in: SignIn) -> Result<SignedIn>;
 
     /// The session check: from the store's [`SessionCache`], else one indexed
     /// lookup by the token's SHA-256.

@@ -144,11 +144,62 @@ impl AccountView {
     }
 }
 
+/// A sign-in with a proven credential: what
+/// [`SessionStore::sign_in`](crate::SessionStore::sign_in) does in one
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// The code that proved the credential, used up here.
+    pub code: Option<UsedCode>,
+    pub account: SignInAccount,
+    pub session: NewSession,
+    /// How the session was opened (`phone`, `wechat`), for its audit event.
+    pub via: &'static str,
+}
+
+/// The account a sign-in opens its session on.
+#[derive(Debug, Clone)]
+pub enum SignInAccount {
+    /// The account the credential is bound to; when none, `create` (when
+    /// registration is open) is created holding it.
+    ByCredential {
+        credential: Box<NewCredential>,
+        create: Option<NewAccount>,
+    },
+    /// An account known already.
+    Known(String),
+}
+
+/// A code consumed by the commit it proves, giving back `give_back`.
+#[derive(Debug, Clone)]
+pub struct UsedCode {
+    pub id: i64,
+    pub give_back: Vec<RateLimit>,
+}
+
+/// What a sign-in did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedIn {
+    /// A session is open on the account.
+    Opened {
+        account_id: String,
+        created: bool,
+        /// The account's unread notices, this sign-in's included.
+        unread: u64,
+    },
+    /// The code was used meanwhile, or expired: nothing was done.
+    CodeUsed,
+    /// No account holds the credential, and none was to be created; the
+    /// code is used up.
+    NoAccount,
+    /// The account is not active: no session; the code is used up.
+    Restricted(AccountState),
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub id: String,
     pub token_hash: [u8; 32],
-    pub account_id: String,
     pub user_agent: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,

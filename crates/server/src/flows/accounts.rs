@@ -1,12 +1,14 @@
 //! Signing in with a proven credential: finding its account or creating a
-//! personal one, and opening a session on it.
+//! personal one, and opening a session on it, in one store transaction.
 
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use shiming_domain::{AccountState, CredentialKind, Nature};
-use shiming_store::{AccountView, AuditDraft, NewAccount, NewCredential, SignedInWith, StoreError};
+use shiming_domain::{AccountState, Nature};
+use shiming_store::{
+    AccountView, AuditDraft, NewAccount, NewCredential, SignIn, SignInAccount, SignedIn, SignedInWith, UsedCode,
+};
 use shiming_vault::random_hex;
 
 use super::security;
@@ -14,91 +16,79 @@ use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::AppState;
 
-/// The account `credential` is bound to, or a new personal account holding it
-/// when registration is open; the flag says whether it was created.
-pub async fn find_or_create(
-    state: &AppState,
-    credential: NewCredential,
-    via: &'static str,
-) -> ApiResult<(String, bool)> {
-    let kind = credential.kind;
-    let lookup_hash = credential.lookup_hash.clone();
-    if let Some(id) = state.store.account_by_credential(kind, &lookup_hash).await? {
-        return Ok((id, false));
-    }
-    if !state.config.registration.open {
-        return Err(ApiError::RegistrationClosed);
-    }
-    let id = format!("acc_{}", random_hex(16));
-    let now = state.now();
-    let details = json!({
-        "via": via,
-        "credential": kind.as_str(),
-        "lookup_hash": hex::encode(&lookup_hash),
-        "attested": credential.attestation.is_some(),
-        "nature": Nature::Personal.as_str(),
-    });
-    let account = NewAccount {
-        id: id.clone(),
-        nature: Nature::Personal,
-        audit: AuditDraft::new("account.created", &id, now, details),
-    };
-    match state.store.create_account(account, credential, now).await {
-        Ok(()) => Ok((id, true)),
-        // A parallel first sign-in with the same credential created it.
-        Err(StoreError::CredentialInUse) => state
-            .store
-            .account_by_credential(kind, &lookup_hash)
-            .await?
-            .map(|id| (id, false))
-            .ok_or_else(|| ApiError::Internal("credential in use but unbound".into())),
-        Err(e) => Err(e.into()),
-    }
+/// How a sign-in proved its credential.
+pub enum Proof {
+    /// A code sent to the phone, used up by the sign-in's commit.
+    Phone(UsedCode),
+    /// A WeChat round trip, finished already.
+    Wechat,
 }
 
-/// The credential a sign-in proved: its first sign-in to an account it was
-/// bound to later leaves the account a notice.
-pub struct SignInProof {
-    kind: CredentialKind,
-    lookup_hash: Vec<u8>,
-    masked: String,
-}
-
-impl SignInProof {
-    pub fn of(state: &AppState, credential: &NewCredential) -> ApiResult<Self> {
-        Ok(SignInProof {
-            kind: credential.kind,
-            lookup_hash: credential.lookup_hash.clone(),
-            masked: security::masked_credential(&state.vault, credential.kind, &credential.value_sealed)?,
-        })
-    }
-}
-
-/// Opens a session on an active account: the JSON answer with the token and
-/// the count of unread account notices, and the session cookie.
+/// Signs in with a proven credential, in one store transaction: the code is
+/// used up, the credential's account is found (or a personal one created
+/// holding it, where registration is open) and, when it is active, a
+/// session opened. Answers the token, the account, whether it was created
+/// and the count of unread account notices, with the session cookie.
 pub async fn sign_in(
     state: &AppState,
-    account_id: &str,
+    credential: NewCredential,
+    proof: Proof,
     user_agent: Option<&str>,
-    proof: SignInProof,
-    created: bool,
 ) -> ApiResult<Response> {
-    let view = state
-        .store
-        .account_view(account_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("account vanished".into()))?;
-    if view.state != AccountState::Active {
-        return Err(ApiError::AccountRestricted(view.state.as_str()));
-    }
-    let via = proof.kind.as_str();
-    let signed_in_with = SignedInWith {
-        notice: security::account_notice(&state.vault, "sign_in.new_credential", proof.kind, &proof.masked),
-        lookup_hash: proof.lookup_hash,
+    let open = state.config.registration.open;
+    let (via, code, create, no_account) = match proof {
+        Proof::Phone(code) => ("phone", Some(code), open, ApiError::RegistrationClosed),
+        Proof::Wechat if state.config.wechat.create_accounts => ("wechat", None, open, ApiError::RegistrationClosed),
+        Proof::Wechat => ("wechat", None, false, ApiError::WechatNotBound),
     };
-    let token = session::create(state, account_id, user_agent, via, signed_in_with).await?;
+    let kind = credential.kind;
+    let masked = security::masked_credential(&state.vault, kind, &credential.value_sealed)?;
+    let signed_in_with = SignedInWith {
+        notice: security::account_notice(&state.vault, "sign_in.new_credential", kind, &masked),
+        lookup_hash: credential.lookup_hash.clone(),
+    };
+    let now = state.now();
+    let create = create.then(|| {
+        let id = format!("acc_{}", random_hex(16));
+        let details = json!({
+            "via": via,
+            "credential": kind.as_str(),
+            "lookup_hash": hex::encode(&credential.lookup_hash),
+            "attested": credential.attestation.is_some(),
+            "nature": Nature::Personal.as_str(),
+        });
+        NewAccount {
+            audit: AuditDraft::new("account.created", &id, now, details),
+            id,
+            nature: Nature::Personal,
+        }
+    });
+    let (token, session) = session::new(state, user_agent, signed_in_with);
+    let signed_in = state
+        .store
+        .sign_in(SignIn {
+            code,
+            account: SignInAccount::ByCredential {
+                credential: Box::new(credential),
+                create,
+            },
+            session,
+            via,
+        })
+        .await?;
+    let (account_id, created, unread) = match signed_in {
+        SignedIn::Opened {
+            account_id,
+            created,
+            unread,
+        } => (account_id, created, unread),
+        // A parallel sign-in used the code first: the same answer as any
+        // failed code (the caller is anonymous).
+        SignedIn::CodeUsed => return Err(ApiError::CodeIncorrect { left: None }),
+        SignedIn::NoAccount => return Err(no_account),
+        SignedIn::Restricted(s) => return Err(ApiError::AccountRestricted(s.as_str())),
+    };
     metrics::counter!("shiming_logins_total", "via" => via).increment(1);
-    let unread = state.store.unread_notices(account_id).await?;
     let mut resp = Json(json!({
         "token": token.as_str(),
         "account_id": account_id,

@@ -1,7 +1,7 @@
 //! Issuing and checking one-time SMS codes.
 
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::{CodeHolder, NewCode, RateLimit};
+use shiming_store::{CodeHolder, NewCode, RateLimit, UsedCode};
 use shiming_vault::ct_eq;
 
 use super::security::phone_hash;
@@ -140,9 +140,32 @@ pub async fn check(
     typed: &SmsCode,
     client_ip: &str,
 ) -> ApiResult<()> {
+    let code = prove(state, phone, purpose, who, typed, client_ip).await?;
+    match state.store.consume_code(code.id, state.now(), &code.give_back).await? {
+        true => Ok(()),
+        // A parallel request used it first.
+        false => anonymous_failure(who, Err(ApiError::CodeExpired)),
+    }
+}
+
+/// As [`check`], but a matching code is left for the caller's commit to use
+/// up (a sign-in consumes it in the transaction that opens the session).
+pub async fn prove(
+    state: &AppState,
+    phone: &Phone,
+    purpose: CodePurpose,
+    who: Option<&Authenticated>,
+    typed: &SmsCode,
+    client_ip: &str,
+) -> ApiResult<UsedCode> {
     let now = state.now();
-    let allowance = [failed_tries_limit(state, client_ip, now)];
-    match compare(state, phone, purpose, who, typed, now, &allowance).await {
+    let allowance = vec![failed_tries_limit(state, client_ip, now)];
+    anonymous_failure(who, compare(state, phone, purpose, who, typed, now, allowance).await)
+}
+
+/// Every failure of an anonymous caller's code is the same failure.
+pub fn anonymous_failure<T>(who: Option<&Authenticated>, checked: ApiResult<T>) -> ApiResult<T> {
+    match checked {
         Err(ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts) if who.is_none() => {
             Err(ApiError::CodeIncorrect { left: None })
         }
@@ -157,21 +180,20 @@ async fn compare(
     who: Option<&Authenticated>,
     typed: &SmsCode,
     now: i64,
-    allowance: &[RateLimit],
-) -> ApiResult<()> {
+    allowance: Vec<RateLimit>,
+) -> ApiResult<UsedCode> {
     let max = state.config.sms.max_attempts;
     let phone_hash = phone_hash(&state.vault, phone);
     let live = state
         .store
-        .take_try(&phone_hash, purpose, holder(who), now, max, allowance)
+        .take_try(&phone_hash, purpose, holder(who), now, max, &allowance)
         .await?
         .ok_or(ApiError::CodeExpired)?;
     if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
-        return match state.store.consume_code(live.id, now, allowance).await? {
-            true => Ok(()),
-            // A parallel request used it first.
-            false => Err(ApiError::CodeExpired),
-        };
+        return Ok(UsedCode {
+            id: live.id,
+            give_back: allowance,
+        });
     }
     metrics::counter!("shiming_sms_code_wrong_total").increment(1);
     if live.attempts >= max {

@@ -159,12 +159,8 @@ pub struct CallbackQuery {
 
 /// What a finished round trip did.
 pub enum Finished {
-    /// Sign in to this account (created just now or not).
-    SignIn {
-        account_id: String,
-        created: bool,
-        proof: super::accounts::SignInProof,
-    },
+    /// Sign in with this WeChat credential (to its account, or a new one).
+    SignIn(NewCredential),
     Bound,
     /// A rebind is ready to confirm: its preview.
     RebindReady(super::rebind::PreviewView),
@@ -214,7 +210,7 @@ pub async fn finish(
         .ok_or(ApiError::WechatDenied)?;
     let credential = prove(state, provider, code).await?;
     match (purpose, who) {
-        (Purpose::Login, _) => sign_in_account(state, credential).await,
+        (Purpose::Login, _) => Ok(Finished::SignIn(credential)),
         (Purpose::Bind, Some(who)) => Ok(match super::rebind::bind_wechat(state, who, credential).await? {
             super::rebind::BindOutcome::Bound => Finished::Bound,
             super::rebind::BindOutcome::RebindReady(preview) => Finished::RebindReady(preview),
@@ -238,28 +234,6 @@ pub async fn finish(
         }
         (_, None) => Err(ApiError::OAuthStateInvalid),
     }
-}
-
-async fn sign_in_account(state: &AppState, credential: NewCredential) -> ApiResult<Finished> {
-    let proof = super::accounts::SignInProof::of(state, &credential)?;
-    if state.config.wechat.create_accounts {
-        let (account_id, created) = super::accounts::find_or_create(state, credential, "wechat").await?;
-        return Ok(Finished::SignIn {
-            account_id,
-            created,
-            proof,
-        });
-    }
-    let account_id = state
-        .store
-        .account_by_credential(CredentialKind::Wechat, &credential.lookup_hash)
-        .await?
-        .ok_or(ApiError::WechatNotBound)?;
-    Ok(Finished::SignIn {
-        account_id,
-        created: false,
-        proof,
-    })
 }
 
 /// Exchanges the code and reads the identity and its real-name claim: the

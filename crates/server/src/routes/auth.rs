@@ -55,16 +55,14 @@ pub async fn login_phone(
 ) -> ApiResult<Response> {
     let phone = Phone::parse(&body.phone)?;
     let code = SmsCode::parse(&body.code)?;
-    codes::check(&state, &phone, CodePurpose::Login, None, &code, &ip.to_string()).await?;
+    let code = codes::prove(&state, &phone, CodePurpose::Login, None, &code, &ip.to_string()).await?;
     let credential = NewCredential::bare(
         CredentialKind::Phone,
         security::phone_hash(&state.vault, &phone),
         state.vault.seal(PHONE_VALUE, phone.e164().as_bytes()),
     );
-    let proof = accounts::SignInProof::of(&state, &credential)?;
-    let (account_id, created) = accounts::find_or_create(&state, credential, "phone").await?;
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-    accounts::sign_in(&state, &account_id, user_agent, proof, created).await
+    accounts::sign_in(&state, credential, accounts::Proof::Phone(code), user_agent).await
 }
 
 pub async fn logout(State(state): State<AppState>, who: Authenticated) -> ApiResult<Response> {

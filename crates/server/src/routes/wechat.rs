@@ -98,13 +98,9 @@ pub async fn callback(
         Err(e) => return to_page(&format!("error={}", e.code())),
     };
     match finished {
-        Finished::SignIn {
-            account_id,
-            created,
-            proof,
-        } => {
+        Finished::SignIn(credential) => {
             let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-            match accounts::sign_in(&state, &account_id, user_agent, proof, created).await {
+            match accounts::sign_in(&state, credential, accounts::Proof::Wechat, user_agent).await {
                 Ok(resp) if json => resp,
                 Ok(resp) => {
                     let mut page = to_page("outcome=signed_in");

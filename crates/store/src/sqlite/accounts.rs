@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use shiming_domain::{AccountState, CredentialKind, Nature};
 
 use super::worker::Tx;
@@ -13,29 +13,14 @@ use crate::{
 impl AccountStore for SqliteStore {
     async fn create_account(&self, account: NewAccount, credential: NewCredential, at: i64) -> Result<()> {
         self.db
-            .write(move |tx| {
-                tx.conn
-                    .prepare_cached("INSERT INTO accounts (id, nature, state, created_at) VALUES (?, ?, 'active', ?)")?
-                    .execute(params![account.id, account.nature.as_str(), at])?;
-                let id = insert_credential(tx, &account.id, &credential, at)?;
-                // The credential that creates an account signs in with it: not new to it.
-                tx.conn
-                    .prepare_cached("UPDATE credentials SET signed_in_at = ? WHERE id = ?")?
-                    .execute(params![at, id])?;
-                append_audit(tx, &account.audit)
-            })
+            .write(move |tx| create_account(tx, &account, &credential, at))
             .await
     }
 
     async fn account_by_credential(&self, kind: CredentialKind, lookup_hash: &[u8]) -> Result<Option<String>> {
         let lookup_hash = lookup_hash.to_vec();
         self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?")?
-                    .query_row(params![kind.as_str(), lookup_hash], |r| r.get(0))
-                    .optional()?)
-            })
+            .read(move |conn| account_by_credential(conn, kind, &lookup_hash))
             .await
     }
 
@@ -145,6 +130,30 @@ impl AccountStore for SqliteStore {
             })
             .await
     }
+}
+
+/// Creates an account holding its first credential, and audits it.
+pub(super) fn create_account(tx: &Tx<'_>, account: &NewAccount, credential: &NewCredential, at: i64) -> Result<()> {
+    tx.conn
+        .prepare_cached("INSERT INTO accounts (id, nature, state, created_at) VALUES (?, ?, 'active', ?)")?
+        .execute(params![account.id, account.nature.as_str(), at])?;
+    let id = insert_credential(tx, &account.id, credential, at)?;
+    // The credential that creates an account signs in with it: not new to it.
+    tx.conn
+        .prepare_cached("UPDATE credentials SET signed_in_at = ? WHERE id = ?")?
+        .execute(params![at, id])?;
+    append_audit(tx, &account.audit)
+}
+
+pub(super) fn account_by_credential(
+    conn: &Connection,
+    kind: CredentialKind,
+    lookup_hash: &[u8],
+) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT account_id FROM credentials WHERE kind = ? AND lookup_hash = ?")?
+        .query_row(params![kind.as_str(), lookup_hash], |r| r.get(0))
+        .optional()?)
 }
 
 fn credential_record(r: &Row<'_>) -> Result<CredentialRecord> {

@@ -182,19 +182,21 @@ impl CodeStore for SqliteStore {
 
     async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
         let give_back = give_back.to_vec();
-        self.db
-            .write(move |tx| {
-                let done = tx
-                    .conn
-                    .prepare_cached(
-                        "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
-                    )?
-                    .execute(params![at, id])?;
-                if done == 1 {
-                    give_back_limits(tx, &give_back)?;
-                }
-                Ok(done == 1)
-            })
-            .await
+        self.db.write(move |tx| consume_code(tx, id, at, &give_back)).await
     }
+}
+
+/// Uses up a live code and gives back `give_back`; false when it was used or
+/// expired.
+pub(super) fn consume_code(tx: &Tx<'_>, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
+    let done = tx
+        .conn
+        .prepare_cached(
+            "UPDATE sms_codes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL AND expires_at > ?1",
+        )?
+        .execute(params![at, id])?;
+    if done == 1 {
+        give_back_limits(tx, give_back)?;
+    }
+    Ok(done == 1)
 }

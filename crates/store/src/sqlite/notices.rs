@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use shiming_domain::CredentialKind;
 
 use super::accounts::word;
@@ -15,6 +15,13 @@ pub(super) fn insert_account_notice(tx: &Tx<'_>, account_id: &str, n: &NewAccoun
         )?
         .execute(params![account_id, n.kind, n.credential.as_str(), n.masked_sealed, at])?;
     Ok(())
+}
+
+pub(super) fn unread_notices(conn: &Connection, account_id: &str) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")?
+        .query_row([account_id], |r| r.get(0))?;
+    Ok(n as u64)
 }
 
 #[async_trait]
@@ -46,14 +53,7 @@ impl AccountNoticeStore for SqliteStore {
 
     async fn unread_notices(&self, account_id: &str) -> Result<u64> {
         let account_id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                let n: i64 = conn
-                    .prepare_cached("SELECT COUNT(*) FROM account_notices WHERE account_id = ? AND read_at IS NULL")?
-                    .query_row([account_id], |r| r.get(0))?;
-                Ok(n as u64)
-            })
-            .await
+        self.db.read(move |conn| unread_notices(conn, &account_id)).await
     }
 
     async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64> {

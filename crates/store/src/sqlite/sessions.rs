@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, Row};
 use shiming_domain::{AccountState, Nature};
 
-use super::accounts::word;
-use super::notices::insert_account_notice;
+use super::accounts::{account_by_credential, create_account, word};
+use super::codes::consume_code;
+use super::notices::{insert_account_notice, unread_notices};
+use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::{AuditDraft, NewSession, Result, SessionRecord, SessionStore};
+use crate::{AuditDraft, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn};
 
 const SESSION_COLUMNS: &str =
     "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
@@ -35,42 +37,8 @@ fn session(r: &Row<'_>) -> rusqlite::Result<Result<SessionRecord>> {
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, s: NewSession, audit: AuditDraft) -> Result<()> {
-        self.db
-            .write(move |tx| {
-                tx.conn
-                    .prepare_cached(
-                        "INSERT INTO sessions (id, token_hash, account_id, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    )?
-                    .execute(params![
-                        s.id,
-                        &s.token_hash[..],
-                        s.account_id,
-                        s.user_agent,
-                        s.created_at,
-                        s.created_at,
-                        s.expires_at
-                    ])?;
-                if let Some(via) = &s.signed_in_with {
-                    let first = tx
-                        .conn
-                        .prepare_cached(
-                            "UPDATE credentials SET signed_in_at = ? WHERE account_id = ? AND kind = ? AND lookup_hash = ? \
-                             AND signed_in_at IS NULL",
-                        )?
-                        .execute(params![
-                            s.created_at,
-                            s.account_id,
-                            via.notice.credential.as_str(),
-                            via.lookup_hash
-                        ])?;
-                    if first == 1 {
-                        insert_account_notice(tx, &s.account_id, &via.notice, s.created_at)?;
-                    }
-                }
-                append_audit(tx, &audit)
-            })
-            .await
+    async fn sign_in(&self, s: SignIn) -> Result<SignedIn> {
+        self.db.write(move |tx| sign_in(tx, &s)).await
     }
 
     async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
@@ -187,6 +155,70 @@ impl SessionStore for SqliteStore {
         self.forget(Some(account_id));
         Ok(gone)
     }
+}
+
+/// The sign-in's transaction.
+fn sign_in(tx: &Tx<'_>, s: &SignIn) -> Result<SignedIn> {
+    let at = s.session.created_at;
+    if let Some(code) = &s.code {
+        if !consume_code(tx, code.id, at, &code.give_back)? {
+            return Ok(SignedIn::CodeUsed);
+        }
+    }
+    let (account_id, created) = match &s.account {
+        SignInAccount::Known(id) => (id.clone(), false),
+        SignInAccount::ByCredential { credential, create } => {
+            match account_by_credential(tx.conn, credential.kind, &credential.lookup_hash)? {
+                Some(id) => (id, false),
+                None => match create {
+                    Some(account) => {
+                        create_account(tx, account, credential, at)?;
+                        (account.id.clone(), true)
+                    }
+                    None => return Ok(SignedIn::NoAccount),
+                },
+            }
+        }
+    };
+    let state: String = tx
+        .conn
+        .prepare_cached("SELECT state FROM accounts WHERE id = ?")?
+        .query_row([&account_id], |r| r.get(0))?;
+    let state = word(AccountState::parse, state)?;
+    if state != AccountState::Active {
+        return Ok(SignedIn::Restricted(state));
+    }
+    let n = &s.session;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO sessions (id, token_hash, account_id, user_agent, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![n.id, &n.token_hash[..], account_id, n.user_agent, at, at, n.expires_at])?;
+    if let Some(via) = &n.signed_in_with {
+        let first = tx
+            .conn
+            .prepare_cached(
+                "UPDATE credentials SET signed_in_at = ? WHERE account_id = ? AND kind = ? AND lookup_hash = ? \
+                 AND signed_in_at IS NULL",
+            )?
+            .execute(params![at, account_id, via.notice.credential.as_str(), via.lookup_hash])?;
+        if first == 1 {
+            insert_account_notice(tx, &account_id, &via.notice, at)?;
+        }
+    }
+    let audit = AuditDraft::new(
+        "session.created",
+        &account_id,
+        at,
+        serde_json::json!({ "session_id": n.id, "via": s.via }),
+    );
+    append_audit(tx, &audit)?;
+    let unread = unread_notices(tx.conn, &account_id)?;
+    Ok(SignedIn::Opened {
+        account_id,
+        created,
+        unread,
+    })
 }
 
 impl SqliteStore {

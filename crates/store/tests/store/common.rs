@@ -163,17 +163,24 @@ pub fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
 pub async fn session(s: &SqliteStore, account_id: &str, id: &str, expires_at: i64) {
     let mut token_hash = [0; 32];
     token_hash[..id.len()].copy_from_slice(id.as_bytes());
-    let new = NewSession {
+    let session = NewSession {
         id: id.into(),
         token_hash,
-        account_id: account_id.into(),
         user_agent: None,
         created_at: 1,
         expires_at,
         signed_in_with: None,
     };
-    let audit = AuditDraft::new("session.created", account_id, 1, json!({ "session_id": id }));
-    s.create_session(new, audit).await.unwrap();
+    let opened = s
+        .sign_in(SignIn {
+            code: None,
+            account: SignInAccount::Known(account_id.into()),
+            session,
+            via: "phone",
+        })
+        .await
+        .unwrap();
+    assert!(matches!(opened, SignedIn::Opened { .. }), "{opened:?}");
 }
 
 /// The ids of the account's sessions.
