@@ -75,8 +75,10 @@ pub trait SessionStore {
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
 
-    /// Privileges the session until `until` (a step-up).
-    async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()>;
+    /// Privileges the session until `until` (a step-up), using up the code
+    /// that proved it in the same transaction; false (and nothing done) when
+    /// that code was used or expired meanwhile.
+    async fn step_up(&self, session_id: &str, until: i64, code: Option<UsedCode>, audit: AuditDraft) -> Result<bool>;
 
     /// Revokes one of the account's sessions; false when it has no such session.
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool>;

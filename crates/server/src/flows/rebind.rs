@@ -13,7 +13,7 @@ use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNam
 use shiming_providers::realname::Verdict;
 use shiming_store::{
     AccountView, AuditDraft, ExpectedOutcome, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson,
-    PendingChange, Proof, RebindCommit, StoreError,
+    PendingChange, Proof, RebindCommit, StoreError, UsedCode,
 };
 
 use super::accounts::active_view;
@@ -61,12 +61,18 @@ pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str, c
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    codes::check(state, &phone, CodePurpose::StepUp, Some(who), &code, client_ip).await?;
-    grant_step_up(state, who, "sms").await
+    let code = codes::prove(state, &phone, CodePurpose::StepUp, Some(who), &code, client_ip).await?;
+    grant_step_up(state, who, "sms", Some(code)).await
 }
 
-/// Privileges the session for the step-up window.
-pub async fn grant_step_up(state: &AppState, who: &Authenticated, method: &str) -> ApiResult<i64> {
+/// Privileges the session for the step-up window; a code that proved the
+/// step-up is used up in the same transaction.
+pub async fn grant_step_up(
+    state: &AppState,
+    who: &Authenticated,
+    method: &str,
+    code: Option<UsedCode>,
+) -> ApiResult<i64> {
     let now = state.now();
     let until = now + state.config.rebind.step_up_secs;
     let audit = AuditDraft::new(
@@ -75,7 +81,10 @@ pub async fn grant_step_up(state: &AppState, who: &Authenticated, method: &str) 
         now,
         json!({ "session_id": who.session_id, "method": method }),
     );
-    state.store.step_up(&who.session_id, until, audit).await?;
+    if !state.store.step_up(&who.session_id, until, code, audit).await? {
+        // A parallel request used the code first.
+        return Err(ApiError::CodeExpired);
+    }
     Ok(until)
 }
 

@@ -229,7 +229,7 @@ pub async fn finish(
                 return Err(ApiError::WrongIdentity);
             }
             Ok(Finished::SteppedUp(
-                super::rebind::grant_step_up(state, who, "wechat").await?,
+                super::rebind::grant_step_up(state, who, "wechat", None).await?,
             ))
         }
         (_, None) => Err(ApiError::OAuthStateInvalid),

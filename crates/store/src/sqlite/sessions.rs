@@ -9,7 +9,7 @@ use super::codes::consume_code;
 use super::notices::{insert_account_notice, unread_notices};
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::{AuditDraft, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn};
+use crate::{AuditDraft, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, UsedCode};
 
 const SESSION_COLUMNS: &str =
     "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
@@ -100,19 +100,26 @@ impl SessionStore for SqliteStore {
             .await
     }
 
-    async fn step_up(&self, session_id: &str, until: i64, audit: AuditDraft) -> Result<()> {
+    async fn step_up(&self, session_id: &str, until: i64, code: Option<UsedCode>, audit: AuditDraft) -> Result<bool> {
         let session_id = session_id.to_owned();
         let account_id = audit.account_id.clone();
-        self.db
+        let done = self
+            .db
             .write(move |tx| {
+                if let Some(code) = &code {
+                    if !consume_code(tx, code.id, audit.at, &code.give_back)? {
+                        return Ok(false);
+                    }
+                }
                 tx.conn
                     .prepare_cached("UPDATE sessions SET step_up_until = ? WHERE id = ?")?
                     .execute(params![until, session_id])?;
-                append_audit(tx, &audit)
+                append_audit(tx, &audit)?;
+                Ok(true)
             })
             .await?;
         self.forget(account_id.as_deref());
-        Ok(())
+        Ok(done)
     }
 
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {
