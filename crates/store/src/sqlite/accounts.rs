@@ -21,7 +21,6 @@ impl AccountStore for SqliteStore {
         let lookup_hash = lookup_hash.to_vec();
         self.db
             .read(move |conn| account_by_credential(conn, kind, &lookup_hash))
-            .await
     }
 
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>> {
@@ -67,7 +66,6 @@ impl AccountStore for SqliteStore {
                     credentials,
                 }))
             })
-            .await
     }
 
     async fn set_account_state(&self, account_id: &str, state: AccountState, audit: AuditDraft) -> Result<bool> {

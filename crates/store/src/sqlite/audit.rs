@@ -53,13 +53,12 @@ impl AuditStore for SqliteStore {
                 })?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
-            .await
     }
 
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
         let key = self.audit_key.clone();
         self.db
-            .read(move |conn| {
+            .read_long(move |conn| {
                 // One snapshot: events appended meanwhile neither count nor break it.
                 let tx = conn.transaction()?;
                 let (tip_seq, tip_link): (i64, Vec<u8>) = tx

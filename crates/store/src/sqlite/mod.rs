@@ -32,7 +32,7 @@ pub struct SqliteTuning {
     /// `normal`: a commit survives the process being killed but may be lost
     /// (never half applied) on a power loss; `full`: it survives both.
     pub synchronous: Durability,
-    /// Read connections beside the one writer.
+    /// Read-only connections beside the one writer.
     pub readers: u32,
     /// Page cache per connection, in KiB.
     pub cache_kib: u32,
@@ -62,8 +62,8 @@ pub enum Durability {
 /// The SQLite store. It holds the audit key: every event it appends is
 /// linked under it, and the chain is verified with it.
 ///
-/// Writes go to one writer thread that commits them in batches, reads to a
-/// few reader threads ([`worker`]). The schema is migrated through sqlx's
+/// Writes go to one writer thread that commits them in batches; reads run on
+/// the caller's thread on a few read-only connections ([`worker`]). The schema is migrated through sqlx's
 /// migrator, which keeps the migration history the service always had.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -195,13 +195,11 @@ impl Maintenance for SqliteStore {
     async fn ping(&self) -> Result<()> {
         // A query on the schema, not `SELECT 1`: a database that answers but
         // lost its tables (or was never migrated) is not ready either.
-        self.db
-            .read(|conn| {
-                conn.prepare_cached("SELECT seq FROM audit_head")?
-                    .query_row([], |_| Ok(()))?;
-                Ok(())
-            })
-            .await
+        self.db.read(|conn| {
+            conn.prepare_cached("SELECT seq FROM audit_head")?
+                .query_row([], |_| Ok(()))?;
+            Ok(())
+        })
     }
 
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()> {

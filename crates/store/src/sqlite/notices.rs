@@ -28,32 +28,30 @@ pub(super) fn unread_notices(conn: &Connection, account_id: &str) -> Result<u64>
 impl AccountNoticeStore for SqliteStore {
     async fn account_notices(&self, account_id: &str, limit: u32) -> Result<Vec<AccountNotice>> {
         let account_id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
+        self.db.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
                      WHERE account_id = ? ORDER BY id DESC LIMIT ?",
-                )?;
-                let mut rows = stmt.query(params![account_id, limit])?;
-                let mut notices = Vec::new();
-                while let Some(r) = rows.next()? {
-                    notices.push(AccountNotice {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        credential: word(CredentialKind::parse, r.get(2)?)?,
-                        masked_sealed: r.get(3)?,
-                        at: r.get(4)?,
-                        read: r.get::<_, Option<i64>>(5)?.is_some(),
-                    });
-                }
-                Ok(notices)
-            })
-            .await
+            )?;
+            let mut rows = stmt.query(params![account_id, limit])?;
+            let mut notices = Vec::new();
+            while let Some(r) = rows.next()? {
+                notices.push(AccountNotice {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    credential: word(CredentialKind::parse, r.get(2)?)?,
+                    masked_sealed: r.get(3)?,
+                    at: r.get(4)?,
+                    read: r.get::<_, Option<i64>>(5)?.is_some(),
+                });
+            }
+            Ok(notices)
+        })
     }
 
     async fn unread_notices(&self, account_id: &str) -> Result<u64> {
         let account_id = account_id.to_owned();
-        self.db.read(move |conn| unread_notices(conn, &account_id)).await
+        self.db.read(move |conn| unread_notices(conn, &account_id))
     }
 
     async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64> {

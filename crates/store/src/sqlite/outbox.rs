@@ -43,7 +43,6 @@ impl OutboxStore for SqliteStore {
                 };
                 Ok(rows?)
             })
-            .await
     }
 }
 

@@ -166,16 +166,14 @@ impl RebindStore for SqliteStore {
         now: i64,
     ) -> Result<Option<PendingChange>> {
         let (account_id, session_id) = (account_id.to_owned(), session_id.to_owned());
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT * FROM pending_changes WHERE account_id = ? AND session_id = ? AND kind = ? \
+        self.db.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM pending_changes WHERE account_id = ? AND session_id = ? AND kind = ? \
                      AND consumed_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1",
-                )?;
-                let mut rows = stmt.query(params![account_id, session_id, kind.as_str(), now])?;
-                rows.next()?.map(pending).transpose()
-            })
-            .await
+            )?;
+            let mut rows = stmt.query(params![account_id, session_id, kind.as_str(), now])?;
+            rows.next()?.map(pending).transpose()
+        })
     }
 
     async fn prove_change(&self, id: i64, proof: &Proof) -> Result<bool> {
@@ -207,16 +205,12 @@ impl RebindStore for SqliteStore {
 
     async fn rebinds_since(&self, account_id: &str, since: i64) -> Result<Vec<(i64, bool)>> {
         let account_id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT at, person_changed FROM rebinds WHERE account_id = ? AND at > ? ORDER BY at",
-                    )?
-                    .query_map(params![account_id, since], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
-            })
-            .await
+        self.db.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT at, person_changed FROM rebinds WHERE account_id = ? AND at > ? ORDER BY at")?
+                .query_map(params![account_id, since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     async fn commit_rebind(&self, c: RebindCommit) -> Result<u64> {

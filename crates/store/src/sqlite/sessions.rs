@@ -50,15 +50,12 @@ impl SessionStore for SqliteStore {
         }
         let generation = self.sessions.generation();
         let key = token_hash.to_vec();
-        let found = self
-            .db
-            .read(move |conn| {
-                conn.prepare_cached(BY_TOKEN.as_str())?
-                    .query_row([key], session)
-                    .optional()?
-                    .transpose()
-            })
-            .await?;
+        let found = self.db.read(move |conn| {
+            conn.prepare_cached(BY_TOKEN.as_str())?
+                .query_row([key], session)
+                .optional()?
+                .transpose()
+        })?;
         if let Some(s) = &found {
             self.sessions.fill(token_hash, s, generation);
         }
@@ -91,13 +88,11 @@ impl SessionStore for SqliteStore {
             format!("SELECT {SESSION_COLUMNS} WHERE s.account_id = ? ORDER BY s.created_at DESC, s.id")
         });
         let account_id = account_id.to_owned();
-        self.db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(OF_ACCOUNT.as_str())?;
-                let rows = stmt.query_map([account_id], session)?;
-                rows.map(|r| r?).collect()
-            })
-            .await
+        self.db.read(move |conn| {
+            let mut stmt = conn.prepare_cached(OF_ACCOUNT.as_str())?;
+            let rows = stmt.query_map([account_id], session)?;
+            rows.map(|r| r?).collect()
+        })
     }
 
     async fn step_up(&self, session_id: &str, until: i64, code: Option<UsedCode>, audit: AuditDraft) -> Result<bool> {

@@ -1,4 +1,4 @@
-//! The threads that own the SQLite connections.
+//! The SQLite connections: a writer thread, and read connections.
 //!
 //! One writer thread owns the only write connection and commits queued write
 //! jobs in batches (group commit): it takes every job waiting, opens one
@@ -7,17 +7,23 @@
 //! never answers before its transaction is committed, so an answer the
 //! client saw is as durable as `synchronous` makes a commit.
 //!
-//! Reader threads each own a read-only connection and run read jobs, which
-//! WAL lets run beside the writer.
+//! Reads run on the calling thread, on one of a few read-only connections,
+//! which WAL lets run beside the writer: a read takes microseconds, less than
+//! handing it to another thread and waking the caller again (the profile of
+//! W3 showed the scheduler's context switches as the largest cost). A long
+//! read (the whole audit chain) goes to a blocking thread instead, so that
+//! it never holds up a runtime thread.
 //!
-//! Why threads and whole jobs rather than an async driver: a job runs all of
-//! its statements on the connection's thread, so a transaction crosses
-//! threads twice (there and back) instead of twice per statement, and the
-//! writer never waits in SQLite's busy handler for a lock another of our
-//! connections holds.
+//! Why a thread and whole jobs for writes rather than an async driver: a job
+//! runs all of its statements on the writer's thread, so a transaction
+//! crosses threads twice (there and back) instead of twice per statement,
+//! commits in a batch with the others waiting, and never waits in SQLite's
+//! busy handler for a lock another of our connections holds.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use rusqlite::{Connection, OpenFlags};
@@ -80,19 +86,36 @@ where
     }
 }
 
-type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
-
-/// Handles to the writer and reader threads; cloning shares them. The
-/// threads end when the last handle is dropped.
+/// Handles to the writer thread and the read connections; cloning shares
+/// them. The writer thread ends when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Connections {
     writer: flume::Sender<Box<dyn WriteJob>>,
-    readers: flume::Sender<ReadJob>,
+    readers: Arc<Readers>,
+}
+
+/// The read-only connections, each used by one caller at a time.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn with<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut conn = (0..n)
+            .find_map(|i| self.conns[(start + i) % n].try_lock().ok())
+            // All busy (more callers than connections): wait for one.
+            .unwrap_or_else(|| self.conns[start % n].lock().unwrap_or_else(|p| p.into_inner()));
+        catch_unwind(AssertUnwindSafe(|| work(&mut conn)))
+            .unwrap_or_else(|_| Err(StoreError::Worker("a read panicked".into())))
+    }
 }
 
 impl Connections {
-    /// Opens the writer (creating the file) and the readers, and starts
-    /// their threads.
+    /// Opens the writer (creating the file) and the readers, and starts the
+    /// writer's thread.
     pub fn open(file: &Path, create: bool, tuning: SqliteTuning, audit_key: AuditKey) -> Result<Self> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
@@ -105,21 +128,16 @@ impl Connections {
             .name("sqlite-writer".into())
             .spawn(move || write_loop(writer_conn, audit_key, jobs))
             .map_err(|e| StoreError::Worker(format!("starting the writer thread: {e}")))?;
-
-        let (readers, reads) = flume::unbounded::<ReadJob>();
-        for i in 0..tuning.readers.max(1) {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let mut conn = open_connection(file, flags, tuning)?;
-            let reads = reads.clone();
-            thread::Builder::new()
-                .name(format!("sqlite-reader-{i}"))
-                .spawn(move || {
-                    while let Ok(job) = reads.recv() {
-                        job(&mut conn);
-                    }
-                })
-                .map_err(|e| StoreError::Worker(format!("starting a reader thread: {e}")))?;
-        }
+        let conns = (0..tuning.readers.max(1))
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                open_connection(file, flags, tuning).map(Mutex::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let readers = Arc::new(Readers {
+            conns,
+            next: AtomicUsize::new(0),
+        });
         Ok(Connections { writer, readers })
     }
 
@@ -144,24 +162,21 @@ impl Connections {
             .map_err(|_| StoreError::Worker("the writer thread has stopped".into()))?
     }
 
-    /// Runs `work` on a read-only connection.
-    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    /// Runs a short read on a read-only connection, on the calling thread.
+    pub fn read<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.readers.with(work)
+    }
+
+    /// Runs a long read on a read-only connection, on a blocking thread.
+    pub async fn read_long<T, F>(&self, work: F) -> Result<T>
     where
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: ReadJob = Box::new(move |conn| {
-            let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-                .unwrap_or_else(|_| Err(StoreError::Worker("a read job panicked".into())));
-            let _ = reply.send(result);
-        });
-        self.readers
-            .send(job)
-            .map_err(|_| StoreError::Worker("the reader threads have stopped".into()))?;
-        answer
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(work))
             .await
-            .map_err(|_| StoreError::Worker("the reader threads have stopped".into()))?
+            .map_err(|e| StoreError::Worker(format!("a long read failed: {e}")))?
     }
 }
 
