@@ -63,8 +63,9 @@ pub enum Durability {
 /// linked under it, and the chain is verified with it.
 ///
 /// Writes go to one writer thread that commits them in batches; reads run on
-/// the caller's thread on a few read-only connections ([`worker`]). The schema is migrated through sqlx's
-/// migrator, which keeps the migration history the service always had.
+/// the caller's thread on a few read-only connections ([`worker`]). The
+/// schema is migrated through sqlx's migrator, which keeps the migration
+/// history the service always had.
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Connections,
