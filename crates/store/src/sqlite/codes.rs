@@ -10,11 +10,22 @@ use crate::{CodeHolder, CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Re
 /// write transaction, so parallel callers cannot both take the last slot.
 ///
 /// Each key's count is one row (`rate_counts`, always the number of the
-/// key's rows in `rate_hits`): hits that left the window are deleted and
-/// uncounted first, through the index, so a take costs the same whatever
-/// the limit and however busy the key.
+/// key's rows in `rate_hits`), so a take costs the same whatever the limit
+/// and however busy the key. Hits that left the window are deleted and
+/// uncounted only when the count has no room: a count with room, old hits
+/// included, has room within the window too. So a key never holds more
+/// rows than its limit.
 pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
+        let mut hits: i64 = tx
+            .conn
+            .prepare_cached("SELECT hits FROM rate_counts WHERE bucket = ? AND key = ?")?
+            .query_row(params![l.bucket, l.key], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if hits < i64::from(l.limit) {
+            continue;
+        }
         let left = tx
             .conn
             .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at <= ?")?
@@ -23,13 +34,8 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
             tx.conn
                 .prepare_cached("UPDATE rate_counts SET hits = hits - ? WHERE bucket = ? AND key = ?")?
                 .execute(params![left as i64, l.bucket, l.key])?;
+            hits -= left as i64;
         }
-        let hits: i64 = tx
-            .conn
-            .prepare_cached("SELECT hits FROM rate_counts WHERE bucket = ? AND key = ?")?
-            .query_row(params![l.bucket, l.key], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
         if hits >= i64::from(l.limit) {
             let oldest: Option<i64> = tx
                 .conn
