@@ -66,9 +66,15 @@ struct Args {
     /// Comma-separated workloads among b0, w1, w2, w3.
     #[arg(long, default_value = "b0,w1,w2,w3")]
     workloads: String,
-    /// Sign in this many accounts over HTTP before the workloads (timed).
+    /// Create this many accounts straight through the store (`shiming dev
+    /// seed`, on the data folder of the server the bench starts, before
+    /// starting it; timed). Not with --url.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Sign in this many accounts over HTTP (W2's flow, at --connections)
+    /// before the workloads (timed); works with --url too.
+    #[arg(long, default_value_t = 0)]
+    seed_http: u64,
     /// CI mode: 1 s per workload, 4 connections (2 for W3), 4 W1 accounts.
     #[arg(long)]
     smoke: bool,
@@ -91,17 +97,53 @@ impl Drop for Started {
     }
 }
 
-async fn start_server(bin: &Path) -> Result<(Started, String, u32)> {
-    let data = tempfile::tempdir()?;
+/// `shiming <args> --data-dir <data>` with the environment of the server the
+/// bench starts (its limits raised, its logs at warn).
+fn shiming_command(bin: &Path, args: &[&str], data: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(bin);
-    cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(data)
         .envs(RAISED_LIMITS.iter().copied())
         .env("SHIMING_LOG__FILTER", "warn")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
+    cmd
+}
+
+/// Seeds `accounts` through the store of the data folder `data` with `shiming
+/// dev seed --dev` (the configuration `serve --dev` will read), timing the
+/// whole command: opening the database, the seeding, and closing it.
+async fn seed_store(bin: &Path, data: &Path, accounts: u64) -> Result<Seeded> {
+    let n = accounts.to_string();
+    let mut cmd = shiming_command(bin, &["dev", "seed", "--dev", "--accounts", &n], data);
+    // Its progress goes with the bench's, to stderr: stdout is the report's.
+    cmd.stdout(std::io::stderr());
+    let t = Instant::now();
+    let status = cmd
+        .status()
+        .await
+        .with_context(|| format!("running {} dev seed", bin.display()))?;
+    let took = t.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("`shiming dev seed --accounts {accounts}` failed: {status}");
+    }
+    let size = |f: &str| std::fs::metadata(data.join(f)).map_or(0, |m| m.len());
+    Ok(Seeded {
+        accounts,
+        errors: 0,
+        seconds: took,
+        accounts_per_sec: accounts as f64 / took,
+        how: "through the store: `shiming dev seed --dev` on the data folder, before the server started",
+        database_bytes: Some(size("shiming.db")),
+        wal_bytes: Some(size("shiming.db-wal")),
+    })
+}
+
+async fn start_server(bin: &Path, data: tempfile::TempDir) -> Result<(Started, String, u32)> {
+    let mut cmd = shiming_command(bin, &["serve", "--dev", "--listen", "127.0.0.1:0"], data.path());
+    cmd.stdout(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| {
         format!(
             "starting {} (build it first: cargo build --release, or pass --shiming or --url)",
@@ -517,6 +559,10 @@ struct Seeded {
     seconds: f64,
     accounts_per_sec: f64,
     how: &'static str,
+    /// Seeding through the store: the database file's size after it, and
+    /// its write-ahead log's (not yet checkpointed into the file).
+    database_bytes: Option<u64>,
+    wal_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -527,12 +573,19 @@ struct Report {
     cpus: usize,
     clock_ticks_per_sec: u64,
     server_rss_idle_kib: Option<u64>,
+    /// `--seed`: through the store, before the server started.
     seed: Option<Seeded>,
+    /// `--seed-http`: phone sign-ins over HTTP.
+    seed_http: Option<Seeded>,
     rows: Vec<Row>,
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn print_table(report: &Report) {
@@ -554,6 +607,16 @@ fn print_table(report: &Report) {
         println!("limits raised by environment: {}", report.limits_raised.join(" "));
     }
     if let Some(s) = &report.seed {
+        println!(
+            "seed: {} accounts through the store in {:.1} s ({:.0}/s); database {} MiB, WAL {} MiB",
+            s.accounts,
+            s.seconds,
+            s.accounts_per_sec,
+            opt(s.database_bytes.map(mib)),
+            opt(s.wal_bytes.map(mib))
+        );
+    }
+    if let Some(s) = &report.seed_http {
         println!(
             "seed: {} accounts signed in over HTTP in {:.1} s ({:.0}/s, {} errors)",
             s.accounts, s.seconds, s.accounts_per_sec, s.errors
@@ -635,10 +698,20 @@ async fn main() -> Result<()> {
     let duration = Duration::from_secs(args.duration.max(1));
     let hz = clock_ticks_per_sec();
 
+    if args.seed > 0 && args.url.is_some() {
+        bail!("--seed writes to the database of a server the bench starts, before starting it: with --url, run `shiming dev seed` on that server's data folder before starting it, or use --seed-http");
+    }
+
+    let mut seeded = None;
     let (_guard, base, pid, limits_raised) = match &args.url {
         Some(url) => (None, url.trim_end_matches('/').to_owned(), args.pid, Vec::new()),
         None => {
-            let (guard, url, pid) = start_server(&args.shiming).await?;
+            let data = tempfile::tempdir()?;
+            if args.seed > 0 {
+                eprintln!("shiming-bench: seeding {} accounts through the store", args.seed);
+                seeded = Some(seed_store(&args.shiming, data.path(), args.seed).await?);
+            }
+            let (guard, url, pid) = start_server(&args.shiming, data).await?;
             let limits = RAISED_LIMITS.iter().map(|(k, v)| format!("{k}={v}")).collect();
             (Some(guard), url, Some(pid), limits)
         }
@@ -670,7 +743,8 @@ async fn main() -> Result<()> {
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         clock_ticks_per_sec: hz,
         server_rss_idle_kib: rss_idle,
-        seed: None,
+        seed: seeded,
+        seed_http: None,
         rows: Vec::new(),
     };
 
@@ -683,24 +757,26 @@ async fn main() -> Result<()> {
     }
     let ctx = Arc::new(ctx);
 
-    if args.seed > 0 {
-        eprintln!("shiming-bench: seeding {} accounts over HTTP", args.seed);
+    if args.seed_http > 0 {
+        eprintln!("shiming-bench: seeding {} accounts over HTTP", args.seed_http);
         let c = ctx.clone();
         let (out, took) = closed_loop(
             args.connections,
-            Until::Count(Arc::new(AtomicU64::new(0)), args.seed),
+            Until::Count(Arc::new(AtomicU64::new(0)), args.seed_http),
             move || {
                 let c = c.clone();
                 async move { c.w2().await }
             },
         )
         .await;
-        report.seed = Some(Seeded {
+        report.seed_http = Some(Seeded {
             accounts: out.ok,
             errors: out.errors,
             seconds: took.as_secs_f64(),
             accounts_per_sec: out.ok as f64 / took.as_secs_f64(),
             how: "phone sign-ins over HTTP (W2's flow), at --connections",
+            database_bytes: None,
+            wal_bytes: None,
         });
     }
 

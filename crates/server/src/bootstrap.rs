@@ -81,6 +81,17 @@ async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<Sqli
     Ok(store)
 }
 
+/// Creates the data folder if missing, loads the secrets (generating them in
+/// dev) and opens and migrates the database: what `serve` opens, and
+/// `shiming dev seed` with it.
+pub(crate) async fn open_data(config: &Config) -> anyhow::Result<(SqliteStore, Vault)> {
+    // The data folder first: in dev the secrets are generated into it.
+    create_data_dir(config)?;
+    let secrets = secrets::load(config)?;
+    let store = open_store(config, secrets.audit_key).await?;
+    Ok((store, Vault::new(&secrets.keys)))
+}
+
 /// Starts the service on the system clock.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     start_with_clock(config, Clock::system()).await
@@ -88,11 +99,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Starts the service on `clock` (tests hold a manual one and move it on).
 pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Running> {
-    // The data folder first: in dev the secrets are generated into it.
-    create_data_dir(&config)?;
-    let secrets = secrets::load(&config)?;
-    let store: Arc<dyn Store> = Arc::new(open_store(&config, secrets.audit_key).await?);
-    let vault = Arc::new(Vault::new(&secrets.keys));
+    let (store, vault) = open_data(&config).await?;
+    let (store, vault): (Arc<dyn Store>, _) = (Arc::new(store), Arc::new(vault));
     telemetry::prometheus();
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();

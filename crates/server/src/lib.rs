@@ -8,6 +8,7 @@ mod extract;
 mod flows;
 mod routes;
 pub mod secrets;
+pub mod seed;
 mod session;
 mod state;
 mod telemetry;

@@ -94,6 +94,23 @@ enum DevCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080", env = "SHIMING_URL")]
         url: String,
     },
+    /// Benchmarking: create N personal accounts straight through the store,
+    /// each with one phone (+8619000000000, +8619000000001, …), as a first
+    /// phone sign-in creates them. Phones already bound are left as they are.
+    Seed {
+        /// How many accounts: phones 0 to N-1 of the seeded range.
+        #[arg(long, value_name = "N")]
+        accounts: u64,
+        /// Development configuration and secrets, as `serve --dev` (secrets
+        /// generated into the data folder when it has none).
+        #[arg(long)]
+        dev: bool,
+        #[command(flatten)]
+        common: Common,
+        /// Account creations in flight at once (the store commits them in batches).
+        #[arg(long, value_name = "K", default_value_t = shiming_server::seed::DEFAULT_IN_FLIGHT)]
+        in_flight: usize,
+    },
     /// Run the development carrier (real-name three-element checks) alone.
     Carrier {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -192,6 +209,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Dev {
+            command:
+                DevCommand::Seed {
+                    accounts,
+                    dev,
+                    common,
+                    in_flight,
+                },
+        } => {
+            let config = load_config(dev, &common, None)?;
+            init_logs(&config);
+            seed(&config, accounts, in_flight).await?;
+        }
+        Command::Dev {
             command: DevCommand::Carrier { listen },
         } => {
             let carrier = shiming_providers::realname::DevCarrier::new(None);
@@ -232,6 +262,57 @@ async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// `dev seed`: opens the database and secrets as `serve` does and creates
+/// the accounts, printing where, what and how fast.
+async fn seed(config: &Config, accounts: u64, in_flight: usize) -> anyhow::Result<()> {
+    use shiming_server::seed::{phone, Seeder, MAX_ACCOUNTS};
+    if accounts == 0 || accounts > MAX_ACCOUNTS {
+        anyhow::bail!("--accounts must be between 1 and {MAX_ACCOUNTS}");
+    }
+    let secrets_file = config.data_dir.join(shiming_server::secrets::FILE);
+    let had_secrets_file = secrets_file.exists();
+    let seeder = Seeder::open(config).await?;
+    println!(
+        "seeding {accounts} personal accounts into {}{}",
+        config.database_url(),
+        if config.dev { " (development configuration)" } else { "" }
+    );
+    println!(
+        "  phones {} .. {}, one phone credential each, account.created audited (via \"seed\")",
+        phone(0).e164(),
+        phone(accounts - 1).e164()
+    );
+    println!(
+        "  secrets: {}",
+        if !had_secrets_file && secrets_file.exists() {
+            format!("generated now into {}", secrets_file.display())
+        } else if config.secrets.encryption_key.is_some() || config.secrets.encryption_key_file.is_some() {
+            "from the configuration".to_owned()
+        } else {
+            format!("from {}", secrets_file.display())
+        }
+    );
+    let started = std::time::Instant::now();
+    let mut shown = started;
+    let seeded = seeder
+        .seed(0..accounts, in_flight, |done| {
+            if shown.elapsed().as_secs() >= 5 {
+                shown = std::time::Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                println!("  {done} of {accounts} in {secs:.0} s ({:.0}/s)", done as f64 / secs);
+            }
+        })
+        .await?;
+    let secs = seeded.elapsed.as_secs_f64();
+    println!(
+        "seeded {} accounts in {secs:.1} s ({:.0}/s, {in_flight} in flight); {} phones were bound already",
+        seeded.created,
+        seeded.created as f64 / secs,
+        seeded.existing
+    );
+    Ok(())
 }
 
 /// Runs one development simulator alone until Ctrl-C or SIGTERM.

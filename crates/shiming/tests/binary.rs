@@ -1,6 +1,6 @@
 //! The real binary: `serve --dev` end to end with its logs captured, nothing
-//! plain at rest or in the logs, operations endpoints, graceful shutdown, a
-//! crash in the middle of commits, and the maintenance commands.
+//! plain at rest or in the logs, operations endpoints, graceful shutdown,
+//! seeding, and the maintenance commands. Crashes under load: crash.rs.
 //!
 //! Every process listens on port 0 and the test reads the address it printed,
 //! so tests running side by side never race for a port; every process is
@@ -10,9 +10,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Barrier};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use common::*;
 use reqwest::blocking::Client;
@@ -211,6 +208,83 @@ fn migrate_dev_sms_and_production_without_secrets() {
     assert!(status.success(), "{status:?}");
 }
 
+/// `dev seed` writes accounts straight through the store as a first phone
+/// sign-in would: the service then signs each seeded phone in to its seeded
+/// account (`created: false`), the audit chain verifies, and seeding again
+/// over a larger range adds only the phones no account holds.
+#[test]
+fn seeded_accounts_sign_in_by_phone_and_the_chain_verifies() {
+    use shiming_server::seed::phone;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Outside dev, with no secrets configured, it refuses as `serve` does.
+    let (ok, _, stderr) = seed(&tmp.path().join("prod"), 50, &[]);
+    assert!(!ok && stderr.contains("no secrets"), "{stderr}");
+
+    let (ok, out, stderr) = seed(&data, 50, &["--dev"]);
+    assert!(ok, "{stderr}");
+    assert!(out.contains("+8619000000000 .. +8619000000049"), "{out}");
+    assert!(out.contains("secrets: generated now"), "{out}");
+    assert!(out.contains("seeded 50 accounts in"), "{out}");
+    // The keyed chain's switch event, then one account.created per account.
+    assert_eq!(
+        audit(&data, &["verify"]),
+        (Some(0), "audit chain intact: 51 events".into())
+    );
+    let db = Db::open(&data);
+    assert_eq!(db.total("SELECT COUNT(*) FROM accounts WHERE nature = 'personal'"), 50);
+    assert_eq!(db.total("SELECT COUNT(*) FROM credentials WHERE kind = 'phone'"), 50);
+    assert_eq!(
+        db.total(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'account.created' \
+             AND json_extract(details, '$.via') = 'seed'"
+        ),
+        50
+    );
+    let seeded = db.texts("SELECT id FROM accounts");
+    drop(db);
+
+    let served = serve(&data, tmp.path());
+    let c = Client::new();
+    let mut signed_in = Vec::new();
+    for i in [0, 17, 49] {
+        let login = phone_sign_in_answer(&c, &served.base, phone(i).e164());
+        assert_eq!(login["created"], false, "seeded phone {i}: {login}");
+        let id = login["account_id"].as_str().unwrap().to_owned();
+        assert!(seeded.contains(&id), "seeded phone {i} signed in to {id}");
+        let token = login["token"].as_str().unwrap();
+        let security = get_as(&c, &served.base, token, "/api/v1/account/security");
+        assert_eq!(
+            security["phone"]["number_masked"],
+            masked(phone(i).e164()),
+            "{security}"
+        );
+        signed_in.push(id);
+    }
+    signed_in.dedup();
+    assert_eq!(signed_in.len(), 3, "{signed_in:?}");
+    // The next phone of the range is no one's yet.
+    let login = phone_sign_in_answer(&c, &served.base, phone(50).e164());
+    assert_eq!(login["created"], true, "{login}");
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
+
+    // Again over 60 phones: the 50 seeded and the one signed in stay as they are.
+    let (ok, out, stderr) = seed(&data, 60, &["--dev"]);
+    assert!(ok, "{stderr}");
+    assert!(out.contains("secrets: from"), "{out}");
+    assert!(
+        out.contains("seeded 9 accounts in") && out.contains("51 phones were bound already"),
+        "{out}"
+    );
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+    let db = Db::open(&data);
+    assert_eq!(db.total("SELECT COUNT(*) FROM accounts"), 60);
+    db.assert_nothing_half_applied();
+}
+
 #[test]
 fn the_dev_simulators_are_absent_outside_dev() {
     let tmp = tempfile::tempdir().unwrap();
@@ -305,224 +379,6 @@ fn the_development_wechat_runs_alone() {
     assert_eq!(grant["unionid"], "dev-union-lisi");
     let again: Value = http.get(&token_url).send().unwrap().json().unwrap();
     assert_eq!(again["errcode"], 40163);
-}
-
-/// What a confirm got back before, or instead of, the crash.
-#[derive(Debug)]
-enum Answer {
-    /// An HTTP answer: its status and body (`None`: the body was cut off).
-    Http(u16, Option<Value>),
-    /// No answer: the process died first. Committed or not, nobody knows.
-    Unknown,
-}
-
-/// How many of the accounts are prepared for a rebind and then confirmed at
-/// once: enough that commits are still in flight after the first answer.
-const CRASHED_CONFIRMS: usize = 16;
-
-#[test]
-fn a_crash_during_confirms_leaves_no_half_applied_rebind() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let served = serve_with(&data, tmp.path(), &[("SHIMING_SMS__RESEND_AFTER_SECS", "0")]);
-    let base = served.base.clone();
-    let c = Client::new();
-    let (name, id) = ("陈静", "320102199505052468");
-    // (token, account id, old phone, new phone): each with a proven phone
-    // change to a phone that attests 陈静, waiting for its confirm.
-    let mut accounts = Vec::new();
-    for i in 0..CRASHED_CONFIRMS {
-        let (old, new) = (format!("+861370000{i:04}"), format!("+861390000{i:04}"));
-        let added = c
-            .post(format!("{base}/dev/carrier/persons"))
-            .json(&json!({ "phone": new, "name": name, "id_number": id }))
-            .send()
-            .unwrap();
-        assert_eq!(added.status(), 201);
-        let token = phone_sign_in(&c, &base, &old);
-        let account = get_as(&c, &base, &token, "/api/v1/whoami")["account_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            post_as(&c, &base, &token, "/api/v1/step-up/sms", json!({})).status(),
-            202
-        );
-        let code = code_from(&c, &base, &old);
-        assert_eq!(
-            post_as(&c, &base, &token, "/api/v1/step-up/verify", json!({ "code": code })).status(),
-            200
-        );
-        let body = json!({ "new_phone": new, "name": name, "id_number": id, "consent": true });
-        assert_eq!(
-            post_as(&c, &base, &token, "/api/v1/account/phone/change", body).status(),
-            202
-        );
-        let code = code_from(&c, &base, &new);
-        assert_eq!(
-            post_as(
-                &c,
-                &base,
-                &token,
-                "/api/v1/account/phone/change/verify",
-                json!({ "code": code })
-            )
-            .status(),
-            200
-        );
-        accounts.push((token, account, old, new));
-    }
-
-    // Every confirm at once; the process is killed as soon as the first one
-    // answered 200, while the others are still being committed.
-    let start = Arc::new(Barrier::new(accounts.len() + 1));
-    let (heard, first) = mpsc::channel::<(usize, u16)>();
-    let confirms: Vec<JoinHandle<Answer>> = accounts
-        .iter()
-        .enumerate()
-        .map(|(i, (token, ..))| {
-            let (base, token, start, heard) = (base.clone(), token.clone(), start.clone(), heard.clone());
-            std::thread::spawn(move || {
-                let c = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-                let req = c
-                    .post(format!("{base}/api/v1/account/phone/change/confirm"))
-                    .bearer_auth(token)
-                    .json(&json!({ "accept_consequences": true }));
-                start.wait();
-                match req.send() {
-                    Ok(r) => {
-                        // The status is told at once: the handler finished, so
-                        // its commit is done.
-                        let status = r.status().as_u16();
-                        let _ = heard.send((i, status));
-                        let body = r
-                            .text()
-                            .ok()
-                            .map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)));
-                        Answer::Http(status, body)
-                    }
-                    Err(_) => Answer::Unknown,
-                }
-            })
-        })
-        .collect();
-    drop(heard);
-    start.wait();
-    let mut answered_before_kill = Vec::new();
-    loop {
-        match first.recv_timeout(Duration::from_secs(60)) {
-            Ok((i, status)) => {
-                answered_before_kill.push((i, status));
-                if status == 200 {
-                    break;
-                }
-            }
-            Err(e) => panic!("no confirm answered 200 ({e:?}); answers: {answered_before_kill:?}"),
-        }
-    }
-    served.kill();
-    let answers: Vec<Answer> = confirms.into_iter().map(|t| t.join().unwrap()).collect();
-
-    // One commit at least was answered before the kill (the loop above
-    // stops at the first 200); the crash fell between commits only if some
-    // confirms were still in flight, and got no answer.
-    let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
-    assert!(
-        unknown >= 1,
-        "every confirm was answered before the kill: no crash between commits"
-    );
-    for (i, a) in answers.iter().enumerate() {
-        match a {
-            Answer::Http(200, body) => {
-                if let Some(body) = body {
-                    assert_eq!(body["committed"], true, "confirm {i}: {body}");
-                    assert_eq!(body["real_name"]["status"], "verified", "confirm {i}: {body}");
-                }
-            }
-            // Confirms of different accounts do not conflict: any refusal is a fault.
-            Answer::Http(status, body) => panic!("confirm {i} answered {status}: {body:?}"),
-            Answer::Unknown => {}
-        }
-    }
-
-    let served = serve(&data, tmp.path());
-    let base = served.base.clone();
-    let db = Db::open(&data);
-    let (mut answered_committed, mut unknown_committed, mut absent) = (0, 0, 0);
-    let mut not_committed = Vec::new();
-    for (i, (token, account, old, new)) in accounts.iter().enumerate() {
-        let sec = get_as(&c, &base, token, "/api/v1/account/security");
-        let shown = sec["phone"]["number_masked"]
-            .as_str()
-            .unwrap_or_else(|| panic!("account {i} lost its phone: {sec}"))
-            .to_owned();
-        let events = get_as(&c, &base, token, "/api/v1/account/audit");
-        let rebound = events["events"]
-            .as_array()
-            .expect("a list of events")
-            .iter()
-            .filter(|e| e["type"] == "credential.rebound")
-            .count();
-        let committed = shown == masked(new);
-        // Whole or absent: the phone, the real name it carries, its audit
-        // event (as the account's own audit shows it, and in the database),
-        // the consumed pending change and the rebind record together.
-        let facts = db.rebind_facts(account);
-        assert_eq!(
-            rebound as i64, facts.0,
-            "account {i}: the audit shown is not the database's"
-        );
-        if committed {
-            assert_eq!(facts, (1, 1, 1, 1), "account {i}: half a rebind: {sec}");
-            assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
-            assert_eq!(sec["real_name"]["name_masked"], "*静", "account {i}: {sec}");
-            assert_eq!(sec["real_name"]["source"], "phone", "account {i}: {sec}");
-            match answers[i] {
-                Answer::Http(..) => answered_committed += 1,
-                Answer::Unknown => unknown_committed += 1,
-            }
-        } else {
-            assert_eq!(shown, masked(old), "account {i}: neither phone");
-            assert_eq!(facts, (0, 0, 0, 0), "account {i}: half a rebind: {sec}");
-            assert_eq!(sec["real_name"]["status"], "unverified", "account {i}: {sec}");
-            assert!(
-                matches!(answers[i], Answer::Unknown),
-                "account {i}: a confirm answered 200 and lost in the crash"
-            );
-            absent += 1;
-            not_committed.push(i);
-        }
-    }
-    // The database's own view, every account at once: no account without its
-    // phone, no credential held twice, no commit or sign-in written in part.
-    db.assert_nothing_half_applied();
-    eprintln!(
-        "after SIGKILL of {} confirms: {} answered before the kill, {unknown} never answered; \
-         committed: {answered_committed} answered + {unknown_committed} unanswered, absent: {absent}",
-        accounts.len(),
-        answered_before_kill.len(),
-    );
-
-    // What the crash left undone is intact: its confirm still commits.
-    for i in not_committed {
-        let (token, ..) = &accounts[i];
-        let r = post_as(
-            &c,
-            &base,
-            token,
-            "/api/v1/account/phone/change/confirm",
-            json!({ "accept_consequences": true }),
-        );
-        assert_eq!(r.status(), 200, "account {i}: {}", r.text().unwrap());
-        let sec = get_as(&c, &base, token, "/api/v1/account/security");
-        assert_eq!(sec["real_name"]["status"], "verified", "account {i}: {sec}");
-    }
-
-    let (status, _) = served.terminate();
-    assert!(status.success());
-    let (code, said) = audit(&data, &["verify"]);
-    assert_eq!(code, Some(0), "{said}");
-    assert!(said.starts_with("audit chain intact"), "{said}");
 }
 
 #[test]

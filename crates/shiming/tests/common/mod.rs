@@ -1,7 +1,7 @@
 //! Helpers shared by the tests of the real binary (`binary.rs`, `crash.rs`):
 //! processes owned by kill-on-drop guards, `serve --dev` on port 0, the
 //! phone sign-in through the development outbox, read-only queries on the
-//! data folder's database and `shiming audit`.
+//! data folder's database, `shiming dev seed` and `shiming audit`.
 //!
 //! Each test file compiles its own copy and uses only some of it.
 #![allow(dead_code)]
@@ -409,6 +409,24 @@ impl Db {
             assert!(found.is_empty(), "{what}: {} found: {found:?}", found.len());
         }
     }
+}
+
+/// `shiming dev seed --accounts N` on a data folder with the extra `args`
+/// (e.g. `--dev`): (success, standard output, standard error).
+pub fn seed(data: &Path, accounts: u64, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["dev", "seed", "--accounts", &accounts.to_string()])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `shiming audit …` on a data folder: (exit code, standard output).
