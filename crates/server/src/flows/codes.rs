@@ -164,7 +164,7 @@ pub async fn prove(
 }
 
 /// Every failure of an anonymous caller's code is the same failure.
-pub fn anonymous_failure<T>(who: Option<&Authenticated>, checked: ApiResult<T>) -> ApiResult<T> {
+fn anonymous_failure<T>(who: Option<&Authenticated>, checked: ApiResult<T>) -> ApiResult<T> {
     match checked {
         Err(ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts) if who.is_none() => {
             Err(ApiError::CodeIncorrect { left: None })

@@ -43,16 +43,7 @@ async fn a_revoked_session_and_the_others_signed_out_are_seen_at_once() {
     for t in [&me, &one, &two] {
         warm(&app, t).await;
     }
-    let sessions: serde_json::Value = app.get_as(&one, "/api/v1/account/sessions").await.json().await.unwrap();
-    let one_id = sessions["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let one_id = app.current_session_id(&one).await;
     let r = app.delete_as(&me, &format!("/api/v1/account/sessions/{one_id}")).await;
     assert!(r.status().is_success(), "{}", r.status());
     assert_signed_out(&app, &one).await;

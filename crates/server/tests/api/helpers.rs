@@ -237,6 +237,25 @@ impl TestApp {
         )
     }
 
+    /// The id of the session `token` opens, from its own list of sessions.
+    pub async fn current_session_id(&self, token: &str) -> String {
+        let list: Value = self
+            .get_as(token, "/api/v1/account/sessions")
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .expect("the calling session is listed")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Everything an account shows of itself: Account & Security, its
     /// sessions, its audit trail, its notices (compare with [`assert_unchanged`]).
     pub async fn snapshot(&self, token: &str) -> Value {

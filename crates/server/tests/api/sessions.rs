@@ -34,21 +34,7 @@ async fn list_and_revoke_sessions() {
         assert!(s["user_agent"].is_null(), "none was sent at sign-in");
     }
     // The second session's id, from its own view.
-    let of_second: Value = app
-        .get_as(&second, "/api/v1/account/sessions")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second_id = of_second["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second_id = app.current_session_id(&second).await;
 
     // Another account cannot revoke it.
     let (stranger, _) = app.sign_in("+8613700000001").await;
