@@ -17,16 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::json;
-use shiming_domain::{CredentialKind, Nature, Phone};
-use shiming_store::{AuditDraft, NewAccount, NewCredential, Store, StoreError};
-use shiming_vault::{random_hex, Vault};
+use shiming_domain::Phone;
+use shiming_store::{Store, StoreError};
+use shiming_vault::Vault;
 use tokio::task::JoinSet;
 
 use crate::bootstrap;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::flows::security::{self, PHONE_VALUE};
+use crate::flows::{accounts, security};
 
 /// How many phones the seeding numbers: `+8619` and nine digits.
 pub const MAX_ACCOUNTS: u64 = 1_000_000_000;
@@ -124,26 +123,9 @@ impl Seeder {
 /// its phone is bound already.
 async fn create(store: &dyn Store, vault: &Vault, i: u64, now: i64) -> Result<bool, StoreError> {
     let phone = phone(i);
-    // As `routes::auth::login_phone` builds the credential a sign-in proved.
-    let credential = NewCredential::bare(
-        CredentialKind::Phone,
-        security::phone_hash(vault, &phone),
-        vault.seal(PHONE_VALUE, phone.e164().as_bytes()),
-    );
-    // As `flows::accounts::find_or_create` creates an account, but for `via`.
-    let id = format!("acc_{}", random_hex(16));
-    let details = json!({
-        "via": "seed",
-        "credential": CredentialKind::Phone.as_str(),
-        "lookup_hash": hex::encode(&credential.lookup_hash),
-        "attested": false,
-        "nature": Nature::Personal.as_str(),
-    });
-    let account = NewAccount {
-        id: id.clone(),
-        nature: Nature::Personal,
-        audit: AuditDraft::new("account.created", &id, now, details),
-    };
+    // As a first phone sign-in creates its account, but `via` the seeding.
+    let credential = security::phone_credential(vault, &phone);
+    let account = accounts::new_personal_account(&credential, "seed", now);
     match store.create_account(account, credential, now).await {
         Ok(()) => Ok(true),
         Err(StoreError::CredentialInUse) => Ok(false),
@@ -153,6 +135,7 @@ async fn create(store: &dyn Store, vault: &Vault, i: u64, now: i64) -> Result<bo
 
 #[cfg(test)]
 mod tests {
+    use shiming_domain::{CredentialKind, Nature};
     use shiming_store::ChainReport;
 
     use super::*;

@@ -48,21 +48,7 @@ pub async fn sign_in(
         lookup_hash: credential.lookup_hash.clone(),
     };
     let now = state.now();
-    let create = create.then(|| {
-        let id = format!("acc_{}", random_hex(16));
-        let details = json!({
-            "via": via,
-            "credential": kind.as_str(),
-            "lookup_hash": hex::encode(&credential.lookup_hash),
-            "attested": credential.attestation.is_some(),
-            "nature": Nature::Personal.as_str(),
-        });
-        NewAccount {
-            audit: AuditDraft::new("account.created", &id, now, details),
-            id,
-            nature: Nature::Personal,
-        }
-    });
+    let create = create.then(|| new_personal_account(&credential, via, now));
     let (token, session) = session::new(state, user_agent, signed_in_with);
     let signed_in = state
         .store
@@ -98,6 +84,25 @@ pub async fn sign_in(
     .into_response();
     resp.headers_mut().insert(SET_COOKIE, session::cookie(state, &token));
     Ok(resp)
+}
+
+/// A new personal account to be created holding `credential`, with its
+/// `account.created` audit event (`via`: how it came: `phone`, `wechat`,
+/// `seed`).
+pub fn new_personal_account(credential: &NewCredential, via: &str, now: i64) -> NewAccount {
+    let id = format!("acc_{}", random_hex(16));
+    let details = json!({
+        "via": via,
+        "credential": credential.kind.as_str(),
+        "lookup_hash": hex::encode(&credential.lookup_hash),
+        "attested": credential.attestation.is_some(),
+        "nature": Nature::Personal.as_str(),
+    });
+    NewAccount {
+        audit: AuditDraft::new("account.created", &id, now, details),
+        id,
+        nature: Nature::Personal,
+    }
 }
 
 /// The signed-in account, which must be `active` to change anything.

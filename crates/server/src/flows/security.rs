@@ -6,7 +6,7 @@ use shiming_domain::{
     derive_real_name, AccountState, CredentialKind, IdNumber, Nature, Person, PersonName, Phone, RealName,
     RealNameStatus,
 };
-use shiming_store::{AccountNotice, AccountView, Attestation, NewAccountNotice, NewPerson};
+use shiming_store::{AccountNotice, AccountView, Attestation, NewAccountNotice, NewCredential, NewPerson};
 use shiming_vault::Vault;
 
 use crate::error::{ApiError, ApiResult};
@@ -88,6 +88,16 @@ pub fn open_phone(vault: &Vault, sealed: &[u8]) -> ApiResult<Phone> {
 /// The keyed hash by which a phone number is looked up.
 pub fn phone_hash(vault: &Vault, phone: &Phone) -> Vec<u8> {
     vault.keyed_hash("phone", phone.e164()).to_vec()
+}
+
+/// The bare credential of a phone a sign-in proved: its lookup hash and its
+/// number sealed.
+pub fn phone_credential(vault: &Vault, phone: &Phone) -> NewCredential {
+    NewCredential::bare(
+        CredentialKind::Phone,
+        phone_hash(vault, phone),
+        vault.seal(PHONE_VALUE, phone.e164().as_bytes()),
+    )
 }
 
 /// A person sealed for storage, with the keyed hash persons are compared by.

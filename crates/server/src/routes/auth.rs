@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use shiming_domain::{CodePurpose, CredentialKind, Phone, SmsCode};
-use shiming_store::{AuditDraft, NewCredential};
+use shiming_domain::{CodePurpose, Phone, SmsCode};
+use shiming_store::AuditDraft;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::flows::security::{self, PHONE_VALUE};
+use crate::flows::security;
 use crate::flows::{accounts, codes};
 use crate::session::{self, Authenticated};
 use crate::state::AppState;
@@ -56,11 +56,7 @@ pub async fn login_phone(
     let phone = Phone::parse(&body.phone)?;
     let code = SmsCode::parse(&body.code)?;
     let code = codes::prove(&state, &phone, CodePurpose::Login, None, &code, &ip.to_string()).await?;
-    let credential = NewCredential::bare(
-        CredentialKind::Phone,
-        security::phone_hash(&state.vault, &phone),
-        state.vault.seal(PHONE_VALUE, phone.e164().as_bytes()),
-    );
+    let credential = security::phone_credential(&state.vault, &phone);
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     accounts::sign_in(&state, credential, accounts::Proof::Phone(code), user_agent).await
 }
