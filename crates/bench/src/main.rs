@@ -7,10 +7,12 @@
 //!   machine's limit for one request per operation.
 //! - W1: `GET /api/v1/whoami` with a bearer token.
 //! - W2: a phone sign-in (send a code, read it from `/dev/sms`, sign in).
-//! - W3: a whole phone change (sign in, step up by SMS, change to a new phone
-//!   the carrier knows, verify its code, confirm).
+//! - W3: a whole phone change of a signed-in account (step up by SMS, change
+//!   to a new phone the carrier knows as the account's person, verify its
+//!   code, confirm); with `--w3-sign-in`, each change signs a new account in
+//!   first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -63,6 +65,14 @@ struct Args {
     /// Accounts signed in before W1, whose tokens W1 uses in turn.
     #[arg(long, default_value_t = 64)]
     w1_accounts: usize,
+    /// Accounts signed in before W3; each change takes the one whose last
+    /// change is longest past (at least --w3-connections are signed in).
+    #[arg(long, default_value_t = 256)]
+    w3_accounts: usize,
+    /// Each W3 change signs a new account in first (W2's flow), as the
+    /// bench's W3 did before 2026-12-04: 11 requests instead of 8.
+    #[arg(long)]
+    w3_sign_in: bool,
     /// Comma-separated workloads among b0, w1, w2, w3.
     #[arg(long, default_value = "b0,w1,w2,w3")]
     workloads: String,
@@ -75,7 +85,8 @@ struct Args {
     /// before the workloads (timed); works with --url too.
     #[arg(long, default_value_t = 0)]
     seed_http: u64,
-    /// CI mode: 1 s per workload, 4 connections (2 for W3), 4 W1 accounts.
+    /// CI mode: 1 s per workload, 4 connections (2 for W3), 4 W1 and W3
+    /// accounts.
     #[arg(long)]
     smoke: bool,
     /// Also write the report as JSON to this file.
@@ -346,6 +357,17 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
 
 // ------------------------------------------------------------ the API flows
 
+/// An account signed in for W3: its session, its phone now, and the person
+/// every phone it changes to is registered to at the carrier.
+struct W3Account {
+    token: String,
+    phone: String,
+    id_number: String,
+}
+
+/// The name of every W3 person (the ID numbers tell them apart).
+const W3_NAME: &str = "王小明";
+
 struct Ctx {
     http: Client,
     base: String,
@@ -353,6 +375,8 @@ struct Ctx {
     next_person: AtomicU64,
     tokens: Vec<String>,
     next_token: AtomicU64,
+    /// W3's signed-in accounts, the one changed longest ago first.
+    w3_accounts: Mutex<VecDeque<W3Account>>,
     /// Latencies (µs) of each request of W2 and W3 (and the seeding), by path.
     steps: Mutex<BTreeMap<&'static str, Vec<u64>>>,
 }
@@ -468,30 +492,54 @@ impl Ctx {
         self.sign_in(&self.phone()).await.map(drop)
     }
 
-    async fn w3(&self) -> Result<()> {
+    /// A new account, signed in, with a person of its own.
+    async fn w3_account(&self) -> Result<W3Account> {
         let phone = self.phone();
         let token = self.sign_in(&phone).await?;
-        let t = Some(token.as_str());
-        self.post(t, "/api/v1/step-up/sms", json!({}), 202).await?;
-        let code = self.latest_code(&phone).await?;
-        self.post(t, "/api/v1/step-up/verify", json!({ "code": code }), 200)
-            .await?;
-        let new_phone = self.phone();
         let id_number = IdNumber::sample(self.next_person.fetch_add(1, Ordering::Relaxed))
             .as_str()
             .to_owned();
-        let name = "王小明";
-        self.post(
-            None,
-            "/dev/carrier/persons",
-            json!({ "phone": new_phone, "name": name, "id_number": id_number }),
-            201,
-        )
-        .await?;
+        Ok(W3Account {
+            token,
+            phone,
+            id_number,
+        })
+    }
+
+    /// W3: one phone change, of a new account (`sign_in`) or of the pooled
+    /// account changed longest ago, which goes back to the pool afterwards.
+    async fn w3(&self, sign_in: bool) -> Result<()> {
+        let mut account = if sign_in {
+            self.w3_account().await?
+        } else {
+            let pooled = self.w3_accounts.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            pooled.ok_or_else(|| anyhow!("no W3 account is free (--w3-accounts below --w3-connections?)"))?
+        };
+        let changed = self.change_phone(&account).await;
+        if let Ok(new_phone) = &changed {
+            account.phone.clone_from(new_phone);
+        }
+        if !sign_in {
+            self.w3_accounts.lock().unwrap_or_else(|e| e.into_inner()).push_back(account);
+        }
+        changed.map(drop)
+    }
+
+    /// Step-up, a new phone registered to the account's person at the
+    /// carrier, its code, the preview, the confirm; the new phone.
+    async fn change_phone(&self, account: &W3Account) -> Result<String> {
+        let t = Some(account.token.as_str());
+        self.post(t, "/api/v1/step-up/sms", json!({}), 202).await?;
+        let code = self.latest_code(&account.phone).await?;
+        self.post(t, "/api/v1/step-up/verify", json!({ "code": code }), 200)
+            .await?;
+        let new_phone = self.phone();
+        let person = json!({ "phone": new_phone, "name": W3_NAME, "id_number": account.id_number });
+        self.post(None, "/dev/carrier/persons", person, 201).await?;
         self.post(
             t,
             "/api/v1/account/phone/change",
-            json!({ "new_phone": new_phone, "name": name, "id_number": id_number, "consent": true }),
+            json!({ "new_phone": new_phone, "name": W3_NAME, "id_number": account.id_number, "consent": true }),
             202,
         )
         .await?;
@@ -505,7 +553,7 @@ impl Ctx {
             200,
         )
         .await?;
-        Ok(())
+        Ok(new_phone)
     }
 }
 
@@ -682,6 +730,7 @@ async fn main() -> Result<()> {
         args.connections = 4;
         args.w3_connections = 2;
         args.w1_accounts = 4;
+        args.w3_accounts = 4;
     }
     let workloads: Vec<String> = args
         .workloads
@@ -732,6 +781,7 @@ async fn main() -> Result<()> {
         next_person: AtomicU64::new(phone0 % 16_800_000),
         tokens: Vec::new(),
         next_token: AtomicU64::new(0),
+        w3_accounts: Mutex::new(VecDeque::new()),
         steps: Mutex::new(BTreeMap::new()),
     };
 
@@ -754,6 +804,14 @@ async fn main() -> Result<()> {
             let token = ctx.sign_in(&phone).await.context("signing in W1's accounts")?;
             ctx.tokens.push(token);
         }
+    }
+    if workloads.iter().any(|w| w == "w3") && !args.w3_sign_in {
+        let n = args.w3_accounts.max(args.w3_connections);
+        let mut pool = VecDeque::with_capacity(n);
+        for _ in 0..n {
+            pool.push_back(ctx.w3_account().await.context("signing in W3's accounts")?);
+        }
+        *ctx.w3_accounts.lock().unwrap_or_else(|e| e.into_inner()) = pool;
     }
     let ctx = Arc::new(ctx);
 
@@ -786,7 +844,8 @@ async fn main() -> Result<()> {
             "b0" => ("bare axum GET, constant body", 1, args.connections, None),
             "w1" => ("GET /api/v1/whoami (bearer)", 1, args.connections, pid),
             "w2" => ("phone sign-in (send, outbox, login)", 3, args.connections, pid),
-            _ => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
+            _ if args.w3_sign_in => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
+            _ => ("phone change (step-up .. confirm)", 8, args.w3_connections, pid),
         };
         ctx.take_steps();
         let rss_before = server_pid.and_then(rss_kib);
@@ -807,6 +866,7 @@ async fn main() -> Result<()> {
             name => {
                 let c = ctx.clone();
                 let name = name.to_owned();
+                let w3_sign_in = args.w3_sign_in;
                 closed_loop(connections, until, move || {
                     let c = c.clone();
                     let name = name.clone();
@@ -814,7 +874,7 @@ async fn main() -> Result<()> {
                         match name.as_str() {
                             "w1" => c.w1().await,
                             "w2" => c.w2().await,
-                            _ => c.w3().await,
+                            _ => c.w3(w3_sign_in).await,
                         }
                     }
                 })
