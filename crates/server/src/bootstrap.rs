@@ -175,17 +175,20 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
         timeout_ms: config.realname.timeout_ms,
     }));
 
-    let sms: Arc<dyn SmsSender> = match (config.sms.sender, &config.sms.webhook) {
-        (SmsSenderKind::Outbox, _) if config.dev => Arc::new(OutboxSender {
+    let outbox = (config.sms.sender == SmsSenderKind::Outbox && config.dev).then(|| {
+        Arc::new(OutboxSender {
             store: store.clone(),
             vault: vault.clone(),
             clock: clock.clone(),
-        }),
-        (SmsSenderKind::Outbox, _) => {
+        })
+    });
+    let sms: Arc<dyn SmsSender> = match (&outbox, config.sms.sender, &config.sms.webhook) {
+        (Some(outbox), _, _) => outbox.clone(),
+        (None, SmsSenderKind::Outbox, _) => {
             bail!("the SMS outbox is for development only: set sms.sender = \"webhook\" and sms.webhook.url")
         }
-        (SmsSenderKind::Webhook, Some(w)) => Arc::new(WebhookSender::new(w.clone())),
-        (SmsSenderKind::Webhook, None) => bail!("set sms.webhook.url (and optionally sms.webhook.bearer_token)"),
+        (None, SmsSenderKind::Webhook, Some(w)) => Arc::new(WebhookSender::new(w.clone())),
+        (None, SmsSenderKind::Webhook, None) => bail!("set sms.webhook.url (and optionally sms.webhook.bearer_token)"),
     };
 
     let (seen, writer) = seen_writer(
@@ -208,6 +211,7 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
         store: store.clone(),
         vault,
         sms,
+        outbox,
         verifier,
         wechat,
         seen,

@@ -10,6 +10,7 @@ use shiming_vault::Vault;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::flows::outbox::OutboxSender;
 use crate::session::SeenRecorder;
 
 #[derive(Clone)]
@@ -18,6 +19,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub sms: Arc<dyn SmsSender>,
+    /// The development outbox, when `sms` is it: a code's text is stored
+    /// with the code, in one transaction, instead of being sent after it.
+    pub outbox: Option<Arc<OutboxSender>>,
     pub verifier: Arc<dyn RealNameVerifier>,
     /// WeChat sign-in, when configured.
     pub wechat: Option<Arc<dyn WechatProvider>>,

@@ -14,7 +14,7 @@ mod session_cache;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use shiming_domain::{AccountState, CodePurpose, CredentialKind};
+use shiming_domain::{AccountState, CredentialKind};
 
 pub use chain::{ChainHead, ChainHeadError, ChainReport, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
@@ -98,26 +98,15 @@ pub trait CodeStore {
     async fn discard_code(&self, id: i64, limits: &[RateLimit]) -> Result<()>;
 
     /// Counts one try on the newest code of the phone and purpose (issued for
-    /// `holder`, or for nobody) that is unexpired, unconsumed and not
-    /// burnt, and returns it with the tries counted so far (this one
-    /// included); `None` when there is no such code. Atomic: a parallel
-    /// burst of tries is counted exactly, and each try is counted before
-    /// the caller compares. `limits` are taken first, in the same transaction
-    /// (no room: [`StoreError::RateLimited`], and no try is counted).
-    async fn take_try(
-        &self,
-        phone_hash: &[u8],
-        purpose: CodePurpose,
-        holder: Option<CodeHolder<'_>>,
-        now: i64,
-        max_attempts: u32,
-        limits: &[RateLimit],
-    ) -> Result<Option<CodeRecord>>;
-
-    /// Consumes a code atomically and, in the same transaction, gives back one
-    /// hit of each of `give_back` (a try that matched does not count against
-    /// them); false when it was consumed before or expired.
-    async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool>;
+    /// the try's holder, or for nobody) that is unexpired, unconsumed and not
+    /// burnt, compares the typed code's hash with it, and answers what it
+    /// found. Atomic: a parallel burst of tries is counted exactly, and each
+    /// try is counted before it is compared, so no more than `max_attempts`
+    /// guesses are ever compared with a code. The try's `limits` are taken
+    /// first, in the same transaction (no room: [`StoreError::RateLimited`],
+    /// and no try is counted). With `use_up`, a match is used up in the same
+    /// transaction too (see [`CodeTry::use_up`]).
+    async fn take_try(&self, code_try: CodeTry<'_>) -> Result<Tried>;
 }
 
 #[async_trait]

@@ -170,6 +170,41 @@ pub enum SignInAccount {
     Known(String),
 }
 
+/// One try of a typed code (see [`crate::CodeStore::take_try`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CodeTry<'a> {
+    pub phone_hash: &'a [u8],
+    pub purpose: CodePurpose,
+    pub holder: Option<CodeHolder<'a>>,
+    /// The typed code's hash, made as the code's own was.
+    pub typed_hash: &'a [u8],
+    pub now: i64,
+    pub max_attempts: u32,
+    /// Taken before the try is counted; given back when the code is used up
+    /// (a try that matched does not count against them).
+    pub limits: &'a [RateLimit],
+    /// `Some(then)`: a match is used up in the try's transaction, `limits`
+    /// given back, and then `then` taken; a refusal of `then` leaves the code
+    /// used up (as a check that follows a code's use would), and is answered
+    /// in [`Tried::UsedUp`]. `None`: a match is left live for the commit it
+    /// proves ([`UsedCode`]).
+    pub use_up: Option<&'a [RateLimit]>,
+}
+
+/// What a try found.
+#[derive(Debug)]
+pub enum Tried {
+    /// No live code for the phone, purpose and holder: none was sent, or it
+    /// expired, was used, replaced, or burnt by its tries.
+    NoCode,
+    /// Not the code; the tries counted on it so far, this one included.
+    Wrong { attempts: u32 },
+    /// The code, left live (no `use_up`).
+    Matched { id: i64 },
+    /// The code, used up; then the `use_up` limits taken, or their refusal.
+    UsedUp { then: std::result::Result<(), crate::StoreError> },
+}
+
 /// A code consumed by the commit it proves, giving back `give_back`.
 #[derive(Debug, Clone)]
 pub struct UsedCode {
@@ -239,6 +274,10 @@ pub struct NewCode {
     pub code_hash: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The message carrying the code, for the development outbox: stored in
+    /// the code's own transaction, so that the outbox holds a code's text
+    /// exactly when the code was issued.
+    pub outbox: Option<OutboxMessage>,
 }
 
 /// Whom a code serves: one session of one account (step-up, phone change).
@@ -247,13 +286,6 @@ pub struct NewCode {
 pub struct CodeHolder<'a> {
     pub account_id: &'a str,
     pub session_id: &'a str,
-}
-
-#[derive(Debug, Clone)]
-pub struct CodeRecord {
-    pub id: i64,
-    pub code_hash: Vec<u8>,
-    pub attempts: u32,
 }
 
 /// One sliding-window limit: at most `limit` hits of `key` in `bucket`

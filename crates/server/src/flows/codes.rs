@@ -1,8 +1,7 @@
 //! Issuing and checking one-time SMS codes.
 
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::{CodeHolder, NewCode, RateLimit, UsedCode};
-use shiming_vault::ct_eq;
+use shiming_store::{CodeHolder, CodeTry, NewCode, RateLimit, Tried, UsedCode};
 
 use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
@@ -99,6 +98,11 @@ pub async fn send(
         },
     ];
     let code = SmsCode::from_random(rand::random::<u32>);
+    let text = message(purpose, &code, (cfg.code_ttl_secs + 59) / 60);
+    // The development outbox takes the text in the code's own transaction;
+    // a gateway is called once the code is stored.
+    let outbox = state.outbox.as_ref().map(|o| o.message(phone, &text));
+    let in_outbox = outbox.is_some();
     let record = NewCode {
         account_id: who.map(|w| w.account_id.clone()),
         session_id: who.map(|w| w.session_id.clone()),
@@ -107,14 +111,16 @@ pub async fn send(
         code_hash: code_hash(state, phone, purpose, &code),
         created_at: now,
         expires_at: now + cfg.code_ttl_secs,
+        outbox,
     };
     let id = state.store.issue_code(record, &limits).await?;
-    let text = message(purpose, &code, (cfg.code_ttl_secs + 59) / 60);
-    if let Err(e) = state.sms.send(phone, &text).await {
-        // An unsent code must not stay usable, nor be reported as sent, nor
-        // hold the person back by a cool-down for a text that never came.
-        state.store.discard_code(id, &limits).await?;
-        return Err(e.into());
+    if !in_outbox {
+        if let Err(e) = state.sms.send(phone, &text).await {
+            // An unsent code must not stay usable, nor be reported as sent, nor
+            // hold the person back by a cool-down for a text that never came.
+            state.store.discard_code(id, &limits).await?;
+            return Err(e.into());
+        }
     }
     metrics::counter!("shiming_sms_sent_total", "purpose" => purpose.as_str()).increment(1);
     Ok(Sent {
@@ -124,11 +130,13 @@ pub async fn send(
 }
 
 /// Checks a typed code against the live code of the phone and purpose (and
-/// the session it was sent for, where it was sent for one), and consumes it
-/// on a match. Every try is counted atomically on the code before it is
-/// compared; the try that reaches the limit burns it. Every try also counts
-/// against the client address's allowance of failed tries, in the same
-/// transaction, and is given back in the transaction that consumes the code.
+/// the session it was sent for, where it was sent for one), and uses it up
+/// on a match, then takes `then` (a check the code is the licence for, such
+/// as the carrier's), all in one transaction. Every try is counted
+/// atomically on the code before it is compared; the try that reaches the
+/// limit burns it. Every try also counts against the client address's
+/// allowance of failed tries, in the same transaction, and a match gives it
+/// back.
 ///
 /// An anonymous caller (sign-in) gets one answer for every failure, so that
 /// nobody learns whether a phone has a code waiting, i.e. who is signing in.
@@ -139,12 +147,13 @@ pub async fn check(
     who: Option<&Authenticated>,
     typed: &SmsCode,
     client_ip: &str,
+    then: &[RateLimit],
 ) -> ApiResult<()> {
-    let code = prove(state, phone, purpose, who, typed, client_ip).await?;
-    match state.store.consume_code(code.id, state.now(), &code.give_back).await? {
-        true => Ok(()),
-        // A parallel request used it first.
-        false => anonymous_failure(who, Err(ApiError::CodeExpired)),
+    let now = state.now();
+    let allowance = [failed_tries_limit(state, client_ip, now)];
+    match anonymous_failure(who, take_try(state, phone, purpose, who, typed, now, &allowance, Some(then)).await)? {
+        Tried::UsedUp { then } => Ok(then?),
+        other => Err(ApiError::Internal(format!("a code to use up came back {other:?}"))),
     }
 }
 
@@ -159,8 +168,14 @@ pub async fn prove(
     client_ip: &str,
 ) -> ApiResult<UsedCode> {
     let now = state.now();
-    let allowance = vec![failed_tries_limit(state, client_ip, now)];
-    anonymous_failure(who, compare(state, phone, purpose, who, typed, now, allowance).await)
+    let allowance = [failed_tries_limit(state, client_ip, now)];
+    match anonymous_failure(who, take_try(state, phone, purpose, who, typed, now, &allowance, None).await)? {
+        Tried::Matched { id } => Ok(UsedCode {
+            id,
+            give_back: allowance.to_vec(),
+        }),
+        other => Err(ApiError::Internal(format!("a code to prove came back {other:?}"))),
+    }
 }
 
 /// Every failure of an anonymous caller's code is the same failure.
@@ -173,34 +188,46 @@ fn anonymous_failure<T>(who: Option<&Authenticated>, checked: ApiResult<T>) -> A
     }
 }
 
-async fn compare(
+/// One try, compared by the store; a match as [`Tried`], anything else as
+/// the error the caller sees.
+#[allow(clippy::too_many_arguments)]
+async fn take_try(
     state: &AppState,
     phone: &Phone,
     purpose: CodePurpose,
     who: Option<&Authenticated>,
     typed: &SmsCode,
     now: i64,
-    allowance: Vec<RateLimit>,
-) -> ApiResult<UsedCode> {
+    allowance: &[RateLimit],
+    use_up: Option<&[RateLimit]>,
+) -> ApiResult<Tried> {
     let max = state.config.sms.max_attempts;
     let phone_hash = phone_hash(&state.vault, phone);
-    let live = state
+    let tried = state
         .store
-        .take_try(&phone_hash, purpose, holder(who), now, max, &allowance)
-        .await?
-        .ok_or(ApiError::CodeExpired)?;
-    if ct_eq(&code_hash(state, phone, purpose, typed), &live.code_hash) {
-        return Ok(UsedCode {
-            id: live.id,
-            give_back: allowance,
-        });
-    }
-    metrics::counter!("shiming_sms_code_wrong_total").increment(1);
-    if live.attempts >= max {
-        Err(ApiError::TooManyAttempts)
-    } else {
-        Err(ApiError::CodeIncorrect {
-            left: Some(max - live.attempts),
+        .take_try(CodeTry {
+            phone_hash: &phone_hash,
+            purpose,
+            holder: holder(who),
+            typed_hash: &code_hash(state, phone, purpose, typed),
+            now,
+            max_attempts: max,
+            limits: allowance,
+            use_up,
         })
+        .await?;
+    match tried {
+        Tried::NoCode => Err(ApiError::CodeExpired),
+        Tried::Wrong { attempts } => {
+            metrics::counter!("shiming_sms_code_wrong_total").increment(1);
+            if attempts >= max {
+                Err(ApiError::TooManyAttempts)
+            } else {
+                Err(ApiError::CodeIncorrect {
+                    left: Some(max - attempts),
+                })
+            }
+        }
+        matched => Ok(matched),
     }
 }

@@ -21,17 +21,23 @@ pub struct OutboxSender {
 const PHONE: &str = "outbox.phone";
 const TEXT: &str = "outbox.text";
 
-#[async_trait]
-impl SmsSender for OutboxSender {
-    async fn send(&self, to: &Phone, text: &str) -> Result<(), SmsError> {
-        let message = OutboxMessage {
+impl OutboxSender {
+    /// `text` to `to` as the outbox stores it, sealed.
+    pub fn message(&self, to: &Phone, text: &str) -> OutboxMessage {
+        OutboxMessage {
             phone_hash: super::security::phone_hash(&self.vault, to),
             phone_sealed: self.vault.seal(PHONE, to.e164().as_bytes()),
             text_sealed: self.vault.seal(TEXT, text.as_bytes()),
             sent_at: self.clock.now(),
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl SmsSender for OutboxSender {
+    async fn send(&self, to: &Phone, text: &str) -> Result<(), SmsError> {
         self.store
-            .push_outbox(message)
+            .push_outbox(self.message(to, text))
             .await
             .map_err(|e| SmsError::Outbox(e.to_string()))
     }

@@ -64,31 +64,30 @@ pub async fn verify_phone(state: &AppState, who: &Authenticated, person: Person)
     }
 }
 
-/// Counts one real-name check against the account's daily cap: checks cost
-/// money, and would let someone probe whose ID number goes with a phone.
-async fn take_check(state: &AppState, account_id: &str) -> ApiResult<()> {
-    let cap = RateLimit {
+/// The account's daily cap of real-name checks: checks cost money, and
+/// would let someone probe whose ID number goes with a phone.
+pub fn checks_cap(state: &AppState, account_id: &str) -> RateLimit {
+    RateLimit {
         bucket: "realname_check".into(),
         key: account_id.as_bytes().to_vec(),
         window: 86_400,
         limit: state.config.realname.checks_per_account_per_day,
         now: state.now(),
-    };
-    Ok(state.store.take(&[cap]).await?)
+    }
 }
 
-async fn ask_carrier(state: &AppState, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
+/// Counts one real-name check against the account's daily cap.
+async fn take_check(state: &AppState, account_id: &str) -> ApiResult<()> {
+    Ok(state.store.take(&[checks_cap(state, account_id)]).await?)
+}
+
+/// Asks the carrier whether `phone` is registered to `person`; the caller
+/// has counted the check against the account's daily cap.
+pub async fn ask_carrier(state: &AppState, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
     let verdict = state.verifier.check_phone(phone, person).await?;
     let word = if verdict == Verdict::Match { "match" } else { "mismatch" };
     metrics::counter!("shiming_realname_checks_total", "verdict" => word).increment(1);
     Ok(verdict)
-}
-
-/// Asks the carrier whether `phone` is registered to `person`, counted against
-/// the account's daily cap.
-pub async fn carrier_check(state: &AppState, account_id: &str, phone: &Phone, person: &Person) -> ApiResult<Verdict> {
-    take_check(state, account_id).await?;
-    ask_carrier(state, phone, person).await
 }
 
 /// Parses a person given to the service (by a request, or WeChat's claim),

@@ -18,6 +18,7 @@ use shiming_store::{
 
 use super::accounts::active_view;
 use super::codes::{self, Sent};
+use super::realname;
 use super::security::{self, open_person, open_phone, PHONE_VALUE, WECHAT_VALUE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
@@ -580,7 +581,10 @@ pub async fn phone_change_verify(
         .await?
         .ok_or(ApiError::FlowExpired)?;
     let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
-    codes::check(state, &new_phone, CodePurpose::PhoneChange, Some(who), &code, client_ip).await?;
+    // The code is the licence for one carrier check: it is used up, and the
+    // check counted against the account's cap, in one transaction.
+    let cap = [realname::checks_cap(state, &who.account_id)];
+    codes::check(state, &new_phone, CodePurpose::PhoneChange, Some(who), &code, client_ip, &cap).await?;
     // Whether the number is bound elsewhere is told only to whoever holds it,
     // so that a step-up is no licence to probe which numbers are registered.
     if state
@@ -598,7 +602,7 @@ pub async fn phone_change_verify(
         .ok_or_else(|| ApiError::Internal("a phone change without a person".into()))?
         .person;
     let person = open_person(&state.vault, &sealed.name_sealed, &sealed.id_number_sealed)?;
-    if super::realname::carrier_check(state, &who.account_id, &new_phone, &person).await? == Verdict::Mismatch {
+    if realname::ask_carrier(state, &new_phone, &person).await? == Verdict::Mismatch {
         return Err(ApiError::CredentialNotVerified);
     }
     prove(state, who, &view, pending.id, &pending.credential, pending.expires_at).await

@@ -672,3 +672,39 @@ async fn unbinding_and_then_verifying_someone_else_does_not_change_the_real_name
     assert_eq!(app.security(&token).await["real_name"]["status"], "unverified");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_code_is_the_licence_for_one_carrier_check_counted_in_its_use() {
+    let app = spawn_app_with(|c| c.realname.checks_per_account_per_day = 1).await;
+    app.add_carrier_person(B_PHONE, B.0, B.1).await;
+    let (me, _) = app.sign_in(A_PHONE).await;
+    step_up(&app, &me, A_PHONE).await;
+    let change = || {
+        app.post_as(
+            &me,
+            "/api/v1/account/phone/change",
+            json!({ "new_phone": B_PHONE, "name": B.0, "id_number": B.1, "consent": true }),
+        )
+    };
+    let verify = |code: String| app.post_as(&me, "/api/v1/account/phone/change/verify", json!({ "code": code }));
+    assert_eq!(change().await.status(), 202);
+    let code = app.latest_code(B_PHONE).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    assert_eq!(error_code(verify(wrong.into()).await).await.1, "code_incorrect");
+    // The wrong try took no check: the day's only one is still there.
+    assert_eq!(verify(code.clone()).await.status(), 200);
+
+    // The next code (after the resend cool-down) matches and finds the cap
+    // full: refused, and used up.
+    app.advance(61);
+    assert_eq!(change().await.status(), 202);
+    let code = app.latest_code(B_PHONE).await;
+    let r = verify(code.clone()).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::TOO_MANY_REQUESTS, "rate_limited".into())
+    );
+    assert_eq!(error_code(verify(code).await).await.1, "code_expired");
+    app.stop().await;
+}

@@ -1,20 +1,21 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use shiming_domain::CodePurpose;
 
 use super::worker::Tx;
 use super::SqliteStore;
-use crate::{CodeHolder, CodeRecord, CodeStore, NewCode, RateLimit, RateStore, Result, StoreError};
+use shiming_vault::ct_eq;
+
+use crate::{CodeStore, CodeTry, NewCode, RateLimit, RateStore, Result, StoreError, Tried};
 
 /// Checks every limit, then counts a hit in each; inside the caller's
 /// write transaction, so parallel callers cannot both take the last slot.
 ///
-/// Each key's count is one row (`rate_counts`, always the number of the
-/// key's rows in `rate_hits`), so a take costs the same whatever the limit
-/// and however busy the key. Hits that left the window are deleted and
-/// uncounted only when the count has no room: a count with room, old hits
-/// included, has room within the window too. So a key never holds more
-/// rows than its limit.
+/// Each key's count is one row (`rate_counts`, always the sum of the key's
+/// hits in `rate_hits`, which holds one row per key and second), so a take
+/// costs the same whatever the limit and however busy the key. Seconds
+/// that left the window are deleted and uncounted only when the count has
+/// no room: a count with room, old hits included, has room within the
+/// window too. So a key never holds more rows than its limit.
 pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
         let mut hits: i64 = tx
@@ -26,15 +27,16 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
         if hits < i64::from(l.limit) {
             continue;
         }
-        let left = tx
+        let left: i64 = tx
             .conn
-            .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at <= ?")?
-            .execute(params![l.bucket, l.key, l.now - l.window])?;
+            .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at <= ? RETURNING hits")?
+            .query_map(params![l.bucket, l.key, l.now - l.window], |r| r.get::<_, i64>(0))?
+            .sum::<rusqlite::Result<i64>>()?;
         if left > 0 {
             tx.conn
                 .prepare_cached("UPDATE rate_counts SET hits = hits - ? WHERE bucket = ? AND key = ?")?
-                .execute(params![left as i64, l.bucket, l.key])?;
-            hits -= left as i64;
+                .execute(params![left, l.bucket, l.key])?;
+            hits -= left;
         }
         if hits >= i64::from(l.limit) {
             let oldest: Option<i64> = tx
@@ -51,7 +53,10 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     }
     for l in limits {
         tx.conn
-            .prepare_cached("INSERT INTO rate_hits (bucket, key, at) VALUES (?, ?, ?)")?
+            .prepare_cached(
+                "INSERT INTO rate_hits (bucket, key, at, hits) VALUES (?, ?, ?, 1) \
+                 ON CONFLICT (bucket, key, at) DO UPDATE SET hits = hits + 1",
+            )?
             .execute(params![l.bucket, l.key, l.now])?;
         tx.conn
             .prepare_cached(
@@ -66,17 +71,22 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
 /// Removes one hit of each limit, counted at the limit's `now`.
 fn give_back_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
-        let removed = tx
+        let left: Option<i64> = tx
             .conn
             .prepare_cached(
-                "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits WHERE bucket = ? AND key = ? AND at = ? LIMIT 1)",
+                "UPDATE rate_hits SET hits = hits - 1 WHERE bucket = ? AND key = ? AND at = ? AND hits > 0 RETURNING hits",
             )?
-            .execute(params![l.bucket, l.key, l.now])?;
-        if removed > 0 {
+            .query_row(params![l.bucket, l.key, l.now], |r| r.get(0))
+            .optional()?;
+        let Some(left) = left else { continue };
+        if left == 0 {
             tx.conn
-                .prepare_cached("UPDATE rate_counts SET hits = hits - 1 WHERE bucket = ? AND key = ?")?
-                .execute(params![l.bucket, l.key])?;
+                .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at = ?")?
+                .execute(params![l.bucket, l.key, l.now])?;
         }
+        tx.conn
+            .prepare_cached("UPDATE rate_counts SET hits = hits - 1 WHERE bucket = ? AND key = ?")?
+            .execute(params![l.bucket, l.key])?;
     }
     Ok(())
 }
@@ -109,6 +119,9 @@ impl CodeStore for SqliteStore {
                         code.account_id,
                         code.session_id
                     ])?;
+                if let Some(message) = &code.outbox {
+                    super::outbox::push(tx, message)?;
+                }
                 Ok(tx
                     .conn
                     .prepare_cached(
@@ -143,25 +156,19 @@ impl CodeStore for SqliteStore {
             .await
     }
 
-    async fn take_try(
-        &self,
-        phone_hash: &[u8],
-        purpose: CodePurpose,
-        holder: Option<CodeHolder<'_>>,
-        now: i64,
-        max_attempts: u32,
-        limits: &[RateLimit],
-    ) -> Result<Option<CodeRecord>> {
-        let (phone_hash, limits) = (phone_hash.to_vec(), limits.to_vec());
-        let account_id = holder.map(|h| h.account_id.to_owned());
-        let session_id = holder.map(|h| h.session_id.to_owned());
+    async fn take_try(&self, t: CodeTry<'_>) -> Result<Tried> {
+        let (phone_hash, typed_hash, limits) = (t.phone_hash.to_vec(), t.typed_hash.to_vec(), t.limits.to_vec());
+        let account_id = t.holder.map(|h| h.account_id.to_owned());
+        let session_id = t.holder.map(|h| h.session_id.to_owned());
+        let use_up = t.use_up.map(<[RateLimit]>::to_vec);
+        let (purpose, now, max_attempts) = (t.purpose, t.now, t.max_attempts);
         self.db
             .write(move |tx| {
                 take_limits(tx, &limits)?;
                 // One statement finds the newest live code and counts the try on it,
                 // so no more than `max_attempts` guesses are ever compared with it,
                 // however many arrive at once.
-                let row = tx
+                let row: Option<(i64, Vec<u8>, u32)> = tx
                     .conn
                     .prepare_cached(
                         "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
@@ -172,23 +179,28 @@ impl CodeStore for SqliteStore {
                     )?
                     .query_row(
                         params![phone_hash, purpose.as_str(), account_id, now, max_attempts, session_id],
-                        |r| {
-                            Ok(CodeRecord {
-                                id: r.get(0)?,
-                                code_hash: r.get(1)?,
-                                attempts: r.get(2)?,
-                            })
-                        },
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()?;
-                Ok(row)
+                let Some((id, code_hash, attempts)) = row else {
+                    return Ok(Tried::NoCode);
+                };
+                if !ct_eq(&typed_hash, &code_hash) {
+                    return Ok(Tried::Wrong { attempts });
+                }
+                let Some(then) = use_up else {
+                    return Ok(Tried::Matched { id });
+                };
+                // Live a statement ago, in this transaction: it is used up now.
+                consume_code(tx, id, now, &limits)?;
+                let then = match take_limits(tx, &then) {
+                    Ok(()) => Ok(()),
+                    Err(e @ StoreError::RateLimited { .. }) => Err(e),
+                    Err(e) => return Err(e),
+                };
+                Ok(Tried::UsedUp { then })
             })
             .await
-    }
-
-    async fn consume_code(&self, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
-        let give_back = give_back.to_vec();
-        self.db.write(move |tx| consume_code(tx, id, at, &give_back)).await
     }
 }
 

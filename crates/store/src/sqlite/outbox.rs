@@ -1,22 +1,22 @@
 use async_trait::async_trait;
 use rusqlite::{params, Row};
 
+use super::worker::Tx;
 use super::SqliteStore;
 use crate::{OutboxMessage, OutboxStore, Result};
+
+/// Stores one message in the development outbox, in the caller's transaction.
+pub(super) fn push(tx: &Tx<'_>, m: &OutboxMessage) -> Result<()> {
+    tx.conn
+        .prepare_cached("INSERT INTO sms_outbox (phone_hash, phone_sealed, text_sealed, sent_at) VALUES (?, ?, ?, ?)")?
+        .execute(params![m.phone_hash, m.phone_sealed, m.text_sealed, m.sent_at])?;
+    Ok(())
+}
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn push_outbox(&self, m: OutboxMessage) -> Result<()> {
-        self.db
-            .write(move |tx| {
-                tx.conn
-                    .prepare_cached(
-                        "INSERT INTO sms_outbox (phone_hash, phone_sealed, text_sealed, sent_at) VALUES (?, ?, ?, ?)",
-                    )?
-                    .execute(params![m.phone_hash, m.phone_sealed, m.text_sealed, m.sent_at])?;
-                Ok(())
-            })
-            .await
+        self.db.write(move |tx| push(tx, &m)).await
     }
 
     async fn outbox(&self, phone_hash: Option<&[u8]>, limit: u32) -> Result<Vec<OutboxMessage>> {

@@ -151,6 +151,7 @@ impl World {
                 code_hash: b"code".to_vec(),
                 created_at: START,
                 expires_at: 100_000,
+                outbox: None,
             };
             s.issue_code(code, &[]).await.unwrap();
         }
@@ -469,13 +470,24 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
 
     let now = START + 20;
     let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
-    let step_up = |phone: &'static str, who| w.s.take_try(phone.as_bytes(), CodePurpose::StepUp, who, now, 5, &[]);
+    // A try of a wrong code finds a live code (Wrong) or none (NoCode).
+    let try_of = |phone: &'static str, purpose, holder| CodeTry {
+        phone_hash: phone.as_bytes(),
+        purpose,
+        holder,
+        typed_hash: b"wrong",
+        now,
+        max_attempts: 5,
+        limits: &[],
+        use_up: None,
+    };
+    let live = |tried: Tried| matches!(tried, Tried::Wrong { .. });
+    let step_up = |phone: &'static str, who| w.s.take_try(try_of(phone, CodePurpose::StepUp, who));
     // The account's own: ended.
     assert!(w.s.pending_change(ACC, "ses-2", Phone, now).await.unwrap().is_none());
-    assert!(step_up("p-old", holder(ACC, "ses")).await.unwrap().is_none());
-    let change_code =
-        w.s.take_try(b"p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2"), now, 5, &[]);
-    assert!(change_code.await.unwrap().is_none());
+    assert!(!live(step_up("p-old", holder(ACC, "ses")).await.unwrap()));
+    let change_code = w.s.take_try(try_of("p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2")));
+    assert!(!live(change_code.await.unwrap()));
     assert!(w
         .s
         .take_oauth_flow(b"acc-flow", b"browser", now)
@@ -489,9 +501,9 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
         .await
         .unwrap()
         .is_some());
-    assert!(step_up("p-other", holder(OTHER, "other-ses")).await.unwrap().is_some());
-    let sign_in_code = w.s.take_try(b"p-old", CodePurpose::Login, None, now, 5, &[]);
-    assert!(sign_in_code.await.unwrap().is_some());
+    assert!(live(step_up("p-other", holder(OTHER, "other-ses")).await.unwrap()));
+    let sign_in_code = w.s.take_try(try_of("p-old", CodePurpose::Login, None));
+    assert!(live(sign_in_code.await.unwrap()));
     for flow in ["other-flow", "login-flow"] {
         let taken = w.s.take_oauth_flow(flow.as_bytes(), b"browser", now).await.unwrap();
         assert!(taken.is_some(), "{flow}");

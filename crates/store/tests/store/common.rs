@@ -81,11 +81,20 @@ impl Db {
                 .fetch_all(&self.raw)
                 .await
                 .unwrap();
-            let row: Vec<String> = std::iter::once("quote(rowid)".to_owned())
+            // A table WITHOUT ROWID is ordered by its primary key, which
+            // the row shows; any other by its rowid, shown too.
+            let without_rowid: bool = sqlx::query_scalar("SELECT wr FROM pragma_table_list WHERE name = ?")
+                .bind(&table)
+                .fetch_one(&self.raw)
+                .await
+                .unwrap();
+            let (rowid, order) = if without_rowid { (None, "1") } else { (Some("quote(rowid)".to_owned()), "rowid") };
+            let row: Vec<String> = rowid
+                .into_iter()
                 .chain(columns.iter().map(|c| format!("quote(\"{c}\")")))
                 .collect();
             let rows = sqlx::query_scalar(&format!(
-                "SELECT {} FROM \"{table}\" ORDER BY rowid",
+                "SELECT {} FROM \"{table}\" ORDER BY {order}",
                 row.join(" || ',' || ")
             ))
             .fetch_all(&self.raw)

@@ -206,6 +206,7 @@ async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
         code_hash: b"c".to_vec(),
         created_at: 110,
         expires_at: 410,
+        outbox: None,
     };
     let id = s.issue_code(code, &[at(110)]).await.expect("the hit at 10 has left");
     assert_eq!(refused_for(s.take(&[at(110)]).await), 10);
@@ -214,7 +215,7 @@ async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
     assert_eq!(count("SELECT hits FROM rate_counts").await.unwrap(), 3);
     assert_eq!(
-        count("SELECT COUNT(*) FROM rate_hits").await.unwrap(),
+        count("SELECT SUM(hits) FROM rate_hits").await.unwrap(),
         3,
         "the hits that left the window were deleted with their count"
     );
@@ -241,8 +242,22 @@ async fn a_refused_limit_counts_nothing() {
     s.take(&[open]).await.expect("the first limit counted nothing");
 }
 
+/// A try of the code `typed` for phone `p` at `now`, with `limits`.
+fn try_of<'a>(typed: &'a [u8], holder: Option<CodeHolder<'a>>, now: i64, limits: &'a [RateLimit]) -> CodeTry<'a> {
+    CodeTry {
+        phone_hash: b"p",
+        purpose: CodePurpose::Login,
+        holder,
+        typed_hash: typed,
+        now,
+        max_attempts: 5,
+        limits,
+        use_up: None,
+    }
+}
+
 #[tokio::test]
-async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
+async fn codes_are_used_once_and_tries_stop_at_the_limit() {
     let (_d, s) = store().await;
     let code = |holder: Option<(&str, &str)>| NewCode {
         account_id: holder.map(|h| h.0.to_owned()),
@@ -252,20 +267,17 @@ async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
         code_hash: b"c".to_vec(),
         created_at: 10,
         expires_at: 310,
+        outbox: None,
     };
     let id = s.issue_code(code(None), &[]).await.unwrap();
-    let try_at = |now| s.take_try(b"p", CodePurpose::Login, None, now, 5, &[]);
-    assert!(try_at(310).await.unwrap().is_none(), "expired");
-    for n in 1..=5 {
-        let taken = try_at(11).await.unwrap().unwrap();
-        assert_eq!((taken.id, taken.attempts), (id, n));
+    assert!(matches!(s.take_try(try_of(b"c", None, 310, &[])).await.unwrap(), Tried::NoCode), "expired");
+    for n in 1..=4 {
+        let tried = s.take_try(try_of(b"x", None, 11, &[])).await.unwrap();
+        assert!(matches!(tried, Tried::Wrong { attempts } if attempts == n), "{tried:?}");
     }
-    assert!(try_at(11).await.unwrap().is_none(), "burnt after 5 tries");
-    assert!(
-        s.consume_code(id, 12, &[]).await.unwrap(),
-        "the fifth try may still match"
-    );
-    assert!(!s.consume_code(id, 12, &[]).await.unwrap());
+    let fifth = s.take_try(try_of(b"c", None, 11, &[])).await.unwrap();
+    assert!(matches!(fifth, Tried::Matched { id: m } if m == id), "the fifth try may still match: {fifth:?}");
+    assert!(matches!(s.take_try(try_of(b"c", None, 11, &[])).await.unwrap(), Tried::NoCode), "burnt after 5 tries");
 
     // A code for a session is not one for nobody, nor for another account,
     // nor for another session of the same account.
@@ -276,23 +288,22 @@ async fn codes_are_consumed_once_and_tries_stop_at_the_limit() {
         (holder("other", "ses"), "another account"),
         (holder("acc", "ses2"), "another session"),
     ] {
-        let tried = s.take_try(b"p", CodePurpose::Login, who, 11, 5, &[]).await.unwrap();
-        assert!(tried.is_none(), "{what} reached the session's code");
+        let tried = s.take_try(try_of(b"c", who, 11, &[])).await.unwrap();
+        assert!(matches!(tried, Tried::NoCode), "{what} reached the session's code");
     }
-    assert!(s
-        .take_try(b"p", CodePurpose::Login, holder("acc", "ses"), 11, 5, &[])
-        .await
-        .unwrap()
-        .is_some());
-    let late = s.issue_code(code(None), &[]).await.unwrap();
-    assert!(
-        !s.consume_code(late, 310, &[]).await.unwrap(),
-        "an expired code is not consumed"
-    );
+    // Used up on a match: once.
+    let use_up = |now| CodeTry {
+        use_up: Some(&[]),
+        ..try_of(b"c", holder("acc", "ses"), now, &[])
+    };
+    assert!(matches!(s.take_try(use_up(11)).await.unwrap(), Tried::UsedUp { then: Ok(()) }));
+    assert!(matches!(s.take_try(use_up(11)).await.unwrap(), Tried::NoCode), "used up");
+    s.issue_code(code(Some(("acc", "ses"))), &[]).await.unwrap();
+    assert!(matches!(s.take_try(use_up(310)).await.unwrap(), Tried::NoCode), "an expired code is not used");
 }
 
 #[tokio::test]
-async fn a_try_takes_its_limits_and_a_match_gives_them_back_in_the_same_transactions() {
+async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_transaction() {
     let (db, s) = store().await;
     let code = NewCode {
         account_id: None,
@@ -302,8 +313,9 @@ async fn a_try_takes_its_limits_and_a_match_gives_them_back_in_the_same_transact
         code_hash: b"c".to_vec(),
         created_at: 10,
         expires_at: 310,
+        outbox: None,
     };
-    let id = s.issue_code(code, &[]).await.unwrap();
+    s.issue_code(code, &[]).await.unwrap();
     let allowance = |limit| RateLimit {
         bucket: "failed".into(),
         key: b"ip".to_vec(),
@@ -311,24 +323,44 @@ async fn a_try_takes_its_limits_and_a_match_gives_them_back_in_the_same_transact
         limit,
         now: 11,
     };
-    let taken = s
-        .take_try(b"p", CodePurpose::Login, None, 11, 5, &[allowance(1)])
-        .await
-        .unwrap();
-    assert_eq!(taken.map(|t| t.attempts), Some(1));
+    let one = [allowance(1)];
+    let tried = s.take_try(try_of(b"x", None, 11, &one)).await.unwrap();
+    assert!(matches!(tried, Tried::Wrong { attempts: 1 }));
     // The allowance is used up: the next try is refused and counts nothing on the code.
     assert!(matches!(
-        s.take_try(b"p", CodePurpose::Login, None, 11, 5, &[allowance(1)]).await,
+        s.take_try(try_of(b"c", None, 11, &one)).await,
         Err(StoreError::RateLimited { .. })
     ));
-    // A match gives its hit back: the allowance has room again.
-    assert!(s.consume_code(id, 12, &[allowance(1)]).await.unwrap());
-    s.take(&[allowance(1)]).await.expect("the hit was given back");
     assert_eq!(
         db.count("sms_codes", "attempts = 1").await,
         1,
         "the refused try was not counted on the code"
     );
+    // A match used up gives its own hit back; `then` is taken after it, and
+    // its refusal leaves the code used up.
+    let two = [allowance(2)];
+    let cap = RateLimit {
+        bucket: "cap".into(),
+        key: b"acc".to_vec(),
+        window: 86_400,
+        limit: 0,
+        now: 11,
+    };
+    let then = [cap];
+    let tried = s
+        .take_try(CodeTry {
+            use_up: Some(&then),
+            ..try_of(b"c", None, 11, &two)
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(tried, Tried::UsedUp { then: Err(StoreError::RateLimited { ref bucket, .. }) } if bucket == "cap"),
+        "{tried:?}"
+    );
+    assert_eq!(db.count("sms_codes", "consumed_at IS NOT NULL").await, 1);
+    s.take(&[allowance(2)]).await.expect("the matching try's hit was given back");
+    assert!(s.take(&[allowance(2)]).await.is_err(), "the wrong try's hit stays");
 }
 
 #[tokio::test]
@@ -343,17 +375,93 @@ async fn a_parallel_burst_compares_at_most_the_limit() {
         code_hash: b"c".to_vec(),
         created_at: 10,
         expires_at: 310,
+        outbox: None,
     };
     s.issue_code(code, &[]).await.unwrap();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.take_try(b"p", CodePurpose::Login, None, 11, 5, &[]).await.unwrap() })
+            tokio::spawn(async move { s.take_try(try_of(b"x", None, 11, &[])).await.unwrap() })
         })
         .collect();
     let mut handed_out = 0;
     for t in tasks {
-        handed_out += usize::from(t.await.unwrap().is_some());
+        handed_out += usize::from(matches!(t.await.unwrap(), Tried::Wrong { .. }));
     }
     assert_eq!(handed_out, 5, "only five guesses ever see the code");
+}
+
+#[tokio::test]
+async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued() {
+    let (db, s) = store().await;
+    let code = || NewCode {
+        account_id: None,
+        session_id: None,
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 10,
+        expires_at: 310,
+        outbox: Some(OutboxMessage {
+            phone_hash: b"p".to_vec(),
+            phone_sealed: b"sealed phone".to_vec(),
+            text_sealed: b"sealed text".to_vec(),
+            sent_at: 10,
+        }),
+    };
+    let once = [RateLimit {
+        bucket: "resend".into(),
+        key: b"p".to_vec(),
+        window: 60,
+        limit: 1,
+        now: 10,
+    }];
+    s.issue_code(code(), &once).await.unwrap();
+    assert!(matches!(
+        s.issue_code(code(), &once).await,
+        Err(StoreError::RateLimited { .. })
+    ));
+    assert_eq!(db.count("sms_codes", "1").await, 1);
+    assert_eq!(db.count("sms_outbox", "1").await, 1, "the refused code left no text");
+    let shown = s.outbox(Some(b"p"), 10).await.unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].text_sealed, b"sealed text");
+}
+
+#[tokio::test]
+async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by_one() {
+    let (db, s) = store().await;
+    let at = |now| RateLimit {
+        bucket: "b".into(),
+        key: b"k".to_vec(),
+        window: 100,
+        limit: 3,
+        now,
+    };
+    for now in [0, 0, 10] {
+        s.take(&[at(now)]).await.unwrap();
+    }
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
+    assert_eq!(count("SELECT COUNT(*) FROM rate_hits").await.unwrap(), 2, "one row a second");
+    assert!(s.take(&[at(99)]).await.is_err());
+    // Both hits of second 0 leave at 100: room for two.
+    s.take(&[at(100)]).await.unwrap();
+    s.take(&[at(100)]).await.unwrap();
+    assert!(s.take(&[at(100)]).await.is_err());
+    // A discarded code gives back one hit of its second, not the second's all.
+    let code = NewCode {
+        account_id: None,
+        session_id: None,
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at: 100,
+        expires_at: 400,
+        outbox: None,
+    };
+    let id = s.issue_code(code, &[]).await.unwrap();
+    s.discard_code(id, &[at(100)]).await.unwrap();
+    assert_eq!(count("SELECT hits FROM rate_hits WHERE at = 100").await.unwrap(), 1);
+    assert_eq!(count("SELECT hits FROM rate_counts").await.unwrap(), 2);
+    assert_eq!(count("SELECT SUM(hits) FROM rate_hits").await.unwrap(), 2);
 }

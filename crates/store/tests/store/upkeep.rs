@@ -143,6 +143,7 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
             code_hash: b"c".to_vec(),
             created_at: 1,
             expires_at,
+            outbox: None,
         };
         s.issue_code(code, &[]).await.unwrap();
         let flow = OAuthFlow {
