@@ -520,7 +520,10 @@ impl Ctx {
             account.phone.clone_from(new_phone);
         }
         if !sign_in {
-            self.w3_accounts.lock().unwrap_or_else(|e| e.into_inner()).push_back(account);
+            self.w3_accounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(account);
         }
         changed.map(drop)
     }

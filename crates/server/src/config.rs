@@ -92,6 +92,8 @@ pub struct DatabaseConfig {
     pub readers: u32,
     /// SQLite page cache per connection, in KiB.
     pub cache_kib: u32,
+    /// WAL pages written before they are checkpointed into the database file.
+    pub checkpoint_pages: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -102,6 +104,7 @@ impl Default for DatabaseConfig {
             synchronous: tuning.synchronous,
             readers: tuning.readers,
             cache_kib: tuning.cache_kib,
+            checkpoint_pages: tuning.checkpoint_pages,
         }
     }
 }
@@ -322,6 +325,7 @@ impl Config {
             synchronous: self.database.synchronous,
             readers: self.database.readers,
             cache_kib: self.database.cache_kib,
+            checkpoint_pages: self.database.checkpoint_pages,
             cached_sessions: self.sessions.cache_entries,
         }
     }

@@ -202,7 +202,9 @@ pub enum Tried {
     /// The code, left live (no `use_up`).
     Matched { id: i64 },
     /// The code, used up; then the `use_up` limits taken, or their refusal.
-    UsedUp { then: std::result::Result<(), crate::StoreError> },
+    UsedUp {
+        then: std::result::Result<(), crate::StoreError>,
+    },
 }
 
 /// A code consumed by the commit it proves, giving back `give_back`.

@@ -151,7 +151,10 @@ pub async fn check(
 ) -> ApiResult<()> {
     let now = state.now();
     let allowance = [failed_tries_limit(state, client_ip, now)];
-    match anonymous_failure(who, take_try(state, phone, purpose, who, typed, now, &allowance, Some(then)).await)? {
+    match anonymous_failure(
+        who,
+        take_try(state, phone, purpose, who, typed, now, &allowance, Some(then)).await,
+    )? {
         Tried::UsedUp { then } => Ok(then?),
         other => Err(ApiError::Internal(format!("a code to use up came back {other:?}"))),
     }
@@ -169,7 +172,10 @@ pub async fn prove(
 ) -> ApiResult<UsedCode> {
     let now = state.now();
     let allowance = [failed_tries_limit(state, client_ip, now)];
-    match anonymous_failure(who, take_try(state, phone, purpose, who, typed, now, &allowance, None).await)? {
+    match anonymous_failure(
+        who,
+        take_try(state, phone, purpose, who, typed, now, &allowance, None).await,
+    )? {
         Tried::Matched { id } => Ok(UsedCode {
             id,
             give_back: allowance.to_vec(),

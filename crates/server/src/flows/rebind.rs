@@ -584,7 +584,16 @@ pub async fn phone_change_verify(
     // The code is the licence for one carrier check: it is used up, and the
     // check counted against the account's cap, in one transaction.
     let cap = [realname::checks_cap(state, &who.account_id)];
-    codes::check(state, &new_phone, CodePurpose::PhoneChange, Some(who), &code, client_ip, &cap).await?;
+    codes::check(
+        state,
+        &new_phone,
+        CodePurpose::PhoneChange,
+        Some(who),
+        &code,
+        client_ip,
+        &cap,
+    )
+    .await?;
     // Whether the number is bound elsewhere is told only to whoever holds it,
     // so that a step-up is no licence to probe which numbers are registered.
     if state

@@ -36,6 +36,13 @@ pub struct SqliteTuning {
     pub readers: u32,
     /// Page cache per connection, in KiB.
     pub cache_kib: u32,
+    /// How many pages the WAL may hold before the commit that crosses it
+    /// copies them into the database file (SQLite's `wal_autocheckpoint`).
+    /// A checkpoint copies each page once however often it was written
+    /// since the last one, and syncs the file: with SQLite's default of
+    /// 1 000 pages, checkpoints of the same hot pages took most of the
+    /// writer's time under load (see docs/performance.md).
+    pub checkpoint_pages: u32,
     /// Sessions kept validated in memory (0: none); see [`SessionCache`].
     pub cached_sessions: usize,
 }
@@ -46,6 +53,7 @@ impl Default for SqliteTuning {
             synchronous: Durability::Full,
             readers: 4,
             cache_kib: 8 * 1024,
+            checkpoint_pages: 16 * 1024,
             cached_sessions: 65_536,
         }
     }

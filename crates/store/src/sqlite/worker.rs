@@ -14,6 +14,18 @@
 //! read (the whole audit chain) goes to a blocking thread instead, so that
 //! it never holds up a runtime thread.
 //!
+//! Checkpoints (copying the WAL's pages back into the database file) run
+//! mostly on a thread of their own. SQLite's automatic checkpoint runs
+//! inside the commit that crosses its threshold, holding up every job
+//! queued behind it; with its default threshold of 1 000 pages, copying and
+//! syncing the same hot pages again and again took most of the writer's
+//! time under load. So a checkpointer thread copies what was committed,
+//! every [`CHECKPOINT_EVERY`] while there are commits, without a write lock
+//! (passive), and the writer's own checkpoint waits for
+//! [`SqliteTuning::checkpoint_pages`](super::SqliteTuning): when it comes,
+//! little is left to copy, and it lets the WAL start over from its
+//! beginning, which a checkpoint beside a busy writer never can.
+//!
 //! Why a thread and whole jobs for writes rather than an async driver: a job
 //! runs all of its statements on the writer's thread, so a transaction
 //! crosses threads twice (there and back) instead of twice per statement,
@@ -25,6 +37,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use shiming_vault::AuditKey;
@@ -36,6 +49,10 @@ use crate::{Result, StoreError};
 /// The most jobs one transaction commits: bounds how long a batch holds the
 /// write lock, and so the latency of the jobs queued behind it.
 const MAX_BATCH: usize = 256;
+
+/// How often the checkpointer copies committed pages while there are
+/// commits: a page written many times within it is copied once.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// What a write job runs against: the batch's transaction (inside the job's
 /// savepoint) and the key the audit chain is linked under.
@@ -123,10 +140,18 @@ impl Connections {
         }
         let writer_conn = open_connection(file, flags, tuning)?;
         writer_conn.pragma_update(None, "journal_mode", "WAL")?;
+        writer_conn.pragma_update(None, "wal_autocheckpoint", tuning.checkpoint_pages)?;
+        let checkpoint_flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let checkpoint_conn = open_connection(file, checkpoint_flags, tuning)?;
+        let (committed, commits) = flume::bounded(1);
+        thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, commits))
+            .map_err(|e| StoreError::Worker(format!("starting the checkpoint thread: {e}")))?;
         let (writer, jobs) = flume::unbounded();
         thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer_conn, audit_key, jobs))
+            .spawn(move || write_loop(writer_conn, audit_key, jobs, committed))
             .map_err(|e| StoreError::Worker(format!("starting the writer thread: {e}")))?;
         let conns = (0..tuning.readers.max(1))
             .map(|_| {
@@ -197,7 +222,12 @@ fn open_connection(file: &Path, flags: OpenFlags, tuning: SqliteTuning) -> Resul
     Ok(conn)
 }
 
-fn write_loop(conn: Connection, audit_key: AuditKey, jobs: flume::Receiver<Box<dyn WriteJob>>) {
+fn write_loop(
+    conn: Connection,
+    audit_key: AuditKey,
+    jobs: flume::Receiver<Box<dyn WriteJob>>,
+    checkpointer: flume::Sender<()>,
+) {
     let tx = Tx {
         conn: &conn,
         audit_key: &audit_key,
@@ -206,9 +236,25 @@ fn write_loop(conn: Connection, audit_key: AuditKey, jobs: flume::Receiver<Box<d
         let mut batch = vec![first];
         batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
         let committed = run_batch(&tx, &mut batch);
+        // Full: the checkpointer was told already, and will copy this too.
+        let _ = checkpointer.try_send(());
         let committed = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
         for job in batch {
             job.answer(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+/// Copies committed pages into the database file while the writer commits,
+/// one passive checkpoint per [`CHECKPOINT_EVERY`]; ends with the writer.
+fn checkpoint_loop(conn: Connection, commits: flume::Receiver<()>) {
+    while commits.recv().is_ok() {
+        thread::sleep(CHECKPOINT_EVERY);
+        // A passive checkpoint copies what no reader still needs and waits
+        // for no one; what it leaves, the next one (or the writer's) copies.
+        // A failure is the disk's, and shows in the commits too.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a checkpoint failed");
         }
     }
 }

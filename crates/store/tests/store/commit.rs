@@ -486,7 +486,8 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
     // The account's own: ended.
     assert!(w.s.pending_change(ACC, "ses-2", Phone, now).await.unwrap().is_none());
     assert!(!live(step_up("p-old", holder(ACC, "ses")).await.unwrap()));
-    let change_code = w.s.take_try(try_of("p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2")));
+    let change_code =
+        w.s.take_try(try_of("p-next", CodePurpose::PhoneChange, holder(ACC, "ses-2")));
     assert!(!live(change_code.await.unwrap()));
     assert!(w
         .s

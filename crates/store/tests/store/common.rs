@@ -88,7 +88,11 @@ impl Db {
                 .fetch_one(&self.raw)
                 .await
                 .unwrap();
-            let (rowid, order) = if without_rowid { (None, "1") } else { (Some("quote(rowid)".to_owned()), "rowid") };
+            let (rowid, order) = if without_rowid {
+                (None, "1")
+            } else {
+                (Some("quote(rowid)".to_owned()), "rowid")
+            };
             let row: Vec<String> = rowid
                 .into_iter()
                 .chain(columns.iter().map(|c| format!("quote(\"{c}\")")))

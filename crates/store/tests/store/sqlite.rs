@@ -270,14 +270,23 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
         outbox: None,
     };
     let id = s.issue_code(code(None), &[]).await.unwrap();
-    assert!(matches!(s.take_try(try_of(b"c", None, 310, &[])).await.unwrap(), Tried::NoCode), "expired");
+    assert!(
+        matches!(s.take_try(try_of(b"c", None, 310, &[])).await.unwrap(), Tried::NoCode),
+        "expired"
+    );
     for n in 1..=4 {
         let tried = s.take_try(try_of(b"x", None, 11, &[])).await.unwrap();
         assert!(matches!(tried, Tried::Wrong { attempts } if attempts == n), "{tried:?}");
     }
     let fifth = s.take_try(try_of(b"c", None, 11, &[])).await.unwrap();
-    assert!(matches!(fifth, Tried::Matched { id: m } if m == id), "the fifth try may still match: {fifth:?}");
-    assert!(matches!(s.take_try(try_of(b"c", None, 11, &[])).await.unwrap(), Tried::NoCode), "burnt after 5 tries");
+    assert!(
+        matches!(fifth, Tried::Matched { id: m } if m == id),
+        "the fifth try may still match: {fifth:?}"
+    );
+    assert!(
+        matches!(s.take_try(try_of(b"c", None, 11, &[])).await.unwrap(), Tried::NoCode),
+        "burnt after 5 tries"
+    );
 
     // A code for a session is not one for nobody, nor for another account,
     // nor for another session of the same account.
@@ -296,10 +305,19 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
         use_up: Some(&[]),
         ..try_of(b"c", holder("acc", "ses"), now, &[])
     };
-    assert!(matches!(s.take_try(use_up(11)).await.unwrap(), Tried::UsedUp { then: Ok(()) }));
-    assert!(matches!(s.take_try(use_up(11)).await.unwrap(), Tried::NoCode), "used up");
+    assert!(matches!(
+        s.take_try(use_up(11)).await.unwrap(),
+        Tried::UsedUp { then: Ok(()) }
+    ));
+    assert!(
+        matches!(s.take_try(use_up(11)).await.unwrap(), Tried::NoCode),
+        "used up"
+    );
     s.issue_code(code(Some(("acc", "ses"))), &[]).await.unwrap();
-    assert!(matches!(s.take_try(use_up(310)).await.unwrap(), Tried::NoCode), "an expired code is not used");
+    assert!(
+        matches!(s.take_try(use_up(310)).await.unwrap(), Tried::NoCode),
+        "an expired code is not used"
+    );
 }
 
 #[tokio::test]
@@ -359,7 +377,9 @@ async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_
         "{tried:?}"
     );
     assert_eq!(db.count("sms_codes", "consumed_at IS NOT NULL").await, 1);
-    s.take(&[allowance(2)]).await.expect("the matching try's hit was given back");
+    s.take(&[allowance(2)])
+        .await
+        .expect("the matching try's hit was given back");
     assert!(s.take(&[allowance(2)]).await.is_err(), "the wrong try's hit stays");
 }
 
@@ -442,7 +462,11 @@ async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by
         s.take(&[at(now)]).await.unwrap();
     }
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
-    assert_eq!(count("SELECT COUNT(*) FROM rate_hits").await.unwrap(), 2, "one row a second");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM rate_hits").await.unwrap(),
+        2,
+        "one row a second"
+    );
     assert!(s.take(&[at(99)]).await.is_err());
     // Both hits of second 0 leave at 100: room for two.
     s.take(&[at(100)]).await.unwrap();
