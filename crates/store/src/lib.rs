@@ -75,10 +75,16 @@ pub trait SessionStore {
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>>;
 
-    /// Privileges the session until `until` (a step-up), using up the code
-    /// that proved it in the same transaction; false (and nothing done) when
-    /// that code was used or expired meanwhile.
-    async fn step_up(&self, session_id: &str, until: i64, code: Option<UsedCode>, audit: AuditDraft) -> Result<bool>;
+    /// Privileges the session until `until` (a step-up), trying and using up
+    /// the code that proves it in the same transaction; when the code is
+    /// refused, only its try is counted.
+    async fn step_up(
+        &self,
+        session_id: &str,
+        until: i64,
+        code: Option<CodeTry>,
+        audit: AuditDraft,
+    ) -> Result<SteppedUp>;
 
     /// Revokes one of the account's sessions; false when it has no such session.
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool>;
@@ -104,9 +110,9 @@ pub trait CodeStore {
     /// try is counted before it is compared, so no more than `max_attempts`
     /// guesses are ever compared with a code. The try's `limits` are taken
     /// first, in the same transaction (no room: [`StoreError::RateLimited`],
-    /// and no try is counted). With `use_up`, a match is used up in the same
-    /// transaction too (see [`CodeTry::use_up`]).
-    async fn take_try(&self, code_try: CodeTry<'_>) -> Result<Tried>;
+    /// and no try is counted). A match is used up in the same transaction,
+    /// which then takes [`CodeTry::then`].
+    async fn take_try(&self, code_try: CodeTry) -> Result<Tried>;
 }
 
 #[async_trait]

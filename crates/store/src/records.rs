@@ -149,8 +149,8 @@ impl AccountView {
 /// transaction.
 #[derive(Debug, Clone)]
 pub struct SignIn {
-    /// The code that proved the credential, used up here.
-    pub code: Option<UsedCode>,
+    /// The code that proves the credential, tried and used up here.
+    pub code: Option<CodeTry>,
     pub account: SignInAccount,
     pub session: NewSession,
     /// How the session was opened (`phone`, `wechat`), for its audit event.
@@ -170,52 +170,52 @@ pub enum SignInAccount {
     Known(String),
 }
 
-/// One try of a typed code (see [`crate::CodeStore::take_try`]).
-#[derive(Debug, Clone, Copy)]
-pub struct CodeTry<'a> {
-    pub phone_hash: &'a [u8],
+/// One try of a typed code (see [`crate::CodeStore::take_try`]). Owned, so
+/// that a commit the code proves (a sign-in, a step-up) tries it in its own
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct CodeTry {
+    pub phone_hash: Vec<u8>,
     pub purpose: CodePurpose,
-    pub holder: Option<CodeHolder<'a>>,
+    pub holder: Option<CodeHolder>,
     /// The typed code's hash, made as the code's own was.
-    pub typed_hash: &'a [u8],
+    pub typed_hash: Vec<u8>,
     pub now: i64,
     pub max_attempts: u32,
     /// Taken before the try is counted; given back when the code is used up
     /// (a try that matched does not count against them).
-    pub limits: &'a [RateLimit],
-    /// `Some(then)`: a match is used up in the try's transaction, `limits`
-    /// given back, and then `then` taken; a refusal of `then` leaves the code
-    /// used up (as a check that follows a code's use would), and is answered
-    /// in [`Tried::UsedUp`]. `None`: a match is left live for the commit it
-    /// proves ([`UsedCode`]).
-    pub use_up: Option<&'a [RateLimit]>,
+    pub limits: Vec<RateLimit>,
+    /// Taken once the code is used up (a check the code is the licence
+    /// for); a refusal leaves the code used up, as a check made after its
+    /// use would, and is answered in [`Tried::UsedUp`].
+    pub then: Vec<RateLimit>,
 }
 
 /// What a try found.
 #[derive(Debug)]
 pub enum Tried {
     /// No live code for the phone, purpose and holder: none was sent, or it
-    /// expired, was used, replaced, or burnt by its tries.
+    /// expired, was used (by a parallel request, say), replaced, or burnt
+    /// by its tries.
     NoCode,
     /// Not the code; the tries counted on it so far, this one included.
     Wrong { attempts: u32 },
-    /// The code, left live (no `use_up`).
-    Matched { id: i64 },
-    /// The code, used up; then the `use_up` limits taken, or their refusal.
+    /// The code, used up; then the try's `then` limits taken, or refused.
     UsedUp {
         then: std::result::Result<(), crate::StoreError>,
     },
 }
 
-/// A code consumed by the commit it proves, giving back `give_back`.
-#[derive(Debug, Clone)]
-pub struct UsedCode {
-    pub id: i64,
-    pub give_back: Vec<RateLimit>,
+/// What a step-up did.
+#[derive(Debug)]
+pub enum SteppedUp {
+    Granted,
+    /// Its code was not used up (or the check it licenses was refused).
+    CodeRefused(Tried),
 }
 
 /// What a sign-in did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum SignedIn {
     /// A session is open on the account.
     Opened {
@@ -224,8 +224,9 @@ pub enum SignedIn {
         /// The account's unread notices, this sign-in's included.
         unread: u64,
     },
-    /// The code was used meanwhile, or expired: nothing was done.
-    CodeUsed,
+    /// The code was not used up (wrong, used meanwhile, expired): nothing
+    /// was done but counting the try.
+    CodeRefused(Tried),
     /// No account holds the credential, and none was to be created; the
     /// code is used up.
     NoAccount,
@@ -284,10 +285,10 @@ pub struct NewCode {
 
 /// Whom a code serves: one session of one account (step-up, phone change).
 /// Sign-in codes serve nobody yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CodeHolder<'a> {
-    pub account_id: &'a str,
-    pub session_id: &'a str,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeHolder {
+    pub account_id: String,
+    pub session_id: String,
 }
 
 /// One sliding-window limit: at most `limit` hits of `key` in `bucket`

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::json;
 use shiming_domain::{AccountState, Nature};
 use shiming_store::{
-    AccountView, AuditDraft, NewAccount, NewCredential, SignIn, SignInAccount, SignedIn, SignedInWith, UsedCode,
+    AccountView, AuditDraft, CodeTry, NewAccount, NewCredential, SignIn, SignInAccount, SignedIn, SignedInWith,
 };
 use shiming_vault::random_hex;
 
@@ -18,8 +18,8 @@ use crate::state::AppState;
 
 /// How a sign-in proved its credential.
 pub enum Proof {
-    /// A code sent to the phone, used up by the sign-in's commit.
-    Phone(UsedCode),
+    /// A code sent to the phone, tried and used up by the sign-in's commit.
+    Phone(CodeTry),
     /// A WeChat round trip, finished already.
     Wechat,
 }
@@ -68,9 +68,7 @@ pub async fn sign_in(
             created,
             unread,
         } => (account_id, created, unread),
-        // A parallel sign-in used the code first: the same answer as any
-        // failed code (the caller is anonymous).
-        SignedIn::CodeUsed => return Err(ApiError::CodeIncorrect { left: None }),
+        SignedIn::CodeRefused(tried) => return Err(super::codes::refusal(state, None, tried)),
         SignedIn::NoAccount => return Err(no_account),
         SignedIn::Restricted(s) => return Err(ApiError::AccountRestricted(s.as_str())),
     };

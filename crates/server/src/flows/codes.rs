@@ -1,7 +1,7 @@
 //! Issuing and checking one-time SMS codes.
 
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::{CodeHolder, CodeTry, NewCode, RateLimit, Tried, UsedCode};
+use shiming_store::{CodeHolder, CodeTry, NewCode, RateLimit, Tried};
 
 use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
@@ -35,13 +35,6 @@ fn message(purpose: CodePurpose, code: &SmsCode, ttl_minutes: i64) -> String {
         code.as_str(),
         code.as_str()
     )
-}
-
-fn holder(who: Option<&Authenticated>) -> Option<CodeHolder<'_>> {
-    who.map(|w| CodeHolder {
-        account_id: &w.account_id,
-        session_id: &w.session_id,
-    })
 }
 
 /// The client address's hourly allowance of code tries that fail.
@@ -132,14 +125,8 @@ pub async fn send(
 /// Checks a typed code against the live code of the phone and purpose (and
 /// the session it was sent for, where it was sent for one), and uses it up
 /// on a match, then takes `then` (a check the code is the licence for, such
-/// as the carrier's), all in one transaction. Every try is counted
-/// atomically on the code before it is compared; the try that reaches the
-/// limit burns it. Every try also counts against the client address's
-/// allowance of failed tries, in the same transaction, and a match gives it
-/// back.
-///
-/// An anonymous caller (sign-in) gets one answer for every failure, so that
-/// nobody learns whether a phone has a code waiting, i.e. who is signing in.
+/// as the carrier's), all in one transaction. See [`code_try`] for what a
+/// try counts.
 pub async fn check(
     state: &AppState,
     phone: &Phone,
@@ -147,93 +134,70 @@ pub async fn check(
     who: Option<&Authenticated>,
     typed: &SmsCode,
     client_ip: &str,
-    then: &[RateLimit],
+    then: Vec<RateLimit>,
 ) -> ApiResult<()> {
-    let now = state.now();
-    let allowance = [failed_tries_limit(state, client_ip, now)];
-    match anonymous_failure(
-        who,
-        take_try(state, phone, purpose, who, typed, now, &allowance, Some(then)).await,
-    )? {
-        Tried::UsedUp { then } => Ok(then?),
-        other => Err(ApiError::Internal(format!("a code to use up came back {other:?}"))),
+    let code = code_try(state, phone, purpose, who, typed, client_ip, then);
+    match state.store.take_try(code).await? {
+        Tried::UsedUp { then: Ok(()) } => Ok(()),
+        refused => Err(refusal(state, who, refused)),
     }
 }
 
-/// As [`check`], but a matching code is left for the caller's commit to use
-/// up (a sign-in consumes it in the transaction that opens the session).
-pub async fn prove(
+/// A try of a typed code, for the store to make in the transaction of the
+/// commit the code proves ([`check`]'s, a sign-in's, a step-up's). Every
+/// try is counted atomically on the code before it is compared; the try
+/// that reaches the limit burns it. Every try also counts against the
+/// client address's allowance of failed tries, in the same transaction,
+/// and a match gives it back.
+pub fn code_try(
     state: &AppState,
     phone: &Phone,
     purpose: CodePurpose,
     who: Option<&Authenticated>,
     typed: &SmsCode,
     client_ip: &str,
-) -> ApiResult<UsedCode> {
+    then: Vec<RateLimit>,
+) -> CodeTry {
     let now = state.now();
-    let allowance = [failed_tries_limit(state, client_ip, now)];
-    match anonymous_failure(
-        who,
-        take_try(state, phone, purpose, who, typed, now, &allowance, None).await,
-    )? {
-        Tried::Matched { id } => Ok(UsedCode {
-            id,
-            give_back: allowance.to_vec(),
+    CodeTry {
+        phone_hash: phone_hash(&state.vault, phone),
+        purpose,
+        holder: who.map(|w| CodeHolder {
+            account_id: w.account_id.clone(),
+            session_id: w.session_id.clone(),
         }),
-        other => Err(ApiError::Internal(format!("a code to prove came back {other:?}"))),
+        typed_hash: code_hash(state, phone, purpose, typed),
+        now,
+        max_attempts: state.config.sms.max_attempts,
+        limits: vec![failed_tries_limit(state, client_ip, now)],
+        then,
     }
 }
 
-/// Every failure of an anonymous caller's code is the same failure.
-fn anonymous_failure<T>(who: Option<&Authenticated>, checked: ApiResult<T>) -> ApiResult<T> {
-    match checked {
-        Err(ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts) if who.is_none() => {
-            Err(ApiError::CodeIncorrect { left: None })
-        }
-        checked => checked,
-    }
-}
-
-/// One try, compared by the store; a match as [`Tried`], anything else as
-/// the error the caller sees.
-#[allow(clippy::too_many_arguments)]
-async fn take_try(
-    state: &AppState,
-    phone: &Phone,
-    purpose: CodePurpose,
-    who: Option<&Authenticated>,
-    typed: &SmsCode,
-    now: i64,
-    allowance: &[RateLimit],
-    use_up: Option<&[RateLimit]>,
-) -> ApiResult<Tried> {
+/// The error for a code the store did not use up. An anonymous caller
+/// (sign-in) gets one answer for every failure of the code, so that nobody
+/// learns whether a phone has a code waiting, i.e. who is signing in.
+pub fn refusal(state: &AppState, who: Option<&Authenticated>, tried: Tried) -> ApiError {
     let max = state.config.sms.max_attempts;
-    let phone_hash = phone_hash(&state.vault, phone);
-    let tried = state
-        .store
-        .take_try(CodeTry {
-            phone_hash: &phone_hash,
-            purpose,
-            holder: holder(who),
-            typed_hash: &code_hash(state, phone, purpose, typed),
-            now,
-            max_attempts: max,
-            limits: allowance,
-            use_up,
-        })
-        .await?;
-    match tried {
-        Tried::NoCode => Err(ApiError::CodeExpired),
+    let error = match tried {
+        Tried::NoCode => ApiError::CodeExpired,
         Tried::Wrong { attempts } => {
             metrics::counter!("shiming_sms_code_wrong_total").increment(1);
             if attempts >= max {
-                Err(ApiError::TooManyAttempts)
+                ApiError::TooManyAttempts
             } else {
-                Err(ApiError::CodeIncorrect {
+                ApiError::CodeIncorrect {
                     left: Some(max - attempts),
-                })
+                }
             }
         }
-        matched => Ok(matched),
+        Tried::UsedUp { then: Err(e) } => return e.into(),
+        Tried::UsedUp { then: Ok(()) } => ApiError::Internal("a code used up was reported refused".into()),
+    };
+    match error {
+        ApiError::CodeExpired | ApiError::CodeIncorrect { .. } | ApiError::TooManyAttempts if who.is_none() => {
+            ApiError::CodeIncorrect { left: None }
+        }
+        error => error,
     }
 }

@@ -12,8 +12,8 @@ use shiming_domain::rebind::{self, Change, CommitEvent, RebindLimits, YEAR_SECS}
 use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
-    AccountView, AuditDraft, ExpectedOutcome, NewAttestation, NewCredential, NewNotice, NewPendingChange, NewPerson,
-    PendingChange, Proof, RebindCommit, StoreError, UsedCode,
+    AccountView, AuditDraft, CodeTry, ExpectedOutcome, NewAttestation, NewCredential, NewNotice, NewPendingChange,
+    NewPerson, PendingChange, Proof, RebindCommit, SteppedUp, StoreError,
 };
 
 use super::accounts::active_view;
@@ -62,17 +62,25 @@ pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str, c
     let code = SmsCode::parse(code)?;
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    let code = codes::prove(state, &phone, CodePurpose::StepUp, Some(who), &code, client_ip).await?;
+    let code = codes::code_try(
+        state,
+        &phone,
+        CodePurpose::StepUp,
+        Some(who),
+        &code,
+        client_ip,
+        Vec::new(),
+    );
     grant_step_up(state, who, "sms", Some(code)).await
 }
 
-/// Privileges the session for the step-up window; a code that proved the
-/// step-up is used up in the same transaction.
+/// Privileges the session for the step-up window; a code that proves the
+/// step-up is tried and used up in the same transaction.
 pub async fn grant_step_up(
     state: &AppState,
     who: &Authenticated,
     method: &str,
-    code: Option<UsedCode>,
+    code: Option<CodeTry>,
 ) -> ApiResult<i64> {
     let now = state.now();
     let until = now + state.config.rebind.step_up_secs;
@@ -82,11 +90,10 @@ pub async fn grant_step_up(
         now,
         json!({ "session_id": who.session_id, "method": method }),
     );
-    if !state.store.step_up(&who.session_id, until, code, audit).await? {
-        // A parallel request used the code first.
-        return Err(ApiError::CodeExpired);
+    match state.store.step_up(&who.session_id, until, code, audit).await? {
+        SteppedUp::Granted => Ok(until),
+        SteppedUp::CodeRefused(tried) => Err(codes::refusal(state, Some(who), tried)),
     }
-    Ok(until)
 }
 
 // ---- limits and previews ----
@@ -583,7 +590,7 @@ pub async fn phone_change_verify(
     let new_phone = open_phone(&state.vault, &pending.credential.value_sealed)?;
     // The code is the licence for one carrier check: it is used up, and the
     // check counted against the account's cap, in one transaction.
-    let cap = [realname::checks_cap(state, &who.account_id)];
+    let cap = vec![realname::checks_cap(state, &who.account_id)];
     codes::check(
         state,
         &new_phone,
@@ -591,7 +598,7 @@ pub async fn phone_change_verify(
         Some(who),
         &code,
         client_ip,
-        &cap,
+        cap,
     )
     .await?;
     // Whether the number is bound elsewhere is told only to whoever holds it,

@@ -55,7 +55,15 @@ pub async fn login_phone(
 ) -> ApiResult<Response> {
     let phone = Phone::parse(&body.phone)?;
     let code = SmsCode::parse(&body.code)?;
-    let code = codes::prove(&state, &phone, CodePurpose::Login, None, &code, &ip.to_string()).await?;
+    let code = codes::code_try(
+        &state,
+        &phone,
+        CodePurpose::Login,
+        None,
+        &code,
+        &ip.to_string(),
+        Vec::new(),
+    );
     let credential = security::phone_credential(&state.vault, &phone);
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     accounts::sign_in(&state, credential, accounts::Proof::Phone(code), user_agent).await

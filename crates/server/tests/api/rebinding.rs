@@ -708,3 +708,29 @@ async fn a_change_code_is_the_licence_for_one_carrier_check_counted_in_its_use()
     assert_eq!(error_code(verify(code).await).await.1, "code_expired");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_step_up_code_counts_its_wrong_tries_and_burns_on_the_fifth() {
+    let app = spawn_app().await;
+    let (me, _) = app.sign_in(A_PHONE).await;
+    assert_eq!(app.post_as(&me, "/api/v1/step-up/sms", json!({})).await.status(), 202);
+    let real = app.latest_code(A_PHONE).await;
+    let wrong = if real == "000000" { "111111" } else { "000000" };
+    let verify = |code: &str| app.post_as(&me, "/api/v1/step-up/verify", json!({ "code": code }));
+    for _ in 0..4 {
+        assert_eq!(error_code(verify(wrong).await).await.1, "code_incorrect");
+    }
+    assert_eq!(error_code(verify(wrong).await).await.1, "too_many_attempts");
+    // The tries were counted though the step-up was refused: the code is burnt.
+    assert_eq!(error_code(verify(&real).await).await.1, "code_expired");
+    assert_eq!(
+        error_code(
+            app.post_as(&me, "/api/v1/account/phone/change", json!({ "new_phone": B_PHONE }))
+                .await
+        )
+        .await
+        .1,
+        "step_up_required"
+    );
+    app.stop().await;
+}

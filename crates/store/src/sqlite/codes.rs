@@ -156,57 +156,71 @@ impl CodeStore for SqliteStore {
             .await
     }
 
-    async fn take_try(&self, t: CodeTry<'_>) -> Result<Tried> {
-        let (phone_hash, typed_hash, limits) = (t.phone_hash.to_vec(), t.typed_hash.to_vec(), t.limits.to_vec());
-        let account_id = t.holder.map(|h| h.account_id.to_owned());
-        let session_id = t.holder.map(|h| h.session_id.to_owned());
-        let use_up = t.use_up.map(<[RateLimit]>::to_vec);
-        let (purpose, now, max_attempts) = (t.purpose, t.now, t.max_attempts);
-        self.db
-            .write(move |tx| {
-                take_limits(tx, &limits)?;
-                // One statement finds the newest live code and counts the try on it,
-                // so no more than `max_attempts` guesses are ever compared with it,
-                // however many arrive at once.
-                let row: Option<(i64, Vec<u8>, u32)> = tx
-                    .conn
-                    .prepare_cached(
-                        "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
-                             SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
-                             AND session_id IS ?6 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 \
-                             ORDER BY id DESC LIMIT 1) \
-                         AND attempts < ?5 RETURNING id, code_hash, attempts",
-                    )?
-                    .query_row(
-                        params![phone_hash, purpose.as_str(), account_id, now, max_attempts, session_id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let Some((id, code_hash, attempts)) = row else {
-                    return Ok(Tried::NoCode);
-                };
-                if !ct_eq(&typed_hash, &code_hash) {
-                    return Ok(Tried::Wrong { attempts });
-                }
-                let Some(then) = use_up else {
-                    return Ok(Tried::Matched { id });
-                };
-                // Live a statement ago, in this transaction: it is used up now.
-                consume_code(tx, id, now, &limits)?;
-                let then = match take_limits(tx, &then) {
-                    Ok(()) => Ok(()),
-                    Err(e @ StoreError::RateLimited { .. }) => Err(e),
-                    Err(e) => return Err(e),
-                };
-                Ok(Tried::UsedUp { then })
-            })
-            .await
+    async fn take_try(&self, t: CodeTry) -> Result<Tried> {
+        self.db.write(move |tx| try_code(tx, &t)).await
     }
+}
+
+/// Counts a try on the live code, compares, and uses a match up (see
+/// [`CodeStore::take_try`]), in the caller's transaction.
+pub(super) fn try_code(tx: &Tx<'_>, t: &CodeTry) -> Result<Tried> {
+    take_limits(tx, &t.limits)?;
+    let (account_id, session_id) = match &t.holder {
+        Some(h) => (Some(h.account_id.as_str()), Some(h.session_id.as_str())),
+        None => (None, None),
+    };
+    // One statement finds the newest live code and counts the try on it, so
+    // no more than `max_attempts` guesses are ever compared with it, however
+    // many arrive at once.
+    let row: Option<(i64, Vec<u8>, u32)> = tx
+        .conn
+        .prepare_cached(
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = (\
+                 SELECT id FROM sms_codes WHERE phone_hash = ?1 AND purpose = ?2 AND account_id IS ?3 \
+                 AND session_id IS ?6 AND consumed_at IS NULL AND expires_at > ?4 AND attempts < ?5 \
+                 ORDER BY id DESC LIMIT 1) \
+             AND attempts < ?5 RETURNING id, code_hash, attempts",
+        )?
+        .query_row(
+            params![
+                t.phone_hash,
+                t.purpose.as_str(),
+                account_id,
+                t.now,
+                t.max_attempts,
+                session_id
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((id, code_hash, attempts)) = row else {
+        return Ok(Tried::NoCode);
+    };
+    if !ct_eq(&t.typed_hash, &code_hash) {
+        return Ok(Tried::Wrong { attempts });
+    }
+    // Live a statement ago, in this transaction: it is used up now.
+    consume_code(tx, id, t.now, &t.limits)?;
+    let then = match take_limits(tx, &t.then) {
+        Ok(()) => Ok(()),
+        Err(e @ StoreError::RateLimited { .. }) => Err(e),
+        Err(e) => return Err(e),
+    };
+    Ok(Tried::UsedUp { then })
+}
+
+/// Tries the code of a commit it proves: `None` when it was used up and
+/// the commit goes on, the refusal otherwise (only the try is counted).
+pub(super) fn prove(tx: &Tx<'_>, t: &CodeTry) -> Result<Option<Tried>> {
+    Ok(match try_code(tx, t)? {
+        Tried::UsedUp { then: Ok(()) } => None,
+        refused => Some(refused),
+    })
 }
 
 /// Uses up a live code and gives back `give_back`; false when it was used or
 /// expired.
-pub(super) fn consume_code(tx: &Tx<'_>, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
+fn consume_code(tx: &Tx<'_>, id: i64, at: i64, give_back: &[RateLimit]) -> Result<bool> {
     let done = tx
         .conn
         .prepare_cached(

@@ -5,11 +5,11 @@ use rusqlite::{params, OptionalExtension, Row};
 use shiming_domain::{AccountState, Nature};
 
 use super::accounts::{account_by_credential, create_account, word};
-use super::codes::consume_code;
+use super::codes::prove;
 use super::notices::{insert_account_notice, unread_notices};
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::{AuditDraft, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, UsedCode};
+use crate::{AuditDraft, CodeTry, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, SteppedUp};
 
 const SESSION_COLUMNS: &str =
     "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
@@ -95,22 +95,26 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    async fn step_up(&self, session_id: &str, until: i64, code: Option<UsedCode>, audit: AuditDraft) -> Result<bool> {
+    async fn step_up(
+        &self,
+        session_id: &str,
+        until: i64,
+        code: Option<CodeTry>,
+        audit: AuditDraft,
+    ) -> Result<SteppedUp> {
         let session_id = session_id.to_owned();
         let account_id = audit.account_id.clone();
         let done = self
             .db
             .write(move |tx| {
-                if let Some(code) = &code {
-                    if !consume_code(tx, code.id, audit.at, &code.give_back)? {
-                        return Ok(false);
-                    }
+                if let Some(refused) = code.as_ref().map(|c| prove(tx, c)).transpose()?.flatten() {
+                    return Ok(SteppedUp::CodeRefused(refused));
                 }
                 tx.conn
                     .prepare_cached("UPDATE sessions SET step_up_until = ? WHERE id = ?")?
                     .execute(params![until, session_id])?;
                 append_audit(tx, &audit)?;
-                Ok(true)
+                Ok(SteppedUp::Granted)
             })
             .await?;
         self.forget(account_id.as_deref());
@@ -162,10 +166,8 @@ impl SessionStore for SqliteStore {
 /// The sign-in's transaction.
 fn sign_in(tx: &Tx<'_>, s: &SignIn) -> Result<SignedIn> {
     let at = s.session.created_at;
-    if let Some(code) = &s.code {
-        if !consume_code(tx, code.id, at, &code.give_back)? {
-            return Ok(SignedIn::CodeUsed);
-        }
+    if let Some(refused) = s.code.as_ref().map(|c| prove(tx, c)).transpose()?.flatten() {
+        return Ok(SignedIn::CodeRefused(refused));
     }
     let (account_id, created) = match &s.account {
         SignInAccount::Known(id) => (id.clone(), false),

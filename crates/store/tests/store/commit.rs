@@ -469,17 +469,22 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
     w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap();
 
     let now = START + 20;
-    let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
+    let holder = |account_id: &str, session_id: &str| {
+        Some(CodeHolder {
+            account_id: account_id.into(),
+            session_id: session_id.into(),
+        })
+    };
     // A try of a wrong code finds a live code (Wrong) or none (NoCode).
     let try_of = |phone: &'static str, purpose, holder| CodeTry {
-        phone_hash: phone.as_bytes(),
+        phone_hash: phone.as_bytes().to_vec(),
         purpose,
         holder,
-        typed_hash: b"wrong",
+        typed_hash: b"wrong".to_vec(),
         now,
         max_attempts: 5,
-        limits: &[],
-        use_up: None,
+        limits: Vec::new(),
+        then: Vec::new(),
     };
     let live = |tried: Tried| matches!(tried, Tried::Wrong { .. });
     let step_up = |phone: &'static str, who| w.s.take_try(try_of(phone, CodePurpose::StepUp, who));

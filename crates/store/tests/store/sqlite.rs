@@ -243,17 +243,24 @@ async fn a_refused_limit_counts_nothing() {
 }
 
 /// A try of the code `typed` for phone `p` at `now`, with `limits`.
-fn try_of<'a>(typed: &'a [u8], holder: Option<CodeHolder<'a>>, now: i64, limits: &'a [RateLimit]) -> CodeTry<'a> {
+fn try_of(typed: &[u8], holder: Option<CodeHolder>, now: i64, limits: &[RateLimit]) -> CodeTry {
     CodeTry {
-        phone_hash: b"p",
+        phone_hash: b"p".to_vec(),
         purpose: CodePurpose::Login,
         holder,
-        typed_hash: typed,
+        typed_hash: typed.to_vec(),
         now,
         max_attempts: 5,
-        limits,
-        use_up: None,
+        limits: limits.to_vec(),
+        then: Vec::new(),
     }
+}
+
+fn holder(account_id: &str, session_id: &str) -> Option<CodeHolder> {
+    Some(CodeHolder {
+        account_id: account_id.into(),
+        session_id: session_id.into(),
+    })
 }
 
 #[tokio::test]
@@ -269,55 +276,51 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
         expires_at: 310,
         outbox: None,
     };
-    let id = s.issue_code(code(None), &[]).await.unwrap();
+    let tried = |typed: &'static [u8], who: Option<CodeHolder>, now| s.take_try(try_of(typed, who, now, &[]));
+    s.issue_code(code(None), &[]).await.unwrap();
     assert!(
-        matches!(s.take_try(try_of(b"c", None, 310, &[])).await.unwrap(), Tried::NoCode),
+        matches!(tried(b"c", None, 310).await.unwrap(), Tried::NoCode),
         "expired"
     );
-    for n in 1..=4 {
-        let tried = s.take_try(try_of(b"x", None, 11, &[])).await.unwrap();
-        assert!(matches!(tried, Tried::Wrong { attempts } if attempts == n), "{tried:?}");
+    for n in 1..=5 {
+        let t = tried(b"x", None, 11).await.unwrap();
+        assert!(matches!(t, Tried::Wrong { attempts } if attempts == n), "{t:?}");
     }
-    let fifth = s.take_try(try_of(b"c", None, 11, &[])).await.unwrap();
     assert!(
-        matches!(fifth, Tried::Matched { id: m } if m == id),
+        matches!(tried(b"c", None, 11).await.unwrap(), Tried::NoCode),
+        "burnt after 5 tries"
+    );
+
+    s.issue_code(code(None), &[]).await.unwrap();
+    for _ in 1..=4 {
+        assert!(matches!(tried(b"x", None, 11).await.unwrap(), Tried::Wrong { .. }));
+    }
+    let fifth = tried(b"c", None, 11).await.unwrap();
+    assert!(
+        matches!(fifth, Tried::UsedUp { then: Ok(()) }),
         "the fifth try may still match: {fifth:?}"
     );
     assert!(
-        matches!(s.take_try(try_of(b"c", None, 11, &[])).await.unwrap(), Tried::NoCode),
-        "burnt after 5 tries"
+        matches!(tried(b"c", None, 11).await.unwrap(), Tried::NoCode),
+        "used once"
     );
 
     // A code for a session is not one for nobody, nor for another account,
     // nor for another session of the same account.
     s.issue_code(code(Some(("acc", "ses"))), &[]).await.unwrap();
-    let holder = |account_id, session_id| Some(CodeHolder { account_id, session_id });
     for (who, what) in [
         (None, "nobody"),
         (holder("other", "ses"), "another account"),
         (holder("acc", "ses2"), "another session"),
     ] {
-        let tried = s.take_try(try_of(b"c", who, 11, &[])).await.unwrap();
-        assert!(matches!(tried, Tried::NoCode), "{what} reached the session's code");
+        let t = tried(b"c", who, 11).await.unwrap();
+        assert!(matches!(t, Tried::NoCode), "{what} reached the session's code");
     }
-    // Used up on a match: once.
-    let use_up = |now| CodeTry {
-        use_up: Some(&[]),
-        ..try_of(b"c", holder("acc", "ses"), now, &[])
-    };
-    assert!(matches!(
-        s.take_try(use_up(11)).await.unwrap(),
-        Tried::UsedUp { then: Ok(()) }
-    ));
-    assert!(
-        matches!(s.take_try(use_up(11)).await.unwrap(), Tried::NoCode),
-        "used up"
-    );
+    let mine = tried(b"c", holder("acc", "ses"), 11).await.unwrap();
+    assert!(matches!(mine, Tried::UsedUp { then: Ok(()) }));
     s.issue_code(code(Some(("acc", "ses"))), &[]).await.unwrap();
-    assert!(
-        matches!(s.take_try(use_up(310)).await.unwrap(), Tried::NoCode),
-        "an expired code is not used"
-    );
+    let late = tried(b"c", holder("acc", "ses"), 310).await.unwrap();
+    assert!(matches!(late, Tried::NoCode), "an expired code is not used");
 }
 
 #[tokio::test]
@@ -367,7 +370,7 @@ async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_
     let then = [cap];
     let tried = s
         .take_try(CodeTry {
-            use_up: Some(&then),
+            then: then.to_vec(),
             ..try_of(b"c", None, 11, &two)
         })
         .await
