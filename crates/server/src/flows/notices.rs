@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use shiming_domain::Phone;
 use shiming_providers::sms::SmsSender;
-use shiming_store::{NoticeDelivery, Store};
+use shiming_store::{Notice, NoticeDelivery, Store};
 use shiming_vault::Vault;
 use tokio::sync::watch;
 
@@ -22,6 +23,13 @@ fn backoff(attempts: u32) -> i64 {
     30 << attempts.min(10)
 }
 
+/// Notices claimed at a time, and sent at once (each claim's notices go
+/// out together, so that a gateway's latency is paid once per claim).
+const CLAIM: u32 = 20;
+
+/// Sends the queued notices: every tick, claim after claim until the queue
+/// is empty (or a claim comes back short), so that a burst of rebinds is
+/// delivered as fast as the gateway takes it, not a claim per tick.
 pub async fn dispatch(
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
@@ -35,44 +43,53 @@ pub async fn dispatch(
             _ = tick.tick() => {}
             _ = stopped.changed() => break,
         }
-        let claimed = match store.claim_notices(clock.now(), 60, 20).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim notices");
-                continue;
-            }
-        };
-        for n in claimed {
-            let opened = vault
-                .open_string(NOTICE_PHONE, &n.phone_sealed)
-                .ok()
-                .and_then(|p| Phone::parse(&p).ok())
-                .zip(vault.open_string(NOTICE_TEXT, &n.text_sealed).ok());
-            let sent = match opened {
-                Some((phone, text)) => match sms.send(&phone, &text).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!(notice = n.id, attempt = n.attempts + 1, error = %e, "notice not sent");
-                        false
-                    }
-                },
-                None => {
-                    tracing::error!(notice = n.id, "a notice cannot be opened");
-                    false
+        loop {
+            let claimed = match store.claim_notices(clock.now(), 60, CLAIM).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim notices");
+                    break;
                 }
             };
-            let now = clock.now();
-            let delivery = if sent {
-                NoticeDelivery::Sent { at: now }
-            } else {
-                NoticeDelivery::Failed {
-                    retry_at: now + backoff(n.attempts),
-                }
-            };
-            if let Err(e) = store.finish_notice(n.id, delivery).await {
-                tracing::warn!(error = %e, "could not record a notice's delivery");
+            let full = claimed.len() == CLAIM as usize;
+            join_all(claimed.into_iter().map(|n| deliver(&*store, &vault, &*sms, &clock, n))).await;
+            if !full || *stopped.borrow() {
+                break;
             }
         }
+    }
+}
+
+/// Sends one claimed notice and records how it went.
+async fn deliver(store: &dyn Store, vault: &Vault, sms: &dyn SmsSender, clock: &Clock, n: Notice) {
+    let opened = vault
+        .open_string(NOTICE_PHONE, &n.phone_sealed)
+        .ok()
+        .and_then(|p| Phone::parse(&p).ok())
+        .zip(vault.open_string(NOTICE_TEXT, &n.text_sealed).ok());
+    let sent = match opened {
+        Some((phone, text)) => match sms.send(&phone, &text).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(notice = n.id, attempt = n.attempts + 1, error = %e, "notice not sent");
+                false
+            }
+        },
+        None => {
+            tracing::error!(notice = n.id, "a notice cannot be opened");
+            false
+        }
+    };
+    let now = clock.now();
+    let delivery = if sent {
+        NoticeDelivery::Sent { at: now }
+    } else {
+        NoticeDelivery::Failed {
+            retry_at: now + backoff(n.attempts),
+        }
+    };
+    if let Err(e) = store.finish_notice(n.id, delivery).await {
+        tracing::warn!(error = %e, "could not record a notice's delivery");
     }
 }
 
