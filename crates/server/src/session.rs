@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 use shiming_domain::{AccountState, Nature};
 use shiming_store::{NewSession, SessionRecord, SignedInWith, Store};
-use shiming_vault::{random_hex, SessionToken};
+use shiming_vault::{ordered_hex, SessionToken};
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
@@ -146,7 +146,7 @@ pub fn new(state: &AppState, user_agent: Option<&str>, signed_in_with: SignedInW
     let token = SessionToken::generate();
     let now = state.now();
     let session = NewSession {
-        id: format!("ses_{}", random_hex(16)),
+        id: format!("ses_{}", ordered_hex(now)),
         token_hash: SessionToken::hash_of(token.as_str()),
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
         created_at: now,

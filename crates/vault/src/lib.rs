@@ -10,4 +10,4 @@ mod token;
 
 pub use keys::{AuditKey, KeyError, Keys};
 pub use seal::{Vault, VaultError};
-pub use token::{ct_eq, random_hex, sha256, SessionToken};
+pub use token::{ct_eq, ordered_hex, random_hex, sha256, SessionToken};

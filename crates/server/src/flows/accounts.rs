@@ -9,7 +9,7 @@ use shiming_domain::{AccountState, Nature};
 use shiming_store::{
     AccountView, AuditDraft, CodeTry, NewAccount, NewCredential, SignIn, SignInAccount, SignedIn, SignedInWith,
 };
-use shiming_vault::random_hex;
+use shiming_vault::ordered_hex;
 
 use super::security;
 use crate::error::{ApiError, ApiResult};
@@ -88,7 +88,7 @@ pub async fn sign_in(
 /// `account.created` audit event (`via`: how it came: `phone`, `wechat`,
 /// `seed`).
 pub fn new_personal_account(credential: &NewCredential, via: &str, now: i64) -> NewAccount {
-    let id = format!("acc_{}", random_hex(16));
+    let id = format!("acc_{}", ordered_hex(now));
     let details = json!({
         "via": via,
         "credential": credential.kind.as_str(),
