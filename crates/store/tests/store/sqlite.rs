@@ -176,13 +176,7 @@ async fn rate_limits_hold_under_parallel_takes() {
 #[tokio::test]
 async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
     let (db, s) = store().await;
-    let at = |now| RateLimit {
-        bucket: "b".into(),
-        key: b"k".to_vec(),
-        window: 100,
-        limit: 3,
-        now,
-    };
+    let at = three_in_100;
     let refused_for = |r: Result<()>| match r {
         Err(StoreError::RateLimited { retry_after, .. }) => retry_after,
         other => panic!("not refused: {other:?}"),
@@ -198,16 +192,7 @@ async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
         "the oldest is now the hit at 10"
     );
     // A code issued and discarded gives its hit back: room again at once.
-    let code = NewCode {
-        account_id: None,
-        session_id: None,
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 110,
-        expires_at: 410,
-        outbox: None,
-    };
+    let code = login_code(110, 410);
     let id = s.issue_code(code, &[at(110)]).await.expect("the hit at 10 has left");
     assert_eq!(refused_for(s.take(&[at(110)]).await), 10);
     s.discard_code(id, &[at(110)]).await.unwrap();
@@ -242,6 +227,31 @@ async fn a_refused_limit_counts_nothing() {
     s.take(&[open]).await.expect("the first limit counted nothing");
 }
 
+/// A sign-in code `c` for phone `p`, live from `created_at` to `expires_at`.
+fn login_code(created_at: i64, expires_at: i64) -> NewCode {
+    NewCode {
+        account_id: None,
+        session_id: None,
+        phone_hash: b"p".to_vec(),
+        purpose: CodePurpose::Login,
+        code_hash: b"c".to_vec(),
+        created_at,
+        expires_at,
+        outbox: None,
+    }
+}
+
+/// At most 3 hits of key `k` in bucket `b` within 100 s, one taken at `now`.
+fn three_in_100(now: i64) -> RateLimit {
+    RateLimit {
+        bucket: "b".into(),
+        key: b"k".to_vec(),
+        window: 100,
+        limit: 3,
+        now,
+    }
+}
+
 /// A try of the code `typed` for phone `p` at `now`, with `limits`.
 fn try_of(typed: &[u8], holder: Option<CodeHolder>, now: i64, limits: &[RateLimit]) -> CodeTry {
     CodeTry {
@@ -269,12 +279,7 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
     let code = |holder: Option<(&str, &str)>| NewCode {
         account_id: holder.map(|h| h.0.to_owned()),
         session_id: holder.map(|h| h.1.to_owned()),
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 10,
-        expires_at: 310,
-        outbox: None,
+        ..login_code(10, 310)
     };
     let tried = |typed: &'static [u8], who: Option<CodeHolder>, now| s.take_try(try_of(typed, who, now, &[]));
     s.issue_code(code(None), &[]).await.unwrap();
@@ -326,16 +331,7 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
 #[tokio::test]
 async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_transaction() {
     let (db, s) = store().await;
-    let code = NewCode {
-        account_id: None,
-        session_id: None,
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 10,
-        expires_at: 310,
-        outbox: None,
-    };
+    let code = login_code(10, 310);
     s.issue_code(code, &[]).await.unwrap();
     let allowance = |limit| RateLimit {
         bucket: "failed".into(),
@@ -390,16 +386,7 @@ async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_
 async fn a_parallel_burst_compares_at_most_the_limit() {
     let (_d, s) = store().await;
     let s = Arc::new(s);
-    let code = NewCode {
-        account_id: None,
-        session_id: None,
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 10,
-        expires_at: 310,
-        outbox: None,
-    };
+    let code = login_code(10, 310);
     s.issue_code(code, &[]).await.unwrap();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -418,19 +405,13 @@ async fn a_parallel_burst_compares_at_most_the_limit() {
 async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued() {
     let (db, s) = store().await;
     let code = || NewCode {
-        account_id: None,
-        session_id: None,
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 10,
-        expires_at: 310,
         outbox: Some(OutboxMessage {
             phone_hash: b"p".to_vec(),
             phone_sealed: b"sealed phone".to_vec(),
             text_sealed: b"sealed text".to_vec(),
             sent_at: 10,
         }),
+        ..login_code(10, 310)
     };
     let once = [RateLimit {
         bucket: "resend".into(),
@@ -454,13 +435,7 @@ async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued() {
 #[tokio::test]
 async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by_one() {
     let (db, s) = store().await;
-    let at = |now| RateLimit {
-        bucket: "b".into(),
-        key: b"k".to_vec(),
-        window: 100,
-        limit: 3,
-        now,
-    };
+    let at = three_in_100;
     for now in [0, 0, 10] {
         s.take(&[at(now)]).await.unwrap();
     }
@@ -476,16 +451,7 @@ async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by
     s.take(&[at(100)]).await.unwrap();
     assert!(s.take(&[at(100)]).await.is_err());
     // A discarded code gives back one hit of its second, not the second's all.
-    let code = NewCode {
-        account_id: None,
-        session_id: None,
-        phone_hash: b"p".to_vec(),
-        purpose: CodePurpose::Login,
-        code_hash: b"c".to_vec(),
-        created_at: 100,
-        expires_at: 400,
-        outbox: None,
-    };
+    let code = login_code(100, 400);
     let id = s.issue_code(code, &[]).await.unwrap();
     s.discard_code(id, &[at(100)]).await.unwrap();
     assert_eq!(count("SELECT hits FROM rate_hits WHERE at = 100").await.unwrap(), 1);
