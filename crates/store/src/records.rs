@@ -281,6 +281,10 @@ pub struct NewCode {
     /// the code's own transaction, so that the outbox holds a code's text
     /// exactly when the code was issued.
     pub outbox: Option<OutboxMessage>,
+    /// The pending change the code is sent to prove (a phone change's new
+    /// phone), opened in the code's transaction: a code that its limits
+    /// refuse opens none.
+    pub opens: Option<NewPendingChange>,
 }
 
 /// Whom a code serves: one session of one account (step-up, phone change).

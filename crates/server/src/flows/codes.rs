@@ -1,7 +1,7 @@
 //! Issuing and checking one-time SMS codes.
 
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::{CodeHolder, CodeTry, NewCode, RateLimit, Tried};
+use shiming_store::{CodeHolder, CodeTry, NewCode, NewPendingChange, RateLimit, Tried};
 
 use super::security::phone_hash;
 use crate::error::{ApiError, ApiResult};
@@ -48,8 +48,9 @@ fn failed_tries_limit(state: &AppState, client_ip: &str, now: i64) -> RateLimit 
     }
 }
 
-/// Issues a code for `purpose` to `phone` and sends it; a code for an account
-/// (step-up, phone change) serves the calling session only. Limits: one code
+/// Issues a code for `purpose` to `phone` and sends it (opening `opens`, the
+/// pending change it proves, with it); a code for an account (step-up,
+/// phone change) serves the calling session only. Limits: one code
 /// per phone and purpose per cool-down; hourly caps per phone, sign-in codes
 /// and account-security codes in buckets of their own; an hourly cap per
 /// client address across purposes.
@@ -59,6 +60,7 @@ pub async fn send(
     purpose: CodePurpose,
     who: Option<&Authenticated>,
     client_ip: &str,
+    opens: Option<NewPendingChange>,
 ) -> ApiResult<Sent> {
     let cfg = &state.config.sms;
     let now = state.now();
@@ -105,6 +107,7 @@ pub async fn send(
         created_at: now,
         expires_at: now + cfg.code_ttl_secs,
         outbox,
+        opens,
     };
     let id = state.store.issue_code(record, &limits).await?;
     if !in_outbox {

@@ -55,7 +55,7 @@ fn bound_phone(state: &AppState, view: &AccountView) -> ApiResult<Phone> {
 pub async fn step_up_send(state: &AppState, who: &Authenticated, client_ip: &str) -> ApiResult<Sent> {
     let view = active_view(state, who).await?;
     let phone = bound_phone(state, &view)?;
-    codes::send(state, &phone, CodePurpose::StepUp, Some(who), client_ip).await
+    codes::send(state, &phone, CodePurpose::StepUp, Some(who), client_ip, None).await
 }
 
 pub async fn step_up_verify(state: &AppState, who: &Authenticated, code: &str, client_ip: &str) -> ApiResult<i64> {
@@ -567,8 +567,15 @@ pub async fn phone_change_start(
         created_at: now,
         expires_at: now + state.config.rebind.flow_ttl_secs,
     };
-    state.store.open_change(change).await?;
-    codes::send(state, &req.new_phone, CodePurpose::PhoneChange, Some(who), client_ip).await
+    codes::send(
+        state,
+        &req.new_phone,
+        CodePurpose::PhoneChange,
+        Some(who),
+        client_ip,
+        Some(change),
+    )
+    .await
 }
 
 /// Step 2: proves possession of the new phone and has the carrier confirm its

@@ -33,7 +33,7 @@ pub async fn sms_send(
         return Err(ApiError::InvalidRequest("purpose must be \"login\" here".into()));
     }
     let phone = Phone::parse(&body.phone)?;
-    let sent = codes::send(&state, &phone, body.purpose, None, &ip.to_string()).await?;
+    let sent = codes::send(&state, &phone, body.purpose, None, &ip.to_string(), None).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "expires_in": sent.expires_in, "resend_after": sent.resend_after })),

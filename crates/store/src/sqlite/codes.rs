@@ -122,6 +122,9 @@ impl CodeStore for SqliteStore {
                 if let Some(message) = &code.outbox {
                     super::outbox::push(tx, message)?;
                 }
+                if let Some(change) = &code.opens {
+                    super::rebind::open(tx, change)?;
+                }
                 Ok(tx
                     .conn
                     .prepare_cached(

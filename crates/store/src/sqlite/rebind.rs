@@ -115,47 +115,7 @@ fn attestation_source(kind: CredentialKind) -> &'static str {
 #[async_trait]
 impl RebindStore for SqliteStore {
     async fn open_change(&self, c: NewPendingChange) -> Result<i64> {
-        self.db
-            .write(move |tx| {
-                // One change at a time per account: a new start ends the others.
-                tx.conn
-                    .prepare_cached(
-                        "UPDATE pending_changes SET consumed_at = ? WHERE account_id = ? AND consumed_at IS NULL",
-                    )?
-                    .execute(params![c.created_at, c.account_id])?;
-                let cred = &c.credential;
-                let person = cred.attestation.as_ref().map(|a| &a.person);
-                let (appid, openid) = match &cred.app_openid {
-                    Some(o) => (Some(&o.appid), Some(&o.openid_sealed)),
-                    None => (None, None),
-                };
-                Ok(tx
-                    .conn
-                    .prepare_cached(
-                        "INSERT INTO pending_changes (account_id, session_id, kind, new_lookup_hash, new_value_sealed, new_display_sealed, \
-                         appid, new_openid_sealed, person_hash, person_name_sealed, person_id_sealed, created_at, expires_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )?
-                    .query_row(
-                        params![
-                            c.account_id,
-                            c.session_id,
-                            cred.kind.as_str(),
-                            cred.lookup_hash,
-                            cred.value_sealed,
-                            cred.display_sealed,
-                            appid,
-                            openid,
-                            person.map(|p| &p.person_hash),
-                            person.map(|p| &p.name_sealed),
-                            person.map(|p| &p.id_number_sealed),
-                            c.created_at,
-                            c.expires_at
-                        ],
-                        |r| r.get(0),
-                    )?)
-            })
-            .await
+        self.db.write(move |tx| open(tx, &c)).await
     }
 
     async fn pending_change(
@@ -323,4 +283,43 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
     }
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at)?;
     Ok(revoked)
+}
+
+/// Opens a pending change in the caller's transaction; returns its id.
+pub(super) fn open(tx: &Tx<'_>, c: &NewPendingChange) -> Result<i64> {
+    // One change at a time per account: a new start ends the others.
+    tx.conn
+        .prepare_cached("UPDATE pending_changes SET consumed_at = ? WHERE account_id = ? AND consumed_at IS NULL")?
+        .execute(params![c.created_at, c.account_id])?;
+    let cred = &c.credential;
+    let person = cred.attestation.as_ref().map(|a| &a.person);
+    let (appid, openid) = match &cred.app_openid {
+        Some(o) => (Some(&o.appid), Some(&o.openid_sealed)),
+        None => (None, None),
+    };
+    Ok(tx
+        .conn
+        .prepare_cached(
+            "INSERT INTO pending_changes (account_id, session_id, kind, new_lookup_hash, new_value_sealed, new_display_sealed, \
+             appid, new_openid_sealed, person_hash, person_name_sealed, person_id_sealed, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )?
+        .query_row(
+            params![
+                c.account_id,
+                c.session_id,
+                cred.kind.as_str(),
+                cred.lookup_hash,
+                cred.value_sealed,
+                cred.display_sealed,
+                appid,
+                openid,
+                person.map(|p| &p.person_hash),
+                person.map(|p| &p.name_sealed),
+                person.map(|p| &p.id_number_sealed),
+                c.created_at,
+                c.expires_at
+            ],
+            |r| r.get(0),
+        )?)
 }

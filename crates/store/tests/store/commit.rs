@@ -152,6 +152,7 @@ impl World {
                 created_at: START,
                 expires_at: 100_000,
                 outbox: None,
+                opens: None,
             };
             s.issue_code(code, &[]).await.unwrap();
         }
@@ -752,4 +753,52 @@ async fn a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing()
         .unwrap();
     let err = w.refused(confirm).await;
     assert!(matches!(err, Ok(StoreError::CredentialInUse)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued() {
+    let w = World::new().await;
+    let code = |at| NewCode {
+        account_id: Some(ACC.into()),
+        session_id: Some("ses".into()),
+        phone_hash: b"p-next".to_vec(),
+        purpose: CodePurpose::PhoneChange,
+        code_hash: b"code".to_vec(),
+        created_at: at,
+        expires_at: at + TTL,
+        outbox: None,
+        opens: Some(NewPendingChange {
+            account_id: ACC.into(),
+            session_id: "ses".into(),
+            credential: credential(Phone, "p-next", Some("A")),
+            created_at: at,
+            expires_at: at + TTL,
+        }),
+    };
+    let once = |at| RateLimit {
+        bucket: "resend".into(),
+        key: b"p-next".to_vec(),
+        window: 60,
+        limit: 1,
+        now: at,
+    };
+    let open_changes = || w.db.count("pending_changes", "account_id = 'acc' AND consumed_at IS NULL");
+    let before = w.db.count("pending_changes", "account_id = 'acc'").await;
+    w.s.issue_code(code(START), &[once(START)]).await.unwrap();
+    assert_eq!(open_changes().await, 1);
+    let pending = w.s.pending_change(ACC, "ses", Phone, START + 1).await.unwrap().unwrap();
+    assert!(matches!(
+        w.s.issue_code(code(START + 10), &[once(START + 10)]).await,
+        Err(StoreError::RateLimited { .. })
+    ));
+    assert_eq!(
+        w.db.count("pending_changes", "account_id = 'acc'").await,
+        before + 1,
+        "the refused code opened nothing"
+    );
+    // A code issued later opens a change of its own, which ends the first.
+    w.s.issue_code(code(START + 70), &[once(START + 70)]).await.unwrap();
+    assert_eq!(open_changes().await, 1);
+    let newer = w.s.pending_change(ACC, "ses", Phone, START + 71).await.unwrap().unwrap();
+    assert_ne!(newer.id, pending.id);
 }

@@ -238,6 +238,7 @@ fn login_code(created_at: i64, expires_at: i64) -> NewCode {
         created_at,
         expires_at,
         outbox: None,
+        opens: None,
     }
 }
 

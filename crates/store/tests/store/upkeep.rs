@@ -144,6 +144,7 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
             created_at: 1,
             expires_at,
             outbox: None,
+            opens: None,
         };
         s.issue_code(code, &[]).await.unwrap();
         let flow = OAuthFlow {
