@@ -782,7 +782,9 @@ async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued()
         limit: 1,
         now: at,
     };
-    let open_changes = || w.db.count("pending_changes", "account_id = 'acc' AND consumed_at IS NULL");
+    let open_changes = || {
+        w.db.count("pending_changes", "account_id = 'acc' AND consumed_at IS NULL")
+    };
     let before = w.db.count("pending_changes", "account_id = 'acc'").await;
     w.s.issue_code(code(START), &[once(START)]).await.unwrap();
     assert_eq!(open_changes().await, 1);
@@ -799,6 +801,10 @@ async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued()
     // A code issued later opens a change of its own, which ends the first.
     w.s.issue_code(code(START + 70), &[once(START + 70)]).await.unwrap();
     assert_eq!(open_changes().await, 1);
-    let newer = w.s.pending_change(ACC, "ses", Phone, START + 71).await.unwrap().unwrap();
+    let newer =
+        w.s.pending_change(ACC, "ses", Phone, START + 71)
+            .await
+            .unwrap()
+            .unwrap();
     assert_ne!(newer.id, pending.id);
 }
