@@ -18,15 +18,12 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account_by_credential(&self, kind: CredentialKind, lookup_hash: &[u8]) -> Result<Option<String>> {
-        let lookup_hash = lookup_hash.to_vec();
-        self.db
-            .read(move |conn| account_by_credential(conn, kind, &lookup_hash))
+        self.db.read(|conn| account_by_credential(conn, kind, lookup_hash))
     }
 
     async fn account_view(&self, account_id: &str) -> Result<Option<AccountView>> {
-        let account_id = account_id.to_owned();
         self.db
-            .read(move |conn| {
+            .read(|conn| {
                 // One read transaction, so the account and its credentials are
                 // one consistent snapshot.
                 let tx = conn.transaction()?;
@@ -34,7 +31,7 @@ impl AccountStore for SqliteStore {
                     .prepare_cached(
                         "SELECT id, nature, state, created_at, realname_person_hash FROM accounts WHERE id = ?",
                     )?
-                    .query_row([&account_id], |r| {
+                    .query_row([account_id], |r| {
                         Ok((
                             r.get::<_, String>(0)?,
                             r.get::<_, String>(1)?,
@@ -52,7 +49,7 @@ impl AccountStore for SqliteStore {
                      FROM credentials c LEFT JOIN attestations a ON a.credential_id = c.id LEFT JOIN persons p ON p.id = a.person_id \
                      WHERE c.account_id = ? ORDER BY c.id",
                 )?;
-                let mut rows = stmt.query([&account_id])?;
+                let mut rows = stmt.query([account_id])?;
                 let mut credentials = Vec::new();
                 while let Some(r) = rows.next()? {
                     credentials.push(credential_record(r)?);

@@ -35,9 +35,8 @@ impl SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>> {
-        let account_id = account_id.to_owned();
         self.db
-            .read(move |conn| {
+            .read(|conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?",
                 )?;

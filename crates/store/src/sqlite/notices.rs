@@ -27,8 +27,7 @@ pub(super) fn unread_notices(conn: &Connection, account_id: &str) -> Result<u64>
 #[async_trait]
 impl AccountNoticeStore for SqliteStore {
     async fn account_notices(&self, account_id: &str, limit: u32) -> Result<Vec<AccountNotice>> {
-        let account_id = account_id.to_owned();
-        self.db.read(move |conn| {
+        self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, kind, credential, masked_sealed, created_at, read_at FROM account_notices \
                      WHERE account_id = ? ORDER BY id DESC LIMIT ?",
@@ -50,8 +49,7 @@ impl AccountNoticeStore for SqliteStore {
     }
 
     async fn unread_notices(&self, account_id: &str) -> Result<u64> {
-        let account_id = account_id.to_owned();
-        self.db.read(move |conn| unread_notices(conn, &account_id))
+        self.db.read(|conn| unread_notices(conn, account_id))
     }
 
     async fn read_notices(&self, account_id: &str, at: i64) -> Result<u64> {

@@ -20,13 +20,12 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn outbox(&self, phone_hash: Option<&[u8]>, limit: u32) -> Result<Vec<OutboxMessage>> {
-        let phone_hash = phone_hash.map(<[u8]>::to_vec);
         self.db
-            .read(move |conn| {
+            .read(|conn| {
                 // Two statements, not `?1 IS NULL OR phone_hash = ?1`: SQLite plans
                 // that as a scan of the whole outbox, while one phone's messages are
                 // a range of the index `sms_outbox_by_phone`.
-                let rows = match &phone_hash {
+                let rows = match phone_hash {
                     Some(hash) => conn
                         .prepare_cached(
                             "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox \

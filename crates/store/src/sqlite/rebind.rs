@@ -125,8 +125,7 @@ impl RebindStore for SqliteStore {
         kind: CredentialKind,
         now: i64,
     ) -> Result<Option<PendingChange>> {
-        let (account_id, session_id) = (account_id.to_owned(), session_id.to_owned());
-        self.db.read(move |conn| {
+        self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT * FROM pending_changes WHERE account_id = ? AND session_id = ? AND kind = ? \
                      AND consumed_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1",
@@ -164,8 +163,7 @@ impl RebindStore for SqliteStore {
     }
 
     async fn rebinds_since(&self, account_id: &str, since: i64) -> Result<Vec<(i64, bool)>> {
-        let account_id = account_id.to_owned();
-        self.db.read(move |conn| {
+        self.db.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT at, person_changed FROM rebinds WHERE account_id = ? AND at > ? ORDER BY at")?
                 .query_map(params![account_id, since], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -49,10 +49,9 @@ impl SessionStore for SqliteStore {
             return Ok(Some(cached));
         }
         let generation = self.sessions.generation();
-        let key = token_hash.to_vec();
-        let found = self.db.read(move |conn| {
+        let found = self.db.read(|conn| {
             conn.prepare_cached(BY_TOKEN.as_str())?
-                .query_row([key], session)
+                .query_row([token_hash], session)
                 .optional()?
                 .transpose()
         })?;
@@ -87,8 +86,7 @@ impl SessionStore for SqliteStore {
         static OF_ACCOUNT: LazyLock<String> = LazyLock::new(|| {
             format!("SELECT {SESSION_COLUMNS} WHERE s.account_id = ? ORDER BY s.created_at DESC, s.id")
         });
-        let account_id = account_id.to_owned();
-        self.db.read(move |conn| {
+        self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(OF_ACCOUNT.as_str())?;
             let rows = stmt.query_map([account_id], session)?;
             rows.map(|r| r?).collect()
