@@ -16,9 +16,7 @@ async fn app() -> TestApp {
 /// Asks twice: the second answer comes from the cache when the first filled it.
 async fn warm(app: &TestApp, token: &str) -> serde_json::Value {
     assert_eq!(app.get_as(token, "/api/v1/whoami").await.status(), 200);
-    let r = app.get_as(token, "/api/v1/whoami").await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    app.json_as(token, "/api/v1/whoami").await
 }
 
 async fn assert_signed_out(app: &TestApp, token: &str) {

@@ -112,8 +112,7 @@ pub async fn outcomes(x: Response, y: Response) -> Vec<(u16, String)> {
 
 /// How many of the account's audit events are of `kind`.
 pub async fn events_of(app: &TestApp, token: &str, kind: &str) -> usize {
-    let body: Value = app.get_as(token, "/api/v1/account/audit").await.json().await.unwrap();
-    body["events"]
+    app.json_as(token, "/api/v1/account/audit").await["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -239,13 +238,7 @@ impl TestApp {
 
     /// The id of the session `token` opens, from its own list of sessions.
     pub async fn current_session_id(&self, token: &str) -> String {
-        let list: Value = self
-            .get_as(token, "/api/v1/account/sessions")
-            .await
-            .json()
-            .await
-            .unwrap();
-        list["sessions"]
+        self.json_as(token, "/api/v1/account/sessions").await["sessions"]
             .as_array()
             .unwrap()
             .iter()
@@ -266,9 +259,7 @@ impl TestApp {
             "/api/v1/account/audit",
             "/api/v1/account/notices",
         ] {
-            let resp = self.get_as(token, path).await;
-            assert_eq!(resp.status(), 200, "{path}");
-            all[path] = resp.json().await.unwrap();
+            all[path] = self.json_as(token, path).await;
         }
         all
     }
@@ -338,8 +329,13 @@ impl TestApp {
 
     /// The account's notices, newest first.
     pub async fn notices(&self, token: &str) -> Value {
-        let resp = self.get_as(token, "/api/v1/account/notices").await;
-        assert_eq!(resp.status(), 200);
+        self.json_as(token, "/api/v1/account/notices").await
+    }
+
+    /// `GET path` with `token`, which must answer 200: its JSON.
+    pub async fn json_as(&self, token: &str, path: &str) -> Value {
+        let resp = self.get_as(token, path).await;
+        assert_eq!(resp.status(), 200, "{path}");
         resp.json().await.unwrap()
     }
 
@@ -365,9 +361,7 @@ impl TestApp {
     }
 
     pub async fn security(&self, token: &str) -> Value {
-        let resp = self.get_as(token, "/api/v1/account/security").await;
-        assert_eq!(resp.status(), 200);
-        resp.json().await.unwrap()
+        self.json_as(token, "/api/v1/account/security").await
     }
 
     pub async fn add_wechat_user(&self, nickname: &str, claim: Option<(&str, &str)>) -> String {

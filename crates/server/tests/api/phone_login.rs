@@ -28,7 +28,7 @@ async fn a_code_signs_in_and_an_unknown_number_gets_a_personal_account() {
     assert!(cookie.contains(token));
 
     // The session works by bearer token and by cookie alike.
-    let who: Value = app.get_as(token, "/api/v1/whoami").await.json().await.unwrap();
+    let who = app.json_as(token, "/api/v1/whoami").await;
     assert_eq!(
         who,
         json!({ "account_id": body["account_id"], "nature": "personal", "state": "active" })

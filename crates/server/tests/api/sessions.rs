@@ -73,7 +73,7 @@ async fn list_and_revoke_sessions() {
         .unwrap();
     assert_eq!(resp["revoked"], 1);
     assert_eq!(app.get_as(&third, "/api/v1/whoami").await.status(), 401);
-    let who: Value = app.get_as(&me, "/api/v1/whoami").await.json().await.unwrap();
+    let who = app.json_as(&me, "/api/v1/whoami").await;
     assert_eq!(who["account_id"], account.as_str());
     assert_eq!(app.security(&me).await["sessions"], 1);
     app.stop().await;
@@ -116,12 +116,7 @@ async fn unknown_and_malformed_tokens_are_unauthenticated() {
 /// batch writer records it a flush after the request.
 async fn last_seen_becomes(app: &TestApp, token: &str, at: i64) {
     for _ in 0..100 {
-        let body: Value = app
-            .get_as(token, "/api/v1/account/sessions")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body = app.json_as(token, "/api/v1/account/sessions").await;
         if body["sessions"][0]["last_seen_at"] == rfc3339(at) {
             return;
         }
@@ -186,12 +181,7 @@ async fn last_seen_is_written_in_batches() {
     for _ in 0..10 {
         assert_eq!(app.get_as(&token, "/api/v1/whoami").await.status(), 200);
     }
-    let listed: Value = app
-        .get_as(&token, "/api/v1/account/sessions")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.json_as(&token, "/api/v1/account/sessions").await;
     assert_eq!(
         listed["sessions"][0]["last_seen_at"],
         rfc3339(created),
@@ -225,12 +215,9 @@ async fn a_session_records_the_user_agent_it_signed_in_with() {
         .json()
         .await
         .unwrap();
-    let list: Value = app
-        .get_as(signed["token"].as_str().unwrap(), "/api/v1/account/sessions")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app
+        .json_as(signed["token"].as_str().unwrap(), "/api/v1/account/sessions")
+        .await;
     assert_eq!(list["sessions"][0]["user_agent"], "shiming-test/1");
     app.stop().await;
 }
