@@ -53,12 +53,10 @@ pub fn preview<P: PartialEq + Clone>(
         }
     };
     let after = derive_real_name(phone_after, wechat_after);
-    // A replacement brings in its own person; an unbind can bring in the
-    // person of the credential that stays.
-    let newcomer = match change {
-        Change::Replace { .. } => incoming,
-        Change::Unbind { .. } => after.person.clone(),
-    };
+    // A replacement brings in its own person. One that attests nobody (a
+    // WeChat whose real name is not checked yet), like an unbind, can bring
+    // in the person of the credential that stays.
+    let newcomer = incoming.or_else(|| after.person.clone());
     let person_changes = matches!((&before, &newcomer), (Some(b), Some(n)) if b != n);
     let nature_after = if nature == Nature::Enterprise && person_changes {
         Nature::Personal
@@ -286,6 +284,28 @@ mod tests {
             None,
             &Change::Unbind { kind: WECHAT },
         );
+        assert_eq!((p.person_changes, p.after.status), (false, RealNameStatus::Unverified));
+    }
+
+    #[test]
+    fn a_wechat_that_attests_nobody_yet_is_measured_like_an_unbind() {
+        // Phone B beside WeChat A (inconsistent; WeChat shown): a new WeChat
+        // with no person leaves B, and B is a change of person.
+        let unchecked = Change::Replace {
+            kind: WECHAT,
+            person: None,
+        };
+        let p = preview(Nature::Enterprise, Some('B'), Some('A'), None, &unchecked);
+        assert!(p.person_changes);
+        assert_eq!(
+            (p.after.status, p.after.person, p.nature_after),
+            (RealNameStatus::Verified, Some('B'), Nature::Personal)
+        );
+        // Phone and WeChat both A: A stays, no change of person.
+        let p = preview(Nature::Enterprise, Some('A'), Some('A'), None, &unchecked);
+        assert_eq!((p.person_changes, p.after.person), (false, Some('A')));
+        // WeChat A alone: nobody after, and nobody came in.
+        let p = preview(Nature::Enterprise, None, Some('A'), None, &unchecked);
         assert_eq!((p.person_changes, p.after.status), (false, RealNameStatus::Unverified));
     }
 

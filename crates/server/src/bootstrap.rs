@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use shiming_providers::realname::{CarrierClient, CarrierConfig, DevCarrier, RealNameVerifier};
 use shiming_providers::sms::{SmsSender, WebhookSender};
-use shiming_providers::wechat::{DevWechat, WechatClient, WechatConfig, WechatProvider};
+use shiming_providers::wechat::{
+    CityService, DevApp, DevWechat, MiniProgramClient, MiniProgramConfig, WechatClient, WechatConfig, WechatProvider,
+};
 use shiming_store::{SqliteStore, Store};
 use shiming_vault::{random_hex, AuditKey, Vault};
 use tokio::net::TcpListener;
@@ -16,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::{Config, SmsSenderKind};
+use crate::config::{Config, SmsSenderKind, WechatRealName, WechatSettings};
 use crate::flows::notices;
 use crate::flows::outbox::OutboxSender;
 use crate::routes::app;
@@ -131,12 +133,32 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
             .secret
             .get_or_insert_with(|| random_hex(16).into())
             .clone();
-        let wechat = DevWechat::new(&appid, secret.expose());
+        let mini = &mut config.wechat.miniprogram;
+        let mini = DevApp {
+            appid: mini.appid.get_or_insert_with(|| "wxdevmini0shiming".into()).clone(),
+            secret: mini
+                .secret
+                .get_or_insert_with(|| random_hex(16).into())
+                .expose()
+                .to_owned(),
+        };
+        let web = DevApp {
+            appid,
+            secret: secret.expose().to_owned(),
+        };
+        let wechat = DevWechat::new(&web, &mini);
         let (at, task) = serve_simulator(config.dev_wechat.listen, wechat.router(), &stopped).await?;
         wechat_addr = Some(at);
         tasks.push(task);
         config.wechat.open_base_url = format!("http://{at}");
         config.wechat.api_base_url = format!("http://{at}");
+        if config.wechat.realname_mode() == WechatRealName::PlatformClaim {
+            // The development server's claim endpoint, unless one is configured.
+            config
+                .wechat
+                .realname_url
+                .get_or_insert_with(|| format!("http://{at}{}", shiming_providers::wechat::REALNAME_PATH));
+        }
         Some(carrier.admin_router().merge(wechat.admin_router()))
     } else {
         None
@@ -151,18 +173,7 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
             bail!("{key} is not an absolute http(s) URL: {url}");
         }
     }
-    let wechat: Option<Arc<dyn WechatProvider>> = match (&config.wechat.appid, &config.wechat.secret) {
-        (Some(appid), Some(secret)) => Some(Arc::new(WechatClient::new(WechatConfig {
-            appid: appid.clone(),
-            secret: secret.clone(),
-            open_base_url: config.wechat.open_base_url.clone(),
-            api_base_url: config.wechat.api_base_url.clone(),
-            realname_url: config.wechat.realname_url.clone(),
-            timeout_ms: config.wechat.timeout_ms,
-        }))),
-        (None, None) => None,
-        _ => bail!("set both wechat.appid and wechat.secret (or neither, to leave WeChat sign-in off)"),
-    };
+    let (wechat, city) = wechat_providers(&config.wechat)?;
 
     let base_url = match (&config.realname.base_url, carrier_addr) {
         (Some(url), _) => url.clone(),
@@ -214,6 +225,7 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
         outbox,
         verifier,
         wechat,
+        city,
         seen,
         clock,
     };
@@ -243,6 +255,52 @@ pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Resul
 }
 
 /// Serves a development simulator on its own port until the service stops.
+/// The WeChat clients the configuration asks for: the website app's OAuth
+/// (with the claim endpoint only under `platform_claim`), and the mini
+/// program's real-name check under `city_service`. Nothing is configured
+/// to call an endpoint WeChat does not serve unless an operator names it.
+#[allow(clippy::type_complexity)] // two optional trait objects, named at the call
+fn wechat_providers(
+    wx: &WechatSettings,
+) -> anyhow::Result<(Option<Arc<dyn WechatProvider>>, Option<Arc<dyn CityService>>)> {
+    let mode = wx.realname_mode();
+    let realname_url = match (mode, &wx.realname_url) {
+        (WechatRealName::PlatformClaim, Some(url)) => Some(url.clone()),
+        (WechatRealName::PlatformClaim, None) => {
+            bail!("wechat.realname = \"platform_claim\" needs wechat.realname_url, the claim endpoint")
+        }
+        _ => None,
+    };
+    let wechat: Option<Arc<dyn WechatProvider>> = match (&wx.appid, &wx.secret) {
+        (Some(appid), Some(secret)) => Some(Arc::new(WechatClient::new(WechatConfig {
+            appid: appid.clone(),
+            secret: secret.clone(),
+            open_base_url: wx.open_base_url.clone(),
+            api_base_url: wx.api_base_url.clone(),
+            realname_url,
+            timeout_ms: wx.timeout_ms,
+        }))),
+        (None, None) if mode == WechatRealName::None => None,
+        (None, None) => bail!("wechat.realname needs WeChat sign-in: set wechat.appid and wechat.secret"),
+        _ => bail!("set both wechat.appid and wechat.secret (or neither, to leave WeChat sign-in off)"),
+    };
+    let city: Option<Arc<dyn CityService>> = match (mode, &wx.miniprogram.appid, &wx.miniprogram.secret) {
+        (WechatRealName::CityService, Some(appid), Some(secret)) => {
+            Some(Arc::new(MiniProgramClient::new(MiniProgramConfig {
+                appid: appid.clone(),
+                secret: secret.clone(),
+                api_base_url: wx.api_base_url.clone(),
+                timeout_ms: wx.timeout_ms,
+            })))
+        }
+        (WechatRealName::CityService, _, _) => bail!(
+            "wechat.realname = \"city_service\" needs wechat.miniprogram.appid and .secret: the mini program granted the city-service real-name check"
+        ),
+        _ => None,
+    };
+    Ok((wechat, city))
+}
+
 async fn serve_simulator(
     at: SocketAddr,
     router: axum::Router,

@@ -46,8 +46,14 @@ pub struct WechatSettings {
     pub open_base_url: String,
     /// Where codes are exchanged (`sns/oauth2/access_token`, `sns/userinfo`).
     pub api_base_url: String,
-    /// The real-name claim endpoint; defaults to `sns/realname` below `api_base_url`.
+    /// Where a WeChat identity's real name comes from (`wechat.realname`);
+    /// unset: `platform_claim` when `realname_url` is set, else `none`.
+    pub realname: Option<WechatRealName>,
+    /// The platform real-name claim endpoint (`platform_claim`): an
+    /// integration of the operator's, not a WeChat endpoint.
     pub realname_url: Option<String>,
+    /// The mini program of WeChat's real-name check (`city_service`).
+    pub miniprogram: MiniProgramSettings,
     pub timeout_ms: u64,
     /// `qr` (PC QR login), `in_wechat_userinfo` or `in_wechat_base`.
     pub authorize_mode: AuthorizeMode,
@@ -61,6 +67,37 @@ pub struct WechatSettings {
     pub flow_ttl_secs: i64,
     /// Round trips one client address may start per hour.
     pub starts_per_ip_per_hour: u32,
+}
+
+/// Where a WeChat identity's real name comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WechatRealName {
+    /// A WeChat identity attests nobody: the real name comes from the phone.
+    None,
+    /// WeChat city services' check of a name and ID number the user types,
+    /// through a mini program (`POST /api/v1/account/real-name/wechat`).
+    CityService,
+    /// The operator's own claim endpoint, asked at every WeChat round trip.
+    PlatformClaim,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MiniProgramSettings {
+    pub appid: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+impl WechatSettings {
+    /// `wechat.realname`, or what the older keys imply: a configured
+    /// `realname_url` keeps meaning a claim endpoint.
+    pub fn realname_mode(&self) -> WechatRealName {
+        self.realname.unwrap_or(if self.realname_url.is_some() {
+            WechatRealName::PlatformClaim
+        } else {
+            WechatRealName::None
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -257,7 +294,9 @@ impl Config {
                 secret: None,
                 open_base_url: "https://open.weixin.qq.com".into(),
                 api_base_url: "https://api.weixin.qq.com".into(),
+                realname: None,
                 realname_url: None,
+                miniprogram: MiniProgramSettings::default(),
                 timeout_ms: 5000,
                 authorize_mode: AuthorizeMode::Qr,
                 openid_fallback: false,
@@ -293,6 +332,9 @@ impl Config {
         c.sms.per_ip_per_hour = 200;
         c.realname.checks_per_account_per_day = 50;
         c.wechat.starts_per_ip_per_hour = 600;
+        // WeChat's own real-name check, against the development WeChat
+        // server's mini program endpoints: the path production would take.
+        c.wechat.realname = Some(WechatRealName::CityService);
         c.rebind.cooldown_secs = 0;
         c
     }
@@ -383,6 +425,7 @@ mod tests {
         c.secrets.pepper = Some(secrets[1].into());
         c.secrets.audit_key = Some(secrets[2].into());
         c.wechat.secret = Some(secrets[3].into());
+        c.wechat.miniprogram.secret = Some(secrets[3].into());
         c.realname.api_key = Some(secrets[4].into());
         c.sms.webhook = Some(WebhookConfig {
             url: "https://sms.example.com".into(),
@@ -405,5 +448,15 @@ mod tests {
         assert!(Config::development().sms.per_ip_per_hour >= 50);
         assert!(Config::development().sms.per_phone_per_hour >= 10);
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_wechat_identity_attests_nobody_unless_configured_and_the_old_key_keeps_working() {
+        let mut c = Config::production();
+        assert_eq!(c.wechat.realname_mode(), WechatRealName::None);
+        c.wechat.realname_url = Some("https://claims.example.com/realname".into());
+        assert_eq!(c.wechat.realname_mode(), WechatRealName::PlatformClaim);
+        c.wechat.realname = Some(WechatRealName::CityService);
+        assert_eq!(c.wechat.realname_mode(), WechatRealName::CityService);
     }
 }

@@ -66,6 +66,10 @@ pub enum ApiError {
     WechatUnavailable,
     #[error("WeChat sign-in is not configured on this service")]
     WechatNotConfigured,
+    #[error("WeChat's real-name check is not configured on this service (wechat.realname = \"city_service\"): verify the real name with the bound phone")]
+    WechatRealnameOff,
+    #[error("this WeChat has no real name at WeChat (it has not opened WeChat Pay under a name and ID number): verify the real name with the bound phone")]
+    WechatNotRealnamed,
     #[error("this WeChat is bound to no account: sign in by phone first, then bind WeChat in Account & Security")]
     WechatNotBound,
     #[error("this credential is bound to another account")]
@@ -149,6 +153,8 @@ impl ApiError {
             WechatScopeNotGranted => "wechat_scope_not_granted",
             WechatUnavailable => "wechat_unavailable",
             WechatNotConfigured => "wechat_not_configured",
+            WechatRealnameOff => "wechat_realname_not_configured",
+            WechatNotRealnamed => "wechat_not_realnamed",
             WechatNotBound => "wechat_not_bound",
             CredentialInUse => "credential_in_use",
             AlreadyBound => "already_bound",
@@ -187,14 +193,16 @@ impl ApiError {
             | ConsentRequired => StatusCode::BAD_REQUEST,
             OAuthStateInvalid | WechatDenied | WechatCodeInvalid(_) => StatusCode::BAD_REQUEST,
             WechatScopeNotGranted | WechatNotBound => StatusCode::FORBIDDEN,
-            WechatNotConfigured => StatusCode::NOT_FOUND,
+            WechatNotConfigured | WechatRealnameOff => StatusCode::NOT_FOUND,
+            WechatNotRealnamed => StatusCode::UNPROCESSABLE_ENTITY,
             CredentialInUse | AlreadyBound => StatusCode::CONFLICT,
             WechatUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Unauthenticated => StatusCode::UNAUTHORIZED,
             RegistrationClosed | AccountRestricted(_) => StatusCode::FORBIDDEN,
             StepUpRequired => StatusCode::FORBIDDEN,
-            StepUpUnavailable(_) | NoChange | LastCredential | NoWechatBound | PreviewChanged => StatusCode::CONFLICT,
-            WrongIdentity => StatusCode::FORBIDDEN,
+            StepUpUnavailable(_) | NoChange | LastCredential | NoWechatBound | PreviewChanged | WrongIdentity => {
+                StatusCode::CONFLICT
+            }
             CredentialNotVerified => StatusCode::UNPROCESSABLE_ENTITY,
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
@@ -337,7 +345,9 @@ mod tests {
                 WechatCodeInvalid(_) => WechatScopeNotGranted,
                 WechatScopeNotGranted => WechatUnavailable,
                 WechatUnavailable => WechatNotConfigured,
-                WechatNotConfigured => WechatNotBound,
+                WechatNotConfigured => WechatRealnameOff,
+                WechatRealnameOff => WechatNotRealnamed,
+                WechatNotRealnamed => WechatNotBound,
                 WechatNotBound => CredentialInUse,
                 CredentialInUse => AlreadyBound,
                 AlreadyBound => StepUpRequired,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use shiming_providers::realname::RealNameVerifier;
 use shiming_providers::sms::SmsSender;
-use shiming_providers::wechat::WechatProvider;
+use shiming_providers::wechat::{CityService, WechatProvider};
 use shiming_store::Store;
 use shiming_vault::Vault;
 
@@ -25,6 +25,8 @@ pub struct AppState {
     pub verifier: Arc<dyn RealNameVerifier>,
     /// WeChat sign-in, when configured.
     pub wechat: Option<Arc<dyn WechatProvider>>,
+    /// WeChat's real-name check, under `wechat.realname = "city_service"`.
+    pub city: Option<Arc<dyn CityService>>,
     pub seen: SeenRecorder,
     pub clock: Clock,
 }

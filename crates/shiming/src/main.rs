@@ -116,15 +116,21 @@ enum DevCommand {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
     },
-    /// Run the development WeChat server (OAuth 2.0 web login) alone.
+    /// Run the development WeChat server (OAuth 2.0 web login, the mini
+    /// program's real-name check) alone.
     Wechat {
         #[arg(long, default_value = "127.0.0.1:8082")]
         listen: SocketAddr,
-        /// The app it serves.
+        /// The website app it serves (OAuth sign-in).
         #[arg(long, default_value = "wxdev0000shiming")]
         appid: String,
         #[arg(long, default_value = "dev-secret")]
         secret: String,
+        /// The mini program it serves (the real-name check).
+        #[arg(long, default_value = "wxdevmini0shiming")]
+        mini_appid: String,
+        #[arg(long, default_value = "dev-mini-secret")]
+        mini_secret: String,
     },
 }
 
@@ -228,9 +234,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve_simulator("development carrier", listen, carrier.router()).await?;
         }
         Command::Dev {
-            command: DevCommand::Wechat { listen, appid, secret },
+            command:
+                DevCommand::Wechat {
+                    listen,
+                    appid,
+                    secret,
+                    mini_appid,
+                    mini_secret,
+                },
         } => {
-            let wechat = shiming_providers::wechat::DevWechat::new(&appid, &secret);
+            use shiming_providers::wechat::{DevApp, DevWechat};
+            let web = DevApp { appid, secret };
+            let mini = DevApp {
+                appid: mini_appid,
+                secret: mini_secret,
+            };
+            let wechat = DevWechat::new(&web, &mini);
             serve_simulator("development WeChat", listen, wechat.router()).await?;
         }
     }

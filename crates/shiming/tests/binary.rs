@@ -516,3 +516,91 @@ fn logs_to_a_file_carry_no_colour_codes() {
         "escape codes in a log that is no terminal:\n{log}"
     );
 }
+
+/// `serve --dev` as a newcomer runs it: WeChat sign-in proves the identity
+/// only, and the real name comes from WeChat's own check through the
+/// development WeChat server's mini program endpoints; nothing calls an
+/// endpoint WeChat does not serve.
+#[test]
+fn serve_dev_verifies_a_wechat_real_name_through_wechats_own_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = serve(&tmp.path().join("data"), tmp.path());
+    let base = served.base.clone();
+    let c = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The OAuth round trip, by hand: the state cookie goes back with the callback.
+    let start = c.get(format!("{base}/api/v1/wechat/login/start")).send().unwrap();
+    let cookie = start.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = c
+        .get(format!("{authorize}&dev_user=dev-union-zhangsan"))
+        .send()
+        .unwrap();
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let signed_in: Value = c
+        .get(callback)
+        .header("Cookie", &cookie)
+        .header("Accept", "application/json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = signed_in["token"].as_str().expect("signed in").to_owned();
+    let security = || -> Value {
+        c.get(format!("{base}/api/v1/account/security"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let sec = security();
+    assert_eq!(sec["wechat_realname"], "city_service", "{sec}");
+    assert_eq!(sec["real_name"]["status"], "unverified", "{sec}");
+
+    let codes: Value = c
+        .post(format!("{base}/dev/wechat/miniprogram/codes"))
+        .json(&json!({ "unionid": "dev-union-zhangsan" }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/account/real-name/wechat"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "name": "张三", "id_number": "110101199003076632", "consent": true,
+            "login_code": codes["login_code"], "consent_code": codes["consent_code"],
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let sec = security();
+    assert_eq!(
+        (&sec["real_name"]["status"], &sec["real_name"]["source"]),
+        (&json!("verified"), &json!("wechat")),
+        "{sec}"
+    );
+    let calls: Value = c
+        .get(format!("{base}/dev/wechat/calls"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let called: Vec<&str> = calls.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        called,
+        [
+            "/cgi-bin/stable_token",
+            "/connect/qrconnect",
+            "/intp/realname/checkrealnameinfo",
+            "/sns/jscode2session",
+            "/sns/oauth2/access_token",
+            "/sns/userinfo"
+        ],
+        "only WeChat's own endpoints"
+    );
+}

@@ -140,8 +140,10 @@ pub trait RebindStore {
     ) -> Result<Option<PendingChange>>;
 
     /// Records that possession of the new credential was proven, with the
-    /// preview shown; false when the change is no longer open.
-    async fn prove_change(&self, id: i64, proof: &Proof) -> Result<bool>;
+    /// preview shown, and the person it attests when `person` says so (a
+    /// WeChat whose real name was checked after its round trip); false when
+    /// the change is no longer open.
+    async fn prove_change(&self, id: i64, person: Option<NewPerson>, proof: &Proof) -> Result<bool>;
 
     /// When the account's committed rebinds happened since `since`, and
     /// whether each changed the real-name person.

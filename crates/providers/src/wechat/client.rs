@@ -7,9 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shiming_domain::Secret;
 
-use super::protocol::{
-    RealNameAnswer, ACCESS_TOKEN_PATH, AUTHORIZE_PATH, QRCONNECT_PATH, REALNAME_PATH, USERINFO_PATH,
-};
+use super::protocol::{RealNameAnswer, ACCESS_TOKEN_PATH, AUTHORIZE_PATH, QRCONNECT_PATH, USERINFO_PATH};
 use super::{AuthorizeMode, RealNameClaim, TokenGrant, UserInfo, WechatError, WechatProvider};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,7 +18,7 @@ pub struct WechatConfig {
     pub open_base_url: String,
     /// Where the server exchanges codes: `https://api.weixin.qq.com`.
     pub api_base_url: String,
-    /// The real-name claim endpoint; defaults to `sns/realname` below `api_base_url`.
+    /// The platform real-name claim endpoint; unset, no claim is asked for.
     #[serde(default)]
     pub realname_url: Option<String>,
     #[serde(default = "default_timeout_ms")]
@@ -49,29 +47,32 @@ impl WechatClient {
         format!("{}{path}", self.config.api_base_url.trim_end_matches('/'))
     }
 
-    /// GETs a WeChat endpoint: an `errcode` other than 0 is an error whatever
-    /// the HTTP status, as WeChat answers errors with 200.
     async fn get<T: DeserializeOwned>(&self, url: &str, query: &[(&str, &str)]) -> Result<T, WechatError> {
-        let resp = self.http.get(url).query(query).send().await.map_err(transport)?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.map_err(|e| {
-            if e.is_timeout() {
-                WechatError::Timeout
-            } else {
-                WechatError::Protocol(format!("HTTP {status}, not JSON"))
-            }
-        })?;
-        if let Some(errcode) = body.get("errcode").and_then(|c| c.as_i64()).filter(|c| *c != 0) {
-            return Err(WechatError::from_errcode(errcode));
-        }
-        if !status.is_success() {
-            return Err(WechatError::Protocol(format!("HTTP {status}")));
-        }
-        serde_json::from_value(body).map_err(|e| WechatError::Protocol(e.to_string()))
+        answer(self.http.get(url).query(query).send().await.map_err(transport)?).await
     }
 }
 
-fn transport(e: reqwest::Error) -> WechatError {
+/// Reads a WeChat endpoint's answer: an `errcode` other than 0 is an error
+/// whatever the HTTP status, as WeChat answers errors with 200.
+pub(super) async fn answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, WechatError> {
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.map_err(|e| {
+        if e.is_timeout() {
+            WechatError::Timeout
+        } else {
+            WechatError::Protocol(format!("HTTP {status}, not JSON"))
+        }
+    })?;
+    if let Some(errcode) = body.get("errcode").and_then(|c| c.as_i64()).filter(|c| *c != 0) {
+        return Err(WechatError::from_errcode(errcode));
+    }
+    if !status.is_success() {
+        return Err(WechatError::Protocol(format!("HTTP {status}")));
+    }
+    serde_json::from_value(body).map_err(|e| WechatError::Protocol(e.to_string()))
+}
+
+pub(super) fn transport(e: reqwest::Error) -> WechatError {
     if e.is_timeout() {
         WechatError::Timeout
     } else {
@@ -121,16 +122,14 @@ impl WechatProvider for WechatClient {
     }
 
     async fn real_name(&self, grant: &TokenGrant) -> Result<Option<RealNameClaim>, WechatError> {
-        let url = self
-            .config
-            .realname_url
-            .clone()
-            .unwrap_or_else(|| self.api(REALNAME_PATH));
+        let Some(url) = self.config.realname_url.as_deref() else {
+            return Ok(None);
+        };
         let query = [
             ("access_token", grant.access_token.as_str()),
             ("openid", grant.openid.as_str()),
         ];
-        let answer: RealNameAnswer = self.get(&url, &query).await?;
+        let answer: RealNameAnswer = self.get(url, &query).await?;
         if answer.openid != grant.openid {
             return Err(WechatError::Protocol(
                 "the real-name answer is for another identity".into(),

@@ -1,19 +1,24 @@
-//! WeChat OAuth 2.0 web login, as WeChat documents it: an authorize redirect
+//! WeChat as WeChat documents it. OAuth 2.0 web login: an authorize redirect
 //! (`connect/qrconnect` for the PC QR login, `connect/oauth2/authorize` inside
-//! WeChat), the code exchange at `sns/oauth2/access_token`, `sns/userinfo`,
-//! and the real-name claim the platform is authorised to read. WeChat answers
-//! errors as HTTP 200 with `{"errcode", "errmsg"}`; they become [`WechatError`].
+//! WeChat), the code exchange at `sns/oauth2/access_token`, `sns/userinfo`.
+//! The real name: WeChat city services' check of a name and ID number
+//! (`intp/realname/checkrealnameinfo`, by a mini program), or a platform's
+//! own real-name claim endpoint where an operator has one (not WeChat's).
+//! WeChat answers errors as HTTP 200 with `{"errcode", "errmsg"}`; they
+//! become [`WechatError`].
 
 mod client;
 mod dev;
+mod miniprogram;
 mod protocol;
 
 use async_trait::async_trait;
 use thiserror::Error;
 
 pub use client::{WechatClient, WechatConfig};
-pub use dev::{test_identities, DevWechat, DevWechatUser, WechatFault};
-pub use protocol::{AuthorizeMode, RealNameClaim, TokenGrant, UserInfo};
+pub use dev::{test_identities, DevApp, DevWechat, DevWechatUser, WechatFault};
+pub use miniprogram::{CityService, MiniProgramClient, MiniProgramConfig, RealNameCheck};
+pub use protocol::{AuthorizeMode, MiniSession, RealNameClaim, TokenGrant, UserInfo, REALNAME_PATH};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WechatError {
@@ -64,6 +69,8 @@ pub trait WechatProvider: Send + Sync {
 
     async fn userinfo(&self, grant: &TokenGrant) -> Result<UserInfo, WechatError>;
 
-    /// The real-name claim of the identity, `None` when it has none.
+    /// The identity's real-name claim from the platform claim endpoint
+    /// (`wechat.realname = "platform_claim"`); `None` when the identity has
+    /// none, or when no claim endpoint is configured (WeChat serves none).
     async fn real_name(&self, grant: &TokenGrant) -> Result<Option<RealNameClaim>, WechatError>;
 }

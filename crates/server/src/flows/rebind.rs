@@ -20,6 +20,7 @@ use super::accounts::active_view;
 use super::codes::{self, Sent};
 use super::realname;
 use super::security::{self, open_person, open_phone, PHONE_VALUE, WECHAT_VALUE};
+use crate::config::WechatRealName;
 use crate::error::{ApiError, ApiResult};
 use crate::session::{self, Authenticated};
 use crate::state::{rfc3339, AppState};
@@ -152,6 +153,25 @@ fn describe(state: &AppState, view: &AccountView, kind: CredentialKind) -> ApiRe
     }))
 }
 
+/// What replacing (with `incoming`) or unbinding the credential of `kind`
+/// does to the real name, by the domain's rules.
+fn outcome(view: &AccountView, kind: CredentialKind, incoming: Option<&NewCredential>) -> rebind::Preview<Vec<u8>> {
+    let change = match incoming {
+        Some(c) => Change::Replace {
+            kind,
+            person: c.attestation.as_ref().map(|a| a.person.person_hash.clone()),
+        },
+        None => Change::Unbind { kind },
+    };
+    rebind::preview(
+        view.nature,
+        attested(view, CredentialKind::Phone),
+        attested(view, CredentialKind::Wechat),
+        view.realname_person_hash.clone(),
+        &change,
+    )
+}
+
 /// Previews replacing (with `incoming`) or unbinding the credential of
 /// `kind`: what is shown, and the outcome the commit must find unchanged.
 async fn preview(
@@ -163,20 +183,7 @@ async fn preview(
     expires_at: Option<i64>,
 ) -> ApiResult<(PreviewView, ExpectedOutcome)> {
     let incoming_person = incoming.and_then(|c| c.attestation.as_ref()).map(|a| &a.person);
-    let change = match incoming {
-        Some(_) => Change::Replace {
-            kind,
-            person: incoming_person.map(|p| p.person_hash.clone()),
-        },
-        None => Change::Unbind { kind },
-    };
-    let p = rebind::preview(
-        view.nature,
-        attested(view, CredentialKind::Phone),
-        attested(view, CredentialKind::Wechat),
-        view.realname_person_hash.clone(),
-        &change,
-    );
+    let p = outcome(view, kind, incoming);
     // The person shown after: the incoming one, or one an existing credential attests.
     let shown = match (&p.after.person, incoming_person) {
         (Some(hash), Some(new)) if *hash == new.person_hash => {
@@ -243,7 +250,8 @@ async fn prove(
         expected,
         at: state.now(),
     };
-    if !state.store.prove_change(pending_id, &proof).await? {
+    let person = credential.attestation.as_ref().map(|a| a.person.clone());
+    if !state.store.prove_change(pending_id, person, &proof).await? {
         return Err(ApiError::FlowExpired);
     }
     Ok(shown)
@@ -645,14 +653,47 @@ pub async fn wechat_proven(state: &AppState, who: &Authenticated, credential: Ne
     }) {
         return Err(ApiError::NoChange);
     }
-    if credential.attestation.is_none() {
+    // Only a claim endpoint can attest a WeChat at its round trip. Otherwise
+    // the new WeChat comes unattested (city_service verifies it afterwards),
+    // and the preview's status_after says what the real name becomes.
+    if credential.attestation.is_none() && state.config.wechat.realname_mode() == WechatRealName::PlatformClaim {
         return Err(ApiError::CredentialNotVerified);
     }
     refuse_bound_elsewhere(state, &credential).await?;
-    let current = person_before(&view);
-    let incoming = credential.attestation.as_ref().map(|a| a.person.person_hash.clone());
-    check_limits(state, &who.account_id, current.is_some_and(|c| Some(c) != incoming)).await?;
+    let person_changes = outcome(&view, CredentialKind::Wechat, Some(&credential)).person_changes;
+    check_limits(state, &who.account_id, person_changes).await?;
     open_proven_change(state, who, &view, credential).await
+}
+
+/// Has WeChat check the person of the new WeChat of the session's proven
+/// rebind (`wechat.realname = "city_service"`: the OAuth round trip proved
+/// possession only). The change then attests that person, and its preview,
+/// taken again, says what that does to the account.
+pub async fn wechat_rebind_real_name(
+    state: &AppState,
+    who: &Authenticated,
+    person: Person,
+    proof: realname::WechatProof,
+) -> ApiResult<PreviewView> {
+    realname::city_service(state)?;
+    require_step_up(state, who)?;
+    let view = active_view(state, who).await?;
+    let (pending, _) = proven_pending(state, who, CredentialKind::Wechat).await?;
+    realname::take_check(state, &who.account_id).await?;
+    if pending.credential.attestation.is_some() {
+        return Err(ApiError::RealnameNotEditable);
+    }
+    realname::ask_wechat(state, &pending.credential.value_sealed, &person, proof).await?;
+    let credential = NewCredential {
+        attestation: Some(NewAttestation {
+            person: security::seal_person(&state.vault, &person),
+            source: "wechat",
+        }),
+        ..pending.credential
+    };
+    let person_changes = outcome(&view, CredentialKind::Wechat, Some(&credential)).person_changes;
+    check_limits(state, &who.account_id, person_changes).await?;
+    prove(state, who, &view, pending.id, &credential, pending.expires_at).await
 }
 
 /// The person the real name names now or, after an unbind left no attested

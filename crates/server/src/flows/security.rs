@@ -9,6 +9,7 @@ use shiming_domain::{
 use shiming_store::{AccountNotice, AccountView, Attestation, NewAccountNotice, NewCredential, NewPerson};
 use shiming_vault::Vault;
 
+use crate::config::WechatRealName;
 use crate::error::{ApiError, ApiResult};
 use crate::state::rfc3339;
 
@@ -29,6 +30,9 @@ pub struct SecurityView {
     pub real_name: RealNameView,
     pub phone: Option<PhoneView>,
     pub wechat: Option<WechatView>,
+    /// How a WeChat identity gets a real name on this service: with `none`,
+    /// never (the real name comes from the phone).
+    pub wechat_realname: WechatRealName,
     pub sessions: usize,
 }
 
@@ -52,6 +56,8 @@ pub struct WechatView {
     pub nickname: Option<String>,
     pub unionid_masked: String,
     pub bound_at: String,
+    /// Whether this WeChat attests a person.
+    pub real_name_verified: bool,
 }
 
 /// The real-name of an account, derived from its credentials' attestations
@@ -137,7 +143,12 @@ pub fn real_name_view(vault: &Vault, view: &AccountView) -> ApiResult<RealNameVi
 }
 
 /// The whole Account & Security view; `sessions` counts the live sessions.
-pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<SecurityView> {
+pub fn build(
+    vault: &Vault,
+    view: &AccountView,
+    sessions: usize,
+    wechat_realname: WechatRealName,
+) -> ApiResult<SecurityView> {
     let phone = match view.credential(CredentialKind::Phone) {
         Some(c) => Some(PhoneView {
             number_masked: open_phone(vault, &c.value_sealed)?.masked(),
@@ -154,6 +165,7 @@ pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<Se
                 .transpose()?,
             unionid_masked: mask_unionid(&vault.open_string(WECHAT_VALUE, &c.value_sealed)?),
             bound_at: rfc3339(c.bound_at),
+            real_name_verified: c.attestation.is_some(),
         }),
         None => None,
     };
@@ -164,6 +176,7 @@ pub fn build(vault: &Vault, view: &AccountView, sessions: usize) -> ApiResult<Se
         real_name: real_name_view(vault, view)?,
         phone,
         wechat,
+        wechat_realname,
         sessions,
     })
 }

@@ -1,9 +1,11 @@
-//! Account & Security: the view, real-name verification of the phone, sessions.
+//! Account & Security: the view, real-name verification of the phone and of
+//! the WeChat, sessions.
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use shiming_domain::Person;
 use shiming_store::AuditDraft;
 
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +22,8 @@ pub async fn security_view(State(state): State<AppState>, who: Authenticated) ->
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let sessions = session::live_sessions(&state, &who.account_id).await?.len();
-    Ok(Json(security::build(&state.vault, &view, sessions)?))
+    let wechat_realname = state.config.wechat.realname_mode();
+    Ok(Json(security::build(&state.vault, &view, sessions, wechat_realname)?))
 }
 
 #[derive(Deserialize)]
@@ -41,6 +44,59 @@ pub async fn real_name_phone(
     }
     let person = realname::parse_person(&state, &body.name, &body.id_number)?;
     let outcome = realname::verify_phone(&state, &who, person).await?;
+    verified(&state, &who, outcome).await
+}
+
+/// A WeChat real-name check's request: the person, the consent, and the
+/// mini program's two codes.
+#[derive(Deserialize)]
+pub struct WechatRealNameBody {
+    #[serde(flatten)]
+    person: RealNameBody,
+    login_code: String,
+    consent_code: String,
+}
+
+impl WechatRealNameBody {
+    /// Validated: consent first, then the person, then the codes.
+    pub fn parse(self, state: &AppState) -> ApiResult<(Person, realname::WechatProof)> {
+        if !self.person.consent {
+            return Err(ApiError::ConsentRequired);
+        }
+        let person = realname::parse_person(state, &self.person.name, &self.person.id_number)?;
+        let code = |c: String, field: &str| {
+            let c = c.trim().to_owned();
+            if c.is_empty() || c.len() > 128 {
+                return Err(ApiError::InvalidRequest(format!(
+                    "{field}: the code the mini program got from WeChat (1 to 128 characters)"
+                )));
+            }
+            Ok(c)
+        };
+        let proof = realname::WechatProof {
+            login_code: code(self.login_code, "login_code")?,
+            consent_code: code(self.consent_code, "consent_code")?,
+        };
+        Ok((person, proof))
+    }
+}
+
+pub async fn real_name_wechat(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ApiJson(body): ApiJson<WechatRealNameBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (person, proof) = body.parse(&state)?;
+    let outcome = realname::verify_wechat(&state, &who, person, proof).await?;
+    verified(&state, &who, outcome).await
+}
+
+/// The answer to a real-name verification: the outcome and the account's real name now.
+async fn verified(
+    state: &AppState,
+    who: &Authenticated,
+    outcome: realname::Outcome,
+) -> ApiResult<Json<serde_json::Value>> {
     let view = state
         .store
         .account_view(&who.account_id)

@@ -32,6 +32,7 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/whoami", get(auth::whoami))
         .route("/account/security", get(account::security_view))
         .route("/account/real-name/phone", post(account::real_name_phone))
+        .route("/account/real-name/wechat", post(account::real_name_wechat))
         .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/others", delete(account::revoke_other_sessions))
         .route("/account/sessions/{id}", delete(account::revoke_session))
@@ -48,6 +49,10 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/account/notices/read", post(account::read_notices))
         .route("/account/wechat/rebind/start", get(wechat::rebind_start))
         .route("/account/wechat/rebind", get(rebind::wechat_rebind_preview))
+        .route(
+            "/account/wechat/rebind/real-name",
+            post(rebind::wechat_rebind_real_name),
+        )
         .route("/account/wechat/rebind/confirm", post(rebind::wechat_rebind_confirm))
         .route("/account/wechat/unbind", post(rebind::wechat_unbind))
         .route("/step-up/wechat/start", get(wechat::step_up_start))

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shiming_domain::{CredentialKind, Phone};
 
+use super::account::WechatRealNameBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::flows::codes::Sent;
@@ -122,6 +123,19 @@ pub async fn wechat_rebind_preview(
 ) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(
         rebind::pending_preview(&state, &who, CredentialKind::Wechat).await?,
+    ))
+}
+
+/// The new WeChat's real name, checked by WeChat (`city_service`): the
+/// preview taken again.
+pub async fn wechat_rebind_real_name(
+    State(state): State<AppState>,
+    who: Authenticated,
+    ApiJson(body): ApiJson<WechatRealNameBody>,
+) -> ApiResult<Json<PreviewView>> {
+    let (person, proof) = body.parse(&state)?;
+    Ok(Json(
+        rebind::wechat_rebind_real_name(&state, &who, person, proof).await?,
     ))
 }
 

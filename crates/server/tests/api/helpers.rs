@@ -49,6 +49,12 @@ async fn spawn_at(
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
     let mut config = Config::development();
+    // These suites were written for a WeChat that attests its person at the
+    // round trip: the platform claim integration, served by the development
+    // WeChat server. `serve --dev` itself uses WeChat's own check
+    // (city_service), which wechat_realname.rs and the binary's tests cover,
+    // with `none` beside it.
+    config.wechat.realname = Some(shiming_server::config::WechatRealName::PlatformClaim);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.data_dir = data.path().to_path_buf();
     if let Some((_, url)) = gateway {

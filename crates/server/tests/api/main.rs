@@ -15,3 +15,4 @@ mod rebinding;
 mod sessions;
 mod trust;
 mod wechat;
+mod wechat_realname;

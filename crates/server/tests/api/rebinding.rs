@@ -366,7 +366,7 @@ async fn an_account_without_a_phone_steps_up_by_wechat() {
     assert!(body["error"]["message"].as_str().unwrap().contains("WeChat"));
     // Another WeChat identity does not step up this account.
     let (status, code) = error_code(b.round_trip("/api/v1/step-up/wechat/start", "dev-union-anon").await).await;
-    assert_eq!((status.as_u16(), code.as_str()), (403, "wrong_identity"));
+    assert_eq!((status.as_u16(), code.as_str()), (409, "wrong_identity"));
     let resp = b.round_trip("/api/v1/step-up/wechat/start", "dev-union-lisi").await;
     assert_eq!(resp.status(), 200);
     assert!(resp.json::<Value>().await.unwrap()["step_up_until"].is_string());

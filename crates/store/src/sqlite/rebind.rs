@@ -135,16 +135,20 @@ impl RebindStore for SqliteStore {
         })
     }
 
-    async fn prove_change(&self, id: i64, proof: &Proof) -> Result<bool> {
+    async fn prove_change(&self, id: i64, person: Option<NewPerson>, proof: &Proof) -> Result<bool> {
         let proof = proof.clone();
         self.db
             .write(move |tx| {
                 let e = &proof.expected;
+                let p = person.as_ref();
+                // No person given keeps the one the change holds (or none).
                 let done = tx
                     .conn
                     .prepare_cached(
                         "UPDATE pending_changes SET proven_at = ?, preview_sealed = ?, expect_replaces = ?, \
-                         expect_person_changes = ?, expect_status = ?, expect_nature = ? \
+                         expect_person_changes = ?, expect_status = ?, expect_nature = ?, \
+                         person_hash = COALESCE(?, person_hash), person_name_sealed = COALESCE(?, person_name_sealed), \
+                         person_id_sealed = COALESCE(?, person_id_sealed) \
                          WHERE id = ? AND consumed_at IS NULL AND expires_at > ?",
                     )?
                     .execute(params![
@@ -154,6 +158,9 @@ impl RebindStore for SqliteStore {
                         e.person_changes,
                         e.status_after.as_str(),
                         e.nature_after.as_str(),
+                        p.map(|p| &p.person_hash),
+                        p.map(|p| &p.name_sealed),
+                        p.map(|p| &p.id_number_sealed),
                         id,
                         proof.at
                     ])?;

@@ -227,7 +227,7 @@ impl World {
             expected,
             at,
         };
-        assert!(self.s.prove_change(id, &proof).await.unwrap());
+        assert!(self.s.prove_change(id, None, &proof).await.unwrap());
     }
 
     /// Opens a change to `new` in `ses` and proves it at `at` with the
@@ -807,4 +807,39 @@ async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued()
             .unwrap()
             .unwrap();
     assert_ne!(newer.id, pending.id);
+}
+
+#[tokio::test]
+async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_keeps_it() {
+    let w = World::new().await;
+    let at = START + 10;
+    let id = w.open("ses", credential(Wechat, "w-new", None), at).await;
+    let proof = |at| Proof {
+        preview_sealed: b"the preview".to_vec(),
+        expected: outcome(None, false, RealNameStatus::Verified, Nature::Personal),
+        at,
+    };
+    let s = &w.s;
+    let held = |at| async move { s.pending_change(ACC, "ses", Wechat, at).await.unwrap().unwrap() };
+    assert!(w.s.prove_change(id, None, &proof(at)).await.unwrap());
+    assert!(
+        held(at).await.credential.attestation.is_none(),
+        "proven by its round trip alone"
+    );
+
+    assert!(w.s.prove_change(id, Some(person("B")), &proof(at + 1)).await.unwrap());
+    let attested = held(at + 1)
+        .await
+        .credential
+        .attestation
+        .expect("the person checked after");
+    assert_eq!(attested.person.person_hash, b"B");
+    assert_eq!(attested.person.name_sealed, b"name of B");
+    assert_eq!(attested.source, "wechat");
+
+    assert!(w.s.prove_change(id, None, &proof(at + 2)).await.unwrap());
+    let kept = held(at + 2).await.credential.attestation.expect("kept");
+    assert_eq!(kept.person.id_number_sealed, b"id number of B");
+    // A change past its time takes no person.
+    assert!(!w.s.prove_change(id, Some(person("C")), &proof(at + TTL)).await.unwrap());
 }

@@ -1,9 +1,15 @@
 //! The development WeChat server: the same endpoints, parameters, JSON shapes
 //! and `errcode`s as WeChat, with test identities in memory, an authorize page
 //! to pick one, non-interactive approval (`&dev_user=<unionid>`) for scripts,
-//! and injected faults for tests.
+//! and injected faults for tests. It serves two apps, as an operator has: the
+//! website app of the OAuth sign-in, and the mini program of the real-name
+//! check ([`miniprogram`]). It also answers a platform real-name claim at
+//! `sns/realname`, an endpoint WeChat itself does not serve (see
+//! docs/providers.md).
 
-use std::collections::HashMap;
+mod miniprogram;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,7 +23,8 @@ use serde_json::json;
 use shiming_domain::{IdNumber, PersonName};
 
 use super::protocol::{
-    ErrorBody, RealNameAnswer, ACCESS_TOKEN_PATH, AUTHORIZE_PATH, QRCONNECT_PATH, REALNAME_PATH, USERINFO_PATH,
+    ErrorBody, RealNameAnswer, ACCESS_TOKEN_PATH, AUTHORIZE_PATH, CHECK_REALNAME_PATH, JSCODE2SESSION_PATH,
+    QRCONNECT_PATH, REALNAME_PATH, STABLE_TOKEN_PATH, USERINFO_PATH,
 };
 use super::{RealNameClaim, TokenGrant, UserInfo};
 
@@ -25,7 +32,10 @@ use super::{RealNameClaim, TokenGrant, UserInfo};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DevWechatUser {
     pub unionid: String,
+    /// The openid under the website app (OAuth sign-in).
     pub openid: String,
+    /// The openid under the mini program (the real-name check).
+    pub mini_openid: String,
     pub nickname: String,
     /// The real-name claim, when the identity is real-name verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +71,7 @@ pub fn test_identities() -> Vec<DevWechatUser> {
     .into_iter()
     .map(|(unionid, openid, nickname, claim)| DevWechatUser {
         unionid: unionid.into(),
+        mini_openid: openid.replace("dev-open-", "dev-mini-"),
         openid: openid.into(),
         nickname: nickname.into(),
         name: claim.map(|c| c.0.into()),
@@ -75,7 +86,12 @@ pub fn test_identities() -> Vec<DevWechatUser> {
 pub enum FaultEndpoint {
     AccessToken,
     Userinfo,
+    /// The platform claim endpoint (`sns/realname`).
     Realname,
+    /// `cgi-bin/token` and `cgi-bin/stable_token`.
+    StableToken,
+    Jscode2session,
+    CheckRealname,
 }
 
 /// A fault: the endpoint answers `errcode`, or never answers.
@@ -95,14 +111,27 @@ struct IssuedCode {
     used: bool,
 }
 
+/// An app's credentials at WeChat.
+#[derive(Debug, Clone)]
+pub struct DevApp {
+    pub appid: String,
+    pub secret: String,
+}
+
 pub struct DevWechat {
     appid: String,
     secret: String,
+    /// The mini program of the real-name check.
+    mini: DevApp,
+    mini_state: Mutex<miniprogram::MiniState>,
     users: RwLock<HashMap<String, DevWechatUser>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
     /// access_token → (unionid, scope)
     tokens: RwLock<HashMap<String, (String, String)>>,
     fault: RwLock<Option<WechatFault>>,
+    /// How often each WeChat endpoint was called (`GET /dev/wechat/calls`):
+    /// tests read what shiming asked WeChat for.
+    calls: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Codes are valid this long, as WeChat's.
@@ -113,16 +142,19 @@ fn random_hex(n: usize) -> String {
 }
 
 impl DevWechat {
-    /// A server for one app (`appid`, `secret`) with the test identities.
-    pub fn new(appid: &str, secret: &str) -> Arc<Self> {
+    /// A server for a website app and a mini program, with the test identities.
+    pub fn new(web: &DevApp, mini: &DevApp) -> Arc<Self> {
         let users = test_identities().into_iter().map(|u| (u.unionid.clone(), u)).collect();
         Arc::new(DevWechat {
-            appid: appid.into(),
-            secret: secret.into(),
+            appid: web.appid.clone(),
+            secret: web.secret.clone(),
+            mini: mini.clone(),
+            mini_state: Mutex::default(),
             users: RwLock::new(users),
             codes: Mutex::default(),
             tokens: RwLock::default(),
             fault: RwLock::default(),
+            calls: Mutex::default(),
         })
     }
 
@@ -134,15 +166,27 @@ impl DevWechat {
             .route(ACCESS_TOKEN_PATH, get(access_token))
             .route(USERINFO_PATH, get(userinfo))
             .route(REALNAME_PATH, get(realname))
+            .route("/cgi-bin/token", get(miniprogram::token))
+            .route(STABLE_TOKEN_PATH, post(miniprogram::stable_token))
+            .route(JSCODE2SESSION_PATH, get(miniprogram::jscode2session))
+            .route(CHECK_REALNAME_PATH, post(miniprogram::check_real_name))
+            .route_layer(axum::middleware::from_fn_with_state(self.clone(), count_call))
             .with_state(self.clone())
             .merge(self.admin_router())
     }
 
-    /// Only `/dev/wechat/users` and `/dev/wechat/fault`, for shiming's listener.
+    /// Only the admin API (`/dev/wechat/users`, `/dev/wechat/fault`,
+    /// `/dev/wechat/miniprogram/…`), for shiming's listener.
     pub fn admin_router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/dev/wechat/users", post(add_user).get(list_users))
             .route("/dev/wechat/fault", post(set_fault))
+            .route("/dev/wechat/calls", get(list_calls))
+            .route("/dev/wechat/miniprogram/codes", post(miniprogram::mint_codes))
+            .route(
+                "/dev/wechat/miniprogram/expire-tokens",
+                post(miniprogram::expire_tokens),
+            )
             .with_state(self.clone())
     }
 
@@ -153,6 +197,23 @@ impl DevWechat {
         }
         fault.errcode.map(|c| errcode(c, "injected fault"))
     }
+}
+
+async fn count_call(
+    State(wx): State<Arc<DevWechat>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    *wx.calls
+        .lock()
+        .expect("not poisoned")
+        .entry(req.uri().path().to_owned())
+        .or_default() += 1;
+    next.run(req).await
+}
+
+async fn list_calls(State(wx): State<Arc<DevWechat>>) -> Json<BTreeMap<String, u64>> {
+    Json(wx.calls.lock().expect("not poisoned").clone())
 }
 
 fn errcode(errcode: i64, errmsg: &str) -> Response {
@@ -436,9 +497,11 @@ async fn add_user(
         (None, None) => {}
         _ => return bad("give both name and id_number, or neither".into()),
     }
+    let tag = random_hex(8);
     let user = DevWechatUser {
-        unionid: format!("dev-union-{}", random_hex(8)),
-        openid: format!("dev-open-{}", random_hex(8)),
+        unionid: format!("dev-union-{tag}"),
+        openid: format!("dev-open-{tag}"),
+        mini_openid: format!("dev-mini-{tag}"),
         nickname: u.nickname,
         name: u.name,
         id_number: u.id_number,
@@ -450,7 +513,7 @@ async fn add_user(
     (
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "unionid": user.unionid, "openid": user.openid })),
+        Json(json!({ "unionid": user.unionid, "openid": user.openid, "mini_openid": user.mini_openid })),
     )
         .into_response()
 }
@@ -480,7 +543,7 @@ mod tests {
     use super::super::{AuthorizeMode, WechatClient, WechatConfig, WechatError, WechatProvider};
     use super::*;
 
-    async fn serve(wx: &Arc<DevWechat>) -> String {
+    pub(super) async fn serve(wx: &Arc<DevWechat>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = wx.router();
@@ -488,13 +551,22 @@ mod tests {
         base
     }
 
+    pub(super) fn dev_wechat() -> Arc<DevWechat> {
+        let app = |appid: &str, secret: &str| DevApp {
+            appid: appid.into(),
+            secret: secret.into(),
+        };
+        DevWechat::new(&app("wxdev", "s3cret"), &app("wxmini", "m1ni"))
+    }
+
+    /// The website app's client, asking the platform claim endpoint too.
     fn client(base: &str, secret: &str, timeout_ms: u64) -> WechatClient {
         WechatClient::new(WechatConfig {
             appid: "wxdev".into(),
             secret: secret.into(),
             open_base_url: base.into(),
             api_base_url: base.into(),
-            realname_url: None,
+            realname_url: Some(format!("{base}{REALNAME_PATH}")),
             timeout_ms,
         })
     }
@@ -515,7 +587,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_whole_round_trip_over_http() {
-        let wx = DevWechat::new("wxdev", "s3cret");
+        let wx = dev_wechat();
         let base = serve(&wx).await;
         let c = client(&base, "s3cret", 2000);
         let url = c.authorize_url(AuthorizeMode::Qr, "http://127.0.0.1:1/cb?x=1", "st4te");
@@ -580,7 +652,7 @@ mod tests {
 
     #[tokio::test]
     async fn injected_errcodes_hangs_and_outages_are_typed() {
-        let wx = DevWechat::new("wxdev", "s3cret");
+        let wx = dev_wechat();
         let base = serve(&wx).await;
         let c = client(&base, "s3cret", 300);
         for (code, want) in [
@@ -610,7 +682,7 @@ mod tests {
 
     #[tokio::test]
     async fn added_users_need_a_valid_claim_or_none() {
-        let wx = DevWechat::new("wxdev", "s3cret");
+        let wx = dev_wechat();
         let base = serve(&wx).await;
         let http = reqwest::Client::new();
         let add = |body: serde_json::Value| http.post(format!("{base}/dev/wechat/users")).json(&body).send();
