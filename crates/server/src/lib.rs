@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 mod extract;
 mod flows;
+mod pages;
 mod routes;
 pub mod secrets;
 pub mod seed;

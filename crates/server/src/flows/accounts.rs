@@ -1,11 +1,12 @@
 //! Signing in with a proven credential: finding its account or creating a
 //! personal one, and opening a session on it, in one store transaction.
 
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{SET_COOKIE, USER_AGENT};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use shiming_domain::{AccountState, Nature};
+use shiming_domain::{AccountState, CodePurpose, Nature, Phone, SmsCode};
 use shiming_store::{
     AccountView, AuditDraft, CodeTry, NewAccount, NewCredential, SignIn, SignInAccount, SignedIn, SignedInWith,
 };
@@ -114,4 +115,35 @@ pub async fn active_view(state: &AppState, who: &Authenticated) -> ApiResult<Acc
         return Err(ApiError::AccountRestricted(view.state.as_str()));
     }
     Ok(view)
+}
+
+/// Ends the caller's own session, audited as revoked `by` (`logout`).
+pub async fn sign_out(state: &AppState, who: &Authenticated, by: &str) -> ApiResult<()> {
+    let audit = AuditDraft::new(
+        "session.revoked",
+        &who.account_id,
+        state.now(),
+        json!({ "session_id": who.session_id, "by": by }),
+    );
+    state
+        .store
+        .revoke_session(&who.account_id, &who.session_id, audit)
+        .await?;
+    Ok(())
+}
+
+/// Signs in with a phone and the code texted to it (from `client_ip`): the
+/// code is tried in the sign-in's own commit. The answer carries the token
+/// and sets the session cookie.
+pub async fn sign_in_by_phone(
+    state: &AppState,
+    phone: &Phone,
+    code: &SmsCode,
+    client_ip: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let code = super::codes::code_try(state, phone, CodePurpose::Login, None, code, client_ip, Vec::new());
+    let credential = security::phone_credential(&state.vault, phone);
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    sign_in(state, credential, Proof::Phone(code), user_agent).await
 }

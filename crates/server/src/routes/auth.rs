@@ -1,18 +1,16 @@
 //! Phone sign-in ("验证码登录即注册"), sign-out and whoami.
 
 use axum::extract::State;
-use axum::http::header::{SET_COOKIE, USER_AGENT};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use shiming_domain::{CodePurpose, Phone, SmsCode};
-use shiming_store::AuditDraft;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::flows::security;
 use crate::flows::{accounts, codes};
 use crate::session::{self, Authenticated};
 use crate::state::AppState;
@@ -55,31 +53,11 @@ pub async fn login_phone(
 ) -> ApiResult<Response> {
     let phone = Phone::parse(&body.phone)?;
     let code = SmsCode::parse(&body.code)?;
-    let code = codes::code_try(
-        &state,
-        &phone,
-        CodePurpose::Login,
-        None,
-        &code,
-        &ip.to_string(),
-        Vec::new(),
-    );
-    let credential = security::phone_credential(&state.vault, &phone);
-    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-    accounts::sign_in(&state, credential, accounts::Proof::Phone(code), user_agent).await
+    accounts::sign_in_by_phone(&state, &phone, &code, &ip.to_string(), &headers).await
 }
 
 pub async fn logout(State(state): State<AppState>, who: Authenticated) -> ApiResult<Response> {
-    let audit = AuditDraft::new(
-        "session.revoked",
-        &who.account_id,
-        state.now(),
-        json!({ "session_id": who.session_id, "by": "logout" }),
-    );
-    state
-        .store
-        .revoke_session(&who.account_id, &who.session_id, audit)
-        .await?;
+    accounts::sign_out(&state, &who, "logout").await?;
     let mut resp = Json(json!({ "signed_out": true })).into_response();
     resp.headers_mut().insert(SET_COOKIE, session::removal_cookie(&state));
     Ok(resp)

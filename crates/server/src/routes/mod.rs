@@ -62,6 +62,7 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
 
     let mut router = Router::new()
         .nest("/api/v1", api)
+        .merge(crate::pages::router())
         .route("/wechat/done", get(wechat::done))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -170,6 +170,6 @@ pub async fn done(Query(q): Query<DoneQuery>) -> Html<String> {
         .unwrap_or_default();
     Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>shiming · 微信</title></head>\
-         <body><p>{zh}</p><p lang=\"en\">{en}</p>{code}<p><a href=\"/api/v1/account/security\">账号与安全 / Account &amp; Security</a></p></body></html>"
+         <body><p>{zh}</p><p lang=\"en\">{en}</p>{code}<p><a href=\"/account\">账号与安全 / Account &amp; Security</a></p></body></html>"
     ))
 }

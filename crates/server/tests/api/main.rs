@@ -9,6 +9,7 @@ mod gateway;
 mod hardening;
 mod helpers;
 mod notices;
+mod pages;
 mod phone_login;
 mod realname;
 mod rebinding;

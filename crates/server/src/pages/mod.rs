@@ -1,0 +1,468 @@
+//! The pages people use, rendered by the service (askama templates in
+//! `crates/server/templates`, a stylesheet and a little script in
+//! `crates/server/static`, all compiled into the binary). They drive the
+//! same flows as the API, with the same checks; what they add is the two
+//! languages ([`i18n`]), CSRF tokens on every form ([`csrf`]) and the
+//! headers a page needs (no inline script, no framing, no referrer, no
+//! caching of personal pages).
+
+mod csrf;
+mod i18n;
+
+use askama::Template;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use shiming_domain::{CodePurpose, CredentialKind, Nature, Phone, RealNameStatus, SmsCode};
+
+use crate::error::ApiError;
+use crate::extract::ClientIp;
+use crate::flows::{accounts, codes, security};
+use crate::session::{self, Authenticated};
+use crate::state::AppState;
+use csrf::Binding;
+use i18n::{Lang, Text, LANG_COOKIE};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .route("/login", get(login_page).post(login_post))
+        .route("/account", get(account_page))
+        .route("/logout", post(logout))
+        .route("/lang/{tag}", get(switch_language))
+        .route(
+            "/static/app.css",
+            get(|| asset("text/css", include_str!("../../static/app.css"))),
+        )
+        .route(
+            "/static/app.js",
+            get(|| asset("text/javascript", include_str!("../../static/app.js"))),
+        )
+        .route_layer(middleware::from_fn(page_headers))
+}
+
+/// No inline script or style, no framing, no referrer (a URL never carries
+/// personal data, but the pages leak nothing of where a person was), and no
+/// cache of any page (the assets say otherwise for themselves).
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=3600")],
+        body,
+    )
+        .into_response()
+}
+
+/// A rendered page with its status.
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+/// What every page's frame shows: the language, its switch back to this
+/// page, and (signed in) the sign-out form's token.
+struct Frame {
+    lang: Lang,
+    t: &'static Text,
+    here: &'static str,
+    signed_in: Option<String>,
+}
+
+impl Frame {
+    fn new(state: &AppState, headers: &HeaderMap, here: &'static str, who: Option<&Authenticated>) -> Frame {
+        let lang = Lang::of(state, headers);
+        Frame {
+            lang,
+            t: lang.text(),
+            here,
+            signed_in: who.map(|w| Binding::Session(w.session_id.clone()).token(state)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    lang: Lang,
+    t: &'static Text,
+    here: &'static str,
+    signed_in: Option<String>,
+    heading: &'static str,
+    message: &'static str,
+    back: &'static str,
+}
+
+/// The answer to a form posted without its token: 403, nothing done.
+fn forged(frame: Frame, back: &'static str) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        &MessagePage {
+            heading: frame.t.product,
+            message: i18n::error_message(frame.lang, "csrf_invalid"),
+            back,
+            lang: frame.lang,
+            t: frame.t,
+            here: frame.here,
+            signed_in: frame.signed_in,
+        },
+    )
+}
+
+async fn root(who: Option<Authenticated>) -> Redirect {
+    Redirect::to(if who.is_some() { "/account" } else { "/login" })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    lang: Lang,
+    t: &'static Text,
+    here: &'static str,
+    signed_in: Option<String>,
+    csrf: String,
+    phone: String,
+    error: Option<&'static str>,
+    sent: bool,
+    resend_after: i64,
+    wechat: bool,
+}
+
+/// What the login form shows besides its frame.
+#[derive(Default)]
+struct LoginState {
+    phone: String,
+    error: Option<(StatusCode, &'static str)>,
+    sent: bool,
+    resend_after: i64,
+}
+
+fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Response {
+    let frame = Frame::new(state, headers, "/login", None);
+    let binding = Binding::of(state, headers, None);
+    let status = shown.error.map_or(StatusCode::OK, |(s, _)| s);
+    let mut resp = page(
+        status,
+        &LoginPage {
+            csrf: binding.token(state),
+            phone: shown.phone,
+            error: shown.error.map(|(_, m)| m),
+            sent: shown.sent,
+            resend_after: shown.resend_after,
+            wechat: state.wechat.is_some(),
+            lang: frame.lang,
+            t: frame.t,
+            here: frame.here,
+            signed_in: None,
+        },
+    );
+    if let Some(cookie) = binding.cookie(state) {
+        resp.headers_mut().append(SET_COOKIE, cookie);
+    }
+    resp
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap, who: Option<Authenticated>) -> Response {
+    if who.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    login_form(&state, &headers, LoginState::default())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// The login form: `action=send` sends a sign-in code (the page then counts
+/// down `resend_after`), `action=login` signs in with it. Both are the
+/// API's flows (`POST /api/v1/sms/send`, `POST /api/v1/login/phone`).
+async fn login_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !Binding::of(&state, &headers, None).accepts(&state, &form.csrf) {
+        return forged(Frame::new(&state, &headers, "/login", None), "/login");
+    }
+    let lang = Lang::of(&state, &headers);
+    let refused = |e: ApiError, phone: String| {
+        if e.status().is_server_error() {
+            tracing::warn!(error = %e, "sign-in page");
+        }
+        let resend_after = match e {
+            ApiError::RateLimited { retry_after } => retry_after,
+            _ => 0,
+        };
+        LoginState {
+            phone,
+            error: Some((e.status(), i18n::error_message(lang, e.code()))),
+            sent: false,
+            resend_after,
+        }
+    };
+    let phone_text = form.phone.trim().to_owned();
+    // People type a mainland number without its country code.
+    let e164 = if phone_text.starts_with('+') {
+        phone_text.clone()
+    } else {
+        format!("+86{phone_text}")
+    };
+    let phone = match Phone::parse(&e164) {
+        Ok(p) => p,
+        Err(e) => return login_form(&state, &headers, refused(e.into(), phone_text)),
+    };
+    if form.action == "send" {
+        return match codes::send(&state, &phone, CodePurpose::Login, None, &ip.to_string(), None).await {
+            Ok(sent) => login_form(
+                &state,
+                &headers,
+                LoginState {
+                    phone: phone_text,
+                    error: None,
+                    sent: true,
+                    resend_after: sent.resend_after,
+                },
+            ),
+            Err(e) => login_form(&state, &headers, refused(e, phone_text)),
+        };
+    }
+    let code = match SmsCode::parse(form.code.trim()) {
+        Ok(c) => c,
+        Err(e) => return login_form(&state, &headers, refused(e.into(), phone_text)),
+    };
+    match accounts::sign_in_by_phone(&state, &phone, &code, &ip.to_string(), &headers).await {
+        Ok(signed_in) => {
+            let mut resp = Redirect::to("/account").into_response();
+            if let Some(cookie) = signed_in.headers().get(SET_COOKIE) {
+                resp.headers_mut().append(SET_COOKIE, cookie.clone());
+            }
+            resp
+        }
+        Err(e) => login_form(&state, &headers, refused(e, phone_text)),
+    }
+}
+
+/// Account & Security as people read it.
+struct AccountShown {
+    status: &'static str,
+    status_class: &'static str,
+    name: Option<String>,
+    id_number: String,
+    source: &'static str,
+    wechat_attests_nobody: bool,
+    phone: String,
+    wechat: String,
+    nature: &'static str,
+    sessions: usize,
+    unread: usize,
+    /// (when, what) of each notice, newest first.
+    notices: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    lang: Lang,
+    t: &'static Text,
+    here: &'static str,
+    signed_in: Option<String>,
+    view: AccountShown,
+}
+
+async fn account_page(State(state): State<AppState>, headers: HeaderMap, who: Option<Authenticated>) -> Response {
+    let Some(who) = who else {
+        return Redirect::to("/login").into_response();
+    };
+    match account_shown(&state, &who, Lang::of(&state, &headers)).await {
+        Ok(view) => {
+            let frame = Frame::new(&state, &headers, "/account", Some(&who));
+            page(
+                StatusCode::OK,
+                &AccountPage {
+                    view,
+                    lang: frame.lang,
+                    t: frame.t,
+                    here: frame.here,
+                    signed_in: frame.signed_in,
+                },
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Result<AccountShown, ApiError> {
+    let t = lang.text();
+    let view = state
+        .store
+        .account_view(&who.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let sessions = session::live_sessions(state, &who.account_id).await?.len();
+    let mode = state.config.wechat.realname_mode();
+    let sec = security::build(&state.vault, &view, sessions, mode)?;
+    let (status, status_class) = match sec.real_name.status {
+        RealNameStatus::Verified => (t.status_verified, "verified"),
+        RealNameStatus::Unverified => (t.status_unverified, "unverified"),
+        RealNameStatus::Inconsistent => (t.status_inconsistent, "inconsistent"),
+    };
+    let kind_word = |k: CredentialKind| match k {
+        CredentialKind::Phone => t.phone,
+        CredentialKind::Wechat => t.wechat,
+    };
+    let verified = |yes: bool| {
+        if yes {
+            format!(" · {}", t.verified_mark)
+        } else {
+            String::new()
+        }
+    };
+    let phone_attested = view
+        .credential(CredentialKind::Phone)
+        .is_some_and(|c| c.attestation.is_some());
+    let notices = state
+        .store
+        .account_notices(&who.account_id, 20)
+        .await?
+        .into_iter()
+        .map(|n| security::account_notice_view(&state.vault, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let unread = notices.iter().filter(|n| !n.read).count();
+    let notices = notices
+        .into_iter()
+        .map(|n| {
+            let what = match n.kind.as_str() {
+                "credential.bound" => t.notice_bound,
+                "credential.rebound" => t.notice_rebound,
+                "credential.unbound" => t.notice_unbound,
+                _ => t.notice_first_sign_in,
+            };
+            (
+                n.at,
+                format!("{what} {} {}", kind_word(n.credential), n.credential_masked),
+            )
+        })
+        .collect();
+    Ok(AccountShown {
+        status,
+        status_class,
+        name: sec.real_name.name_masked,
+        id_number: sec.real_name.id_number_masked.unwrap_or_default(),
+        source: match sec.real_name.source {
+            Some(CredentialKind::Phone) => t.source_phone,
+            Some(CredentialKind::Wechat) => t.source_wechat,
+            None => "",
+        },
+        wechat_attests_nobody: mode == crate::config::WechatRealName::None,
+        phone: sec.phone.map_or_else(
+            || t.none_bound.to_owned(),
+            |p| format!("{}{}", p.number_masked, verified(phone_attested)),
+        ),
+        wechat: sec.wechat.map_or_else(
+            || t.none_bound.to_owned(),
+            |w| {
+                let name = w.nickname.unwrap_or_default();
+                format!("{name} {}{}", w.unionid_masked, verified(w.real_name_verified))
+            },
+        ),
+        nature: match sec.nature {
+            Nature::Personal => t.nature_personal,
+            Nature::Enterprise => t.nature_enterprise,
+        },
+        sessions,
+        unread,
+        notices,
+    })
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Sign-out: the session ends, as `POST /api/v1/logout`.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: Option<Authenticated>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(who) = who else {
+        return Redirect::to("/login").into_response();
+    };
+    if !Binding::Session(who.session_id.clone()).accepts(&state, &form.csrf) {
+        return forged(Frame::new(&state, &headers, "/account", Some(&who)), "/account");
+    }
+    match accounts::sign_out(&state, &who, "logout").await {
+        Ok(()) => {
+            let mut resp = Redirect::to("/login").into_response();
+            resp.headers_mut().append(SET_COOKIE, session::removal_cookie(&state));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// The language switch: remembered in a cookie for a year, then back to the
+/// page it was used on (a path of this service only).
+async fn switch_language(
+    State(state): State<AppState>,
+    Path(tag): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let Some(lang) = Lang::parse(&tag) else {
+        return ApiError::NotFound("route").into_response();
+    };
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut resp = Redirect::to(&next).into_response();
+    resp.headers_mut().append(
+        SET_COOKIE,
+        session::set_cookie(&state, LANG_COOKIE, lang.tag(), 365 * 86_400),
+    );
+    resp
+}

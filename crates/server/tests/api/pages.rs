@@ -1,0 +1,211 @@
+//! The pages over HTTP (the browser tests, in crates/shiming/tests/browser.rs,
+//! drive them in Chromium): their headers, CSRF on every form, the
+//! language, and where they send people.
+
+use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::Response;
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// The `name=value` of each cookie an answer sets.
+fn cookies(resp: &Response) -> String {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The CSRF token of the first form of a page.
+async fn csrf_of(resp: Response) -> String {
+    let html = resp.text().await.unwrap();
+    let (_, rest) = html.split_once("name=\"csrf\" value=\"").expect("a form with a token");
+    rest.split('"').next().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, path: &str, cookie: &str) -> Response {
+    app.http.get(app.url(path)).header(COOKIE, cookie).send().await.unwrap()
+}
+
+async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Response {
+    app.http
+        .post(app.url(path))
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pages_forbid_inline_script_framing_referrers_and_caching() {
+    let app = spawn_app().await;
+    for path in ["/login", "/", "/account"] {
+        let resp = get(&app, path, "").await;
+        let h = resp.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h[CACHE_CONTROL], "no-store", "{path}");
+    }
+    let css = get(&app, "/static/app.css", "").await;
+    assert_eq!(css.headers()["content-type"], "text/css");
+    assert!(css.headers()[CACHE_CONTROL].to_str().unwrap().contains("max-age"));
+    // Where they send people: a stranger to sign-in.
+    for path in ["/", "/account"] {
+        let resp = get(&app, path, "").await;
+        assert_eq!(
+            (resp.status().as_u16(), resp.headers()[LOCATION].to_str().unwrap()),
+            (303, "/login")
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_posted_without_its_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let page = get(&app, "/login", "").await;
+    let form_cookie = cookies(&page);
+    let token = csrf_of(page).await;
+
+    // Sending a code: without the token, or with another browser's, nothing is sent.
+    for (cookie, csrf) in [
+        (form_cookie.as_str(), ""),
+        ("", token.as_str()),
+        ("shiming_form=0123456789abcdef0123456789abcdef", token.as_str()),
+    ] {
+        let resp = post_form(
+            &app,
+            "/login",
+            cookie,
+            &[("csrf", csrf), ("phone", "13800138000"), ("action", "send")],
+        )
+        .await;
+        assert_eq!(resp.status(), 403, "cookie {cookie:?}");
+    }
+    assert!(app.outbox("+8613800138000").await.is_empty(), "no code was sent");
+
+    // With it, the code goes out and the page says so.
+    let resp = post_form(
+        &app,
+        "/login",
+        &form_cookie,
+        &[("csrf", &token), ("phone", "13800138000"), ("action", "send")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("data-resend-after=\"60\""));
+    let code = app.latest_code("+8613800138000").await;
+    let resp = post_form(
+        &app,
+        "/login",
+        &form_cookie,
+        &[
+            ("csrf", &token),
+            ("phone", "13800138000"),
+            ("code", &code),
+            ("action", "login"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (resp.status().as_u16(), resp.headers()[LOCATION].to_str().unwrap()),
+        (303, "/account")
+    );
+    let session = cookies(&resp);
+    assert!(session.starts_with("shiming_session="), "{session}");
+
+    // Sign-out without the session's token: the session lives on.
+    let account = get(&app, "/account", &session).await;
+    assert_eq!(account.status(), 200);
+    let session_token = csrf_of(account).await;
+    for csrf in ["", token.as_str()] {
+        let resp = post_form(&app, "/logout", &session, &[("csrf", csrf)]).await;
+        assert_eq!(resp.status(), 403, "{csrf:?}");
+        assert_eq!(get(&app, "/account", &session).await.status(), 200, "still signed in");
+    }
+    let resp = post_form(&app, "/logout", &session, &[("csrf", &session_token)]).await;
+    assert_eq!(
+        (resp.status().as_u16(), resp.headers()[LOCATION].to_str().unwrap()),
+        (303, "/login")
+    );
+    assert_eq!(get(&app, "/account", &session).await.status(), 303, "signed out");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_language_follows_the_switch_then_the_browser_then_defaults_to_chinese() {
+    let app = spawn_app().await;
+    let title = |html: &str| html.split_once("<h1>").unwrap().1.split('<').next().unwrap().to_owned();
+    let zh = get(&app, "/login", "").await.text().await.unwrap();
+    assert!(zh.contains("<html lang=\"zh-CN\">") && title(&zh) == "登录");
+    let en = app
+        .http
+        .get(app.url("/login"))
+        .header(ACCEPT_LANGUAGE, "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("<html lang=\"en\">") && title(&en) == "Sign in");
+
+    // The switch: a cookie, and back to the page, never elsewhere.
+    let resp = get(&app, "/lang/en?next=/account", "").await;
+    assert_eq!(
+        (resp.status().as_u16(), resp.headers()[LOCATION].to_str().unwrap()),
+        (303, "/account")
+    );
+    let lang = cookies(&resp);
+    assert_eq!(lang, "shiming_lang=en");
+    let switched = app
+        .http
+        .get(app.url("/login"))
+        .header(COOKIE, &lang)
+        .header(ACCEPT_LANGUAGE, "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(title(&switched), "Sign in", "the switch wins over the browser");
+    for next in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let resp = get(&app, &format!("/lang/zh-CN?next={next}"), "").await;
+        assert_eq!(resp.headers()[LOCATION], "/", "{next}");
+    }
+    assert_eq!(get(&app, "/lang/fr", "").await.status(), 404);
+    // An error message comes in the page's language.
+    let page = app
+        .http
+        .get(app.url("/login"))
+        .header(ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = cookies(&page);
+    let token = csrf_of(page).await;
+    let resp = app
+        .http
+        .post(app.url("/login"))
+        .header(COOKIE, &form_cookie)
+        .header(ACCEPT_LANGUAGE, "en")
+        .form(&[("csrf", token.as_str()), ("phone", "12345"), ("action", "send")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("Enter a valid mainland China mobile number."));
+    app.stop().await;
+}
