@@ -98,6 +98,14 @@ async fn shoot(c: &Client, name: &str, lang: &str) {
     c.set_window_size(360, 800).await.unwrap();
 }
 
+async fn type_in(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css)).await.unwrap().send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
 async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
@@ -120,7 +128,13 @@ async fn code_for(base: &str, phone: &str) -> String {
 /// `scenario` with its base URL on a runtime of its own.
 fn with_service<F: std::future::Future<Output = ()>>(scenario: impl FnOnce(String) -> F) {
     let tmp = tempfile::tempdir().unwrap();
-    let served = serve(&tmp.path().join("data"), tmp.path());
+    // A resend cool-down of 2 s: long enough to see the countdown, short
+    // enough for a second device to sign in by the same number.
+    let served = serve_with(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &[("SHIMING_SMS__RESEND_AFTER_SECS", "2")],
+    );
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(scenario(served.base.clone()));
@@ -141,13 +155,8 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     assert_eq!(text_of(&c, "h1").await, "登录");
     shoot(&c, "login", "zh-CN").await;
 
-    c.find(Locator::Css("#phone"))
-        .await
-        .unwrap()
-        .send_keys("13800138000")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#send")).await.unwrap().click().await.unwrap();
+    type_in(&c, "#phone", "13800138000").await;
+    click(&c, "#send").await;
     c.wait().for_element(Locator::Css("#status.note")).await.unwrap();
     assert!(text_of(&c, "#status").await.contains("验证码已发送"));
     // The countdown holds the button back.
@@ -155,13 +164,8 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     assert!(!send.is_enabled().await.unwrap(), "the send button counts down");
 
     // A wrong code is refused inline and announced.
-    c.find(Locator::Css("#code"))
-        .await
-        .unwrap()
-        .send_keys("000000")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#sign-in")).await.unwrap().click().await.unwrap();
+    type_in(&c, "#code", "000000").await;
+    click(&c, "#sign-in").await;
     c.wait().for_element(Locator::Css("#status.error")).await.unwrap();
     assert_eq!(
         c.find(Locator::Css("#status"))
@@ -175,13 +179,8 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     );
 
     let code = code_for(base, "+8613800138000").await;
-    c.find(Locator::Css("#code"))
-        .await
-        .unwrap()
-        .send_keys(&code)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#sign-in")).await.unwrap().click().await.unwrap();
+    type_in(&c, "#code", &code).await;
+    click(&c, "#sign-in").await;
     c.wait()
         .for_url(&format!("{base}/account").parse().unwrap())
         .await
@@ -189,24 +188,96 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     assert_eq!(text_of(&c, "h1").await, "账号与安全");
     assert_eq!(text_of(&c, "#rn-status").await, "未实名");
     assert!(text_of(&c, "#phone").await.starts_with("138****8000"));
+
+    // Verify the real name: the carrier knows the number as 欧阳明's.
+    let http = reqwest::Client::new();
+    let person = ("欧阳明", "110105199003071239");
+    let r = http
+        .post(format!("{base}/dev/carrier/persons"))
+        .json(&json!({ "phone": "+8613800138000", "name": person.0, "id_number": person.1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    click(&c, "#verify-link").await;
+    c.wait().for_element(Locator::Css("#id_number")).await.unwrap();
+    assert_eq!(text_of(&c, "#bound-phone").await, "138****8000");
+    shoot(&c, "real-name", "zh-CN").await;
+    type_in(&c, "#name", person.0).await;
+    type_in(&c, "#id_number", person.1).await;
+    // Without consent: refused on the page, nothing verified.
+    click(&c, "#verify").await;
+    c.wait().for_element(Locator::Css("#status.error")).await.unwrap();
+    assert!(text_of(&c, "#status").await.contains("同意"));
+    type_in(&c, "#id_number", person.1).await;
+    click(&c, "#consent").await;
+    click(&c, "#verify").await;
+    c.wait()
+        .for_url(&format!("{base}/account").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#rn-status").await, "已实名");
+    assert!(text_of(&c, "#rn-name").await.ends_with("明"));
     shoot(&c, "account", "zh-CN").await;
 
+    // Another device signs in (the API); this one signs all others out.
+    let mut sent = false;
+    for _ in 0..50 {
+        let r = http
+            .post(format!("{base}/api/v1/sms/send"))
+            .json(&json!({ "phone": "+8613800138000", "purpose": "login" }))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 202 {
+            sent = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(sent, "a second code after the cool-down");
+    let code = code_for(base, "+8613800138000").await;
+    let other: Value = http
+        .post(format!("{base}/api/v1/login/phone"))
+        .header("User-Agent", "another phone")
+        .json(&json!({ "phone": "+8613800138000", "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = other["token"].as_str().expect("the other device signed in").to_owned();
+    click(&c, "#sessions-link").await;
+    c.wait().for_element(Locator::Css("#sign-out-others")).await.unwrap();
+    assert!(c.source().await.unwrap().contains("another phone"));
+    shoot(&c, "sessions", "zh-CN").await;
+    click(&c, "#sign-out-others").await;
+    c.wait().for_element(Locator::Css("#status.note")).await.unwrap();
+    assert!(text_of(&c, "#status").await.ends_with('1'));
+    let whoami = http
+        .get(format!("{base}/api/v1/whoami"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whoami.status(), 401, "the other device is signed out");
+    c.goto(&format!("{base}/account/audit")).await.unwrap();
+    let log = text_of(&c, "ol.events").await;
+    assert!(log.contains("实名认证") && log.contains("下线其他设备"), "{log}");
+    c.goto(&format!("{base}/account")).await.unwrap();
+
     // The switch: English, remembered.
-    c.find(Locator::Css("a.lang")).await.unwrap().click().await.unwrap();
+    click(&c, "a.lang").await;
     c.wait().for_element(Locator::Css("html[lang=en]")).await.unwrap();
     assert_eq!(text_of(&c, "h1").await, "Account & Security");
-    assert_eq!(text_of(&c, "#rn-status").await, "Not verified");
+    assert_eq!(text_of(&c, "#rn-status").await, "Verified");
     shoot(&c, "account", "en").await;
     c.goto(&format!("{base}/account")).await.unwrap();
     assert_eq!(text_of(&c, "h1").await, "Account & Security", "the cookie keeps it");
 
     // Signing out ends the session: back to sign-in, and the account page sends there too.
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "header form button").await;
     c.wait()
         .for_url(&format!("{base}/login").parse().unwrap())
         .await

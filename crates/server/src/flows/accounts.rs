@@ -147,3 +147,29 @@ pub async fn sign_in_by_phone(
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     sign_in(state, credential, Proof::Phone(code), user_agent).await
 }
+
+/// Ends one of the account's sessions (`by` the account itself); false when
+/// the id is no live session of the account.
+pub async fn revoke_session(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<bool> {
+    let audit = AuditDraft::new(
+        "session.revoked",
+        &who.account_id,
+        state.now(),
+        json!({ "session_id": id, "by": "account" }),
+    );
+    Ok(state.store.revoke_session(&who.account_id, id, audit).await?)
+}
+
+/// Ends every session of the account but the caller's; how many ended.
+pub async fn revoke_other_sessions(state: &AppState, who: &Authenticated) -> ApiResult<u64> {
+    let audit = AuditDraft::new(
+        "sessions.revoked_others",
+        &who.account_id,
+        state.now(),
+        json!({ "kept": who.session_id }),
+    );
+    Ok(state
+        .store
+        .revoke_other_sessions(&who.account_id, &who.session_id, audit)
+        .await?)
+}

@@ -119,6 +119,24 @@ pub struct Text {
     pub notice_unbound: &'static str,
     pub notice_first_sign_in: &'static str,
     pub unread: &'static str,
+    pub verify_real_name: &'static str,
+    pub real_name_title: &'static str,
+    pub real_name_intro: &'static str,
+    pub consent_text: &'static str,
+    pub submit_verification: &'static str,
+    pub back_to_account: &'static str,
+    pub sessions_title: &'static str,
+    pub this_device: &'static str,
+    pub unknown_device: &'static str,
+    pub signed_in_at: &'static str,
+    pub last_seen: &'static str,
+    pub sign_out_device: &'static str,
+    pub sign_out_others: &'static str,
+    pub others_signed_out: &'static str,
+    pub audit_title: &'static str,
+    pub no_events: &'static str,
+    pub manage: &'static str,
+    pub view: &'static str,
 }
 
 pub static ZH_CN: Text = Text {
@@ -162,6 +180,24 @@ pub static ZH_CN: Text = Text {
     notice_unbound: "解绑了",
     notice_first_sign_in: "首次用于登录：",
     unread: "未读",
+    verify_real_name: "去实名认证",
+    real_name_title: "实名认证",
+    real_name_intro: "输入本人姓名和身份证号，由运营商核验它们与绑定手机号的机主一致。",
+    consent_text: "我同意将姓名、身份证号和手机号提交运营商用于实名核验。信息加密保存，仅用于认证。",
+    submit_verification: "提交认证",
+    back_to_account: "返回账号与安全",
+    sessions_title: "登录设备",
+    this_device: "当前设备",
+    unknown_device: "未知设备",
+    signed_in_at: "登录于",
+    last_seen: "最近使用",
+    sign_out_device: "下线",
+    sign_out_others: "下线其他所有设备",
+    others_signed_out: "其他设备已下线：",
+    audit_title: "安全记录",
+    no_events: "暂无记录",
+    manage: "管理",
+    view: "查看",
 };
 
 pub static EN: Text = Text {
@@ -205,7 +241,46 @@ pub static EN: Text = Text {
     notice_unbound: "Unbound",
     notice_first_sign_in: "First sign-in with",
     unread: "unread",
+    verify_real_name: "Verify your real name",
+    real_name_title: "Verify your real name",
+    real_name_intro: "Enter your name and ID number: the carrier checks that they are those of the holder of your bound phone.",
+    consent_text: "I agree that my name, ID number and phone number are sent to the carrier to verify my real name. They are stored encrypted and used for nothing else.",
+    submit_verification: "Verify",
+    back_to_account: "Back to Account & Security",
+    sessions_title: "Signed-in devices",
+    this_device: "This device",
+    unknown_device: "Unknown device",
+    signed_in_at: "Signed in",
+    last_seen: "Last seen",
+    sign_out_device: "Sign out",
+    sign_out_others: "Sign out all other devices",
+    others_signed_out: "Other devices signed out: ",
+    audit_title: "Security log",
+    no_events: "Nothing recorded yet",
+    manage: "Manage",
+    view: "View",
 };
+
+/// An audit event's name for people, by its type.
+pub fn event_name(lang: Lang, kind: &str) -> &'static str {
+    let (zh, en) = match kind {
+        "account.created" => ("创建账号", "Account created"),
+        "session.created" => ("登录", "Signed in"),
+        "session.revoked" => ("一个设备退出或被下线", "A device signed out"),
+        "sessions.revoked_others" => ("下线其他设备", "Other devices signed out"),
+        "session.stepped_up" => ("安全验证", "Identity confirmed (step-up)"),
+        "realname.verified" => ("实名认证", "Real name verified"),
+        "realname.changed" => ("实名信息变更", "Real name changed"),
+        "credential.bound" => ("绑定", "Bound"),
+        "credential.rebound" => ("换绑", "Rebound"),
+        "credential.unbound" => ("解绑", "Unbound"),
+        _ => ("其他操作", "Other"),
+    };
+    match lang {
+        Lang::ZhCn => zh,
+        Lang::En => en,
+    }
+}
 
 /// A refusal's message for people, by its API code, in `lang`.
 pub fn error_message(lang: Lang, code: &str) -> &'static str {
@@ -235,6 +310,23 @@ pub fn error_message(lang: Lang, code: &str) -> &'static str {
             "页面已过期，请刷新后重试。",
             "The page expired: reload it and try again.",
         ),
+        "consent_required" => ("请先勾选同意。", "Tick the consent box first."),
+        "invalid_name" => ("请输入正确的姓名。", "Enter your name as on your ID card."),
+        "invalid_id_number" => ("请输入正确的 18 位身份证号。", "Enter a valid 18-character ID number."),
+        "realname_mismatch" => (
+            "运营商核验未通过：姓名、身份证号与手机号机主不一致。",
+            "The carrier did not confirm it: the name and ID number are not those of the phone's holder.",
+        ),
+        "realname_not_editable" => (
+            "实名信息不能直接修改，只能通过换绑手机号或微信变更。",
+            "A real name cannot be edited: it changes only by rebinding the phone or WeChat.",
+        ),
+        "no_phone_bound" => ("请先绑定手机号。", "Bind a phone first."),
+        "verifier_unavailable" => (
+            "核验服务暂时不可用，请稍后再试。",
+            "The check is unavailable: try again later.",
+        ),
+        "not_found" => ("没有找到。", "Not found."),
         _ => ("出错了，请稍后再试。", "Something went wrong: try again later."),
     };
     match lang {

@@ -8,6 +8,7 @@
 
 mod csrf;
 mod i18n;
+mod settings;
 
 use askama::Template;
 use axum::extract::{Path, Query, Request, State};
@@ -33,6 +34,14 @@ pub fn router() -> Router<AppState> {
         .route("/", get(root))
         .route("/login", get(login_page).post(login_post))
         .route("/account", get(account_page))
+        .route(
+            "/account/real-name",
+            get(settings::real_name_page).post(settings::real_name_post),
+        )
+        .route("/account/sessions", get(settings::sessions_page))
+        .route("/account/sessions/{id}/sign-out", post(settings::sign_out_device))
+        .route("/account/sessions/sign-out-others", post(settings::sign_out_others))
+        .route("/account/audit", get(settings::audit_page))
         .route("/logout", post(logout))
         .route("/lang/{tag}", get(switch_language))
         .route(
@@ -80,7 +89,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// A rendered page with its status.
-fn page(status: StatusCode, template: &impl Template) -> Response {
+pub(super) fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
@@ -89,7 +98,7 @@ fn page(status: StatusCode, template: &impl Template) -> Response {
 
 /// What every page's frame shows: the language, its switch back to this
 /// page, and (signed in) the sign-out form's token.
-struct Frame {
+pub(super) struct Frame {
     lang: Lang,
     t: &'static Text,
     here: &'static str,
@@ -97,7 +106,7 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(state: &AppState, headers: &HeaderMap, here: &'static str, who: Option<&Authenticated>) -> Frame {
+    pub(super) fn new(state: &AppState, headers: &HeaderMap, here: &'static str, who: Option<&Authenticated>) -> Frame {
         let lang = Lang::of(state, headers);
         Frame {
             lang,
@@ -134,6 +143,24 @@ fn forged(frame: Frame, back: &'static str) -> Response {
             signed_in: frame.signed_in,
         },
     )
+}
+
+/// The signed-in session behind a form post, its token checked; otherwise
+/// the answer: sign-in for a stranger, 403 (nothing done) for a wrong token.
+pub(super) fn checked_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    who: Option<Authenticated>,
+    csrf: &str,
+    here: &'static str,
+) -> Result<Authenticated, Box<Response>> {
+    let Some(who) = who else {
+        return Err(Box::new(Redirect::to("/login").into_response()));
+    };
+    if !Binding::Session(who.session_id.clone()).accepts(state, csrf) {
+        return Err(Box::new(forged(Frame::new(state, headers, here, Some(&who)), here)));
+    }
+    Ok(who)
 }
 
 async fn root(who: Option<Authenticated>) -> Redirect {
@@ -286,6 +313,8 @@ struct AccountShown {
     id_number: String,
     source: &'static str,
     wechat_attests_nobody: bool,
+    /// Unverified with a phone to verify: the page offers the check.
+    can_verify: bool,
     phone: String,
     wechat: String,
     nature: &'static str,
@@ -390,6 +419,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
             None => "",
         },
         wechat_attests_nobody: mode == crate::config::WechatRealName::None,
+        can_verify: sec.real_name.status == RealNameStatus::Unverified && sec.phone.is_some(),
         phone: sec.phone.map_or_else(
             || t.none_bound.to_owned(),
             |p| format!("{}{}", p.number_masked, verified(phone_attested)),
@@ -412,7 +442,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(super) struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
@@ -424,12 +454,10 @@ async fn logout(
     who: Option<Authenticated>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(who) = who else {
-        return Redirect::to("/login").into_response();
+    let who = match checked_post(&state, &headers, who, &form.csrf, "/account") {
+        Ok(who) => who,
+        Err(answer) => return *answer,
     };
-    if !Binding::Session(who.session_id.clone()).accepts(&state, &form.csrf) {
-        return forged(Frame::new(&state, &headers, "/account", Some(&who)), "/account");
-    }
     match accounts::sign_out(&state, &who, "logout").await {
         Ok(()) => {
             let mut resp = Redirect::to("/login").into_response();

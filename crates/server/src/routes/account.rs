@@ -6,12 +6,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use shiming_domain::Person;
-use shiming_store::AuditDraft;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::flows::realname;
 use crate::flows::security::{self, SecurityView};
+use crate::flows::{accounts, realname};
 use crate::session::{self, Authenticated};
 use crate::state::{rfc3339, AppState};
 
@@ -129,13 +128,7 @@ pub async fn revoke_session(
     who: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let audit = AuditDraft::new(
-        "session.revoked",
-        &who.account_id,
-        state.now(),
-        json!({ "session_id": id, "by": "account" }),
-    );
-    if !state.store.revoke_session(&who.account_id, &id, audit).await? {
+    if !accounts::revoke_session(&state, &who, &id).await? {
         return Err(ApiError::NotFound("session"));
     }
     Ok(Json(json!({ "revoked": 1, "current": id == who.session_id })))
@@ -145,16 +138,7 @@ pub async fn revoke_other_sessions(
     State(state): State<AppState>,
     who: Authenticated,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let audit = AuditDraft::new(
-        "sessions.revoked_others",
-        &who.account_id,
-        state.now(),
-        json!({ "kept": who.session_id }),
-    );
-    let revoked = state
-        .store
-        .revoke_other_sessions(&who.account_id, &who.session_id, audit)
-        .await?;
+    let revoked = accounts::revoke_other_sessions(&state, &who).await?;
     Ok(Json(json!({ "revoked": revoked })))
 }
 

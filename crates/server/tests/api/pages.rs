@@ -5,7 +5,7 @@
 use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::Response;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 
 /// The `name=value` of each cookie an answer sets.
 fn cookies(resp: &Response) -> String {
@@ -207,5 +207,57 @@ async fn the_language_follows_the_switch_then_the_browser_then_defaults_to_chine
         .await
         .unwrap()
         .contains("Enter a valid mainland China mobile number."));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_account_form_needs_its_sessions_token() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    for path in ["/account/real-name", "/account/sessions", "/account/audit"] {
+        let resp = get(&app, path, "").await;
+        assert_eq!(resp.headers()[LOCATION], "/login", "{path} without a session");
+    }
+    let (token, _) = app.sign_in("+8613800000001").await;
+    let (other, _) = app.sign_in("+8613800000001").await;
+    let session = format!("shiming_session={token}");
+    let before = app.snapshot(&token).await;
+    let person = [
+        ("name", "张三"),
+        ("id_number", "110101199003076632"),
+        ("consent", "true"),
+    ];
+    let posts: [(&str, &[(&str, &str)]); 3] = [
+        ("/account/real-name", &person),
+        ("/account/sessions/sign-out-others", &[]),
+        ("/logout", &[]),
+    ];
+    for (path, fields) in posts {
+        for csrf in ["", "0".repeat(64).as_str()] {
+            let mut form = vec![("csrf", csrf)];
+            form.extend_from_slice(fields);
+            let resp = post_form(&app, path, &session, &form).await;
+            assert_eq!(resp.status(), 403, "{path} with {csrf:?}");
+        }
+    }
+    crate::helpers::assert_unchanged(&before, &app.snapshot(&token).await);
+    assert_eq!(app.security(&other).await["real_name"]["status"], "unverified");
+
+    // With the token: verified, and the other device signed out.
+    let csrf = csrf_of(get(&app, "/account/real-name", &session).await).await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(&person);
+    let resp = post_form(&app, "/account/real-name", &session, &form).await;
+    assert_eq!(resp.headers()[LOCATION], "/account");
+    assert_eq!(app.security(&token).await["real_name"]["status"], "verified");
+    let resp = post_form(&app, "/account/sessions/sign-out-others", &session, &[("csrf", &csrf)]).await;
+    assert_eq!(resp.headers()[LOCATION], "/account/sessions?ended=1");
+    let whoami = app
+        .http
+        .get(app.url("/api/v1/whoami"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whoami.status(), 401);
     app.stop().await;
 }
