@@ -265,6 +265,7 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     c.goto(&format!("{base}/account/audit")).await.unwrap();
     let log = text_of(&c, "ol.events").await;
     assert!(log.contains("实名认证") && log.contains("下线其他设备"), "{log}");
+    shoot(&c, "audit", "zh-CN").await;
     c.goto(&format!("{base}/account")).await.unwrap();
 
     // The switch: English, remembered.
@@ -273,6 +274,16 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     assert_eq!(text_of(&c, "h1").await, "Account & Security");
     assert_eq!(text_of(&c, "#rn-status").await, "Verified");
     shoot(&c, "account", "en").await;
+    // Every other page in English too, as the cookie keeps it.
+    for (path, name, title) in [
+        ("/account/real-name", "real-name", "Verify your real name"),
+        ("/account/sessions", "sessions", "Signed-in devices"),
+        ("/account/audit", "audit", "Security log"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        assert_eq!(text_of(&c, "h1").await, title, "{path}");
+        shoot(&c, name, "en").await;
+    }
     c.goto(&format!("{base}/account")).await.unwrap();
     assert_eq!(text_of(&c, "h1").await, "Account & Security", "the cookie keeps it");
 
