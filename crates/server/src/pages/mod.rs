@@ -485,7 +485,11 @@ async fn switch_language(
     };
     let next = q
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        // A path of this service, in printable ASCII only: a decoded CR/LF or
+        // a non-ASCII character is no header value (and no path we link to).
+        .filter(|n| {
+            n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic())
+        })
         .unwrap_or_else(|| "/".into());
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(

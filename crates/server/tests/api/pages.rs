@@ -177,7 +177,13 @@ async fn the_language_follows_the_switch_then_the_browser_then_defaults_to_chine
         .await
         .unwrap();
     assert_eq!(title(&switched), "Sign in", "the switch wins over the browser");
-    for next in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/%0d%0aSet-Cookie:%20x=1",
+        "/%E8%B4%A6%E5%8F%B7",
+    ] {
         let resp = get(&app, &format!("/lang/zh-CN?next={next}"), "").await;
         assert_eq!(resp.headers()[LOCATION], "/", "{next}");
     }
