@@ -124,6 +124,37 @@ async fn code_for(base: &str, phone: &str) -> String {
     code_in(&messages).expect("a code was texted")
 }
 
+/// Signs in by `phone` through the API (another device, named `device`),
+/// once the sign-in code's resend cool-down allows; answers the API's body.
+async fn api_sign_in(base: &str, phone: &str, device: &str) -> Value {
+    let http = reqwest::Client::new();
+    let mut sent = false;
+    for _ in 0..50 {
+        let r = http
+            .post(format!("{base}/api/v1/sms/send"))
+            .json(&json!({ "phone": phone, "purpose": "login" }))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 202 {
+            sent = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(sent, "a second code after the cool-down");
+    let code = code_for(base, phone).await;
+    http.post(format!("{base}/api/v1/login/phone"))
+        .header("User-Agent", device)
+        .json(&json!({ "phone": phone, "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Starts `serve --dev` (blocking, as the other binary tests do), then runs
 /// `scenario` with its base URL on a runtime of its own.
 fn with_service<F: std::future::Future<Output = ()>>(scenario: impl FnOnce(String) -> F) {
@@ -157,7 +188,10 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
 
     type_in(&c, "#phone", "13800138000").await;
     click(&c, "#send").await;
-    c.wait().for_element(Locator::Css("#status.note")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#status.note:not(:empty)"))
+        .await
+        .unwrap();
     assert!(text_of(&c, "#status").await.contains("验证码已发送"));
     // The countdown holds the button back.
     let send = c.find(Locator::Css("#send")).await.unwrap();
@@ -221,39 +255,17 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     shoot(&c, "account", "zh-CN").await;
 
     // Another device signs in (the API); this one signs all others out.
-    let mut sent = false;
-    for _ in 0..50 {
-        let r = http
-            .post(format!("{base}/api/v1/sms/send"))
-            .json(&json!({ "phone": "+8613800138000", "purpose": "login" }))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 202 {
-            sent = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(sent, "a second code after the cool-down");
-    let code = code_for(base, "+8613800138000").await;
-    let other: Value = http
-        .post(format!("{base}/api/v1/login/phone"))
-        .header("User-Agent", "another phone")
-        .json(&json!({ "phone": "+8613800138000", "code": code }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = api_sign_in(base, "+8613800138000", "another phone").await;
     let other = other["token"].as_str().expect("the other device signed in").to_owned();
     click(&c, "#sessions-link").await;
     c.wait().for_element(Locator::Css("#sign-out-others")).await.unwrap();
     assert!(c.source().await.unwrap().contains("another phone"));
     shoot(&c, "sessions", "zh-CN").await;
     click(&c, "#sign-out-others").await;
-    c.wait().for_element(Locator::Css("#status.note")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#status.note:not(:empty)"))
+        .await
+        .unwrap();
     assert!(text_of(&c, "#status").await.ends_with('1'));
     let whoami = http
         .get(format!("{base}/api/v1/whoami"))
@@ -297,5 +309,290 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     shoot(&c, "login", "en").await;
     c.goto(&format!("{base}/account")).await.unwrap();
     assert!(c.current_url().await.unwrap().as_str().ends_with("/login"));
+    c.close().await.unwrap();
+}
+
+/// Shoots the page in Chinese, switches to English and shoots it again,
+/// then switches back. The wizards' steps follow from the service's state,
+/// so the switch comes back to the same step.
+async fn shoot_both(c: &Client, name: &str) {
+    shoot(c, name, "zh-CN").await;
+    for lang in ["en", "zh-CN"] {
+        click(c, "a.lang").await;
+        c.wait()
+            .for_element(Locator::Css(&format!("html[lang=\"{lang}\"]")))
+            .await
+            .unwrap();
+        if lang == "en" {
+            shoot(c, name, "en").await;
+        }
+    }
+}
+
+/// The browser's cookies for this service, as a `Cookie` header: the API
+/// then answers for the same session as the pages.
+async fn cookie_header(c: &Client) -> String {
+    c.get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn api_get(base: &str, path: &str, cookies: &str) -> Value {
+    let r = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("Cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
+async fn attr_of(c: &Client, css: &str, attr: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .attr(attr)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// The page's preview says what the API's preview of the same change says.
+async fn assert_preview_is_the_apis(c: &Client, base: &str, api_path: &str) {
+    let api = api_get(base, api_path, &cookie_header(c).await).await;
+    let after = &api["real_name_after"];
+    assert_eq!(
+        attr_of(c, "#preview", "data-person-changes").await,
+        api["person_changes"].to_string()
+    );
+    assert_eq!(
+        text_of(c, "#pv-name").await,
+        after["name_masked"].as_str().unwrap_or("无")
+    );
+    if let Some(id) = after["id_number_masked"].as_str() {
+        assert_eq!(text_of(c, "#pv-id").await, id);
+    } else {
+        assert!(c.find(Locator::Css("#pv-id")).await.is_err());
+    }
+    if let Some(source) = after["source"].as_str() {
+        assert_eq!(attr_of(c, "#pv-source", "data-api").await, source);
+    } else {
+        assert!(c.find(Locator::Css("#pv-source")).await.is_err());
+    }
+    assert_eq!(
+        attr_of(c, "#pv-status", "data-api").await,
+        api["status_after"].as_str().unwrap()
+    );
+    assert_eq!(
+        attr_of(c, "#pv-nature", "data-api").await,
+        api["nature_after"].as_str().unwrap()
+    );
+    let mut stops = Vec::new();
+    for li in c.find_all(Locator::Css("#pv-stops li[data-api]")).await.unwrap() {
+        stops.push(Value::from(li.attr("data-api").await.unwrap().unwrap()));
+    }
+    assert_eq!(Value::from(stops), api["stops_signing_in"]);
+    assert_eq!(text_of(c, "#pv-sessions").await, api["sessions_revoked"].to_string());
+}
+
+/// A test identity of the development WeChat; answers its unionid.
+async fn wechat_user(base: &str, nickname: &str) -> String {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{base}/dev/wechat/users"))
+        .json(&json!({ "nickname": nickname }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["unionid"].as_str().unwrap().to_owned()
+}
+
+/// On the development WeChat's page, picks the identity `unionid`.
+async fn pick_wechat(c: &Client, unionid: &str) {
+    let link = format!("a[href*=\"dev_user={unionid}\"]");
+    c.wait()
+        .for_element(Locator::Css(&link))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_path(c: &Client, base: &str, path: &str) {
+    c.wait()
+        .for_url(&format!("{base}{path}").parse().unwrap())
+        .await
+        .unwrap();
+}
+
+#[test]
+fn change_the_phone_bind_rebind_and_unbind_wechat_through_the_wizards() {
+    let Some(driver) = driver() else { return };
+    with_service(|base| async move { wizards_scenario(&driver, &base).await });
+}
+
+async fn wizards_scenario(driver: &Driver, base: &str) {
+    let http = reqwest::Client::new();
+    let person = ("欧阳明", "110105199003071239");
+    // The carrier knows both numbers as 欧阳明's.
+    for phone in ["+8613800138000", "+8613900139000"] {
+        let r = http
+            .post(format!("{base}/dev/carrier/persons"))
+            .json(&json!({ "phone": phone, "name": person.0, "id_number": person.1 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let c = browser(driver, "zh-CN").await;
+
+    // Sign in by phone and verify the real name.
+    c.goto(&format!("{base}/login")).await.unwrap();
+    type_in(&c, "#phone", "13800138000").await;
+    click(&c, "#send").await;
+    c.wait()
+        .for_element(Locator::Css("#status.note:not(:empty)"))
+        .await
+        .unwrap();
+    type_in(&c, "#code", &code_for(base, "+8613800138000").await).await;
+    click(&c, "#sign-in").await;
+    wait_path(&c, base, "/account").await;
+    c.goto(&format!("{base}/account/real-name")).await.unwrap();
+    type_in(&c, "#name", person.0).await;
+    type_in(&c, "#id_number", person.1).await;
+    click(&c, "#consent").await;
+    click(&c, "#verify").await;
+    wait_path(&c, base, "/account").await;
+    assert_eq!(text_of(&c, "#rn-status").await, "已实名");
+    // Another device, which the change of phone will sign out.
+    let other = api_sign_in(base, "+8613800138000", "another phone").await;
+    let other = other["token"].as_str().unwrap().to_owned();
+
+    // 更换绑定手机号: step-up by a code to the current phone.
+    click(&c, "#change-phone").await;
+    c.wait().for_element(Locator::Css("#step-up-phone")).await.unwrap();
+    assert_eq!(text_of(&c, "#step-up-phone").await, "138****8000");
+    shoot_both(&c, "phone-step-up").await;
+    click(&c, "#send").await;
+    c.wait()
+        .for_element(Locator::Css("#status.note:not(:empty)"))
+        .await
+        .unwrap();
+    type_in(&c, "#code", &code_for(base, "+8613800138000").await).await;
+    click(&c, "#step-up").await;
+    // The new phone; its holder left empty: 欧阳明, the account's person.
+    c.wait().for_element(Locator::Css("#new_phone")).await.unwrap();
+    shoot_both(&c, "phone-new").await;
+    type_in(&c, "#new_phone", "13900139000").await;
+    click(&c, "#consent").await;
+    click(&c, "#send-new").await;
+    c.wait().for_element(Locator::Css("#new-phone")).await.unwrap();
+    assert_eq!(text_of(&c, "#new-phone").await, "139****9000");
+    shoot_both(&c, "phone-code").await;
+    type_in(&c, "#code", &code_for(base, "+8613900139000").await).await;
+    click(&c, "#verify-new").await;
+    // The preview: exactly the API's for the same change.
+    c.wait().for_element(Locator::Css("#preview")).await.unwrap();
+    assert_preview_is_the_apis(&c, base, "/api/v1/account/phone/change").await;
+    assert_eq!(text_of(&c, "#pv-status").await, "已实名");
+    assert_eq!(text_of(&c, "#pv-stops").await, "手机号 138****8000");
+    assert_eq!(text_of(&c, "#pv-sessions").await, "1");
+    shoot_both(&c, "phone-preview").await;
+    // Not without "我已了解上述变化".
+    click(&c, "#confirm").await;
+    c.wait().for_element(Locator::Css("#status.error")).await.unwrap();
+    assert!(text_of(&c, "#status").await.contains("我已了解上述变化"));
+    click(&c, "#accept").await;
+    click(&c, "#confirm").await;
+    c.wait().for_element(Locator::Css("#done-status")).await.unwrap();
+    assert_eq!(text_of(&c, "#done-status").await, "已实名");
+    assert_eq!(text_of(&c, "#done-sessions").await, "1");
+    shoot_both(&c, "phone-done").await;
+    // The other device is signed out, and the old phone signs in to no
+    // account of ours: it would make a new one.
+    let whoami = http
+        .get(format!("{base}/api/v1/whoami"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whoami.status(), 401, "the other device is signed out");
+    let old = api_sign_in(base, "+8613800138000", "the old phone").await;
+    assert_eq!(old["created"], true, "the old phone opens a new account: {old}");
+    c.goto(&format!("{base}/account")).await.unwrap();
+    assert!(text_of(&c, "#phone").await.starts_with("139****9000"));
+
+    // 绑定微信 (the step-up still holds), then 换绑 to another WeChat.
+    let (xiaoming, xiaohong, xiaogang) = (
+        wechat_user(base, "小明").await,
+        wechat_user(base, "小红").await,
+        wechat_user(base, "小刚").await,
+    );
+    click(&c, "#bind-wechat").await;
+    c.wait().for_element(Locator::Css("#authorize-wechat")).await.unwrap();
+    click(&c, "#authorize-wechat").await;
+    pick_wechat(&c, &xiaoming).await;
+    c.wait().for_element(Locator::Css("#done-status")).await.unwrap();
+    c.goto(&format!("{base}/account")).await.unwrap();
+    assert!(text_of(&c, "#wechat").await.starts_with("小明"));
+    click(&c, "#rebind-wechat").await;
+    c.wait().for_element(Locator::Css("#authorize-wechat")).await.unwrap();
+    shoot_both(&c, "wechat-authorize").await;
+    click(&c, "#authorize-wechat").await;
+    pick_wechat(&c, &xiaohong).await;
+    c.wait().for_element(Locator::Css("#preview")).await.unwrap();
+    assert_preview_is_the_apis(&c, base, "/api/v1/account/wechat/rebind").await;
+    assert!(text_of(&c, "#pv-stops").await.starts_with("微信 dev-"));
+    shoot_both(&c, "wechat-preview").await;
+    click(&c, "#accept").await;
+    click(&c, "#confirm").await;
+    c.wait().for_element(Locator::Css("#done-status")).await.unwrap();
+    c.goto(&format!("{base}/account")).await.unwrap();
+    assert!(text_of(&c, "#wechat").await.starts_with("小红"));
+
+    // 解绑微信: its consequences, then confirmed.
+    click(&c, "#unbind-wechat").await;
+    c.wait().for_element(Locator::Css("#preview")).await.unwrap();
+    assert_preview_is_the_apis(&c, base, "/api/v1/account/wechat/unbind").await;
+    shoot_both(&c, "wechat-unbind").await;
+    click(&c, "#accept").await;
+    click(&c, "#confirm").await;
+    c.wait().for_element(Locator::Css("#done-status")).await.unwrap();
+    c.goto(&format!("{base}/account")).await.unwrap();
+    assert_eq!(text_of(&c, "#wechat").await, "未绑定");
+
+    // Sign out, then sign in with WeChat through the development WeChat page:
+    // 小刚 has no account, so one is made, with WeChat its only credential.
+    click(&c, "header form button").await;
+    wait_path(&c, base, "/login").await;
+    click(&c, "#wechat").await;
+    pick_wechat(&c, &xiaogang).await;
+    wait_path(&c, base, "/account").await;
+    assert!(text_of(&c, "#wechat").await.starts_with("小刚"));
+    assert_eq!(text_of(&c, "#phone").await, "未绑定");
+    // Unbinding the only credential is refused, with nothing to confirm.
+    click(&c, "#unbind-wechat").await;
+    c.wait().for_element(Locator::Css("#status.error")).await.unwrap();
+    assert!(text_of(&c, "#status").await.contains("唯一的登录方式"));
+    assert!(c.find(Locator::Css("#confirm")).await.is_err(), "nothing to confirm");
+    shoot_both(&c, "wechat-unbind-refused").await;
+    // Binding a phone needs a step-up, here by the bound WeChat.
+    c.goto(&format!("{base}/account/phone/change")).await.unwrap();
+    assert!(
+        c.find(Locator::Css("#step-up-phone")).await.is_err(),
+        "no phone to text"
+    );
+    click(&c, "#step-up-wechat").await;
+    pick_wechat(&c, &xiaogang).await;
+    c.wait().for_element(Locator::Css("#new_phone")).await.unwrap();
+    assert_eq!(text_of(&c, "h1").await, "绑定手机号");
     c.close().await.unwrap();
 }

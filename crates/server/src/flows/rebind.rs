@@ -6,7 +6,7 @@
 //! revokes every other session, ends every other open change and code, and
 //! queues the notices.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shiming_domain::rebind::{self, Change, CommitEvent, RebindLimits, YEAR_SECS};
 use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
@@ -122,7 +122,7 @@ fn attested(view: &AccountView, kind: CredentialKind) -> Option<Vec<u8>> {
 }
 
 /// What the commit will do, shown before it is confirmed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PreviewView {
     pub credential: CredentialKind,
     pub person_changes: bool,
@@ -134,7 +134,7 @@ pub struct PreviewView {
     pub expires_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MaskedPerson {
     pub name_masked: Option<String>,
     pub id_number_masked: Option<String>,
@@ -280,15 +280,33 @@ async fn open_proven_change(
 
 /// The preview of the session's proven, open change of `kind`: what its
 /// confirm commits.
-pub async fn pending_preview(
-    state: &AppState,
-    who: &Authenticated,
-    kind: CredentialKind,
-) -> ApiResult<serde_json::Value> {
+pub async fn pending_preview(state: &AppState, who: &Authenticated, kind: CredentialKind) -> ApiResult<PreviewView> {
     require_step_up(state, who)?;
     let (_, proof) = proven_pending(state, who, kind).await?;
     let json = state.vault.open(PENDING_PREVIEW, &proof.preview_sealed)?;
     serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The session's open change of `kind` waiting for its code (no proof yet):
+/// the new credential, masked.
+pub async fn unproven_pending(
+    state: &AppState,
+    who: &Authenticated,
+    kind: CredentialKind,
+) -> ApiResult<Option<String>> {
+    require_step_up(state, who)?;
+    match state
+        .store
+        .pending_change(&who.account_id, &who.session_id, kind, state.now())
+        .await?
+    {
+        Some(p) if p.proof.is_none() => Ok(Some(security::masked_credential(
+            &state.vault,
+            kind,
+            &p.credential.value_sealed,
+        )?)),
+        _ => Ok(None),
+    }
 }
 
 async fn proven_pending(
@@ -449,6 +467,29 @@ pub async fn confirm(
     }
 }
 
+/// What unbinding WeChat would do, after the checks its commit makes: a
+/// WeChat to unbind, and a phone that stays to sign in with.
+async fn unbind_preview_of(
+    state: &AppState,
+    who: &Authenticated,
+    view: &AccountView,
+) -> ApiResult<(PreviewView, ExpectedOutcome)> {
+    if view.credential(CredentialKind::Wechat).is_none() {
+        return Err(ApiError::NoWechatBound);
+    }
+    if view.credential(CredentialKind::Phone).is_none() {
+        return Err(ApiError::LastCredential);
+    }
+    preview(state, who, view, CredentialKind::Wechat, None, None).await
+}
+
+/// The consequences of unbinding WeChat, shown before it is confirmed.
+pub async fn unbind_preview(state: &AppState, who: &Authenticated) -> ApiResult<PreviewView> {
+    require_step_up(state, who)?;
+    let view = active_view(state, who).await?;
+    Ok(unbind_preview_of(state, who, &view).await?.0)
+}
+
 /// Unbinds WeChat; the phone must stay.
 pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) -> ApiResult<serde_json::Value> {
     require_step_up(state, who)?;
@@ -456,13 +497,7 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
         return Err(ApiError::ConsequencesNotAccepted);
     }
     let view = active_view(state, who).await?;
-    if view.credential(CredentialKind::Wechat).is_none() {
-        return Err(ApiError::NoWechatBound);
-    }
-    if view.credential(CredentialKind::Phone).is_none() {
-        return Err(ApiError::LastCredential);
-    }
-    let (_, expected) = preview(state, who, &view, CredentialKind::Wechat, None, None).await?;
+    let (_, expected) = unbind_preview_of(state, who, &view).await?;
     commit(state, who, &view, None, None, CredentialKind::Wechat, expected).await
 }
 

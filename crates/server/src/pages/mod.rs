@@ -9,6 +9,11 @@
 mod csrf;
 mod i18n;
 mod settings;
+mod wechat;
+mod wizards;
+
+pub(crate) use wechat::landing as wechat_landing;
+use wizards::Wizard;
 
 use askama::Template;
 use axum::extract::{Path, Query, Request, State};
@@ -42,6 +47,12 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/{id}/sign-out", post(settings::sign_out_device))
         .route("/account/sessions/sign-out-others", post(settings::sign_out_others))
         .route("/account/audit", get(settings::audit_page))
+        .route(Wizard::Phone.path(), wizards::routes(Wizard::Phone))
+        .route(Wizard::Wechat.path(), wizards::routes(Wizard::Wechat))
+        .route(Wizard::Unbind.path(), wizards::routes(Wizard::Unbind))
+        .route("/account/wechat/rebind/authorize", get(wechat::authorize))
+        .route("/account/step-up/wechat/{wizard}", get(wechat::step_up))
+        .route("/login/wechat", get(wechat::login))
         .route("/logout", post(logout))
         .route("/lang/{tag}", get(switch_language))
         .route(
@@ -216,11 +227,28 @@ fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Respo
     resp
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap, who: Option<Authenticated>) -> Response {
+#[derive(Deserialize)]
+struct LoginQuery {
+    /// A refusal's API code, from the way back from WeChat.
+    error: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    who: Option<Authenticated>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     if who.is_some() {
         return Redirect::to("/account").into_response();
     }
-    login_form(&state, &headers, LoginState::default())
+    let lang = Lang::of(&state, &headers);
+    let shown = LoginState {
+        // Only ever shown as its message (an unknown code as the generic one).
+        error: q.error.map(|code| (StatusCode::OK, i18n::error_message(lang, &code))),
+        ..LoginState::default()
+    };
+    login_form(&state, &headers, shown)
 }
 
 #[derive(Deserialize)]
@@ -264,15 +292,9 @@ async fn login_post(
         }
     };
     let phone_text = form.phone.trim().to_owned();
-    // People type a mainland number without its country code.
-    let e164 = if phone_text.starts_with('+') {
-        phone_text.clone()
-    } else {
-        format!("+86{phone_text}")
-    };
-    let phone = match Phone::parse(&e164) {
+    let phone = match typed_phone(&phone_text) {
         Ok(p) => p,
-        Err(e) => return login_form(&state, &headers, refused(e.into(), phone_text)),
+        Err(e) => return login_form(&state, &headers, refused(e, phone_text)),
     };
     if form.action == "send" {
         return match codes::send(&state, &phone, CodePurpose::Login, None, &ip.to_string(), None).await {
@@ -305,6 +327,18 @@ async fn login_post(
     }
 }
 
+/// A phone number as people type it: a mainland number without its
+/// country code, or `+…`.
+pub(super) fn typed_phone(typed: &str) -> Result<Phone, ApiError> {
+    let typed = typed.trim();
+    let e164 = if typed.starts_with('+') {
+        typed.to_owned()
+    } else {
+        format!("+86{typed}")
+    };
+    Ok(Phone::parse(&e164)?)
+}
+
 /// Account & Security as people read it.
 struct AccountShown {
     status: &'static str,
@@ -315,6 +349,10 @@ struct AccountShown {
     wechat_attests_nobody: bool,
     /// Unverified with a phone to verify: the page offers the check.
     can_verify: bool,
+    has_phone: bool,
+    has_wechat: bool,
+    /// WeChat is configured: it can be bound, rebound and unbound.
+    wechat_on: bool,
     phone: String,
     wechat: String,
     nature: &'static str,
@@ -420,6 +458,9 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
         },
         wechat_attests_nobody: mode == crate::config::WechatRealName::None,
         can_verify: sec.real_name.status == RealNameStatus::Unverified && sec.phone.is_some(),
+        has_phone: sec.phone.is_some(),
+        has_wechat: sec.wechat.is_some(),
+        wechat_on: state.wechat.is_some(),
         phone: sec.phone.map_or_else(
             || t.none_bound.to_owned(),
             |p| format!("{}{}", p.number_masked, verified(phone_attested)),

@@ -7,6 +7,8 @@ mod ops;
 mod rebind;
 mod wechat;
 
+pub(crate) use wechat::start as wechat_start;
+
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -54,7 +56,10 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             post(rebind::wechat_rebind_real_name),
         )
         .route("/account/wechat/rebind/confirm", post(rebind::wechat_rebind_confirm))
-        .route("/account/wechat/unbind", post(rebind::wechat_unbind))
+        .route(
+            "/account/wechat/unbind",
+            get(rebind::wechat_unbind_preview).post(rebind::wechat_unbind),
+        )
         .route("/step-up/wechat/start", get(wechat::step_up_start))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))

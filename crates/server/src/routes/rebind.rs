@@ -107,20 +107,14 @@ pub async fn phone_change_confirm(
 }
 
 /// The preview of the session's proven phone change: what its confirm commits.
-pub async fn phone_change_preview(
-    State(state): State<AppState>,
-    who: Authenticated,
-) -> ApiResult<Json<serde_json::Value>> {
+pub async fn phone_change_preview(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<PreviewView>> {
     Ok(Json(
         rebind::pending_preview(&state, &who, CredentialKind::Phone).await?,
     ))
 }
 
 /// The preview of the session's proven WeChat rebind (or bind of another person).
-pub async fn wechat_rebind_preview(
-    State(state): State<AppState>,
-    who: Authenticated,
-) -> ApiResult<Json<serde_json::Value>> {
+pub async fn wechat_rebind_preview(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<PreviewView>> {
     Ok(Json(
         rebind::pending_preview(&state, &who, CredentialKind::Wechat).await?,
     ))
@@ -147,6 +141,11 @@ pub async fn wechat_rebind_confirm(
     Ok(Json(
         rebind::confirm(&state, &who, CredentialKind::Wechat, body.accept_consequences).await?,
     ))
+}
+
+/// What unbinding WeChat would do: the preview its confirm commits.
+pub async fn wechat_unbind_preview(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<PreviewView>> {
+    Ok(Json(rebind::unbind_preview(&state, &who).await?))
 }
 
 pub async fn wechat_unbind(

@@ -19,7 +19,8 @@ use crate::state::{rfc3339, AppState};
 
 const DONE_PAGE: &str = "/wechat/done";
 
-async fn start(
+/// Starts a round trip: the redirect to WeChat, with the browser's cookie.
+pub(crate) async fn start(
     state: &AppState,
     purpose: Purpose,
     who: Option<&Authenticated>,
@@ -80,7 +81,16 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-fn to_page(query: &str) -> Response {
+/// Where a browser lands: the page that started the round trip, if one
+/// did, or `/wechat/done` with the outcome (`Ok`) or the refusal's code.
+fn to_page(state: &AppState, headers: &HeaderMap, outcome: Result<&str, &str>) -> Response {
+    if let Some(page) = crate::pages::wechat_landing(state, headers, outcome) {
+        return page;
+    }
+    let query = match outcome {
+        Ok(o) => format!("outcome={o}"),
+        Err(code) => format!("error={code}"),
+    };
     (StatusCode::SEE_OTHER, [(LOCATION, format!("{DONE_PAGE}?{query}"))]).into_response()
 }
 
@@ -95,7 +105,7 @@ pub async fn callback(
     let finished = match wechat::finish(&state, &q, browser.as_deref(), who.as_ref()).await {
         Ok(f) => f,
         Err(e) if json => return e.into_response(),
-        Err(e) => return to_page(&format!("error={}", e.code())),
+        Err(e) => return to_page(&state, &headers, Err(e.code())),
     };
     match finished {
         Finished::SignIn(credential) => {
@@ -103,26 +113,26 @@ pub async fn callback(
             match accounts::sign_in(&state, credential, accounts::Proof::Wechat, user_agent).await {
                 Ok(resp) if json => resp,
                 Ok(resp) => {
-                    let mut page = to_page("outcome=signed_in");
+                    let mut page = to_page(&state, &headers, Ok("signed_in"));
                     if let Some(cookie) = resp.headers().get(SET_COOKIE) {
-                        page.headers_mut().insert(SET_COOKIE, cookie.clone());
+                        page.headers_mut().append(SET_COOKIE, cookie.clone());
                     }
                     page
                 }
                 Err(e) if json => e.into_response(),
-                Err(e) => to_page(&format!("error={}", e.code())),
+                Err(e) => to_page(&state, &headers, Err(e.code())),
             }
         }
         Finished::Bound if json => Json(json!({ "outcome": "bound", "bound": "wechat" })).into_response(),
-        Finished::Bound => to_page("outcome=bound"),
+        Finished::Bound => to_page(&state, &headers, Ok("bound")),
         Finished::RebindReady(preview) if json => {
             let mut body = serde_json::to_value(preview).unwrap_or_default();
             body["outcome"] = json!("rebind_ready");
             Json(body).into_response()
         }
-        Finished::RebindReady(_) => to_page("outcome=rebind_ready"),
+        Finished::RebindReady(_) => to_page(&state, &headers, Ok("rebind_ready")),
         Finished::SteppedUp(until) if json => Json(json!({ "step_up_until": rfc3339(until) })).into_response(),
-        Finished::SteppedUp(_) => to_page("outcome=stepped_up"),
+        Finished::SteppedUp(_) => to_page(&state, &headers, Ok("stepped_up")),
     }
 }
 

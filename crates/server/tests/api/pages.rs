@@ -41,7 +41,14 @@ async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)
 #[tokio::test]
 async fn pages_forbid_inline_script_framing_referrers_and_caching() {
     let app = spawn_app().await;
-    for path in ["/login", "/", "/account"] {
+    for path in [
+        "/login",
+        "/",
+        "/account",
+        "/account/phone/change",
+        "/account/wechat/rebind",
+        "/account/wechat/unbind",
+    ] {
         let resp = get(&app, path, "").await;
         let h = resp.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -265,5 +272,99 @@ async fn every_account_form_needs_its_sessions_token() {
         .await
         .unwrap();
     assert_eq!(whoami.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_wizard_step_needs_its_sessions_token_and_the_apis_checks() {
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    for path in [
+        "/account/phone/change",
+        "/account/wechat/rebind",
+        "/account/wechat/unbind",
+        "/account/wechat/rebind/authorize",
+        "/account/step-up/wechat/phone",
+    ] {
+        let resp = get(&app, path, "").await;
+        assert_eq!(resp.headers()[LOCATION], "/login", "{path} without a session");
+    }
+    let person = ("张三", "110101199003076632");
+    let token = app.verified_account("+8613800000001", person).await;
+    let session = format!("shiming_session={token}");
+
+    // Without a step-up, every wizard starts at it, and a step past it is
+    // refused by the API's own check.
+    for path in ["/account/phone/change", "/account/wechat/rebind"] {
+        let html = get(&app, path, &session).await.text().await.unwrap();
+        assert!(html.contains("id=\"step-up-phone\""), "{path}: {html}");
+    }
+    let csrf = csrf_of(get(&app, "/account/phone/change", &session).await).await;
+    let resp = post_form(
+        &app,
+        "/account/phone/change",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("action", "start"),
+            ("new_phone", "13800000002"),
+            ("consent", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.text().await.unwrap().contains("step-up-phone"),
+        "back at the step-up"
+    );
+
+    // A proven change waiting for its confirm; no form post without the
+    // session's token touches it, nor sends a code.
+    app.step_up(&token, "+8613800000001").await;
+    app.add_carrier_person("+8613800000002", person.0, person.1).await;
+    let preview = app.prove_phone_change(&token, "+8613800000002", person).await;
+    assert_eq!(preview.status(), 200);
+    let before = app.snapshot(&token).await;
+    let texts = app.outbox("+8613800000001").await.len();
+    let posts: [(&str, &[(&str, &str)]); 4] = [
+        ("/account/phone/change", &[("action", "confirm"), ("accept", "true")]),
+        ("/account/phone/change", &[("action", "send_step_up")]),
+        ("/account/wechat/rebind", &[("action", "send_step_up")]),
+        ("/account/wechat/unbind", &[("action", "confirm"), ("accept", "true")]),
+    ];
+    for (path, fields) in posts {
+        for bad in ["", "0".repeat(64).as_str()] {
+            let mut form = vec![("csrf", bad)];
+            form.extend_from_slice(fields);
+            let resp = post_form(&app, path, &session, &form).await;
+            assert_eq!(resp.status(), 403, "{path} {fields:?} with {bad:?}");
+        }
+    }
+    crate::helpers::assert_unchanged(&before, &app.snapshot(&token).await);
+    assert_eq!(app.outbox("+8613800000001").await.len(), texts, "no code was sent");
+
+    // The page shows the API's preview, and its token confirms it.
+    let html = get(&app, "/account/phone/change", &session).await.text().await.unwrap();
+    assert!(
+        html.contains("id=\"pv-status\" data-api=\"verified\"") && html.contains("data-api=\"phone 138****0001\""),
+        "{html}"
+    );
+    let resp = post_form(
+        &app,
+        "/account/phone/change",
+        &session,
+        &[("csrf", &csrf), ("action", "nonsense")],
+    )
+    .await;
+    assert_eq!(resp.status(), 400, "an unknown step changes nothing");
+    let resp = post_form(
+        &app,
+        "/account/phone/change",
+        &session,
+        &[("csrf", &csrf), ("action", "confirm"), ("accept", "true")],
+    )
+    .await;
+    assert_eq!(resp.headers()[LOCATION], "/account/phone/change?done=1&ended=0");
+    let security = app.security(&token).await;
+    assert_eq!(security["phone"]["number_masked"], "138****0002", "{security}");
     app.stop().await;
 }

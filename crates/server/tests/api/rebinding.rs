@@ -382,6 +382,17 @@ async fn an_account_without_a_phone_steps_up_by_wechat() {
         error_code(r).await,
         (reqwest::StatusCode::CONFLICT, "last_credential".into())
     );
+    // Its preview says so too.
+    let r = b
+        .http
+        .get(format!("{}/api/v1/account/wechat/unbind", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (reqwest::StatusCode::CONFLICT, "last_credential".into())
+    );
     app.stop().await;
 }
 
@@ -559,6 +570,26 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
         audit.contains("credential.bound") && audit.contains("realname.changed"),
         "{audit}"
     );
+    // What unbinding would do, before it is done: the phone's person again.
+    let consequences = app.json_as(&token, "/api/v1/account/wechat/unbind").await;
+    assert_eq!(
+        (
+            consequences["status_after"].clone(),
+            consequences["real_name_after"]["source"].clone(),
+            consequences["real_name_after"]["name_masked"].clone(),
+            consequences["person_changes"].clone(),
+        ),
+        (json!("verified"), json!("phone"), json!("*伟"), json!(true)),
+        "{consequences}"
+    );
+    assert!(consequences["stops_signing_in"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("WeChat "));
+    assert!(
+        app.security(&token).await["wechat"].is_object(),
+        "a preview changes nothing"
+    );
     let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(r.status(), 200);
     let sec = app.security(&token).await;
@@ -569,6 +600,8 @@ async fn unbinding_wechat_lets_the_phone_carry_the_real_name() {
     );
     assert_eq!(sec["real_name"]["name_masked"], "*伟");
     let r = app.accept(&token, "/api/v1/account/wechat/unbind").await;
+    assert_eq!(error_code(r).await.1, "no_wechat_bound");
+    let r = app.get_as(&token, "/api/v1/account/wechat/unbind").await;
     assert_eq!(error_code(r).await.1, "no_wechat_bound");
     assert!(app
         .get_as(&token, "/api/v1/account/audit")
