@@ -506,6 +506,23 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     assert_eq!(text_of(&c, "#pv-stops").await, "手机号 138****8000");
     assert_eq!(text_of(&c, "#pv-sessions").await, "1");
     shoot_both(&c, "phone-preview").await;
+    // A confirm posted with another token is refused, and commits nothing.
+    c.execute(
+        "document.getElementById('confirm').form.elements['csrf'].value = '0'.repeat(64);",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    click(&c, "#accept").await;
+    click(&c, "#confirm").await;
+    c.wait().for_element(Locator::Css("p[role=alert]")).await.unwrap();
+    assert!(text_of(&c, "p[role=alert]").await.contains("页面已过期"));
+    c.goto(&format!("{base}/account/phone/change")).await.unwrap();
+    assert!(
+        c.find(Locator::Css("#preview")).await.is_ok(),
+        "still waiting for its confirm"
+    );
+    assert_preview_is_the_apis(&c, base, "/api/v1/account/phone/change").await;
     // Not without "我已了解上述变化".
     click(&c, "#confirm").await;
     c.wait().for_element(Locator::Css("#status.error")).await.unwrap();

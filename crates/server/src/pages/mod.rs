@@ -191,6 +191,8 @@ struct LoginPage {
     sent: bool,
     resend_after: i64,
     wechat: bool,
+    /// Registration is open: a code to an unknown number makes an account.
+    registers: bool,
 }
 
 /// What the login form shows besides its frame.
@@ -215,6 +217,7 @@ fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Respo
             sent: shown.sent,
             resend_after: shown.resend_after,
             wechat: state.wechat.is_some(),
+            registers: state.config.registration.open,
             lang: frame.lang,
             t: frame.t,
             here: frame.here,

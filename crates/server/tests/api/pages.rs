@@ -368,3 +368,13 @@ async fn every_wizard_step_needs_its_sessions_token_and_the_apis_checks() {
     assert_eq!(security["phone"]["number_masked"], "138****0002", "{security}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sign_in_page_says_a_code_registers_only_where_registration_is_open() {
+    for open in [true, false] {
+        let app = spawn_app_with(|c| c.registration.open = open).await;
+        let html = get(&app, "/login", "").await.text().await.unwrap();
+        assert_eq!(html.contains("验证码登录即注册"), open, "registration open: {open}");
+        app.stop().await;
+    }
+}
