@@ -88,6 +88,48 @@ impl EventFields<'_> {
     }
 }
 
+/// An event about to be appended: every column a backend writes, linked
+/// under the audit key to the chain's head. A backend reads the head,
+/// inserts this row and moves the head to its `seq` and `link`, all in the
+/// transaction that holds the head, so the chain stays one chain whoever
+/// writes to it.
+#[derive(Debug, Clone)]
+pub struct NextEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: &'static str,
+    pub account_id: Option<String>,
+    pub details: String,
+    pub prev: Vec<u8>,
+    pub link: [u8; 32],
+    pub link_kind: &'static str,
+}
+
+impl NextEvent {
+    /// The event `draft` after the head `(head_seq, head_link)`.
+    pub fn after(head_seq: i64, head_link: Vec<u8>, draft: &crate::AuditDraft, key: &AuditKey) -> NextEvent {
+        let details = draft.details.to_string();
+        let fields = EventFields {
+            seq: head_seq + 1,
+            at: draft.at,
+            kind: draft.kind,
+            account_id: draft.account_id.as_deref(),
+            details: &details,
+        };
+        let link = fields.keyed_link(key, &head_link);
+        NextEvent {
+            seq: fields.seq,
+            at: draft.at,
+            kind: draft.kind,
+            account_id: draft.account_id.clone(),
+            details,
+            prev: head_link,
+            link,
+            link_kind: LinkKind::Keyed.as_str(),
+        }
+    }
+}
+
 /// Where a chain ends: its newest event's sequence number and link (for an
 /// empty chain, 0 and [`GENESIS`]). Written `SEQ:HEX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +287,59 @@ impl<'k> ChainWalker<'k> {
 mod tests {
     use super::*;
     use shiming_vault::Keys;
+
+    #[test]
+    fn events_appended_after_the_head_make_a_chain_that_verifies() {
+        let key = Keys::generate().derive_audit_key();
+        let drafts = [
+            crate::AuditDraft {
+                kind: KEYED_SWITCH,
+                at: 1,
+                account_id: None,
+                details: serde_json::json!({}),
+            },
+            crate::AuditDraft::new("account.created", "acc_1", 2, serde_json::json!({ "via": "phone" })),
+            crate::AuditDraft::new("session.created", "acc_1", 3, serde_json::json!({})),
+        ];
+        let (mut seq, mut link) = (0, GENESIS.to_vec());
+        let mut walker = ChainWalker::new(&key, None);
+        for draft in &drafts {
+            let next = NextEvent::after(seq, link.clone(), draft, &key);
+            assert_eq!((next.seq, next.prev.as_slice()), (seq + 1, link.as_slice()));
+            let stored = StoredEvent {
+                fields: EventFields {
+                    seq: next.seq,
+                    at: next.at,
+                    kind: next.kind,
+                    account_id: next.account_id.as_deref(),
+                    details: &next.details,
+                },
+                link_kind: next.link_kind,
+                prev: &next.prev,
+                link: &next.link,
+            };
+            walker.step(&stored).unwrap();
+            (seq, link) = (next.seq, next.link.to_vec());
+        }
+        assert!(matches!(walker.finish(seq, &link), ChainReport::Intact { head } if head.seq == 3));
+        // Under another key, the same events do not verify.
+        let other = Keys::generate().derive_audit_key();
+        let next = NextEvent::after(0, GENESIS.to_vec(), &drafts[0], &other);
+        let mut walker = ChainWalker::new(&key, None);
+        let stored = StoredEvent {
+            fields: EventFields {
+                seq: 1,
+                at: next.at,
+                kind: next.kind,
+                account_id: None,
+                details: &next.details,
+            },
+            link_kind: next.link_kind,
+            prev: &next.prev,
+            link: &next.link,
+        };
+        assert!(walker.step(&stored).is_err());
+    }
 
     struct Event {
         kind: &'static str,

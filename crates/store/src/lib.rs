@@ -8,6 +8,7 @@
 
 mod chain;
 mod error;
+mod limits;
 pub mod plan;
 mod records;
 mod session_cache;
@@ -16,7 +17,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use shiming_domain::{AccountState, CredentialKind};
 
-pub use chain::{ChainHead, ChainHeadError, ChainReport, GENESIS, KEYED_SWITCH};
+pub use chain::{ChainHead, ChainHeadError, ChainReport, NextEvent, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
 pub use records::*;
 pub use session_cache::SessionCache;

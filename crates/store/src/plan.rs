@@ -148,12 +148,44 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
     })
 }
 
+/// Who attests a credential of each kind: the carrier a phone, WeChat a WeChat.
+pub fn attestation_source(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::Phone => "carrier",
+        CredentialKind::Wechat => "wechat",
+    }
+}
+
+/// The real-name person to record when a credential comes to attest
+/// `incoming`: the first person an account's real name names is kept from
+/// then on (only a commit's [`Plan`] moves it), so `incoming` when none is
+/// recorded yet, and nothing to write otherwise.
+pub fn first_person<'a>(recorded: Option<&[u8]>, incoming: &'a [u8]) -> Option<&'a [u8]> {
+    match recorded {
+        None => Some(incoming),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use shiming_domain::rebind::{LimitRefusal, RebindLimits};
     use shiming_domain::RealNameStatus;
 
     use super::*;
+
+    #[test]
+    fn each_kind_is_attested_by_its_own_source() {
+        assert_eq!(attestation_source(CredentialKind::Phone), "carrier");
+        assert_eq!(attestation_source(CredentialKind::Wechat), "wechat");
+    }
+
+    #[test]
+    fn the_first_person_named_is_kept() {
+        assert_eq!(first_person(None, b"p1"), Some(&b"p1"[..]));
+        assert_eq!(first_person(Some(b"p1"), b"p2"), None);
+        assert_eq!(first_person(Some(b"p1"), b"p1"), None);
+    }
     use crate::{NewAccountNotice, NewAttestation, NewCredential, NewPerson};
 
     fn held(id: i64, kind: CredentialKind, person: Option<&[u8]>) -> HeldCredential {

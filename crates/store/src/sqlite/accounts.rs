@@ -4,6 +4,7 @@ use shiming_domain::{AccountState, CredentialKind, Nature};
 
 use super::worker::Tx;
 use super::{append_audit, credential_conflict, SqliteStore};
+use crate::plan;
 use crate::{
     AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount, NewAttestation, NewCredential,
     NewPerson, PersonRecord, Result, StoreError,
@@ -224,13 +225,17 @@ fn insert_attestation(tx: &Tx<'_>, credential_id: i64, a: &NewAttestation, at: i
         .conn
         .prepare_cached("SELECT id FROM persons WHERE person_hash = ?")?
         .query_row([&a.person.person_hash], |r| r.get(0))?;
-    // The first person an account's real name names is kept from then on.
-    tx.conn
+    let (account_id, recorded): (String, Option<Vec<u8>>) = tx
+        .conn
         .prepare_cached(
-            "UPDATE accounts SET realname_person_hash = ? \
-             WHERE id = (SELECT account_id FROM credentials WHERE id = ?) AND realname_person_hash IS NULL",
+            "SELECT a.id, a.realname_person_hash FROM accounts a JOIN credentials c ON c.account_id = a.id WHERE c.id = ?",
         )?
-        .execute(params![a.person.person_hash, credential_id])?;
+        .query_row([credential_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let Some(person) = plan::first_person(recorded.as_deref(), &a.person.person_hash) {
+        tx.conn
+            .prepare_cached("UPDATE accounts SET realname_person_hash = ? WHERE id = ?")?
+            .execute(params![person, account_id])?;
+    }
     tx.conn
         .prepare_cached("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")?
         .execute(params![credential_id, person_id, a.source, at])?;

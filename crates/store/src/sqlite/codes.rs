@@ -7,15 +7,14 @@ use shiming_vault::ct_eq;
 
 use crate::{CodeStore, CodeTry, NewCode, RateLimit, RateStore, Result, StoreError, Tried};
 
-/// Checks every limit, then counts a hit in each; inside the caller's
-/// write transaction, so parallel callers cannot both take the last slot.
+/// Checks every limit, then counts a hit in each, by the rules of
+/// [`crate::limits`]; inside the caller's write transaction, so parallel
+/// callers cannot both take the last slot.
 ///
 /// Each key's count is one row (`rate_counts`, always the sum of the key's
 /// hits in `rate_hits`, which holds one row per key and second), so a take
-/// costs the same whatever the limit and however busy the key. Seconds
-/// that left the window are deleted and uncounted only when the count has
-/// no room: a count with room, old hits included, has room within the
-/// window too. So a key never holds more rows than its limit.
+/// costs the same whatever the limit and however busy the key. A key never
+/// holds more rows than its limit.
 pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
     for l in limits {
         let mut hits: i64 = tx
@@ -24,13 +23,13 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
             .query_row(params![l.bucket, l.key], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        if hits < i64::from(l.limit) {
+        if !l.is_full(hits) {
             continue;
         }
         let left: i64 = tx
             .conn
             .prepare_cached("DELETE FROM rate_hits WHERE bucket = ? AND key = ? AND at <= ? RETURNING hits")?
-            .query_map(params![l.bucket, l.key, l.now - l.window], |r| r.get::<_, i64>(0))?
+            .query_map(params![l.bucket, l.key, l.expired_through()], |r| r.get::<_, i64>(0))?
             .sum::<rusqlite::Result<i64>>()?;
         if left > 0 {
             tx.conn
@@ -38,17 +37,13 @@ pub(super) fn take_limits(tx: &Tx<'_>, limits: &[RateLimit]) -> Result<()> {
                 .execute(params![left, l.bucket, l.key])?;
             hits -= left;
         }
-        if hits >= i64::from(l.limit) {
+        if l.is_full(hits) {
             let oldest: Option<i64> = tx
                 .conn
                 .prepare_cached("SELECT at FROM rate_hits WHERE bucket = ? AND key = ? ORDER BY at LIMIT 1")?
                 .query_row(params![l.bucket, l.key], |r| r.get(0))
                 .optional()?;
-            let retry_after = oldest.map_or(l.window, |t| t + l.window - l.now).max(1);
-            return Err(StoreError::RateLimited {
-                bucket: l.bucket.clone(),
-                retry_after,
-            });
+            return Err(l.refusal(oldest));
         }
     }
     for l in limits {

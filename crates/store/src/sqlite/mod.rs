@@ -19,7 +19,7 @@ use rusqlite::params;
 use shiming_vault::AuditKey;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
-use crate::chain::{EventFields, LinkKind};
+use crate::chain::NextEvent;
 use crate::{AuditDraft, Maintenance, Result, SessionCache, StoreError};
 use worker::{Connections, Tx};
 
@@ -163,39 +163,22 @@ fn credential_conflict(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Appends one event to the audit chain inside the caller's transaction,
-/// linked under the audit key.
+/// Appends one event to the audit chain inside the caller's transaction
+/// (the single writer holds the head), linked under the audit key.
 fn append_audit(tx: &Tx<'_>, draft: &AuditDraft) -> Result<()> {
-    let (seq, prev): (i64, Vec<u8>) = tx
+    let (seq, head): (i64, Vec<u8>) = tx
         .conn
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let details = draft.details.to_string();
-    let fields = EventFields {
-        seq: seq + 1,
-        at: draft.at,
-        kind: draft.kind,
-        account_id: draft.account_id.as_deref(),
-        details: &details,
-    };
-    let link = fields.keyed_link(tx.audit_key, &prev);
+    let e = NextEvent::after(seq, head, draft, tx.audit_key);
     tx.conn
         .prepare_cached(
             "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )?
-        .execute(params![
-            fields.seq,
-            fields.at,
-            fields.kind,
-            fields.account_id,
-            fields.details,
-            prev,
-            &link[..],
-            LinkKind::Keyed.as_str()
-        ])?;
+        .execute(params![e.seq, e.at, e.kind, e.account_id, e.details, e.prev, &e.link[..], e.link_kind])?;
     tx.conn
         .prepare_cached("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")?
-        .execute(params![fields.seq, &link[..]])?;
+        .execute(params![e.seq, &e.link[..]])?;
     Ok(())
 }
 

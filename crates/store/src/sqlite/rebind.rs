@@ -22,7 +22,7 @@ fn pending(r: &Row<'_>) -> Result<PendingChange> {
                 name_sealed: r.get("person_name_sealed")?,
                 id_number_sealed: r.get("person_id_sealed")?,
             },
-            source: attestation_source(kind),
+            source: plan::attestation_source(kind),
         }),
         None => None,
     };
@@ -102,14 +102,6 @@ fn snapshot(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<Snapshot> {
         credentials,
         rebinds,
     })
-}
-
-/// Who attests a credential of each kind: the carrier a phone, WeChat a WeChat.
-fn attestation_source(kind: CredentialKind) -> &'static str {
-    match kind {
-        CredentialKind::Phone => "carrier",
-        CredentialKind::Wechat => "wechat",
-    }
 }
 
 #[async_trait]
