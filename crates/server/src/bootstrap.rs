@@ -11,8 +11,8 @@ use shiming_providers::sms::{SmsSender, WebhookSender};
 use shiming_providers::wechat::{
     CityService, DevApp, DevWechat, MiniProgramClient, MiniProgramConfig, WechatClient, WechatConfig, WechatProvider,
 };
-use shiming_store::{SqliteStore, Store};
-use shiming_vault::{random_hex, AuditKey, Vault};
+use shiming_store::Store;
+use shiming_vault::{random_hex, Vault};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -69,28 +69,21 @@ fn create_data_dir(config: &Config) -> anyhow::Result<()> {
 /// (`shiming migrate`); the audit chain is keyed when the service opens it.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     create_data_dir(config)?;
-    SqliteStore::migrate_schema(&config.database_url())
+    shiming_store::migrate_schema(&config.database_url())
         .await
         .context("migrating the database")
-}
-
-/// Opens and migrates the configured database, keying its audit chain.
-async fn open_store(config: &Config, audit_key: AuditKey) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::open_url(&config.database_url(), audit_key, config.store_tuning())
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("migrating the database")?;
-    Ok(store)
 }
 
 /// Creates the data folder if missing, loads the secrets (generating them in
 /// dev) and opens and migrates the database: what `serve` opens, and
 /// `shiming dev seed` with it.
-pub(crate) async fn open_data(config: &Config) -> anyhow::Result<(SqliteStore, Vault)> {
+pub(crate) async fn open_data(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Vault)> {
     // The data folder first: in dev the secrets are generated into it.
     create_data_dir(config)?;
     let secrets = secrets::load(config)?;
-    let store = open_store(config, secrets.audit_key).await?;
+    let store = shiming_store::open(&config.database_url(), secrets.audit_key, config.store_tuning())
+        .await
+        .context("opening and migrating the database")?;
     Ok((store, Vault::new(&secrets.keys)))
 }
 
@@ -102,7 +95,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// Starts the service on `clock` (tests hold a manual one and move it on).
 pub async fn start_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Running> {
     let (store, vault) = open_data(&config).await?;
-    let (store, vault): (Arc<dyn Store>, _) = (Arc::new(store), Arc::new(vault));
+    let vault = Arc::new(vault);
     telemetry::prometheus();
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();

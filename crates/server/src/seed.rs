@@ -73,7 +73,7 @@ impl Seeder {
     pub async fn open(config: &Config) -> anyhow::Result<Seeder> {
         let (store, vault) = bootstrap::open_data(config).await?;
         Ok(Seeder {
-            store: Arc::new(store),
+            store,
             vault: Arc::new(vault),
             clock: Clock::system(),
         })

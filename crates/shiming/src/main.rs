@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use figment::providers::Serialized;
 use shiming_server::config::LogFormat;
 use shiming_server::Config;
-use shiming_store::{AuditStore, ChainHead, ChainReport, SqliteStore};
+use shiming_store::{ChainHead, ChainReport};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -266,7 +266,7 @@ async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
     let key = shiming_server::secrets::audit_key(&config)
         .context("the audit key: set secrets.audit_key, or the secrets it is derived from")?;
     // Not migrated: reading the chain must not change the database it reads.
-    let store = SqliteStore::open_existing(&config.database_url(), key).await?;
+    let store = shiming_store::open_existing(&config.database_url(), key).await?;
     Ok(match (store.verify_chain(recorded).await?, command) {
         (ChainReport::Broken { seq, reason }, _) => {
             println!("audit chain broken at event {seq}: {reason}");

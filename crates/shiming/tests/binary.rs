@@ -186,6 +186,27 @@ fn migrate_dev_sms_and_production_without_secrets() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A database URL of no backend this build has: refused at start, by
+    // `migrate` and by `serve`, saying so, and nothing is created.
+    for args in [&["migrate"][..], &["serve", "--dev", "--listen", "127.0.0.1:0"]] {
+        let elsewhere = tmp.path().join("elsewhere");
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&elsewhere)
+            .env("SHIMING_DATABASE__URL", "mysql://127.0.0.1/shiming")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("not a database URL this build opens"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!elsewhere.join("shiming.db").exists(), "{args:?}");
+    }
+
     // `shiming dev sms` prints the outbox of a running server.
     let served = serve(&data, tmp.path());
     let c = Client::new();

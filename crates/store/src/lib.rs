@@ -6,6 +6,7 @@
 //! values and keyed hashes. Every multi-step change is one method, and so one
 //! transaction, here.
 
+mod backend;
 mod chain;
 mod error;
 mod limits;
@@ -17,6 +18,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use shiming_domain::{AccountState, CredentialKind};
 
+pub use backend::{migrate_schema, open, open_existing, Backend};
 pub use chain::{ChainHead, ChainHeadError, ChainReport, NextEvent, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
 pub use records::*;
