@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -98,16 +100,40 @@ async fn shoot(c: &Client, name: &str, lang: &str) {
     c.set_window_size(360, 800).await.unwrap();
 }
 
+/// Does `act` to the element `css`, found afresh each time. After a form's
+/// redirect the old page can still be there when an element is found and
+/// gone when it is used (a stale element): it is then found again, on the
+/// new page.
+async fn on<T, F, Fut>(c: &Client, css: &str, act: F) -> T
+where
+    F: Fn(Element) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CmdError>>,
+{
+    for _ in 0..50 {
+        let element = c
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match act(element).await {
+            Ok(v) => return v,
+            Err(e) if e.is_stale_element_reference() => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+    panic!("{css} went stale 50 times")
+}
+
 async fn type_in(c: &Client, css: &str, text: &str) {
-    c.find(Locator::Css(css)).await.unwrap().send_keys(text).await.unwrap();
+    on(c, css, |e| async move { e.send_keys(text).await }).await
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    on(c, css, |e| async move { e.click().await }).await
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    on(c, css, |e| async move { e.text().await }).await
 }
 
 /// The newest sign-in code texted to `phone` (the development outbox).
@@ -194,23 +220,14 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
         .unwrap();
     assert!(text_of(&c, "#status").await.contains("验证码已发送"));
     // The countdown holds the button back.
-    let send = c.find(Locator::Css("#send")).await.unwrap();
-    assert!(!send.is_enabled().await.unwrap(), "the send button counts down");
+    let enabled = on(&c, "#send", |e| async move { e.is_enabled().await }).await;
+    assert!(!enabled, "the send button counts down");
 
     // A wrong code is refused inline and announced.
     type_in(&c, "#code", "000000").await;
     click(&c, "#sign-in").await;
     c.wait().for_element(Locator::Css("#status.error")).await.unwrap();
-    assert_eq!(
-        c.find(Locator::Css("#status"))
-            .await
-            .unwrap()
-            .attr("aria-live")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("polite")
-    );
+    assert_eq!(attr_of(&c, "#status", "aria-live").await, "polite");
 
     let code = code_for(base, "+8613800138000").await;
     type_in(&c, "#code", &code).await;
@@ -353,12 +370,8 @@ async fn api_get(base: &str, path: &str, cookies: &str) -> Value {
 }
 
 async fn attr_of(c: &Client, css: &str, attr: &str) -> String {
-    c.find(Locator::Css(css))
+    on(c, css, |e| async move { e.attr(attr).await })
         .await
-        .unwrap()
-        .attr(attr)
-        .await
-        .unwrap()
         .unwrap_or_default()
 }
 
