@@ -144,6 +144,22 @@ async fn text_of(c: &Client, css: &str) -> String {
     on(c, css, |e| async move { e.text().await }).await
 }
 
+/// Waits for the page's note (a code sent, devices signed out); its text.
+async fn note(c: &Client) -> String {
+    c.wait()
+        .for_element(Locator::Css("#status.note:not(:empty)"))
+        .await
+        .unwrap();
+    text_of(c, "#status").await
+}
+
+/// Asks for a code with the page's send button, then types the one texted to `phone`.
+async fn send_and_type_code(c: &Client, base: &str, phone: &str) {
+    click(c, "#send").await;
+    note(c).await;
+    type_in(c, "#code", &code_for(base, phone).await).await;
+}
+
 /// The newest sign-in code texted to `phone` (the development outbox).
 async fn code_for(base: &str, phone: &str) -> String {
     let messages: Value = reqwest::Client::new()
@@ -222,11 +238,7 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
 
     type_in(&c, "#phone", "13800138000").await;
     click(&c, "#send").await;
-    c.wait()
-        .for_element(Locator::Css("#status.note:not(:empty)"))
-        .await
-        .unwrap();
-    assert!(text_of(&c, "#status").await.contains("验证码已发送"));
+    assert!(note(&c).await.contains("验证码已发送"));
     // The countdown holds the button back.
     let enabled = on(&c, "#send", |e| async move { e.is_enabled().await }).await;
     assert!(!enabled, "the send button counts down");
@@ -287,11 +299,7 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     assert!(c.source().await.unwrap().contains("another phone"));
     shoot(&c, "sessions", "zh-CN").await;
     click(&c, "#sign-out-others").await;
-    c.wait()
-        .for_element(Locator::Css("#status.note:not(:empty)"))
-        .await
-        .unwrap();
-    assert!(text_of(&c, "#status").await.ends_with('1'));
+    assert!(note(&c).await.ends_with('1'));
     let whoami = http
         .get(format!("{base}/api/v1/whoami"))
         .bearer_auth(&other)
@@ -478,12 +486,7 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     // Sign in by phone and verify the real name.
     c.goto(&format!("{base}/login")).await.unwrap();
     type_in(&c, "#phone", "13800138000").await;
-    click(&c, "#send").await;
-    c.wait()
-        .for_element(Locator::Css("#status.note:not(:empty)"))
-        .await
-        .unwrap();
-    type_in(&c, "#code", &code_for(base, "+8613800138000").await).await;
+    send_and_type_code(&c, base, "+8613800138000").await;
     click(&c, "#sign-in").await;
     wait_path(&c, base, "/account").await;
     c.goto(&format!("{base}/account/real-name")).await.unwrap();
@@ -502,12 +505,7 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     c.wait().for_element(Locator::Css("#step-up-phone")).await.unwrap();
     assert_eq!(text_of(&c, "#step-up-phone").await, "138****8000");
     shoot_both(&c, "phone-step-up").await;
-    click(&c, "#send").await;
-    c.wait()
-        .for_element(Locator::Css("#status.note:not(:empty)"))
-        .await
-        .unwrap();
-    type_in(&c, "#code", &code_for(base, "+8613800138000").await).await;
+    send_and_type_code(&c, base, "+8613800138000").await;
     click(&c, "#step-up").await;
     // The new phone; its holder left empty: 欧阳明, the account's person.
     c.wait().for_element(Locator::Css("#new_phone")).await.unwrap();

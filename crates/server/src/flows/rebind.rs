@@ -278,35 +278,47 @@ async fn open_proven_change(
     prove(state, who, view, id, &credential, expires_at).await
 }
 
+/// The preview a proof sealed: what the change's confirm commits.
+fn sealed_preview(state: &AppState, proof: &Proof) -> ApiResult<PreviewView> {
+    let json = state.vault.open(PENDING_PREVIEW, &proof.preview_sealed)?;
+    serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// The preview of the session's proven, open change of `kind`: what its
 /// confirm commits.
 pub async fn pending_preview(state: &AppState, who: &Authenticated, kind: CredentialKind) -> ApiResult<PreviewView> {
     require_step_up(state, who)?;
     let (_, proof) = proven_pending(state, who, kind).await?;
-    let json = state.vault.open(PENDING_PREVIEW, &proof.preview_sealed)?;
-    serde_json::from_slice(&json).map_err(|e| ApiError::Internal(e.to_string()))
+    sealed_preview(state, &proof)
 }
 
-/// The session's open change of `kind` waiting for its code (no proof yet):
-/// the new credential, masked.
-pub async fn unproven_pending(
-    state: &AppState,
-    who: &Authenticated,
-    kind: CredentialKind,
-) -> ApiResult<Option<String>> {
+/// Where the session's change of `kind` stands.
+pub enum Pending {
+    /// Proven: its preview.
+    Proven(PreviewView),
+    /// Waiting for its code: the new credential, masked.
+    Unproven(String),
+    None,
+}
+
+/// Where the session's change of `kind` stands, in one read.
+pub async fn pending(state: &AppState, who: &Authenticated, kind: CredentialKind) -> ApiResult<Pending> {
     require_step_up(state, who)?;
-    match state
+    let change = state
         .store
         .pending_change(&who.account_id, &who.session_id, kind, state.now())
-        .await?
-    {
-        Some(p) if p.proof.is_none() => Ok(Some(security::masked_credential(
-            &state.vault,
-            kind,
-            &p.credential.value_sealed,
-        )?)),
-        _ => Ok(None),
-    }
+        .await?;
+    Ok(match change {
+        Some(p) => match &p.proof {
+            Some(proof) => Pending::Proven(sealed_preview(state, proof)?),
+            None => Pending::Unproven(security::masked_credential(
+                &state.vault,
+                kind,
+                &p.credential.value_sealed,
+            )?),
+        },
+        None => Pending::None,
+    })
 }
 
 async fn proven_pending(

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::ClientIp;
 use crate::flows::accounts::active_view;
 use crate::flows::realname::parse_person;
-use crate::flows::rebind::{self, PreviewView, StartPhoneChange};
+use crate::flows::rebind::{self, Pending, PreviewView, StartPhoneChange};
 use crate::flows::security;
 use crate::session::Authenticated;
 use crate::state::AppState;
@@ -222,36 +222,28 @@ fn preview_shown(t: &'static Text, p: PreviewView) -> PreviewShown {
     }
 }
 
-/// The session's open change of `kind`: its preview once proven, else the
-/// new credential (masked) waiting for its code, else nothing.
-enum Pending {
-    Proven(PreviewView),
-    Unproven(String),
-    None,
+/// Where the session is in a wizard.
+struct At {
+    stage: Stage,
+    /// The stage's number (0: none is shown).
+    no: u8,
+    title: &'static str,
 }
 
-async fn pending(state: &AppState, who: &Authenticated, kind: CredentialKind) -> Result<Pending, ApiError> {
-    match rebind::pending_preview(state, who, kind).await {
-        Ok(p) => Ok(Pending::Proven(p)),
-        Err(ApiError::FlowExpired) => Ok(match rebind::unproven_pending(state, who, kind).await? {
-            Some(masked) => Pending::Unproven(masked),
-            None => Pending::None,
-        }),
-        Err(e) => Err(e),
-    }
-}
-
-/// The step the session is at, with its number.
+/// Where the session is in `wizard`, from one read of the account (and,
+/// stepped up, one of its pending change).
 async fn step_of(
     state: &AppState,
     who: &Authenticated,
     wizard: Wizard,
     t: &'static Text,
     shown: &mut Shown,
-) -> Result<(Stage, u8), ApiError> {
+) -> Result<At, ApiError> {
     let view = active_view(state, who).await?;
     let has_phone = view.credential(CredentialKind::Phone).is_some();
     let has_wechat = view.credential(CredentialKind::Wechat).is_some();
+    let title = title(t, wizard, shown.done, has_phone, has_wechat);
+    let at = |stage, no| At { stage, no, title };
     if shown.done {
         let sec = security::real_name_view(&state.vault, &view)?;
         let (status, status_class) = status_words(t, sec.status);
@@ -261,7 +253,7 @@ async fn step_of(
             name: sec.name_masked,
             sessions_ended: shown.ended,
         };
-        return Ok((Stage::Done(done), wizard.steps()));
+        return Ok(at(Stage::Done(done), wizard.steps()));
     }
     // Unbinding is refused before any step-up where it cannot be done.
     if wizard == Wizard::Unbind && (!has_wechat || !has_phone) {
@@ -271,7 +263,7 @@ async fn step_of(
             ApiError::NoWechatBound
         };
         shown.refusal = Some((e.status(), e.code().to_owned()));
-        return Ok((Stage::Blocked, 0));
+        return Ok(at(Stage::Blocked, 0));
     }
     if rebind::require_step_up(state, who).is_err() {
         let phone = view
@@ -281,23 +273,23 @@ async fn step_of(
         let wechat = has_wechat && state.wechat.is_some();
         if phone.is_none() && !wechat {
             shown.refusal = Some((StatusCode::CONFLICT, "step_up_unavailable".into()));
-            return Ok((Stage::Blocked, 0));
+            return Ok(at(Stage::Blocked, 0));
         }
         let s = StepUpShown {
             phone,
             wechat,
             resend_after: shown.resend_after,
         };
-        return Ok((Stage::StepUp(s), 1));
+        return Ok(at(Stage::StepUp(s), 1));
     }
-    Ok(match wizard {
+    let (stage, no) = match wizard {
         Wizard::Phone if shown.restart => (Stage::NewPhone(std::mem::take(&mut shown.name)), 2),
-        Wizard::Phone => match pending(state, who, CredentialKind::Phone).await? {
+        Wizard::Phone => match rebind::pending(state, who, CredentialKind::Phone).await? {
             Pending::Proven(p) => (Stage::Preview(preview_shown(t, p)), 4),
             Pending::Unproven(masked) => (Stage::NewCode(masked), 3),
             Pending::None => (Stage::NewPhone(std::mem::take(&mut shown.name)), 2),
         },
-        Wizard::Wechat => match pending(state, who, CredentialKind::Wechat).await? {
+        Wizard::Wechat => match rebind::pending(state, who, CredentialKind::Wechat).await? {
             Pending::Proven(p) => (Stage::Preview(preview_shown(t, p)), 3),
             _ => (Stage::Authorize(!has_wechat), 2),
         },
@@ -305,7 +297,8 @@ async fn step_of(
             Stage::Preview(preview_shown(t, rebind::unbind_preview(state, who).await?)),
             2,
         ),
-    })
+    };
+    Ok(at(stage, no))
 }
 
 fn title(t: &'static Text, wizard: Wizard, done: bool, has_phone: bool, has_wechat: bool) -> &'static str {
@@ -328,33 +321,29 @@ async fn render(
 ) -> Response {
     let here = if shown.done { wizard.done_path() } else { wizard.path() };
     let frame = Frame::new(state, headers, here, Some(who));
-    let (step, step_no) = match step_of(state, who, wizard, frame.t, &mut shown).await {
-        Ok(s) => s,
+    let at = match step_of(state, who, wizard, frame.t, &mut shown).await {
+        Ok(at) => at,
         Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
         Err(e) => {
             // A refusal of the state itself (an account restricted meanwhile):
             // said on the page, with nothing to do.
             shown = Shown::refused(&e);
-            (Stage::Blocked, 0)
+            At {
+                stage: Stage::Blocked,
+                no: 0,
+                title: title(frame.t, wizard, false, true, true),
+            }
         }
     };
-    let view = state.store.account_view(&who.account_id).await.ok().flatten();
-    let has = |k| view.as_ref().is_some_and(|v| v.credential(k).is_some());
     let status = shown.refusal.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     page(
         status,
         &WizardPage {
-            title: title(
-                frame.t,
-                wizard,
-                shown.done,
-                has(CredentialKind::Phone),
-                has(CredentialKind::Wechat),
-            ),
+            title: at.title,
             wizard: wizard.tag(),
             action: wizard.path(),
             csrf: Binding::Session(who.session_id.clone()).token(state),
-            step_no,
+            step_no: at.no,
             steps: wizard.steps(),
             error: shown
                 .refusal
@@ -362,7 +351,7 @@ async fn render(
                 .map(|(_, code)| i18n::error_message(frame.lang, code)),
             note: shown.note,
             unbinding: wizard == Wizard::Unbind,
-            step,
+            step: at.stage,
             lang: frame.lang,
             t: frame.t,
             here: frame.here,
@@ -391,11 +380,8 @@ async fn show(
         return Redirect::to("/login").into_response();
     };
     let shown = Shown {
-        // Only a code is taken from the URL, and only ever shown as a message.
-        refusal: q
-            .error
-            .filter(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-            .map(|c| (StatusCode::OK, c)),
+        // Only ever shown as its message (an unknown code as the generic one).
+        refusal: q.error.map(|c| (StatusCode::OK, c)),
         done: q.done.is_some(),
         ended: q.ended,
         restart: q.restart.is_some(),
