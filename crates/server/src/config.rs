@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use shiming_domain::Secret;
 use shiming_providers::sms::WebhookConfig;
 use shiming_providers::wechat::AuthorizeMode;
-use shiming_store::{Durability, SqliteTuning};
+use shiming_store::{Durability, PgTuning, SqliteTuning, StoreTuning};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -120,8 +120,12 @@ pub struct DevWechatConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseConfig {
-    /// `sqlite://path`; defaults to `shiming.db` in the data folder.
+    /// `sqlite://path` or `postgres://user:password@host:port/database`;
+    /// defaults to `shiming.db` in the data folder.
     pub url: Option<String>,
+    /// PostgreSQL: connections this node keeps at most. N nodes need N ×
+    /// this within the server's `max_connections`.
+    pub max_connections: u32,
     /// SQLite's `synchronous`: `normal` (a commit survives a killed process,
     /// the last ones may be lost on a power loss) or `full` (survives both).
     pub synchronous: Durability,
@@ -138,6 +142,7 @@ impl Default for DatabaseConfig {
         let tuning = SqliteTuning::default();
         DatabaseConfig {
             url: None,
+            max_connections: PgTuning::default().max_connections,
             synchronous: tuning.synchronous,
             readers: tuning.readers,
             cache_kib: tuning.cache_kib,
@@ -362,13 +367,19 @@ impl Config {
     }
 
     /// How the store is opened: the database's settings and the session cache.
-    pub fn store_tuning(&self) -> SqliteTuning {
-        SqliteTuning {
-            synchronous: self.database.synchronous,
-            readers: self.database.readers,
-            cache_kib: self.database.cache_kib,
-            checkpoint_pages: self.database.checkpoint_pages,
-            cached_sessions: self.sessions.cache_entries,
+    pub fn store_tuning(&self) -> StoreTuning {
+        StoreTuning {
+            sqlite: SqliteTuning {
+                synchronous: self.database.synchronous,
+                readers: self.database.readers,
+                cache_kib: self.database.cache_kib,
+                checkpoint_pages: self.database.checkpoint_pages,
+                cached_sessions: self.sessions.cache_entries,
+            },
+            postgres: PgTuning {
+                max_connections: self.database.max_connections,
+                ..PgTuning::default()
+            },
         }
     }
 

@@ -183,7 +183,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { common } => {
             let config = load_config(false, &common, None)?;
             shiming_server::migrate(&config).await?;
-            println!("database at {} is up to date", config.database_url());
+            println!(
+                "database at {} is up to date",
+                shiming_store::redacted(&config.database_url())
+            );
         }
         Command::Audit { command } => return audit(command).await,
         Command::Dev {
@@ -295,7 +298,7 @@ async fn seed(config: &Config, accounts: u64, in_flight: usize) -> anyhow::Resul
     let seeder = Seeder::open(config).await?;
     println!(
         "seeding {accounts} personal accounts into {}{}",
-        config.database_url(),
+        shiming_store::redacted(&config.database_url()),
         if config.dev { " (development configuration)" } else { "" }
     );
     println!(
@@ -350,6 +353,7 @@ async fn serve_simulator(what: &str, listen: SocketAddr, router: axum::Router) -
 async fn serve(config: Config) -> anyhow::Result<()> {
     let dev = config.dev;
     let data_dir = config.data_dir.clone();
+    let database = shiming_store::redacted(&config.database_url());
     let running = shiming_server::start(config).await?;
     let url = running.url();
     println!(
@@ -357,10 +361,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         if dev { " (development mode)" } else { "" }
     );
     if dev {
-        println!(
-            "  data folder:          {} (SQLite database, generated secrets)",
-            data_dir.display()
-        );
+        println!("  data folder:          {} (generated secrets)", data_dir.display());
+        println!("  database:             {database}");
         if let Some(addr) = running.carrier_addr {
             println!("  development carrier:  http://{addr}");
         }

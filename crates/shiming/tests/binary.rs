@@ -207,6 +207,27 @@ fn migrate_dev_sms_and_production_without_secrets() {
         assert!(!elsewhere.join("shiming.db").exists(), "{args:?}");
     }
 
+    // A PostgreSQL that does not answer (nothing listens on port 1): a
+    // clear error naming the server without its password, and exit status 1.
+    for args in [&["migrate"][..], &["serve", "--dev", "--listen", "127.0.0.1:0"]] {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(tmp.path().join("elsewhere"))
+            .env("SHIMING_DATABASE__URL", "postgres://shiming:s3cret@127.0.0.1:1/shiming")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot connect to the database at postgres://shiming:***@127.0.0.1:1/shiming"),
+            "{args:?}: {stderr}"
+        );
+        let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+        assert!(!all.contains("s3cret"), "{args:?}: the password is shown: {all}");
+    }
+
     // `shiming dev sms` prints the outbox of a running server.
     let served = serve(&data, tmp.path());
     let c = Client::new();

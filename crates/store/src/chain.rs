@@ -130,6 +130,18 @@ impl NextEvent {
     }
 }
 
+/// The switch event a chain needs when its newest event (of link kind
+/// `newest`, or none) is not keyed: appended at start, its keyed link covers
+/// the `plain_events` before it.
+pub(crate) fn switch_needed(newest: Option<&str>, plain_events: i64) -> Option<crate::AuditDraft> {
+    (newest != Some(LinkKind::Keyed.as_str())).then(|| crate::AuditDraft {
+        kind: KEYED_SWITCH,
+        at: time::OffsetDateTime::now_utc().unix_timestamp(),
+        account_id: None,
+        details: serde_json::json!({ "link": LinkKind::Keyed.as_str(), "plain_events": plain_events }),
+    })
+}
+
 /// Where a chain ends: its newest event's sequence number and link (for an
 /// empty chain, 0 and [`GENESIS`]). Written `SEQ:HEX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,10 @@ pub enum StoreError {
     /// A stored row the code cannot read (an unknown enum word, say).
     #[error("damaged row: {0}")]
     Damaged(String),
+    /// The database server does not answer, or refuses the connection
+    /// (the redacted URL and why).
+    #[error("cannot connect to the database at {0}")]
+    Unreachable(String),
     /// The database URL names nothing this store can open.
     #[error("database URL {0}")]
     Url(String),
@@ -51,4 +55,9 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
     fn from(e: rusqlite::types::FromSqlError) -> Self {
         StoreError::Sqlite(e.into())
     }
+}
+
+/// Parses a stored enum word; a word the code does not know is a damaged row.
+pub(crate) fn word<T>(parse: fn(&str) -> Option<T>, stored: String) -> Result<T, StoreError> {
+    parse(&stored).ok_or_else(|| StoreError::Damaged(format!("unknown stored value {stored:?}")))
 }

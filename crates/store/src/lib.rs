@@ -1,6 +1,6 @@
-//! Storage of shiming behind small async traits, one per area, so that a
-//! PostgreSQL implementation can stand beside the SQLite one without touching
-//! the domain or the HTTP layer.
+//! Storage of shiming behind small async traits, one per area, implemented
+//! for embedded SQLite and for PostgreSQL (shared by several nodes) without
+//! touching the domain or the HTTP layer.
 //!
 //! The store never sees personal data in the clear: callers hand it sealed
 //! values and keyed hashes. Every multi-step change is one method, and so one
@@ -11,16 +11,19 @@ mod chain;
 mod error;
 mod limits;
 pub mod plan;
+pub mod postgres;
 mod records;
+mod rows;
 mod session_cache;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use shiming_domain::{AccountState, CredentialKind};
 
-pub use backend::{migrate_schema, open, open_existing, Backend};
+pub use backend::{migrate_schema, open, open_existing, redacted, Backend, StoreTuning};
 pub use chain::{ChainHead, ChainHeadError, ChainReport, NextEvent, GENESIS, KEYED_SWITCH};
 pub use error::StoreError;
+pub use postgres::{PgStore, PgTuning};
 pub use records::*;
 pub use session_cache::SessionCache;
 pub use sqlite::{Durability, SqliteStore, SqliteTuning};

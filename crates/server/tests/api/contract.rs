@@ -138,10 +138,12 @@ async fn a_wechat_only_account_has_no_phone_to_verify() {
 async fn damaged_data_is_an_internal_error_that_tells_nothing() {
     let app = spawn_app().await;
     let (token, _) = app.sign_in(PHONE).await;
-    sqlx::query("UPDATE credentials SET value_sealed = x'01deadbeef'")
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    let raw = app.raw().await;
+    raw.exec(&format!(
+        "UPDATE credentials SET value_sealed = {}",
+        raw.blob(&[0x01, 0xde, 0xad, 0xbe, 0xef])
+    ))
+    .await;
     let resp = app.get_as(&token, "/api/v1/account/security").await;
     assert_eq!(resp.status(), 500);
     let body: Value = resp.json().await.unwrap();
@@ -405,11 +407,12 @@ async fn an_enterprise_account_becomes_personal_only_when_its_person_changes() {
     let ((na, ia), (nb, ib)) = (a(), b());
     let token = app.verified_account(PHONE, (na, &ia)).await;
     let account = app.security(&token).await["account_id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE accounts SET nature = 'enterprise' WHERE id = ?")
-        .bind(&account)
-        .execute(&app.db().await)
+    app.raw()
         .await
-        .unwrap();
+        .exec(&format!(
+            "UPDATE accounts SET nature = 'enterprise' WHERE id = '{account}'"
+        ))
+        .await;
     // The same person's other phone: the account stays the enterprise's.
     let same = "+8613744440004";
     app.add_carrier_person(same, na, &ia).await;
@@ -495,11 +498,8 @@ async fn readiness_follows_the_database() {
     let app = spawn_app().await;
     let ready = || app.http.get(app.url("/readyz")).send();
     assert_eq!(ready().await.unwrap().status(), 200);
-    let db = app.db().await;
-    sqlx::query("ALTER TABLE audit_head RENAME TO audit_head_away")
-        .execute(&db)
-        .await
-        .unwrap();
+    let db = app.raw().await;
+    db.exec("ALTER TABLE audit_head RENAME TO audit_head_away").await;
     let resp = ready().await.unwrap();
     assert_eq!(resp.status(), 503);
     assert_eq!(
@@ -511,10 +511,7 @@ async fn readiness_follows_the_database() {
         200,
         "alive all the same"
     );
-    sqlx::query("ALTER TABLE audit_head_away RENAME TO audit_head")
-        .execute(&db)
-        .await
-        .unwrap();
+    db.exec("ALTER TABLE audit_head_away RENAME TO audit_head").await;
     assert_eq!(ready().await.unwrap().status(), 200);
     app.stop().await;
 }

@@ -1,12 +1,17 @@
-//! `spawn_app`: the real service on a real port, with SQLite in a temporary
-//! folder and the development carrier on its own port, driven over HTTP, on a
-//! clock the test holds.
+//! `spawn_app`: the real service on a real port, with its data in a
+//! temporary folder and the development carrier on its own port, driven
+//! over HTTP, on a clock the test holds.
+//!
+//! The database is SQLite in that folder, or, with
+//! `SHIMING_TEST_BACKEND=postgres`, a fresh PostgreSQL database per service
+//! (see `shiming-testdb`): `.ci/run` runs this whole suite both ways.
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use shiming_domain::AccountState;
 use shiming_server::{Clock, Config, Running};
 use shiming_store::AuditDraft;
+use shiming_testdb::{Raw, TestDatabase};
 use tempfile::TempDir;
 
 use crate::gateway::Gateway;
@@ -16,6 +21,9 @@ pub struct TestApp {
     pub carrier: String,
     pub http: Client,
     pub data: TempDir,
+    /// The PostgreSQL database, when the suite runs on PostgreSQL.
+    database: Option<TestDatabase>,
+    database_url: String,
     /// The service's clock: it stands still until the test moves it on.
     pub clock: Clock,
     /// Where texts go when the service sends them through a webhook (else
@@ -29,21 +37,60 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_in(TempDir::new().unwrap(), None, tweak).await
+    spawn_in(Stopped::fresh().await, None, tweak).await
 }
 
 /// A service sending its texts to `gateway` by the webhook protocol.
 pub async fn spawn_app_with_gateway(gateway: (&Gateway, &str), tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_in(TempDir::new().unwrap(), Some(gateway), tweak).await
+    spawn_in(Stopped::fresh().await, Some(gateway), tweak).await
 }
 
-/// A service on an existing data folder (a restart), sending texts to `gateway` where given.
-pub async fn spawn_in(data: TempDir, gateway: Option<(&Gateway, &str)>, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_at(data, gateway, Clock::system().now(), tweak).await
+/// What a stopped service leaves: its data folder and its database.
+pub struct Stopped {
+    pub data: TempDir,
+    database: Option<TestDatabase>,
+}
+
+impl Stopped {
+    /// An empty folder, and an empty database where the suite runs on PostgreSQL.
+    async fn fresh() -> Stopped {
+        let database =
+            match std::env::var("SHIMING_TEST_BACKEND").as_deref() {
+                Ok("postgres") => Some(TestDatabase::create().await.expect(
+                    "SHIMING_TEST_BACKEND=postgres, but the PostgreSQL tests are skipped: see the notice above",
+                )),
+                Ok("sqlite") | Err(_) => None,
+                Ok(other) => panic!("SHIMING_TEST_BACKEND={other}: sqlite or postgres"),
+            };
+        Stopped {
+            data: TempDir::new().unwrap(),
+            database,
+        }
+    }
+
+    /// The database's URL, as the service is configured with it.
+    fn database_url(&self) -> String {
+        match &self.database {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.data.path().join("shiming.db").display()),
+        }
+    }
+
+    /// The service's database, opened beside it (to inspect, or to set what
+    /// no API sets yet).
+    pub async fn raw(&self) -> Raw {
+        Raw::connect(&self.database_url()).await
+    }
+}
+
+/// A service on what an earlier one left (a restart), sending texts to
+/// `gateway` where given.
+pub async fn spawn_in(stopped: Stopped, gateway: Option<(&Gateway, &str)>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_at(stopped, gateway, Clock::system().now(), tweak).await
 }
 
 async fn spawn_at(
-    data: TempDir,
+    stopped: Stopped,
     gateway: Option<(&Gateway, &str)>,
     at: i64,
     tweak: impl FnOnce(&mut Config),
@@ -56,7 +103,9 @@ async fn spawn_at(
     // with `none` beside it.
     config.wechat.realname = Some(shiming_server::config::WechatRealName::PlatformClaim);
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = data.path().to_path_buf();
+    config.data_dir = stopped.data.path().to_path_buf();
+    let database_url = stopped.database_url();
+    config.database.url = Some(database_url.clone());
     if let Some((_, url)) = gateway {
         config.sms.sender = shiming_server::config::SmsSenderKind::Webhook;
         config.sms.webhook = Some(shiming_providers::sms::WebhookConfig {
@@ -78,7 +127,9 @@ async fn spawn_at(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        data,
+        data: stopped.data,
+        database: stopped.database,
+        database_url,
         clock,
         gateway: gateway.map(|(g, _)| g.clone()),
         running: Some(running),
@@ -405,27 +456,28 @@ impl TestApp {
 
     /// The service's database, opened beside it (to inspect, or to set what
     /// no API sets yet).
-    pub async fn db(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.data.path().join("shiming.db").display()))
-            .await
-            .unwrap()
+    pub async fn raw(&self) -> Raw {
+        Raw::connect(&self.database_url).await
     }
 
     /// How many rows a table of the service's database holds.
     pub async fn rows(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&self.db().await)
-            .await
-            .unwrap()
+        self.raw().await.count(table, "TRUE").await
     }
 
-    /// Every byte the data folder holds.
-    pub fn data_bytes(&self) -> Vec<u8> {
+    /// Everything the service keeps at rest: every byte of the data folder,
+    /// and on PostgreSQL every row of the database as text (a blob in hex).
+    pub async fn at_rest(&self) -> Vec<u8> {
         let mut all = Vec::new();
         for entry in std::fs::read_dir(self.data.path()).unwrap() {
             let path = entry.unwrap().path();
             if path.is_file() {
                 all.extend(std::fs::read(path).unwrap());
+            }
+        }
+        if self.database.is_some() {
+            for (table, rows) in self.raw().await.dump().await {
+                all.extend(format!("{table}: {rows:?}\n").into_bytes());
             }
         }
         all
@@ -439,13 +491,16 @@ impl TestApp {
         spawn_at(data, None, at, |_| {}).await
     }
 
-    /// Stops the service (it writes what it batched); the data folder is
-    /// handed back to look into, and goes when dropped.
-    pub async fn stop(mut self) -> TempDir {
+    /// Stops the service (it writes what it batched); the data folder and
+    /// the database are handed back to look into, and go when dropped.
+    pub async fn stop(mut self) -> Stopped {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
-        self.data
+        Stopped {
+            data: self.data,
+            database: self.database,
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 use shiming_domain::{AccountState, CredentialKind, Nature};
 
 use super::worker::Tx;
 use super::{append_audit, credential_conflict, SqliteStore};
+use crate::error::word;
 use crate::plan;
+use crate::rows;
 use crate::{
-    AccountStore, AccountView, Attestation, AuditDraft, CredentialRecord, NewAccount, NewAttestation, NewCredential,
-    NewPerson, PersonRecord, Result, StoreError,
+    AccountStore, AccountView, AuditDraft, NewAccount, NewAttestation, NewCredential, NewPerson, Result, StoreError,
 };
 
 #[async_trait]
@@ -53,7 +54,7 @@ impl AccountStore for SqliteStore {
                 let mut rows = stmt.query([account_id])?;
                 let mut credentials = Vec::new();
                 while let Some(r) = rows.next()? {
-                    credentials.push(credential_record(r)?);
+                    credentials.push(rows::credential(r)?);
                 }
                 Ok(Some(AccountView {
                     id,
@@ -152,30 +153,6 @@ pub(super) fn account_by_credential(
         .optional()?)
 }
 
-fn credential_record(r: &Row<'_>) -> Result<CredentialRecord> {
-    let attestation = match r.get::<_, Option<i64>>("person_id")? {
-        Some(person_id) => Some(Attestation {
-            person: PersonRecord {
-                id: person_id,
-                person_hash: r.get("person_hash")?,
-                name_sealed: r.get("name_sealed")?,
-                id_number_sealed: r.get("id_number_sealed")?,
-            },
-            source: r.get("source")?,
-            verified_at: r.get("verified_at")?,
-        }),
-        None => None,
-    };
-    Ok(CredentialRecord {
-        id: r.get("id")?,
-        kind: word(CredentialKind::parse, r.get("kind")?)?,
-        value_sealed: r.get("value_sealed")?,
-        display_sealed: r.get("display_sealed")?,
-        bound_at: r.get("bound_at")?,
-        attestation,
-    })
-}
-
 /// Inserts a credential with its attestation and openid; a credential held
 /// elsewhere fails on the unique constraint.
 pub(super) fn insert_credential(tx: &Tx<'_>, account_id: &str, c: &NewCredential, at: i64) -> Result<i64> {
@@ -240,9 +217,4 @@ fn insert_attestation(tx: &Tx<'_>, credential_id: i64, a: &NewAttestation, at: i
         .prepare_cached("INSERT INTO attestations (credential_id, person_id, source, verified_at) VALUES (?, ?, ?, ?)")?
         .execute(params![credential_id, person_id, a.source, at])?;
     Ok(())
-}
-
-/// Parses a stored enum word; a word the code does not know is a damaged row.
-pub(super) fn word<T>(parse: fn(&str) -> Option<T>, stored: String) -> Result<T> {
-    parse(&stored).ok_or_else(|| StoreError::Damaged(format!("unknown stored value {stored:?}")))
 }

@@ -2,8 +2,8 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{append_audit, SqliteStore};
-use crate::chain::{ChainHead, ChainWalker, EventFields, LinkKind, StoredEvent, KEYED_SWITCH};
-use crate::{AuditDraft, AuditRecord, AuditStore, ChainReport, Result};
+use crate::chain::{switch_needed, ChainHead, ChainWalker, EventFields, StoredEvent};
+use crate::{AuditRecord, AuditStore, ChainReport, Result};
 
 impl SqliteStore {
     /// Appends the switch event when the chain's newest event is not keyed
@@ -17,13 +17,7 @@ impl SqliteStore {
                         "SELECT h.seq, (SELECT link_kind FROM audit_events WHERE seq = h.seq) FROM audit_head h WHERE h.id = 1",
                     )?
                     .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                if newest.as_deref() != Some(LinkKind::Keyed.as_str()) {
-                    let switch = AuditDraft {
-                        kind: KEYED_SWITCH,
-                        at: time::OffsetDateTime::now_utc().unix_timestamp(),
-                        account_id: None,
-                        details: serde_json::json!({ "link": LinkKind::Keyed.as_str(), "plain_events": seq }),
-                    };
+                if let Some(switch) = switch_needed(newest.as_deref(), seq) {
                     append_audit(tx, &switch)?;
                 }
                 Ok(())

@@ -2,9 +2,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection};
 use shiming_domain::CredentialKind;
 
-use super::accounts::word;
 use super::worker::Tx;
 use super::SqliteStore;
+use crate::error::word;
 use crate::{AccountNotice, AccountNoticeStore, NewAccountNotice, Result};
 
 /// Adds a notice to the account's list, inside the caller's transaction.

@@ -1,71 +1,19 @@
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 use shiming_domain::rebind::YEAR_SECS;
-use shiming_domain::{AccountState, CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{AccountState, CredentialKind, Nature};
 
-use super::accounts::{insert_credential, word};
+use super::accounts::insert_credential;
 use super::notices::insert_account_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
+use crate::error::word;
 use crate::plan::{self, HeldCredential, Snapshot};
+use crate::rows;
 use crate::{
-    AppOpenid, ExpectedOutcome, NewAttestation, NewCredential, NewPendingChange, NewPerson, Notice, NoticeDelivery,
-    PendingChange, Proof, RebindCommit, RebindStore, Result, StoreError,
+    NewPendingChange, NewPerson, Notice, NoticeDelivery, PendingChange, Proof, RebindCommit, RebindStore, Result,
+    StoreError,
 };
-
-fn pending(r: &Row<'_>) -> Result<PendingChange> {
-    let kind = word(CredentialKind::parse, r.get("kind")?)?;
-    let attestation = match r.get::<_, Option<Vec<u8>>>("person_hash")? {
-        Some(person_hash) => Some(NewAttestation {
-            person: NewPerson {
-                person_hash,
-                name_sealed: r.get("person_name_sealed")?,
-                id_number_sealed: r.get("person_id_sealed")?,
-            },
-            source: plan::attestation_source(kind),
-        }),
-        None => None,
-    };
-    let app_openid = match (
-        r.get::<_, Option<String>>("appid")?,
-        r.get::<_, Option<Vec<u8>>>("new_openid_sealed")?,
-    ) {
-        (Some(appid), Some(openid_sealed)) => Some(AppOpenid { appid, openid_sealed }),
-        _ => None,
-    };
-    Ok(PendingChange {
-        id: r.get("id")?,
-        credential: NewCredential {
-            kind,
-            lookup_hash: r.get("new_lookup_hash")?,
-            value_sealed: r.get("new_value_sealed")?,
-            display_sealed: r.get("new_display_sealed")?,
-            attestation,
-            app_openid,
-        },
-        proof: proof(r)?,
-        expires_at: r.get("expires_at")?,
-    })
-}
-
-fn proof(r: &Row<'_>) -> Result<Option<Proof>> {
-    let (Some(at), Some(preview_sealed)) = (
-        r.get::<_, Option<i64>>("proven_at")?,
-        r.get::<_, Option<Vec<u8>>>("preview_sealed")?,
-    ) else {
-        return Ok(None);
-    };
-    Ok(Some(Proof {
-        preview_sealed,
-        expected: ExpectedOutcome {
-            replaces: r.get("expect_replaces")?,
-            person_changes: r.get("expect_person_changes")?,
-            status_after: word(RealNameStatus::parse, r.get("expect_status")?)?,
-            nature_after: word(Nature::parse, r.get("expect_nature")?)?,
-        },
-        at,
-    }))
-}
 
 /// What the commit transaction reads of the account before it decides.
 fn snapshot(tx: &Tx<'_>, account_id: &str, now: i64) -> Result<Snapshot> {
@@ -123,7 +71,7 @@ impl RebindStore for SqliteStore {
                      AND consumed_at IS NULL AND expires_at > ? ORDER BY id DESC LIMIT 1",
             )?;
             let mut rows = stmt.query(params![account_id, session_id, kind.as_str(), now])?;
-            rows.next()?.map(pending).transpose()
+            rows.next()?.map(rows::pending_change).transpose()
         })
     }
 

@@ -1,39 +1,21 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, Row};
-use shiming_domain::{AccountState, Nature};
+use rusqlite::{params, OptionalExtension};
+use shiming_domain::AccountState;
 
-use super::accounts::{account_by_credential, create_account, word};
+use super::accounts::{account_by_credential, create_account};
 use super::codes::prove;
 use super::notices::{insert_account_notice, unread_notices};
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
+use crate::error::word;
+use crate::rows;
 use crate::{AuditDraft, CodeTry, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, SteppedUp};
 
 const SESSION_COLUMNS: &str =
     "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
      FROM sessions s JOIN accounts a ON a.id = s.account_id";
-
-/// Reads a session row; a damaged enum word fails the row.
-fn session(r: &Row<'_>) -> rusqlite::Result<Result<SessionRecord>> {
-    let (state, nature): (String, String) = (r.get("state")?, r.get("nature")?);
-    let (account_state, account_nature) = match (word(AccountState::parse, state), word(Nature::parse, nature)) {
-        (Ok(s), Ok(n)) => (s, n),
-        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
-    };
-    Ok(Ok(SessionRecord {
-        id: r.get("id")?,
-        account_id: r.get("account_id")?,
-        account_state,
-        account_nature,
-        user_agent: r.get("user_agent")?,
-        created_at: r.get("created_at")?,
-        last_seen_at: r.get("last_seen_at")?,
-        expires_at: r.get("expires_at")?,
-        step_up_until: r.get("step_up_until")?,
-    }))
-}
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -51,7 +33,7 @@ impl SessionStore for SqliteStore {
         let generation = self.sessions.generation();
         let found = self.db.read(|conn| {
             conn.prepare_cached(BY_TOKEN.as_str())?
-                .query_row([token_hash], session)
+                .query_row([token_hash], |r| Ok(rows::session(r)))
                 .optional()?
                 .transpose()
         })?;
@@ -88,8 +70,8 @@ impl SessionStore for SqliteStore {
         });
         self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(OF_ACCOUNT.as_str())?;
-            let rows = stmt.query_map([account_id], session)?;
-            rows.map(|r| r?).collect()
+            let found = stmt.query_map([account_id], |r| Ok(rows::session(r)))?;
+            found.map(|r| r?).collect()
         })
     }
 

@@ -2,32 +2,32 @@
 //! write access to the database but without the key can and cannot hide; a
 //! head recorded outside the database; chains linked before the key.
 
+use std::sync::Arc;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shiming_domain::{CredentialKind, Nature};
 use shiming_store::*;
 use shiming_vault::Keys;
 
-use crate::common::Db;
+use crate::common::{on_every_backend, Db};
 
 impl Db {
     /// (seq, kind, link_kind) of every event.
     async fn kinds(&self) -> Vec<(i64, String, String)> {
-        sqlx::query_as("SELECT seq, kind, link_kind FROM audit_events ORDER BY seq")
-            .fetch_all(&self.raw)
+        self.raw
+            .rows("SELECT seq, kind, link_kind FROM audit_events ORDER BY seq")
             .await
-            .unwrap()
     }
 
     /// What someone with the database but not the key does: edits event
     /// `from`, recomputes the link of it and of every later event with
     /// SHA-256 (labelled `label`, or as they were), and moves the tip.
     async fn rewrite_with_sha256(&self, from: i64, label: Option<&str>) {
-        let rows: Vec<EventRow> =
-            sqlx::query_as("SELECT seq, at, kind, account_id, details, hash, link_kind FROM audit_events ORDER BY seq")
-                .fetch_all(&self.raw)
-                .await
-                .unwrap();
+        let rows: Vec<EventRow> = self
+            .raw
+            .rows("SELECT seq, at, kind, account_id, details, hash, link_kind FROM audit_events ORDER BY seq")
+            .await;
         let mut prev = GENESIS.to_vec();
         for (seq, at, kind, account, details, hash, link_kind) in rows {
             if seq < from {
@@ -40,21 +40,16 @@ impl Db {
                 details
             };
             let link = plain_link(&prev, seq, at, &kind, account.as_deref(), &details);
-            sqlx::query("UPDATE audit_events SET details = ?, prev_hash = ?, hash = ?, link_kind = ? WHERE seq = ?")
-                .bind(&details)
-                .bind(&prev)
-                .bind(&link[..])
-                .bind(label.unwrap_or(&link_kind))
-                .bind(seq)
-                .execute(&self.raw)
-                .await
-                .unwrap();
-            sqlx::query("UPDATE audit_head SET seq = ?, hash = ?")
-                .bind(seq)
-                .bind(&link[..])
-                .execute(&self.raw)
-                .await
-                .unwrap();
+            let (prev_blob, link_blob) = (self.raw.blob(&prev), self.raw.blob(&link));
+            let label = label.unwrap_or(&link_kind);
+            // The details are the test's own JSON, without quotes to escape.
+            self.exec(&format!(
+                "UPDATE audit_events SET details = '{details}', prev_hash = {prev_blob}, hash = {link_blob}, \
+                 link_kind = '{label}' WHERE seq = {seq}"
+            ))
+            .await;
+            self.exec(&format!("UPDATE audit_head SET seq = {seq}, hash = {link_blob}"))
+                .await;
             prev = link.to_vec();
         }
     }
@@ -77,7 +72,7 @@ fn plain_link(prev: &[u8], seq: i64, at: i64, kind: &str, account: Option<&str>,
     h.finalize().into()
 }
 
-async fn add_accounts(s: &SqliteStore, ids: std::ops::Range<i64>) {
+async fn add_accounts(s: &Arc<dyn Store>, ids: std::ops::Range<i64>) {
     for i in ids {
         let id = format!("a{i}");
         let account = NewAccount {
@@ -90,7 +85,7 @@ async fn add_accounts(s: &SqliteStore, ids: std::ops::Range<i64>) {
     }
 }
 
-async fn head(s: &SqliteStore) -> ChainHead {
+async fn head(s: &Arc<dyn Store>) -> ChainHead {
     match s.verify_chain(None).await.unwrap() {
         ChainReport::Intact { head } => head,
         broken => panic!("{broken:?}"),
@@ -101,9 +96,8 @@ fn broken(seq: i64, reason: &'static str) -> ChainReport {
     ChainReport::Broken { seq, reason }
 }
 
-#[tokio::test]
-async fn a_fresh_chain_starts_keyed_and_verifies_only_under_its_key() {
-    let db = Db::new().await;
+async fn a_fresh_chain_starts_keyed_and_verifies_only_under_its_key(backend: Backend) {
+    let db = Db::new(backend).await;
     let s = db.store().await;
     add_accounts(&s, 0..3).await;
     assert_eq!(head(&s).await.seq, 4);
@@ -113,18 +107,15 @@ async fn a_fresh_chain_starts_keyed_and_verifies_only_under_its_key() {
     // Opening it again keys nothing twice.
     assert_eq!(head(&db.store().await).await.seq, 4);
 
-    let stranger = SqliteStore::open(&db.file, Keys::generate().derive_audit_key())
-        .await
-        .unwrap();
+    let stranger = db.existing_with(Keys::generate().derive_audit_key()).await;
     assert_eq!(
         stranger.verify_chain(None).await.unwrap(),
         broken(1, "content does not match its link")
     );
 }
 
-#[tokio::test]
-async fn alteration_and_removal_are_caught() {
-    let db = Db::new().await;
+async fn alteration_and_removal_are_caught(backend: Backend) {
+    let db = Db::new(backend).await;
     let s = db.store().await;
     add_accounts(&s, 0..4).await;
     assert_eq!(s.audit_of("a2", 10).await.unwrap().len(), 1);
@@ -147,8 +138,7 @@ async fn alteration_and_removal_are_caught() {
     assert_eq!(s.verify_chain(None).await.unwrap(), broken(3, "event missing"));
 }
 
-#[tokio::test]
-async fn rewriting_with_recomputed_sha256_links_is_caught() {
+async fn rewriting_with_recomputed_sha256_links_is_caught(backend: Backend) {
     // Each way of relabelling what was rewritten, on a chain of its own.
     let cases = [
         (2, None, broken(2, "content does not match its link")),
@@ -156,7 +146,7 @@ async fn rewriting_with_recomputed_sha256_links_is_caught() {
         (1, Some("sha256"), broken(4, "the chain does not end keyed")),
     ];
     for (from, label, expected) in cases {
-        let db = Db::new().await;
+        let db = Db::new(backend).await;
         let s = db.store().await;
         add_accounts(&s, 0..3).await;
         db.rewrite_with_sha256(from, label).await;
@@ -164,9 +154,8 @@ async fn rewriting_with_recomputed_sha256_links_is_caught() {
     }
 }
 
-#[tokio::test]
-async fn a_rewound_tip_is_caught_by_the_recorded_head() {
-    let db = Db::new().await;
+async fn a_rewound_tip_is_caught_by_the_recorded_head(backend: Backend) {
+    let db = Db::new(backend).await;
     let s = db.store().await;
     add_accounts(&s, 0..4).await;
     let recorded = head(&s).await;
@@ -203,7 +192,12 @@ async fn a_rewound_tip_is_caught_by_the_recorded_head() {
 
 #[tokio::test]
 async fn a_chain_linked_before_the_key_is_sealed_by_the_switch() {
-    let db = Db::new().await;
+    // Only SQLite held chains linked before the key: PostgreSQL's schema
+    // starts with the keyed chain.
+    let db = Db::new(Backend::Sqlite).await;
+    let shiming_testdb::Raw::Sqlite(raw) = &db.raw else {
+        unreachable!("a SQLite database")
+    };
     // The schema as it was before the keyed chain, and three events as the
     // code of that time wrote them.
     let mut before = sqlx::migrate!("./migrations/sqlite");
@@ -214,7 +208,7 @@ async fn a_chain_linked_before_the_key_is_sealed_by_the_switch() {
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    before.run(&db.raw).await.unwrap();
+    before.run(raw).await.unwrap();
     let mut prev = GENESIS.to_vec();
     for seq in 1..=3 {
         let account = format!("old{seq}");
@@ -225,13 +219,13 @@ async fn a_chain_linked_before_the_key_is_sealed_by_the_switch() {
             .bind(&account)
             .bind(&prev)
             .bind(&link[..])
-            .execute(&db.raw)
+            .execute(raw)
             .await
             .unwrap();
         sqlx::query("UPDATE audit_head SET seq = ?, hash = ?")
             .bind(seq)
             .bind(&link[..])
-            .execute(&db.raw)
+            .execute(raw)
             .await
             .unwrap();
         prev = link.to_vec();
@@ -263,7 +257,7 @@ async fn a_chain_linked_before_the_key_is_sealed_by_the_switch() {
         ]
     );
     let details: String = sqlx::query_scalar("SELECT details FROM audit_events WHERE seq = 4")
-        .fetch_one(&db.raw)
+        .fetch_one(raw)
         .await
         .unwrap();
     assert_eq!(
@@ -279,3 +273,10 @@ async fn a_chain_linked_before_the_key_is_sealed_by_the_switch() {
         broken(4, "content does not match its link")
     );
 }
+
+on_every_backend!(
+    a_fresh_chain_starts_keyed_and_verifies_only_under_its_key,
+    alteration_and_removal_are_caught,
+    rewriting_with_recomputed_sha256_links_is_caught,
+    a_rewound_tip_is_caught_by_the_recorded_head,
+);

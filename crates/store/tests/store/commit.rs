@@ -12,7 +12,7 @@ use shiming_domain::rebind::{LimitRefusal, RebindLimits, YEAR_SECS};
 use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus};
 use shiming_store::*;
 
-use crate::common::{intact_events, session, session_ids, store, Db, Dump};
+use crate::common::{intact_events, on_every_backend, session, session_ids, store, Db, Dump};
 
 use CredentialKind::{Phone, Wechat};
 
@@ -111,7 +111,7 @@ fn commit(kind: CredentialKind, new: Option<NewCredential>, expected: ExpectedOu
 /// - a sign-in code for `p-old` and a sign-in flow, of no account.
 struct World {
     db: Db,
-    s: SqliteStore,
+    s: std::sync::Arc<dyn Store>,
     /// The credential id of `p-old`.
     phone: i64,
     /// The open change of `OTHER`.
@@ -119,8 +119,8 @@ struct World {
 }
 
 impl World {
-    async fn new() -> World {
-        let (db, s) = store().await;
+    async fn new(backend: Backend) -> World {
+        let (db, s) = store(backend).await;
         for (id, nature, phone, tag) in [
             (ACC, Nature::Enterprise, "p-old", "A"),
             (OTHER, Nature::Personal, "p-other", "Z"),
@@ -303,9 +303,8 @@ fn kinds(events: &[AuditRecord]) -> Vec<&str> {
     events.iter().map(|e| e.kind.as_str()).collect()
 }
 
-#[tokio::test]
-async fn a_confirmed_change_commits_once() {
-    let w = World::new().await;
+async fn a_confirmed_change_commits_once(backend: Backend) {
+    let w = World::new(backend).await;
     let confirm = w.rebind_phone_to_b(START + 10).await;
     assert_eq!(w.s.commit_rebind(confirm.clone()).await.unwrap(), 2);
     assert_eq!(w.view().await.credential(Phone).unwrap().value_sealed, b"sealed p-new");
@@ -317,9 +316,8 @@ async fn a_confirmed_change_commits_once() {
     assert!(matches!(err, Ok(StoreError::Conflict(_))), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_change_unproven_expired_ended_or_of_another_account_commits_nothing() {
-    let w = World::new().await;
+async fn a_change_unproven_expired_ended_or_of_another_account_commits_nothing(backend: Backend) {
+    let w = World::new(backend).await;
     let expected = outcome(Some(w.phone), true, RealNameStatus::Verified, Nature::Personal);
     let confirm = |id, at| RebindCommit {
         pending_id: Some(id),
@@ -349,9 +347,8 @@ async fn a_change_unproven_expired_ended_or_of_another_account_commits_nothing()
     assert!(matches!(err, Ok(StoreError::Conflict(_))), "another account's: {err:?}");
 }
 
-#[tokio::test]
-async fn a_rebind_swaps_the_credential_with_its_attestation() {
-    let w = World::new().await;
+async fn a_rebind_swaps_the_credential_with_its_attestation(backend: Backend) {
+    let w = World::new(backend).await;
     let at = START + 10;
     w.s.commit_rebind(w.rebind_phone_to_b(at).await).await.unwrap();
 
@@ -383,15 +380,15 @@ async fn a_rebind_swaps_the_credential_with_its_attestation() {
         "the old attestation went with it"
     );
     assert_eq!(
-        w.db.count("persons", "person_hash = CAST('A' AS BLOB)").await,
+        w.db.count("persons", &format!("person_hash = {}", w.db.raw.blob(b"A")))
+            .await,
         1,
         "the person A stays known"
     );
 }
 
-#[tokio::test]
-async fn a_wechat_rebind_swaps_the_identity_with_its_nickname_and_openid() {
-    let w = World::new().await;
+async fn a_wechat_rebind_swaps_the_identity_with_its_nickname_and_openid(backend: Backend) {
+    let w = World::new(backend).await;
     w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap();
     let first = w.id_of(Wechat).await;
 
@@ -412,17 +409,15 @@ async fn a_wechat_rebind_swaps_the_identity_with_its_nickname_and_openid() {
     );
     assert_eq!(view.credential(Phone).unwrap().id, w.phone, "the phone stays");
     let openids: Vec<(i64, String, Vec<u8>)> =
-        sqlx::query_as("SELECT credential_id, appid, openid_sealed FROM credential_openids")
-            .fetch_all(&w.db.raw)
-            .await
-            .unwrap();
+        w.db.raw
+            .rows("SELECT credential_id, appid, openid_sealed FROM credential_openids")
+            .await;
     assert_eq!(openids, [(wechat.id, "app".to_owned(), b"openid of w-2".to_vec())]);
     assert_eq!(w.s.account_by_credential(Wechat, b"w-1").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_rebind_or_unbind_revokes_the_other_sessions_and_a_plain_bind_none() {
-    let w = World::new().await;
+async fn a_rebind_or_unbind_revokes_the_other_sessions_and_a_plain_bind_none(backend: Backend) {
+    let w = World::new(backend).await;
     let all = ["ses", "ses-2", "ses-3"];
     assert_eq!(w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap(), 0);
     assert_eq!(session_ids(&w.s, ACC).await, all, "a plain bind revokes none");
@@ -457,9 +452,8 @@ async fn a_rebind_or_unbind_revokes_the_other_sessions_and_a_plain_bind_none() {
     assert_eq!(session_ids(&w.s, OTHER).await, ["other-ses"]);
 }
 
-#[tokio::test]
-async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
-    let w = World::new().await;
+async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows(backend: Backend) {
+    let w = World::new(backend).await;
     w.open("ses-2", credential(Phone, "p-next", Some("A")), START).await;
     assert!(w
         .s
@@ -517,9 +511,8 @@ async fn a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows() {
     }
 }
 
-#[tokio::test]
-async fn rebinds_are_recorded_for_rebinds_only() {
-    let w = World::new().await;
+async fn rebinds_are_recorded_for_rebinds_only(backend: Backend) {
+    let w = World::new(backend).await;
     let (t1, t2, t3, t4) = (START + 10, START + 200, START + 400, START + 600);
     w.s.commit_rebind(w.bind_wechat_of_a(t1)).await.unwrap();
     assert!(w.s.rebinds_since(ACC, 0).await.unwrap().is_empty(), "a plain bind");
@@ -560,9 +553,8 @@ async fn rebinds_are_recorded_for_rebinds_only() {
     assert!(w.s.rebinds_since(OTHER, 0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_commit_appends_its_audit_events_to_an_intact_chain() {
-    let w = World::new().await;
+async fn a_commit_appends_its_audit_events_to_an_intact_chain(backend: Backend) {
+    let w = World::new(backend).await;
     let (t1, t2, t3) = (START + 10, START + 200, START + 400);
     let seq = intact_events(&w.s).await;
     w.s.commit_rebind(w.rebind_phone_to_b(t1).await).await.unwrap();
@@ -622,20 +614,20 @@ async fn a_commit_appends_its_audit_events_to_an_intact_chain() {
 /// phone_sealed, text_sealed, created_at, claimed_until, attempts, sent_at.
 type QueuedNotice = (Vec<u8>, Vec<u8>, i64, Option<i64>, i64, Option<i64>);
 
-#[tokio::test]
-async fn a_commit_queues_its_text_notices_and_the_account_notice() {
-    let w = World::new().await;
+async fn a_commit_queues_its_text_notices_and_the_account_notice(backend: Backend) {
+    let w = World::new(backend).await;
     let at = START + 10;
     let confirm = w.rebind_phone_to_b(at).await;
     let owed = confirm.notices.clone();
     w.s.commit_rebind(confirm).await.unwrap();
 
-    let queued: Vec<QueuedNotice> = sqlx::query_as(
-        "SELECT phone_sealed, text_sealed, created_at, claimed_until, attempts, sent_at FROM notices ORDER BY id",
-    )
-    .fetch_all(&w.db.raw)
-    .await
-    .unwrap();
+    let queued: Vec<QueuedNotice> =
+        w.db.raw
+            .rows(
+                "SELECT phone_sealed, text_sealed, created_at, claimed_until, CAST(attempts AS BIGINT), sent_at \
+             FROM notices ORDER BY id",
+            )
+            .await;
     let expected: Vec<_> = owed
         .iter()
         .map(|n| (n.phone_sealed.clone(), n.text_sealed.clone(), at, None, 0, None))
@@ -662,9 +654,8 @@ async fn a_commit_queues_its_text_notices_and_the_account_notice() {
     assert!(w.s.account_notices(OTHER, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_preview_that_no_longer_holds_is_refused_and_changes_nothing() {
-    let w = World::new().await;
+async fn a_preview_that_no_longer_holds_is_refused_and_changes_nothing(backend: Backend) {
+    let w = World::new(backend).await;
     // Proven as if the real-name person stayed: it does not, B is another.
     let stale = outcome(Some(w.phone), false, RealNameStatus::Verified, Nature::Enterprise);
     let confirm = w.proven(credential(Phone, "p-new", Some("B")), stale, START + 10).await;
@@ -675,10 +666,9 @@ async fn a_preview_that_no_longer_holds_is_refused_and_changes_nothing() {
     assert_eq!(open.map(|p| p.id), id, "the pending change stays open");
 }
 
-#[tokio::test]
-async fn an_account_not_active_is_refused_and_nothing_changes() {
+async fn an_account_not_active_is_refused_and_nothing_changes(backend: Backend) {
     for state in [AccountState::Frozen, AccountState::Banned, AccountState::Deleted] {
-        let w = World::new().await;
+        let w = World::new(backend).await;
         let confirm = w.rebind_phone_to_b(START + 10).await;
         w.db.exec(&format!(
             "UPDATE accounts SET state = '{}' WHERE id = '{ACC}'",
@@ -693,9 +683,8 @@ async fn an_account_not_active_is_refused_and_nothing_changes() {
     }
 }
 
-#[tokio::test]
-async fn the_rebind_limits_refuse_and_nothing_changes() {
-    let w = World::new().await;
+async fn the_rebind_limits_refuse_and_nothing_changes(backend: Backend) {
+    let w = World::new(backend).await;
     let at = START + 10;
     w.s.commit_rebind(w.rebind_phone_to_b(at).await).await.unwrap();
     let phone = w.id_of(Phone).await;
@@ -731,17 +720,15 @@ async fn the_rebind_limits_refuse_and_nothing_changes() {
     w.s.commit_rebind(confirm).await.unwrap();
 }
 
-#[tokio::test]
-async fn unbinding_the_last_credential_is_refused_and_changes_nothing() {
-    let w = World::new().await;
+async fn unbinding_the_last_credential_is_refused_and_changes_nothing(backend: Backend) {
+    let w = World::new(backend).await;
     let expected = outcome(Some(w.phone), false, RealNameStatus::Unverified, Nature::Enterprise);
     let err = w.refused(commit(Phone, None, expected, START + 10)).await;
     assert!(matches!(err, Ok(StoreError::LastCredential)), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing() {
-    let w = World::new().await;
+async fn a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing(backend: Backend) {
+    let w = World::new(backend).await;
     let confirm = w.rebind_phone_to_b(START + 10).await;
     let third = NewAccount {
         id: "third".into(),
@@ -755,9 +742,8 @@ async fn a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing()
     assert!(matches!(err, Ok(StoreError::CredentialInUse)), "{err:?}");
 }
 
-#[tokio::test]
-async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued() {
-    let w = World::new().await;
+async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued(backend: Backend) {
+    let w = World::new(backend).await;
     let code = |at| NewCode {
         account_id: Some(ACC.into()),
         session_id: Some("ses".into()),
@@ -809,9 +795,8 @@ async fn a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued()
     assert_ne!(newer.id, pending.id);
 }
 
-#[tokio::test]
-async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_keeps_it() {
-    let w = World::new().await;
+async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_keeps_it(backend: Backend) {
+    let w = World::new(backend).await;
     let at = START + 10;
     let id = w.open("ses", credential(Wechat, "w-new", None), at).await;
     let proof = |at| Proof {
@@ -843,3 +828,22 @@ async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_ke
     // A change past its time takes no person.
     assert!(!w.s.prove_change(id, Some(person("C")), &proof(at + TTL)).await.unwrap());
 }
+
+on_every_backend!(
+    a_confirmed_change_commits_once,
+    a_change_unproven_expired_ended_or_of_another_account_commits_nothing,
+    a_rebind_swaps_the_credential_with_its_attestation,
+    a_wechat_rebind_swaps_the_identity_with_its_nickname_and_openid,
+    a_rebind_or_unbind_revokes_the_other_sessions_and_a_plain_bind_none,
+    a_commit_ends_the_accounts_other_changes_codes_and_oauth_flows,
+    rebinds_are_recorded_for_rebinds_only,
+    a_commit_appends_its_audit_events_to_an_intact_chain,
+    a_commit_queues_its_text_notices_and_the_account_notice,
+    a_preview_that_no_longer_holds_is_refused_and_changes_nothing,
+    an_account_not_active_is_refused_and_nothing_changes,
+    the_rebind_limits_refuse_and_nothing_changes,
+    unbinding_the_last_credential_is_refused_and_changes_nothing,
+    a_credential_bound_elsewhere_meanwhile_is_refused_and_changes_nothing,
+    a_code_opens_its_pending_change_only_when_its_limits_let_it_be_issued,
+    a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_keeps_it,
+);

@@ -1,124 +1,112 @@
-//! What the store's tests share: a database file in a fresh folder with a
+//! What the store's tests share: a fresh database of either backend with a
 //! raw connection beside the store (to read, or tamper with, what the store
-//! wrote), a dump of every row, and the plain accounts and binds most tests
-//! start from.
+//! wrote), a dump of every row, the plain accounts and binds most tests
+//! start from, and [`on_every_backend!`], which runs a test on each backend.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::json;
 use shiming_domain::rebind::RebindLimits;
 use shiming_domain::{CredentialKind, Nature, RealNameStatus};
 use shiming_store::*;
+use shiming_testdb::{Raw, TestDatabase};
 use shiming_vault::{AuditKey, Keys};
-use sqlx::SqlitePool;
 
-pub struct Db {
-    _dir: tempfile::TempDir,
-    pub file: PathBuf,
-    pub key: AuditKey,
-    pub raw: SqlitePool,
+pub use shiming_testdb::Dump;
+
+/// Runs each named test, an `async fn(Backend)`, on every backend: as
+/// `name::sqlite` and `name::postgres` (skipped, with a notice, where no
+/// PostgreSQL answers).
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name(shiming_store::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                if shiming_testdb::postgres_server().await.is_some() {
+                    super::$name(shiming_store::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_every_backend;
+
+/// Where a test's database lives; dropped with it.
+enum Place {
+    Folder(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] TestDatabase),
 }
 
-/// Every row of every table (the migrations' bookkeeping aside), by table,
-/// in rowid order, each row rendered with SQL `quote()`, rowid first.
-pub type Dump = BTreeMap<String, Vec<String>>;
+pub struct Db {
+    pub url: String,
+    pub key: AuditKey,
+    /// Plain SQL beside the store.
+    pub raw: Raw,
+    _place: Place,
+}
 
 impl Db {
-    /// An empty folder, a fresh key, and a raw connection to the file.
-    pub async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("t.db");
-        let raw = SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&file)
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
+    /// A fresh database of `backend` and a fresh key.
+    pub async fn new(backend: Backend) -> Self {
+        let (url, place) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("t.db").display());
+                (url, Place::Folder(dir))
+            }
+            Backend::Postgres => {
+                let db = TestDatabase::create().await.expect("PostgreSQL answers");
+                (db.url.clone(), Place::Postgres(db))
+            }
+        };
         Db {
-            _dir: dir,
-            file,
+            raw: Raw::connect(&url).await,
+            url,
             key: Keys::generate().derive_audit_key(),
-            raw,
+            _place: place,
         }
     }
 
     /// The store as the service opens it: with the key, migrated.
-    pub async fn store(&self) -> SqliteStore {
-        let s = SqliteStore::open(&self.file, self.key.clone()).await.unwrap();
-        s.migrate().await.unwrap();
-        s
+    pub async fn store(&self) -> Arc<dyn Store> {
+        open(&self.url, self.key.clone(), StoreTuning::default()).await.unwrap()
+    }
+
+    /// The database as it is, opened with `key` (not migrated).
+    pub async fn existing_with(&self, key: AuditKey) -> Arc<dyn Store> {
+        open_existing(&self.url, key).await.unwrap()
     }
 
     pub async fn exec(&self, sql: &str) {
-        sqlx::query(sql).execute(&self.raw).await.unwrap();
+        self.raw.exec(sql).await
     }
 
     /// The number of rows of `table` that match `filter`.
     pub async fn count(&self, table: &str, filter: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {filter}"))
-            .fetch_one(&self.raw)
-            .await
-            .unwrap()
+        self.raw.count(table, filter).await
     }
 
     /// The whole database, to compare before and after something that must
     /// change nothing.
     pub async fn dump(&self) -> Dump {
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name",
-        )
-        .fetch_all(&self.raw)
-        .await
-        .unwrap();
-        assert!(tables.len() > 10, "the schema is there: {tables:?}");
-        let mut dump = Dump::new();
-        for table in tables {
-            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
-                .bind(&table)
-                .fetch_all(&self.raw)
-                .await
-                .unwrap();
-            // A table WITHOUT ROWID is ordered by its primary key, which
-            // the row shows; any other by its rowid, shown too.
-            let without_rowid: bool = sqlx::query_scalar("SELECT wr FROM pragma_table_list WHERE name = ?")
-                .bind(&table)
-                .fetch_one(&self.raw)
-                .await
-                .unwrap();
-            let (rowid, order) = if without_rowid {
-                (None, "1")
-            } else {
-                (Some("quote(rowid)".to_owned()), "rowid")
-            };
-            let row: Vec<String> = rowid
-                .into_iter()
-                .chain(columns.iter().map(|c| format!("quote(\"{c}\")")))
-                .collect();
-            let rows = sqlx::query_scalar(&format!(
-                "SELECT {} FROM \"{table}\" ORDER BY {order}",
-                row.join(" || ',' || ")
-            ))
-            .fetch_all(&self.raw)
-            .await
-            .unwrap();
-            dump.insert(table, rows);
-        }
-        dump
+        self.raw.dump().await
     }
 }
 
-/// A migrated store on a fresh database, with its raw connection.
-pub async fn store() -> (Db, SqliteStore) {
-    let db = Db::new().await;
+/// A migrated store on a fresh database of `backend`, with its raw connection.
+pub async fn store(backend: Backend) -> (Db, Arc<dyn Store>) {
+    let db = Db::new(backend).await;
     let s = db.store().await;
     (db, s)
 }
 
 /// The number of events of an intact chain (the first is the keyed switch).
-pub async fn intact_events(s: &SqliteStore) -> i64 {
+pub async fn intact_events(s: &Arc<dyn Store>) -> i64 {
     match s.verify_chain(None).await.unwrap() {
         ChainReport::Intact { head } => head.seq,
         broken => panic!("{broken:?}"),
@@ -173,7 +161,7 @@ pub fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
 }
 
 /// A session of `account_id` that expires at `expires_at`.
-pub async fn session(s: &SqliteStore, account_id: &str, id: &str, expires_at: i64) {
+pub async fn session(s: &Arc<dyn Store>, account_id: &str, id: &str, expires_at: i64) {
     let mut token_hash = [0; 32];
     token_hash[..id.len()].copy_from_slice(id.as_bytes());
     let session = NewSession {
@@ -197,7 +185,7 @@ pub async fn session(s: &SqliteStore, account_id: &str, id: &str, expires_at: i6
 }
 
 /// The ids of the account's sessions.
-pub async fn session_ids(s: &SqliteStore, account_id: &str) -> Vec<String> {
+pub async fn session_ids(s: &Arc<dyn Store>, account_id: &str) -> Vec<String> {
     let mut ids: Vec<_> = s
         .sessions_of(account_id)
         .await

@@ -1,6 +1,7 @@
-//! The store's tests on real database files, in one test binary.
+//! The store's tests on real databases, in one test binary: each on SQLite
+//! and on PostgreSQL (see `common::on_every_backend!`).
 //!
-//! - `sqlite`: constraints, atomic limits and codes;
+//! - `rules`: constraints, atomic limits and codes;
 //! - `audit`: the audit chain, and what tampering it catches;
 //! - `commit`: the commit of a bind, rebind or unbind (`commit_rebind`);
 //! - `upkeep`: the notice queue (`claim_notices`, `finish_notice`) and `sweep`.
@@ -8,5 +9,5 @@
 mod audit;
 mod commit;
 mod common;
-mod sqlite;
+mod rules;
 mod upkeep;

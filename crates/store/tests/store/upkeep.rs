@@ -2,9 +2,11 @@
 //! leases, attempts, giving up, sent notices) and `sweep` (what expired goes,
 //! what lives stays, and nothing else is touched).
 
+use std::sync::Arc;
+
 use shiming_store::*;
 
-use crate::common::{account, bind, phone, session, store, wechat, Db};
+use crate::common::{account, bind, on_every_backend, phone, session, store, wechat, Db};
 
 const LEASE: i64 = 60;
 /// No notice claimed.
@@ -12,7 +14,7 @@ const NONE: [(i64, u32); 0] = [];
 
 /// Queues `n` text notices, the way they are only ever queued: by a commit
 /// (a plain WeChat bind of the account `a`). Returns their ids, oldest first.
-async fn queue(db: &Db, s: &SqliteStore, n: u8) -> Vec<i64> {
+async fn queue(db: &Db, s: &Arc<dyn Store>, n: u8) -> Vec<i64> {
     s.create_account(account("a"), phone(b"p"), 1).await.unwrap();
     let commit = RebindCommit {
         notices: (0..n)
@@ -24,14 +26,16 @@ async fn queue(db: &Db, s: &SqliteStore, n: u8) -> Vec<i64> {
         ..bind("a", wechat(b"w"))
     };
     s.commit_rebind(commit).await.unwrap();
-    sqlx::query_scalar("SELECT id FROM notices ORDER BY id")
-        .fetch_all(&db.raw)
+    db.raw
+        .rows::<(i64,)>("SELECT id FROM notices ORDER BY id")
         .await
-        .unwrap()
+        .into_iter()
+        .map(|(id,)| id)
+        .collect()
 }
 
 /// (id, attempts) of the notices claimed at `now`.
-async fn claim(s: &SqliteStore, now: i64, limit: u32) -> Vec<(i64, u32)> {
+async fn claim(s: &Arc<dyn Store>, now: i64, limit: u32) -> Vec<(i64, u32)> {
     s.claim_notices(now, LEASE, limit)
         .await
         .unwrap()
@@ -40,9 +44,8 @@ async fn claim(s: &SqliteStore, now: i64, limit: u32) -> Vec<(i64, u32)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_claimed_notice_is_not_claimed_again_before_its_lease_ends() {
-    let (db, s) = store().await;
+async fn a_claimed_notice_is_not_claimed_again_before_its_lease_ends(backend: Backend) {
+    let (db, s) = store(backend).await;
     let ids = queue(&db, &s, 3).await;
     let claimed = s.claim_notices(100, LEASE, 2).await.unwrap();
     let what: Vec<_> = claimed
@@ -67,9 +70,8 @@ async fn a_claimed_notice_is_not_claimed_again_before_its_lease_ends() {
     assert_eq!(claim(&s, 101 + LEASE, 10).await, [(ids[2], 0)]);
 }
 
-#[tokio::test]
-async fn failed_attempts_are_counted_and_a_notice_is_given_up_after_five() {
-    let (db, s) = store().await;
+async fn failed_attempts_are_counted_and_a_notice_is_given_up_after_five(backend: Backend) {
+    let (db, s) = store(backend).await;
     let ids = queue(&db, &s, 1).await;
     for attempt in 0..5 {
         // Each claim after the lease of the one before.
@@ -88,9 +90,8 @@ async fn failed_attempts_are_counted_and_a_notice_is_given_up_after_five() {
     assert_eq!(db.count("notices", "attempts = 5 AND sent_at IS NULL").await, 1);
 }
 
-#[tokio::test]
-async fn a_sent_notice_is_never_claimed_again() {
-    let (db, s) = store().await;
+async fn a_sent_notice_is_never_claimed_again(backend: Backend) {
+    let (db, s) = store(backend).await;
     let ids = queue(&db, &s, 2).await;
     assert_eq!(claim(&s, 100, 10).await, [(ids[0], 0), (ids[1], 0)]);
     s.finish_notice(ids[0], NoticeDelivery::Sent { at: 101 }).await.unwrap();
@@ -105,16 +106,12 @@ async fn a_sent_notice_is_never_claimed_again() {
     for now in [later + 1, later + LEASE + 1, 100_000] {
         assert_eq!(claim(&s, now, 10).await, NONE, "at {now}");
     }
-    let sent: Vec<(i64, Option<i64>)> = sqlx::query_as("SELECT id, sent_at FROM notices ORDER BY id")
-        .fetch_all(&db.raw)
-        .await
-        .unwrap();
+    let sent: Vec<(i64, Option<i64>)> = db.raw.rows("SELECT id, sent_at FROM notices ORDER BY id").await;
     assert_eq!(sent, [(ids[0], Some(101)), (ids[1], Some(later))]);
 }
 
-#[tokio::test]
-async fn sweep_deletes_what_expired_and_keeps_what_lives() {
-    let (db, s) = store().await;
+async fn sweep_deletes_what_expired_and_keeps_what_lives(backend: Backend) {
+    let (db, s) = store(backend).await;
     let (now, horizon) = (1_000, 3_600);
     // Four notices: sent, given up, failed once, claimed.
     let notices = queue(&db, &s, 4).await;
@@ -184,28 +181,34 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
     s.sweep(now, horizon).await.unwrap();
     let after = db.dump().await;
 
-    let texts = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).fetch_all(&db.raw);
-    assert_eq!(texts("SELECT id FROM sessions").await.unwrap(), ["live"], "sessions");
-    let left = "SELECT CAST(phone_hash AS TEXT) FROM sms_codes";
-    assert_eq!(texts(left).await.unwrap(), ["live"], "codes");
-    let left = "SELECT CAST(state_hash AS TEXT) FROM oauth_flows";
-    assert_eq!(texts(left).await.unwrap(), ["live"], "OAuth flows");
+    let raw = &db.raw;
+    let texts = |sql: &'static str| async move {
+        let rows: Vec<(String,)> = raw.rows(sql).await;
+        rows.into_iter().map(|(t,)| t).collect::<Vec<_>>()
+    };
+    let blobs = |sql: &'static str| async move {
+        let rows: Vec<(Vec<u8>,)> = raw.rows(sql).await;
+        rows.into_iter()
+            .map(|(b,)| String::from_utf8(b).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts("SELECT id FROM sessions").await, ["live"], "sessions");
+    assert_eq!(blobs("SELECT phone_hash FROM sms_codes").await, ["live"], "codes");
+    assert_eq!(
+        blobs("SELECT state_hash FROM oauth_flows").await,
+        ["live"],
+        "OAuth flows"
+    );
     let left = "SELECT account_id FROM pending_changes";
-    assert_eq!(texts(left).await.unwrap(), ["b"], "pending changes");
-    assert_eq!(
-        texts("SELECT bucket FROM rate_hits").await.unwrap(),
-        ["live"],
-        "rate hits"
-    );
-    assert_eq!(
-        texts("SELECT bucket FROM rate_counts").await.unwrap(),
-        ["live"],
-        "rate counts"
-    );
-    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM notices ORDER BY id")
-        .fetch_all(&db.raw)
+    assert_eq!(texts(left).await, ["b"], "pending changes");
+    assert_eq!(texts("SELECT bucket FROM rate_hits").await, ["live"], "rate hits");
+    assert_eq!(texts("SELECT bucket FROM rate_counts").await, ["live"], "rate counts");
+    let left: Vec<i64> = raw
+        .rows::<(i64,)>("SELECT id FROM notices ORDER BY id")
         .await
-        .unwrap();
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
     assert_eq!(left, notices[2..], "the unsent ones stay, claimed or not");
 
     let swept = [
@@ -223,3 +226,10 @@ async fn sweep_deletes_what_expired_and_keeps_what_lives() {
         }
     }
 }
+
+on_every_backend!(
+    a_claimed_notice_is_not_claimed_again_before_its_lease_ends,
+    failed_attempts_are_counted_and_a_notice_is_given_up_after_five,
+    a_sent_notice_is_never_claimed_again,
+    sweep_deletes_what_expired_and_keeps_what_lives,
+);

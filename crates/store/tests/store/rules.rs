@@ -1,16 +1,15 @@
-//! The SQLite store on a real database file: constraints, atomic limits and
-//! codes. The audit chain has tests of its own, in audit.rs.
+//! The store's rules on each backend: constraints, atomic limits and codes.
+//! The audit chain has tests of its own, in audit.rs.
 
 use std::sync::Arc;
 
 use shiming_domain::{CodePurpose, CredentialKind};
 use shiming_store::*;
 
-use crate::common::{account, bind, intact_events, phone, store, wechat};
+use crate::common::{account, bind, intact_events, on_every_backend, phone, store, wechat};
 
-#[tokio::test]
-async fn binding_keeps_one_credential_per_kind_and_account() {
-    let (_d, s) = store().await;
+async fn binding_keeps_one_credential_per_kind_and_account(backend: Backend) {
+    let (_d, s) = store(backend).await;
     s.create_account(account("a"), phone(b"p1"), 1).await.unwrap();
     s.create_account(account("b"), phone(b"p2"), 1).await.unwrap();
     assert_eq!(s.commit_rebind(bind("a", wechat(b"w1"))).await.unwrap(), 0);
@@ -40,9 +39,8 @@ async fn binding_keeps_one_credential_per_kind_and_account() {
     assert_eq!(intact_events(&s).await, 1 + 3);
 }
 
-#[tokio::test]
-async fn an_oauth_flow_is_taken_once_by_its_browser_before_it_expires() {
-    let (_d, s) = store().await;
+async fn an_oauth_flow_is_taken_once_by_its_browser_before_it_expires(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let flow = OAuthFlow {
         state_hash: b"s".to_vec(),
         browser_hash: b"b".to_vec(),
@@ -63,9 +61,8 @@ async fn an_oauth_flow_is_taken_once_by_its_browser_before_it_expires() {
     assert_eq!(s.take_oauth_flow(b"s", b"b", 11).await.unwrap(), None, "used");
 }
 
-#[tokio::test]
-async fn a_credential_binds_to_one_account_only() {
-    let (_d, s) = store().await;
+async fn a_credential_binds_to_one_account_only(backend: Backend) {
+    let (_d, s) = store(backend).await;
     s.create_account(account("a"), phone(b"h1"), 1).await.unwrap();
     let err = s.create_account(account("b"), phone(b"h1"), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::CredentialInUse), "{err:?}");
@@ -81,9 +78,8 @@ async fn a_credential_binds_to_one_account_only() {
     );
 }
 
-#[tokio::test]
-async fn parallel_creations_for_one_credential_have_one_winner() {
-    let (_d, s) = store().await;
+async fn parallel_creations_for_one_credential_have_one_winner(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let s = Arc::new(s);
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -102,13 +98,12 @@ async fn parallel_creations_for_one_credential_have_one_winner() {
     assert_eq!(won, 1);
 }
 
-/// Writes arriving together are committed together (one transaction for
-/// the batch), each in a savepoint of its own: one that fails leaves nothing
-/// behind, and takes none of the others with it.
-#[tokio::test]
-async fn a_failed_write_in_a_batch_is_undone_alone() {
-    let (db, s) = store().await;
-    let s = Arc::new(s);
+/// Creations arriving together, half of them for one phone: one of those
+/// gets it, and each that fails leaves nothing behind (SQLite commits them
+/// in one batch, each in a savepoint of its own; PostgreSQL each in its own
+/// transaction) and takes none of the others with it.
+async fn a_failed_creation_leaves_nothing_and_takes_no_other_with_it(backend: Backend) {
+    let (db, s) = store(backend).await;
     // Half the accounts want the same phone: one of them gets it, and the
     // others' account rows (inserted before their credential failed) go too.
     let tasks: Vec<_> = (0..40)
@@ -131,8 +126,12 @@ async fn a_failed_write_in_a_batch_is_undone_alone() {
         }
     }
     assert_eq!(created, 21, "20 with their own phone, 1 with the shared one");
-    assert_eq!(db.count("accounts", "1").await, 21, "no account without its credential");
-    assert_eq!(db.count("credentials", "1").await, 21);
+    assert_eq!(
+        db.count("accounts", "TRUE").await,
+        21,
+        "no account without its credential"
+    );
+    assert_eq!(db.count("credentials", "TRUE").await, 21);
     assert_eq!(
         intact_events(&s).await,
         1 + 21,
@@ -140,9 +139,8 @@ async fn a_failed_write_in_a_batch_is_undone_alone() {
     );
 }
 
-#[tokio::test]
-async fn rate_limits_hold_under_parallel_takes() {
-    let (_d, s) = store().await;
+async fn rate_limits_hold_under_parallel_takes(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let s = Arc::new(s);
     let limit = RateLimit {
         bucket: "b".into(),
@@ -173,9 +171,8 @@ async fn rate_limits_hold_under_parallel_takes() {
 /// The counts kept beside the hits agree with the hits, and the window still
 /// slides hit by hit: room comes back when the oldest hit leaves it, and the
 /// refusal says when that is.
-#[tokio::test]
-async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
-    let (db, s) = store().await;
+async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits(backend: Backend) {
+    let (db, s) = store(backend).await;
     let at = three_in_100;
     let refused_for = |r: Result<()>| match r {
         Err(StoreError::RateLimited { retry_after, .. }) => retry_after,
@@ -197,18 +194,18 @@ async fn a_limit_slides_hit_by_hit_and_its_count_matches_its_hits() {
     assert_eq!(refused_for(s.take(&[at(110)]).await), 10);
     s.discard_code(id, &[at(110)]).await.unwrap();
     s.take(&[at(110)]).await.expect("the discarded code gave its hit back");
-    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
-    assert_eq!(count("SELECT hits FROM rate_counts").await.unwrap(), 3);
+    let raw = &db.raw;
+    let count = |sql: &'static str| async move { raw.scalar(sql).await.expect("a value") };
+    assert_eq!(count("SELECT hits FROM rate_counts").await, 3);
     assert_eq!(
-        count("SELECT SUM(hits) FROM rate_hits").await.unwrap(),
+        count("SELECT SUM(hits) FROM rate_hits").await,
         3,
         "the hits that left the window were deleted with their count"
     );
 }
 
-#[tokio::test]
-async fn a_refused_limit_counts_nothing() {
-    let (_d, s) = store().await;
+async fn a_refused_limit_counts_nothing(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let open = RateLimit {
         bucket: "open".into(),
         key: b"k".to_vec(),
@@ -274,9 +271,8 @@ fn holder(account_id: &str, session_id: &str) -> Option<CodeHolder> {
     })
 }
 
-#[tokio::test]
-async fn codes_are_used_once_and_tries_stop_at_the_limit() {
-    let (_d, s) = store().await;
+async fn codes_are_used_once_and_tries_stop_at_the_limit(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let code = |holder: Option<(&str, &str)>| NewCode {
         account_id: holder.map(|h| h.0.to_owned()),
         session_id: holder.map(|h| h.1.to_owned()),
@@ -329,9 +325,8 @@ async fn codes_are_used_once_and_tries_stop_at_the_limit() {
     assert!(matches!(late, Tried::NoCode), "an expired code is not used");
 }
 
-#[tokio::test]
-async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_transaction() {
-    let (db, s) = store().await;
+async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_transaction(backend: Backend) {
+    let (db, s) = store(backend).await;
     let code = login_code(10, 310);
     s.issue_code(code, &[]).await.unwrap();
     let allowance = |limit| RateLimit {
@@ -383,9 +378,8 @@ async fn a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_
     assert!(s.take(&[allowance(2)]).await.is_err(), "the wrong try's hit stays");
 }
 
-#[tokio::test]
-async fn a_parallel_burst_compares_at_most_the_limit() {
-    let (_d, s) = store().await;
+async fn a_parallel_burst_compares_at_most_the_limit(backend: Backend) {
+    let (_d, s) = store(backend).await;
     let s = Arc::new(s);
     let code = login_code(10, 310);
     s.issue_code(code, &[]).await.unwrap();
@@ -402,9 +396,8 @@ async fn a_parallel_burst_compares_at_most_the_limit() {
     assert_eq!(handed_out, 5, "only five guesses ever see the code");
 }
 
-#[tokio::test]
-async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued() {
-    let (db, s) = store().await;
+async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued(backend: Backend) {
+    let (db, s) = store(backend).await;
     let code = || NewCode {
         outbox: Some(OutboxMessage {
             phone_hash: b"p".to_vec(),
@@ -426,26 +419,22 @@ async fn the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued() {
         s.issue_code(code(), &once).await,
         Err(StoreError::RateLimited { .. })
     ));
-    assert_eq!(db.count("sms_codes", "1").await, 1);
-    assert_eq!(db.count("sms_outbox", "1").await, 1, "the refused code left no text");
+    assert_eq!(db.count("sms_codes", "TRUE").await, 1);
+    assert_eq!(db.count("sms_outbox", "TRUE").await, 1, "the refused code left no text");
     let shown = s.outbox(Some(b"p"), 10).await.unwrap();
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].text_sealed, b"sealed text");
 }
 
-#[tokio::test]
-async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by_one() {
-    let (db, s) = store().await;
+async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by_one(backend: Backend) {
+    let (db, s) = store(backend).await;
     let at = three_in_100;
     for now in [0, 0, 10] {
         s.take(&[at(now)]).await.unwrap();
     }
-    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.raw);
-    assert_eq!(
-        count("SELECT COUNT(*) FROM rate_hits").await.unwrap(),
-        2,
-        "one row a second"
-    );
+    let raw = &db.raw;
+    let count = |sql: &'static str| async move { raw.scalar(sql).await.expect("a value") };
+    assert_eq!(count("SELECT COUNT(*) FROM rate_hits").await, 2, "one row a second");
     assert!(s.take(&[at(99)]).await.is_err());
     // Both hits of second 0 leave at 100: room for two.
     s.take(&[at(100)]).await.unwrap();
@@ -455,7 +444,23 @@ async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by
     let code = login_code(100, 400);
     let id = s.issue_code(code, &[]).await.unwrap();
     s.discard_code(id, &[at(100)]).await.unwrap();
-    assert_eq!(count("SELECT hits FROM rate_hits WHERE at = 100").await.unwrap(), 1);
-    assert_eq!(count("SELECT hits FROM rate_counts").await.unwrap(), 2);
-    assert_eq!(count("SELECT SUM(hits) FROM rate_hits").await.unwrap(), 2);
+    assert_eq!(count("SELECT hits FROM rate_hits WHERE at = 100").await, 1);
+    assert_eq!(count("SELECT hits FROM rate_counts").await, 2);
+    assert_eq!(count("SELECT SUM(hits) FROM rate_hits").await, 2);
 }
+
+on_every_backend!(
+    a_failed_creation_leaves_nothing_and_takes_no_other_with_it,
+    binding_keeps_one_credential_per_kind_and_account,
+    an_oauth_flow_is_taken_once_by_its_browser_before_it_expires,
+    a_credential_binds_to_one_account_only,
+    parallel_creations_for_one_credential_have_one_winner,
+    rate_limits_hold_under_parallel_takes,
+    a_limit_slides_hit_by_hit_and_its_count_matches_its_hits,
+    a_refused_limit_counts_nothing,
+    codes_are_used_once_and_tries_stop_at_the_limit,
+    a_try_takes_its_limits_and_a_match_used_up_gives_them_back_in_the_same_transaction,
+    a_parallel_burst_compares_at_most_the_limit,
+    the_outbox_holds_a_codes_text_exactly_when_the_code_was_issued,
+    hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by_one,
+);

@@ -1,0 +1,264 @@
+//! The PostgreSQL implementation: one database shared by every node.
+//!
+//! Each write is one transaction at READ COMMITTED, made race-free by the
+//! rows it locks, always in one order so that two writers wait rather than
+//! deadlock: a rate limit's count row (keys sorted), then the account
+//! (`FOR UPDATE`, or `FOR SHARE` where only its state is read), then its
+//! codes and pending changes, and last the audit head, which every audited
+//! write locks to append (so that writers on every node make one chain) and
+//! holds only for the end of its transaction. Should PostgreSQL still break
+//! a deadlock or a serialization conflict, the transaction is run again from
+//! its start: nothing of the failed one was kept.
+//!
+//! There is no cache of validated sessions here: with several nodes, a
+//! session check reads the database, so a sign-out or a ban on one node
+//! holds on every other at its next request.
+
+mod accounts;
+mod audit;
+mod codes;
+mod notices;
+mod oauth;
+mod outbox;
+mod rebind;
+mod sessions;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use shiming_vault::AuditKey;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+
+use crate::backend::redacted;
+use crate::chain::NextEvent;
+use crate::{AuditDraft, Maintenance, Result, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How many times a transaction is run again after PostgreSQL broke a
+/// deadlock or a serialization conflict with it.
+const RETRIES: u32 = 8;
+
+/// The advisory lock a sweep holds, so that one node sweeps at a time.
+const SWEEP_LOCK: i64 = 0x7368_696d_696e_6701;
+
+/// How the PostgreSQL store connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgTuning {
+    /// Connections this node keeps to the database at most. Every node
+    /// holds its own: N nodes need N × this within PostgreSQL's
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection (or for the database
+    /// to answer a new one) before it fails.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgTuning {
+    fn default() -> Self {
+        PgTuning {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store. It holds the audit key: every event it appends is
+/// linked under it, and the chain is verified with it.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    audit_key: AuditKey,
+}
+
+/// What a write runs against: its transaction and the audit key.
+pub(super) struct Tx<'c> {
+    pub conn: &'c mut PgConnection,
+    pub audit_key: &'c AuditKey,
+}
+
+/// Runs `$body`, an expression that may `.await` and `?` with `$tx: &mut
+/// Tx` in scope, in a transaction of `$store` committed when it succeeds,
+/// and again from the start when PostgreSQL broke a deadlock. What the body
+/// uses of its surroundings it must borrow (it may run more than once).
+macro_rules! write {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &$crate::postgres::PgStore = $store;
+        store
+            .retrying(|| async move {
+                let mut conn = store.pool.begin().await?;
+                let mut tx = $crate::postgres::Tx {
+                    conn: &mut conn,
+                    audit_key: &store.audit_key,
+                };
+                let $tx = &mut tx;
+                let out = $body;
+                conn.commit().await?;
+                Ok(out)
+            })
+            .await
+    }};
+}
+use write;
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://…`), which must exist.
+    /// Does not migrate.
+    pub async fn connect(url: &str, audit_key: AuditKey, tuning: PgTuning) -> Result<Self> {
+        let options = options(url)?.application_name("shiming");
+        // One connection first: a pool that cannot connect reports only that
+        // it timed out, and the operator needs to know why.
+        let first = tokio::time::timeout(tuning.acquire_timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| unreachable(url, "no answer"))?
+            .map_err(|e| unreachable(url, &e.to_string()))?;
+        first.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(tuning.max_connections.max(1))
+            .acquire_timeout(tuning.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(PgStore { pool, audit_key })
+    }
+
+    /// Applies pending migrations to the database at `url` and nothing else:
+    /// needs no key. The migrator holds an advisory lock meanwhile, so nodes
+    /// starting together migrate once.
+    pub async fn migrate_schema(url: &str) -> Result<()> {
+        let mut conn = PgConnection::connect_with(&options(url)?)
+            .await
+            .map_err(|e| unreachable(url, &e.to_string()))?;
+        MIGRATOR.run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    /// Applies pending migrations, then keys the audit chain if it is not
+    /// keyed yet (a fresh database gets the switch event as its first event).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        self.key_chain().await
+    }
+
+    /// Runs one attempt of a transaction, and runs it again while it fails
+    /// with a deadlock or a serialization conflict, a few times at most.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(StoreError::Database(e)) if transient(&e) && tries < RETRIES => {
+                    tries += 1;
+                    tracing::debug!(tries, "a transaction met a deadlock; running it again");
+                    // Spread the retries of the transactions that collided.
+                    let wait = 1 + u64::from(tries) * u64::from(std::process::id() % 7 + 1);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn options(url: &str) -> Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url).map_err(|e| StoreError::Url(format!("{}: {e}", redacted(url))))
+}
+
+fn unreachable(url: &str, why: &str) -> StoreError {
+    StoreError::Unreachable(format!("{}: {why}", redacted(url)))
+}
+
+/// Whether PostgreSQL ended the transaction to break a deadlock (40P01) or a
+/// serialization conflict (40001): running it again may succeed.
+fn transient(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+/// Maps a unique-constraint violation to [`StoreError::CredentialInUse`].
+fn credential_conflict(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => StoreError::CredentialInUse,
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Appends one event to the audit chain inside the caller's transaction,
+/// linked under the audit key. The head's row lock serialises appends from
+/// every node until the transaction ends.
+async fn append_audit(tx: &mut Tx<'_>, draft: &AuditDraft) -> Result<()> {
+    let (seq, head): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *tx.conn)
+        .await?;
+    let e = NextEvent::after(seq, head, draft, tx.audit_key);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.seq)
+    .bind(e.at)
+    .bind(e.kind)
+    .bind(&e.account_id)
+    .bind(&e.details)
+    .bind(&e.prev)
+    .bind(&e.link[..])
+    .bind(e.link_kind)
+    .execute(&mut *tx.conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(e.seq)
+        .bind(&e.link[..])
+        .execute(&mut *tx.conn)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Maintenance for PgStore {
+    async fn ping(&self) -> Result<()> {
+        // A query on the schema, not `SELECT 1`: a database that answers but
+        // lost its tables (or was never migrated) is not ready either.
+        sqlx::query("SELECT seq FROM audit_head").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn sweep(&self, now: i64, horizon: i64) -> Result<()> {
+        write!(self, |tx| {
+            // One node sweeps at a time; the others find the lock taken and
+            // leave it to that one.
+            let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(SWEEP_LOCK)
+                .fetch_one(&mut *tx.conn)
+                .await?;
+            if mine {
+                for (sql, bound) in [
+                    ("DELETE FROM sessions WHERE expires_at <= $1", now),
+                    ("DELETE FROM sms_codes WHERE expires_at <= $1", now),
+                    // Pending changes and sent notices hold sealed personal data: kept no longer than needed.
+                    ("DELETE FROM pending_changes WHERE expires_at <= $1", now),
+                    ("DELETE FROM oauth_flows WHERE expires_at <= $1", now),
+                    // A key whose newest hit is past the horizon goes whole; a
+                    // busier key's old hits go at its next take.
+                    (
+                        "DELETE FROM rate_hits h USING rate_counts c \
+                         WHERE c.bucket = h.bucket AND c.key = h.key AND c.newest <= $1",
+                        now - horizon,
+                    ),
+                    ("DELETE FROM rate_counts WHERE newest <= $1", now - horizon),
+                ] {
+                    sqlx::query(sql).bind(bound).execute(&mut *tx.conn).await?;
+                }
+                sqlx::query("DELETE FROM notices WHERE sent_at IS NOT NULL OR attempts >= 5")
+                    .execute(&mut *tx.conn)
+                    .await?;
+            }
+        })
+    }
+}
