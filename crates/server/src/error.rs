@@ -112,6 +112,8 @@ pub enum ApiError {
     SmsDeliveryFailed,
     #[error("the real-name verifier is unavailable; try again later")]
     VerifierUnavailable,
+    #[error("the database is unavailable; try again later")]
+    StorageUnavailable,
     #[error("something went wrong on our side")]
     Internal(String),
 }
@@ -175,6 +177,7 @@ impl ApiError {
             PayloadTooLarge => "payload_too_large",
             SmsDeliveryFailed => "sms_delivery_failed",
             VerifierUnavailable => "verifier_unavailable",
+            StorageUnavailable => "storage_unavailable",
             Internal(_) => "internal",
         }
     }
@@ -215,7 +218,7 @@ impl ApiError {
             TooManyAttempts | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             SmsDeliveryFailed => StatusCode::BAD_GATEWAY,
-            VerifierUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            VerifierUnavailable | StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -246,6 +249,10 @@ impl From<StoreError> for ApiError {
             StoreError::PreviewChanged => ApiError::PreviewChanged,
             StoreError::RebindLimit(refusal) => refusal.into(),
             StoreError::AccountRestricted(state) => ApiError::AccountRestricted(state.as_str()),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                ApiError::StorageUnavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -367,7 +374,8 @@ mod tests {
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,
                 SmsDeliveryFailed => VerifierUnavailable,
-                VerifierUnavailable => Internal(String::new()),
+                VerifierUnavailable => StorageUnavailable,
+                StorageUnavailable => Internal(String::new()),
                 Internal(_) => break,
             };
             let seen: HashSet<_> = all.iter().map(discriminant).collect();

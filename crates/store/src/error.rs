@@ -57,6 +57,27 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (it is down, restarting,
+    /// or refusing connections) rather than refusing what was asked: the
+    /// request may succeed once it is back, and nothing of it was applied.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unreachable(_) => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => true,
+                // Connection exceptions (class 08), the server shutting down
+                // or starting (57P01–57P03), and too many connections (53300).
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// Parses a stored enum word; a word the code does not know is a damaged row.
 pub(crate) fn word<T>(parse: fn(&str) -> Option<T>, stored: String) -> Result<T, StoreError> {
     parse(&stored).ok_or_else(|| StoreError::Damaged(format!("unknown stored value {stored:?}")))
