@@ -81,9 +81,11 @@ pub(crate) async fn open_data(config: &Config) -> anyhow::Result<(Arc<dyn Store>
     // The data folder first: in dev the secrets are generated into it.
     create_data_dir(config)?;
     let secrets = secrets::load(config)?;
-    let store = shiming_store::open(&config.database_url(), secrets.audit_key, config.store_tuning())
+    let store = shiming_store::open(&config.database_url(), secrets.audit_key.clone(), config.store_tuning())
         .await
         .context("opening and migrating the database")?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    secrets::check_shared(&*store, &secrets, now).await?;
     Ok((store, Vault::new(&secrets.keys)))
 }
 

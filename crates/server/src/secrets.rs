@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use shiming_domain::Secret;
-use shiming_vault::{AuditKey, Keys};
+use shiming_store::{KeyCheck, Store};
+use shiming_vault::{ct_eq, AuditKey, Keys, Vault};
 
 use crate::config::Config;
 
@@ -104,5 +105,50 @@ fn write_new(path: &Path, keys: &Keys) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The text the key check is made of, and the vault context it is sealed and
+/// hashed under.
+const KEY_CHECK: &str = "shiming: the secrets every node of a database shares";
+const KEY_CHECK_CONTEXT: &str = "key_check";
+
+/// Refuses to go on with secrets other than those the database's data was
+/// written with. The first start records what its secrets make of a fixed
+/// text; every later start, of any node, must make the same of it. Without
+/// this a node with another encryption key would write what the others
+/// cannot open, with another pepper find nobody, and with another audit key
+/// link events that break the chain.
+pub async fn check_shared(store: &dyn Store, secrets: &Secrets, now: i64) -> anyhow::Result<()> {
+    let vault = Vault::new(&secrets.keys);
+    let ours = KeyCheck {
+        sealed: vault.seal(KEY_CHECK_CONTEXT, KEY_CHECK.as_bytes()),
+        peppered: vault.keyed_hash(KEY_CHECK_CONTEXT, KEY_CHECK).to_vec(),
+        audit_mac: secrets.audit_key.tag(KEY_CHECK.as_bytes()).to_vec(),
+        created_at: now,
+    };
+    let stored = store.key_check(ours.clone()).await.context("reading the key check")?;
+    let differs = |what: &str, setting: &str| {
+        anyhow::anyhow!(
+            "this node's {what} ({setting}) is not the one this database's data was written with: \
+             every node on one database must run with the same secrets (see docs/deployment.md); \
+             nothing was written"
+        )
+    };
+    if !vault
+        .open(KEY_CHECK_CONTEXT, &stored.sealed)
+        .is_ok_and(|text| text == KEY_CHECK.as_bytes())
+    {
+        return Err(differs("encryption key", "secrets.encryption_key"));
+    }
+    if !ct_eq(&stored.peppered, &ours.peppered) {
+        return Err(differs("pepper", "secrets.pepper"));
+    }
+    if !ct_eq(&stored.audit_mac, &ours.audit_mac) {
+        return Err(differs(
+            "audit key",
+            "secrets.audit_key, or the pepper it is derived from",
+        ));
+    }
     Ok(())
 }

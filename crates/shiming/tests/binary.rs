@@ -646,3 +646,35 @@ fn serve_dev_verifies_a_wechat_real_name_through_wechats_own_check() {
         "only WeChat's own endpoints"
     );
 }
+
+/// The data folder's database remembers the secrets it was written with: a
+/// start with others (a restored backup, a mistyped secret) is refused.
+#[test]
+fn a_start_with_other_secrets_than_the_data_was_written_with_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve(&data, tmp.path());
+    phone_sign_in(&Client::new(), &served.base, "+8613800138010");
+    let (status, _) = served.terminate();
+    assert!(status.success());
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env(
+            "SHIMING_SECRETS__ENCRYPTION_KEY",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .env(
+            "SHIMING_SECRETS__PEPPER",
+            "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("this node's encryption key (secrets.encryption_key) is not the one"),
+        "{stderr}"
+    );
+}

@@ -349,6 +349,86 @@ fn rebinds_racing_on_two_nodes_commit_once_and_the_chain_stays_one() {
     assert_eq!(n.audit_verify(), format!("audit chain intact: {events} events"));
 }
 
+#[test]
+fn a_node_with_other_secrets_is_refused_at_start_and_writes_nothing() {
+    const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    const K3: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(TestDatabase::create()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = |key: &'static str, pepper: &'static str| {
+        vec![
+            ("SHIMING_DATABASE__URL", db.url.clone()),
+            ("SHIMING_SECRETS__ENCRYPTION_KEY", key.to_owned()),
+            ("SHIMING_SECRETS__PEPPER", pepper.to_owned()),
+        ]
+    };
+    let first = secrets(K1, K2);
+    let borrowed: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let node = serve_with(&dir.path().join("a"), dir.path(), &borrowed);
+    let c = Client::new();
+    let token = phone_sign_in(&c, &node.base, "+8613800138009");
+    let raw = rt.block_on(Raw::connect(&db.url));
+    let before = rt.block_on(raw.dump());
+
+    let mut with_audit_key = secrets(K1, K2);
+    with_audit_key.push(("SHIMING_SECRETS__AUDIT_KEY", K3.to_owned()));
+    for (vars, refused) in [
+        (secrets(K3, K2), "encryption key (secrets.encryption_key)"),
+        (secrets(K1, K3), "pepper (secrets.pepper)"),
+        (
+            with_audit_key,
+            "audit key (secrets.audit_key, or the pepper it is derived from)",
+        ),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("b"))
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{refused}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "this node's {refused} is not the one this database's data was written with"
+            )),
+            "{refused}: {stderr}"
+        );
+    }
+    assert_eq!(rt.block_on(raw.dump()), before, "a refused node wrote nothing");
+    // The node with the right secrets serves on.
+    assert_eq!(status_as(&c, &node.base, &token, "/api/v1/whoami"), 200);
+}
+
+/// While an upgrade rolls through, a node of the old build starts on a
+/// database a newer build has migrated further.
+#[test]
+fn a_node_starts_on_a_schema_a_newer_build_migrated() {
+    let Some(n) = Nodes::start(&[("RUST_LOG", "warn")]) else {
+        return;
+    };
+    let raw = n.raw();
+    n.rt.block_on(raw.exec(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a newer build', TRUE, '\\x00'::BYTEA, 0)",
+    ));
+    let (status, log) = n.b.terminate();
+    assert!(status.success(), "{log}");
+    let again = serve_with(
+        &n.dir.path().join("data"),
+        n.dir.path(),
+        &[("SHIMING_DATABASE__URL", &n.url)],
+    );
+    let c = Client::new();
+    let token = phone_sign_in(&c, &again.base, "+8613800138011");
+    assert_eq!(status_as(&c, &n.a.base, &token, "/api/v1/whoami"), 200);
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut (every open
 /// connection dropped, new ones refused) and restore: the database lost and
 /// back, for the nodes behind it only, while the server goes on serving the

@@ -216,6 +216,10 @@ pub trait Maintenance {
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
 
+    /// The key check the database holds; when it holds none yet, `proposed`
+    /// becomes it (of nodes starting together, one's is kept).
+    async fn key_check(&self, proposed: KeyCheck) -> Result<KeyCheck>;
+
     /// Deletes what expired by `now` (sessions, codes, pending changes, OAuth
     /// flows), notices sent or given up, and rate hits older than `horizon`.
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()>;

@@ -424,3 +424,14 @@ pub struct AccountNotice {
     pub at: i64,
     pub read: bool,
 }
+
+/// What a node's secrets make of one fixed text (see `Maintenance::key_check`):
+/// the text sealed under the encryption key, its keyed hash under the
+/// pepper, and its MAC under the audit key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheck {
+    pub sealed: Vec<u8>,
+    pub peppered: Vec<u8>,
+    pub audit_mac: Vec<u8>,
+    pub created_at: i64,
+}

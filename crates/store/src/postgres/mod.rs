@@ -34,9 +34,19 @@ use sqlx::Connection;
 
 use crate::backend::redacted;
 use crate::chain::NextEvent;
-use crate::{AuditDraft, Maintenance, Result, StoreError};
+use crate::{AuditDraft, KeyCheck, Maintenance, Result, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The migrations of this build. A database migrated by a newer build
+/// holds migrations this one does not know: they are passed over, so that
+/// the nodes still running the old build go on (and restart) while an
+/// upgrade rolls through. Every migration is written for that: it adds, and
+/// what old nodes still use is dropped only a release later (see
+/// docs/deployment.md).
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// How many times a transaction is run again after PostgreSQL broke a
 /// deadlock or a serialization conflict with it.
@@ -131,7 +141,7 @@ impl PgStore {
         let mut conn = PgConnection::connect_with(&options(url)?)
             .await
             .map_err(|e| unreachable(url, &e.to_string()))?;
-        MIGRATOR.run(&mut conn).await?;
+        migrator().run(&mut conn).await?;
         conn.close().await?;
         Ok(())
     }
@@ -139,7 +149,7 @@ impl PgStore {
     /// Applies pending migrations, then keys the audit chain if it is not
     /// keyed yet (a fresh database gets the switch event as its first event).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        migrator().run(&self.pool).await?;
         self.key_chain().await
     }
 
@@ -227,6 +237,34 @@ impl Maintenance for PgStore {
         // lost its tables (or was never migrated) is not ready either.
         sqlx::query("SELECT seq FROM audit_head").fetch_one(&self.pool).await?;
         Ok(())
+    }
+
+    async fn key_check(&self, proposed: KeyCheck) -> Result<KeyCheck> {
+        let p = &proposed;
+        write!(self, |tx| {
+            // ON CONFLICT waits for a node inserting its own at this moment,
+            // then keeps that one: both read the same row after.
+            sqlx::query(
+                "INSERT INTO key_check (id, sealed, peppered, audit_mac, created_at) VALUES (1, $1, $2, $3, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&p.sealed)
+            .bind(&p.peppered)
+            .bind(&p.audit_mac)
+            .bind(p.created_at)
+            .execute(&mut *tx.conn)
+            .await?;
+            let (sealed, peppered, audit_mac, created_at) =
+                sqlx::query_as("SELECT sealed, peppered, audit_mac, created_at FROM key_check WHERE id = 1")
+                    .fetch_one(&mut *tx.conn)
+                    .await?;
+            KeyCheck {
+                sealed,
+                peppered,
+                audit_mac,
+                created_at,
+            }
+        })
     }
 
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()> {

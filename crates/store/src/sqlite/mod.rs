@@ -20,7 +20,7 @@ use shiming_vault::AuditKey;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use crate::chain::NextEvent;
-use crate::{AuditDraft, Maintenance, Result, SessionCache, StoreError};
+use crate::{AuditDraft, KeyCheck, Maintenance, Result, SessionCache, StoreError};
 use worker::{Connections, Tx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -192,6 +192,31 @@ impl Maintenance for SqliteStore {
                 .query_row([], |_| Ok(()))?;
             Ok(())
         })
+    }
+
+    async fn key_check(&self, proposed: KeyCheck) -> Result<KeyCheck> {
+        self.db
+            .write(move |tx| {
+                let p = &proposed;
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO key_check (id, sealed, peppered, audit_mac, created_at) VALUES (1, ?, ?, ?, ?) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )?
+                    .execute(params![p.sealed, p.peppered, p.audit_mac, p.created_at])?;
+                Ok(tx
+                    .conn
+                    .prepare_cached("SELECT sealed, peppered, audit_mac, created_at FROM key_check WHERE id = 1")?
+                    .query_row([], |r| {
+                        Ok(KeyCheck {
+                            sealed: r.get(0)?,
+                            peppered: r.get(1)?,
+                            audit_mac: r.get(2)?,
+                            created_at: r.get(3)?,
+                        })
+                    })?)
+            })
+            .await
     }
 
     async fn sweep(&self, now: i64, horizon: i64) -> Result<()> {

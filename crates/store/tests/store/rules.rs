@@ -449,7 +449,31 @@ async fn hits_in_one_second_share_a_row_leave_together_and_are_given_back_one_by
     assert_eq!(count("SELECT SUM(hits) FROM rate_hits").await, 2);
 }
 
+/// The first key check is kept; a later one, even racing it, gets it back.
+async fn the_first_key_check_is_kept(backend: Backend) {
+    let (_d, s) = store(backend).await;
+    let check = |n: u8| KeyCheck {
+        sealed: vec![n],
+        peppered: vec![n, n],
+        audit_mac: vec![n, n, n],
+        created_at: i64::from(n),
+    };
+    let racing: Vec<_> = (1..=8)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.key_check(check(n)).await.unwrap() })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for r in racing {
+        kept.push(r.await.unwrap());
+    }
+    assert!(kept.iter().all(|k| *k == kept[0]), "{kept:?}");
+    assert_eq!(s.key_check(check(9)).await.unwrap(), kept[0]);
+}
+
 on_every_backend!(
+    the_first_key_check_is_kept,
     a_failed_creation_leaves_nothing_and_takes_no_other_with_it,
     binding_keeps_one_credential_per_kind_and_account,
     an_oauth_flow_is_taken_once_by_its_browser_before_it_expires,
