@@ -53,6 +53,29 @@ enum Command {
         #[command(subcommand)]
         command: DevCommand,
     },
+    /// The database as a whole.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Move an embedded SQLite database to an empty PostgreSQL database,
+    /// then check every table's row count and the audit chain on the target.
+    /// Stop the node using the source first.
+    Copy {
+        /// The SQLite database, e.g. sqlite://data/shiming.db.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The PostgreSQL database, e.g. postgres://shiming@db/shiming.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Where the audit key comes from (the secrets the data was written with).
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Args)]
@@ -189,6 +212,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Audit { command } => return audit(command).await,
+        Command::Db {
+            command: DbCommand::Copy { from, to, common },
+        } => {
+            let config = load_config(false, &common, None)?;
+            let key = shiming_server::secrets::audit_key(&config)
+                .context("the audit key: set secrets.audit_key, or the secrets it is derived from")?;
+            let copied = shiming_store::copy(&from, &to, key).await?;
+            println!(
+                "copied {} to {}",
+                shiming_store::redacted(&from),
+                shiming_store::redacted(&to)
+            );
+            for (table, rows) in &copied.rows {
+                println!("  {table:<20} {rows:>10} rows, the same on both");
+            }
+            if let ChainReport::Intact { head } = copied.chain {
+                println!("audit chain intact on the target: {} events", head.seq);
+            }
+        }
         Command::Dev {
             command: DevCommand::Sms { phone, url },
         } => {

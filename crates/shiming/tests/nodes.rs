@@ -429,6 +429,80 @@ fn a_node_starts_on_a_schema_a_newer_build_migrated() {
     assert_eq!(status_as(&c, &n.a.base, &token, "/api/v1/whoami"), 200);
 }
 
+/// An embedded deployment moves to PostgreSQL: `shiming db copy`, then a
+/// node on PostgreSQL with the same secrets serves the same accounts and
+/// sessions, and goes on.
+#[test]
+fn an_embedded_deployment_moves_to_postgresql_with_db_copy() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(TestDatabase::create()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let c = Client::new();
+    let embedded = serve_with(&data, dir.path(), LOOSE);
+    let (old, new) = ("+8613800138021", "+8613900139021");
+    let token = phone_sign_in(&c, &embedded.base, old);
+    prove_phone_change(&c, &embedded.base, &token, old, new, 21);
+    assert_eq!(confirm(&c, &embedded.base, &token).0, 200);
+    phone_sign_in(&c, &embedded.base, "+8613800138022");
+    let (status, _) = embedded.terminate();
+    assert!(status.success());
+    let (code, verified) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{verified}");
+
+    let from = format!("sqlite://{}", data.join("shiming.db").display());
+    let copy = || {
+        std::process::Command::new(BIN)
+            .args(["db", "copy", "--from", &from, "--to", &db.url, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = copy();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let events = verified
+        .trim_start_matches("audit chain intact: ")
+        .trim_end_matches(" events");
+    assert!(
+        stdout.contains(&format!("audit chain intact on the target: {events} events")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("accounts                      2 rows, the same on both"),
+        "{stdout}"
+    );
+
+    // Into a database that holds data: refused, and nothing is changed.
+    let raw = rt.block_on(Raw::connect(&db.url));
+    let before = rt.block_on(raw.dump());
+    let again = copy();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("the target already holds data"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(rt.block_on(raw.dump()), before);
+
+    // A node on PostgreSQL, same secrets: the session and the change are
+    // there, the old phone is not the account's, and new rows follow the
+    // copied ones.
+    // (The rate limits moved too: the loose ones of this test again.)
+    let mut env = vec![("SHIMING_DATABASE__URL", db.url.as_str())];
+    env.extend_from_slice(LOOSE);
+    let moved = serve_with(&data, dir.path(), &env);
+    assert_eq!(status_as(&c, &moved.base, &token, "/api/v1/whoami"), 200);
+    let security = get_as(&c, &moved.base, &token, "/api/v1/account/security");
+    assert_eq!(security["phone"]["number_masked"], masked(new));
+    assert_eq!(phone_sign_in_answer(&c, &moved.base, old)["created"], true);
+    let other = phone_sign_in(&c, &moved.base, "+8613700137023");
+    prove_phone_change(&c, &moved.base, &other, "+8613700137023", "+8613900139023", 23);
+    assert_eq!(confirm(&c, &moved.base, &other).0, 200);
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut (every open
 /// connection dropped, new ones refused) and restore: the database lost and
 /// back, for the nodes behind it only, while the server goes on serving the

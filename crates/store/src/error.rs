@@ -41,6 +41,9 @@ pub enum StoreError {
     /// (the redacted URL and why).
     #[error("cannot connect to the database at {0}")]
     Unreachable(String),
+    /// `db copy` cannot copy, or what it copied does not check out.
+    #[error("copy: {0}")]
+    Copy(String),
     /// The database URL names nothing this store can open.
     #[error("database URL {0}")]
     Url(String),

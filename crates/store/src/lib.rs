@@ -8,6 +8,7 @@
 
 mod backend;
 mod chain;
+mod copy;
 mod error;
 mod limits;
 pub mod plan;
@@ -22,6 +23,7 @@ use shiming_domain::{AccountState, CredentialKind};
 
 pub use backend::{migrate_schema, open, open_existing, redacted, Backend, StoreTuning};
 pub use chain::{ChainHead, ChainHeadError, ChainReport, NextEvent, GENESIS, KEYED_SWITCH};
+pub use copy::{copy, Copied};
 pub use error::StoreError;
 pub use postgres::{PgStore, PgTuning};
 pub use records::*;

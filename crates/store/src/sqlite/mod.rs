@@ -25,6 +25,11 @@ use worker::{Connections, Tx};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The version of this build's newest SQLite migration.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// How the SQLite store trades durability for speed, and how much memory it
 /// gives SQLite. The defaults are the service's; tests and tools use them too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
