@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use shiming_domain::{AccountState, CredentialKind, Nature};
 use sqlx::{PgConnection, Row};
 
-use super::{append_audit, credential_conflict, write, PgStore, Tx};
+use super::{credential_conflict, write, PgStore, Tx};
 use crate::error::word;
 use crate::plan;
 use crate::rows;
@@ -62,7 +62,7 @@ impl AccountStore for PgStore {
                 .await?
                 .rows_affected();
             if found == 1 {
-                append_audit(tx, audit).await?;
+                tx.audit(audit);
             }
             found == 1
         })
@@ -112,7 +112,7 @@ impl AccountStore for PgStore {
                 source,
             };
             insert_attestation(tx, credential_id, &attestation, at).await?;
-            append_audit(tx, audit).await?;
+            tx.audit(audit);
         })
     }
 }
@@ -147,7 +147,8 @@ pub(super) async fn create_account(
         .bind(id)
         .execute(&mut *tx.conn)
         .await?;
-    append_audit(tx, &account.audit).await
+    tx.audit(&account.audit);
+    Ok(())
 }
 
 pub(super) async fn account_by_credential(

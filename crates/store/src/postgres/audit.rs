@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
-use super::{append_audit, write, PgStore};
+use super::{write, PgStore};
 use crate::chain::{switch_needed, ChainHead, ChainWalker, EventFields, StoredEvent};
 use crate::{AuditRecord, AuditStore, ChainReport, Result};
 
@@ -20,7 +20,7 @@ impl PgStore {
             .fetch_one(&mut *tx.conn)
             .await?;
             if let Some(switch) = switch_needed(newest.as_deref(), seq) {
-                append_audit(tx, &switch).await?;
+                tx.audit(&switch);
             }
         })
     }

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use shiming_vault::AuditKey;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::QueryBuilder;
 use sqlx::Connection;
 
 use crate::backend::redacted;
@@ -84,10 +85,19 @@ pub struct PgStore {
     audit_key: AuditKey,
 }
 
-/// What a write runs against: its transaction and the audit key.
+/// What a write runs against: its transaction, the audit key, and the
+/// audit events it appends, which are linked to the chain at its end.
 pub(super) struct Tx<'c> {
     pub conn: &'c mut PgConnection,
     pub audit_key: &'c AuditKey,
+    audits: Vec<AuditDraft>,
+}
+
+impl Tx<'_> {
+    /// Appends `draft` to the chain when this transaction commits.
+    fn audit(&mut self, draft: &AuditDraft) {
+        self.audits.push(draft.clone());
+    }
 }
 
 /// Runs `$body`, an expression that may `.await` and `?` with `$tx: &mut
@@ -103,9 +113,11 @@ macro_rules! write {
                 let mut tx = $crate::postgres::Tx {
                     conn: &mut conn,
                     audit_key: &store.audit_key,
+                    audits: Vec::new(),
                 };
                 let $tx = &mut tx;
                 let out = $body;
+                $crate::postgres::link_audits(&mut tx).await?;
                 conn.commit().await?;
                 Ok(out)
             })
@@ -200,33 +212,44 @@ fn credential_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Appends one event to the audit chain inside the caller's transaction,
-/// linked under the audit key. The head's row lock serialises appends from
-/// every node until the transaction ends.
-async fn append_audit(tx: &mut Tx<'_>, draft: &AuditDraft) -> Result<()> {
-    let (seq, head): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-        .fetch_one(&mut *tx.conn)
-        .await?;
-    let e = NextEvent::after(seq, head, draft, tx.audit_key);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(e.seq)
-    .bind(e.at)
-    .bind(e.kind)
-    .bind(&e.account_id)
-    .bind(&e.details)
-    .bind(&e.prev)
-    .bind(&e.link[..])
-    .bind(e.link_kind)
-    .execute(&mut *tx.conn)
-    .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(e.seq)
-        .bind(&e.link[..])
-        .execute(&mut *tx.conn)
-        .await?;
+/// Links the transaction's audit events to the chain, last thing before
+/// its commit: the head's row lock serialises appends from every node, and
+/// is so held for two statements and the commit only, however long the
+/// transaction ran before.
+pub(super) async fn link_audits(tx: &mut Tx<'_>) -> Result<()> {
+    if tx.audits.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut head): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx.conn)
+            .await?;
+    let mut events = Vec::with_capacity(tx.audits.len());
+    for draft in tx.audits.drain(..) {
+        let e = NextEvent::after(seq, head, &draft, tx.audit_key);
+        (seq, head) = (e.seq, e.link.to_vec());
+        events.push(e);
+    }
+    // The events and the new head in one statement.
+    let mut link: QueryBuilder<Postgres> = QueryBuilder::new(
+        "WITH appended AS (INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) ",
+    );
+    link.push_values(&events, |mut row, e| {
+        row.push_bind(e.seq)
+            .push_bind(e.at)
+            .push_bind(e.kind)
+            .push_bind(e.account_id.as_deref())
+            .push_bind(e.details.as_str())
+            .push_bind(e.prev.as_slice())
+            .push_bind(&e.link[..])
+            .push_bind(e.link_kind);
+    });
+    link.push(") UPDATE audit_head SET seq = ")
+        .push_bind(seq)
+        .push(", hash = ")
+        .push_bind(head.as_slice())
+        .push(" WHERE id = 1");
+    link.build().execute(&mut *tx.conn).await?;
     Ok(())
 }
 

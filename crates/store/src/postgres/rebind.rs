@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::accounts::{insert_credential, lock_account};
 use super::notices::insert_account_notice;
-use super::{append_audit, write, PgStore, Tx};
+use super::{write, PgStore, Tx};
 use crate::error::word;
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::rows;
@@ -255,7 +255,7 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at).await?;
     // Last: the audit head is held only for the end of the transaction.
     for audit in &plan.audits {
-        append_audit(tx, audit).await?;
+        tx.audit(audit);
     }
     Ok(revoked)
 }

@@ -4,7 +4,7 @@ use shiming_domain::AccountState;
 use super::accounts::{account_by_credential, create_account};
 use super::codes::prove;
 use super::notices::{insert_account_notice, unread_notices};
-use super::{append_audit, write, PgStore, Tx};
+use super::{write, PgStore, Tx};
 use crate::error::word;
 use crate::rows;
 use crate::{
@@ -87,7 +87,7 @@ impl SessionStore for PgStore {
                         .bind(session_id)
                         .execute(&mut *tx.conn)
                         .await?;
-                    append_audit(tx, audit).await?;
+                    tx.audit(audit);
                     SteppedUp::Granted
                 }
             }
@@ -104,7 +104,7 @@ impl SessionStore for PgStore {
                 .await?
                 .rows_affected();
             if gone == 1 {
-                append_audit(tx, audit).await?;
+                tx.audit(audit);
             }
             gone == 1
         })
@@ -123,7 +123,7 @@ impl SessionStore for PgStore {
             if let Some(details) = audit.details.as_object_mut() {
                 details.insert("revoked".into(), gone.into());
             }
-            append_audit(tx, &audit).await?;
+            tx.audit(&audit);
             gone
         })
     }
@@ -197,7 +197,7 @@ async fn sign_in(tx: &mut Tx<'_>, s: &SignIn) -> Result<SignedIn> {
         at,
         serde_json::json!({ "session_id": n.id, "via": s.via }),
     );
-    append_audit(tx, &audit).await?;
+    tx.audit(&audit);
     let unread = unread_notices(tx.conn, &account_id).await?;
     Ok(SignedIn::Opened {
         account_id,
