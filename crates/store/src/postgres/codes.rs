@@ -4,30 +4,51 @@ use shiming_vault::ct_eq;
 use super::{write, PgStore, Tx};
 use crate::{CodeStore, CodeTry, NewCode, RateLimit, RateStore, Result, StoreError, Tried};
 
-/// Checks every limit, then counts a hit in each, by the rules of
-/// [`crate::limits`], inside the caller's transaction.
+/// Checks every limit, then counts a hit in each one `counted`, by the rules
+/// of [`crate::limits`], inside the caller's transaction: called by
+/// [`write!`] at the end of every transaction, for the limits it queued
+/// ([`Tx::limit`], [`Tx::check`]), so that they are decided with everything
+/// else the transaction does, committed whole or refused whole.
 ///
-/// Each key's count row is locked first (created if missing), keys in one
-/// order, so a take on any node waits for another take of the same key to
-/// commit: parallel takes cannot both get the last slot, and two takes of
-/// the same keys never deadlock.
-pub(super) async fn take_limits(tx: &mut Tx<'_>, limits: &[RateLimit]) -> Result<()> {
-    let mut ordered: Vec<&RateLimit> = limits.iter().collect();
-    ordered.sort_by(|a, b| (&a.bucket, &a.key).cmp(&(&b.bucket, &b.key)));
-    for l in ordered.iter().copied() {
-        // The no-op update locks an existing row and returns its count.
-        let mut hits: i32 = sqlx::query_scalar(
-            "INSERT INTO rate_counts (bucket, key, hits, newest) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (bucket, key) DO UPDATE SET hits = rate_counts.hits RETURNING hits",
+/// Each key's count row is locked (created if missing), keys in one order,
+/// so a take on any node waits for another take of the same key to commit:
+/// parallel takes cannot both get the last slot, and two takes of the same
+/// keys never deadlock. Taken last, a key's row is held only for these
+/// statements and the commit: a key every request shares (one client
+/// address behind a NAT) would otherwise hold every transaction of it
+/// behind the one before, for all of its round trips.
+pub(super) async fn take_limits(tx: &mut Tx<'_>, limits: &[(RateLimit, bool)]) -> Result<()> {
+    let mut ordered: Vec<&(RateLimit, bool)> = limits.iter().collect();
+    ordered.sort_by(|(a, _), (b, _)| (&a.bucket, &a.key).cmp(&(&b.bucket, &b.key)));
+    // A refusal rolls back the transaction (or the savepoint of
+    // [`take_now`]): the hits counted before it in other limits go too.
+    for (l, counted) in ordered.iter().copied() {
+        // One statement in the common case: lock the key's row (made if
+        // missing) and, when it has room, count the hit in it and in its
+        // second. `NULL` when it is full: then see what left the window.
+        let room: Option<i32> = sqlx::query_scalar(
+            "WITH counted AS (\
+                 INSERT INTO rate_counts (bucket, key, hits, newest) SELECT $1, $2, $5::INTEGER, $3 WHERE $4 > 0 \
+                 ON CONFLICT (bucket, key) DO UPDATE \
+                 SET hits = rate_counts.hits + $5::INTEGER, newest = GREATEST(rate_counts.newest, $3) \
+                 WHERE rate_counts.hits < $4 RETURNING hits), \
+             second AS (\
+                 INSERT INTO rate_hits (bucket, key, at, hits) SELECT $1, $2, $3, 1 \
+                 WHERE $5 = 1 AND EXISTS (SELECT 1 FROM counted) \
+                 ON CONFLICT (bucket, key, at) DO UPDATE SET hits = rate_hits.hits + 1) \
+             SELECT hits FROM counted",
         )
         .bind(&l.bucket)
         .bind(&l.key)
         .bind(l.now)
-        .fetch_one(&mut *tx.conn)
+        .bind(i64::from(l.limit))
+        .bind(i32::from(*counted))
+        .fetch_optional(&mut *tx.conn)
         .await?;
-        if !l.is_full(hits.into()) {
+        if room.is_some() {
             continue;
         }
+        // Full as counted: the seconds that left the window go, then look again.
         let left: Option<i64> = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM rate_hits WHERE bucket = $1 AND key = $2 AND at <= $3 RETURNING hits) \
              SELECT SUM(hits)::BIGINT FROM gone",
@@ -37,16 +58,15 @@ pub(super) async fn take_limits(tx: &mut Tx<'_>, limits: &[RateLimit]) -> Result
         .bind(l.expired_through())
         .fetch_one(&mut *tx.conn)
         .await?;
-        let left = left.unwrap_or(0) as i32;
-        if left > 0 {
-            sqlx::query("UPDATE rate_counts SET hits = hits - $1 WHERE bucket = $2 AND key = $3")
-                .bind(left)
+        // No row: a limit of 0 on a key never counted.
+        let hits: i32 =
+            sqlx::query_scalar("UPDATE rate_counts SET hits = hits - $1 WHERE bucket = $2 AND key = $3 RETURNING hits")
+                .bind(left.unwrap_or(0) as i32)
                 .bind(&l.bucket)
                 .bind(&l.key)
-                .execute(&mut *tx.conn)
-                .await?;
-            hits -= left;
-        }
+                .fetch_optional(&mut *tx.conn)
+                .await?
+                .unwrap_or(0);
         if l.is_full(hits.into()) {
             let oldest: Option<i64> =
                 sqlx::query_scalar("SELECT MIN(at) FROM rate_hits WHERE bucket = $1 AND key = $2")
@@ -56,25 +76,25 @@ pub(super) async fn take_limits(tx: &mut Tx<'_>, limits: &[RateLimit]) -> Result
                     .await?;
             return Err(l.refusal(oldest));
         }
-    }
-    for l in ordered {
-        sqlx::query(
-            "INSERT INTO rate_hits (bucket, key, at, hits) VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (bucket, key, at) DO UPDATE SET hits = rate_hits.hits + 1",
-        )
-        .bind(&l.bucket)
-        .bind(&l.key)
-        .bind(l.now)
-        .execute(&mut *tx.conn)
-        .await?;
-        sqlx::query(
-            "UPDATE rate_counts SET hits = hits + 1, newest = GREATEST(newest, $3) WHERE bucket = $1 AND key = $2",
-        )
-        .bind(&l.bucket)
-        .bind(&l.key)
-        .bind(l.now)
-        .execute(&mut *tx.conn)
-        .await?;
+        if *counted {
+            sqlx::query(
+                "INSERT INTO rate_hits (bucket, key, at, hits) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (bucket, key, at) DO UPDATE SET hits = rate_hits.hits + 1",
+            )
+            .bind(&l.bucket)
+            .bind(&l.key)
+            .bind(l.now)
+            .execute(&mut *tx.conn)
+            .await?;
+            sqlx::query(
+                "UPDATE rate_counts SET hits = hits + 1, newest = GREATEST(newest, $3) WHERE bucket = $1 AND key = $2",
+            )
+            .bind(&l.bucket)
+            .bind(&l.key)
+            .bind(l.now)
+            .execute(&mut *tx.conn)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -111,7 +131,7 @@ async fn give_back_limits(tx: &mut Tx<'_>, limits: &[RateLimit]) -> Result<()> {
 #[async_trait]
 impl RateStore for PgStore {
     async fn take(&self, limits: &[RateLimit]) -> Result<()> {
-        write!(self, |tx| take_limits(tx, limits).await?)
+        write!(self, |tx| tx.limit(limits))
     }
 }
 
@@ -120,7 +140,7 @@ impl CodeStore for PgStore {
     async fn issue_code(&self, code: NewCode, limits: &[RateLimit]) -> Result<i64> {
         let code = &code;
         write!(self, |tx| {
-            take_limits(tx, limits).await?;
+            tx.limit(limits);
             // A code of an account (a step-up, a phone change) locks it in
             // the order every commit does: before its codes and changes.
             if let Some(account_id) = &code.account_id {
@@ -178,9 +198,12 @@ impl CodeStore for PgStore {
 }
 
 /// Counts a try on the live code, compares, and uses a match up (see
-/// [`CodeStore::take_try`]), in the caller's transaction.
+/// [`CodeStore::take_try`]), in the caller's transaction. The try's limits
+/// are decided at the transaction's end ([`take_limits`]): a try that finds
+/// them full is rolled back whole, counted nowhere, as if they had been
+/// taken first; a match needs room in them but counts nothing (a match
+/// gives its hit back).
 pub(super) async fn try_code(tx: &mut Tx<'_>, t: &CodeTry) -> Result<Tried> {
-    take_limits(tx, &t.limits).await?;
     let (account_id, session_id) = match &t.holder {
         Some(h) => (Some(h.account_id.as_str()), Some(h.session_id.as_str())),
         None => (None, None),
@@ -205,21 +228,45 @@ pub(super) async fn try_code(tx: &mut Tx<'_>, t: &CodeTry) -> Result<Tried> {
     .fetch_optional(&mut *tx.conn)
     .await?;
     let Some((id, code_hash, attempts)) = row else {
+        tx.limit(&t.limits);
         return Ok(Tried::NoCode);
     };
     if !ct_eq(&t.typed_hash, &code_hash) {
+        tx.limit(&t.limits);
         return Ok(Tried::Wrong {
             attempts: attempts as u32,
         });
     }
+    tx.check(&t.limits);
     // Locked a statement ago, in this transaction: it is used up now.
-    consume_code(tx, id, t.now, &t.limits).await?;
-    let then = match take_limits(tx, &t.then).await {
+    sqlx::query("UPDATE sms_codes SET consumed_at = $1 WHERE id = $2")
+        .bind(t.now)
+        .bind(id)
+        .execute(&mut *tx.conn)
+        .await?;
+    // Decided here, not at the end: its refusal is an answer, and the code
+    // stays used up.
+    let then = match take_now(tx, &t.then).await {
         Ok(()) => Ok(()),
         Err(e @ StoreError::RateLimited { .. }) => Err(e),
         Err(e) => return Err(e),
     };
     Ok(Tried::UsedUp { then })
+}
+
+/// Takes `limits` at once, within the transaction, in a savepoint: a
+/// refusal counts nothing and leaves the transaction to go on.
+pub(super) async fn take_now(tx: &mut Tx<'_>, limits: &[RateLimit]) -> Result<()> {
+    let counted: Vec<(RateLimit, bool)> = limits.iter().map(|l| (l.clone(), true)).collect();
+    sqlx::query("SAVEPOINT limits").execute(&mut *tx.conn).await?;
+    let taken = take_limits(tx, &counted).await;
+    if taken.is_err() {
+        sqlx::query("ROLLBACK TO SAVEPOINT limits")
+            .execute(&mut *tx.conn)
+            .await?;
+    }
+    sqlx::query("RELEASE SAVEPOINT limits").execute(&mut *tx.conn).await?;
+    taken
 }
 
 /// Tries the code of a commit it proves: `None` when it was used up and
@@ -229,19 +276,4 @@ pub(super) async fn prove(tx: &mut Tx<'_>, t: &CodeTry) -> Result<Option<Tried>>
         Tried::UsedUp { then: Ok(()) } => None,
         refused => Some(refused),
     })
-}
-
-/// Uses up a live code and gives back `give_back`.
-async fn consume_code(tx: &mut Tx<'_>, id: i64, at: i64, give_back: &[RateLimit]) -> Result<()> {
-    let done =
-        sqlx::query("UPDATE sms_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL AND expires_at > $1")
-            .bind(at)
-            .bind(id)
-            .execute(&mut *tx.conn)
-            .await?
-            .rows_affected();
-    if done == 1 {
-        give_back_limits(tx, give_back).await?;
-    }
-    Ok(())
 }

@@ -2,13 +2,15 @@
 //!
 //! Each write is one transaction at READ COMMITTED, made race-free by the
 //! rows it locks, always in one order so that two writers wait rather than
-//! deadlock: a rate limit's count row (keys sorted), then the account
-//! (`FOR UPDATE`, or `FOR SHARE` where only its state is read), then its
-//! codes and pending changes, and last the audit head, which every audited
-//! write locks to append (so that writers on every node make one chain) and
-//! holds only for the end of its transaction. Should PostgreSQL still break
-//! a deadlock or a serialization conflict, the transaction is run again from
-//! its start: nothing of the failed one was kept.
+//! deadlock: the account (`FOR UPDATE`, or `FOR SHARE` where only its state
+//! is read), then its codes and pending changes; then, at the transaction's
+//! end, the count rows of the rate limits it takes (keys sorted) and last
+//! the audit head, which every audited write locks to link its events (so
+//! that writers on every node make one chain). The rows every request may
+//! share (a client address's limits, the head) are so held only for the
+//! last statements and the commit. Should PostgreSQL still break a deadlock
+//! or a serialization conflict, the transaction is run again from its
+//! start: nothing of the failed one was kept.
 //!
 //! There is no cache of validated sessions here: with several nodes, a
 //! session check reads the database, so a sign-out or a ban on one node
@@ -30,12 +32,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use shiming_vault::AuditKey;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
-use sqlx::QueryBuilder;
 use sqlx::Connection;
+use sqlx::QueryBuilder;
 
 use crate::backend::redacted;
 use crate::chain::NextEvent;
-use crate::{AuditDraft, KeyCheck, Maintenance, Result, StoreError};
+use crate::{AuditDraft, KeyCheck, Maintenance, RateLimit, Result, StoreError};
 
 /// The migrations of this build. A database migrated by a newer build
 /// holds migrations this one does not know: they are passed over, so that
@@ -85,15 +87,31 @@ pub struct PgStore {
     audit_key: AuditKey,
 }
 
-/// What a write runs against: its transaction, the audit key, and the
-/// audit events it appends, which are linked to the chain at its end.
+/// What a write runs against: its transaction, the audit key, and what is
+/// decided at its end: the rate limits it takes and the audit events it
+/// appends.
 pub(super) struct Tx<'c> {
     pub conn: &'c mut PgConnection,
     pub audit_key: &'c AuditKey,
+    /// Each limit, and whether a hit is counted in it (else it must only
+    /// have room).
+    limits: Vec<(RateLimit, bool)>,
     audits: Vec<AuditDraft>,
 }
 
 impl Tx<'_> {
+    /// Takes `limits` at the end of this transaction: refused whole if one
+    /// has no room.
+    fn limit(&mut self, limits: &[RateLimit]) {
+        self.limits.extend(limits.iter().map(|l| (l.clone(), true)));
+    }
+
+    /// Refuses this transaction at its end if one of `limits` has no room,
+    /// counting nothing.
+    fn check(&mut self, limits: &[RateLimit]) {
+        self.limits.extend(limits.iter().map(|l| (l.clone(), false)));
+    }
+
     /// Appends `draft` to the chain when this transaction commits.
     fn audit(&mut self, draft: &AuditDraft) {
         self.audits.push(draft.clone());
@@ -113,10 +131,13 @@ macro_rules! write {
                 let mut tx = $crate::postgres::Tx {
                     conn: &mut conn,
                     audit_key: &store.audit_key,
+                    limits: Vec::new(),
                     audits: Vec::new(),
                 };
                 let $tx = &mut tx;
                 let out = $body;
+                let limits = std::mem::take(&mut tx.limits);
+                $crate::postgres::codes::take_limits(&mut tx, &limits).await?;
                 $crate::postgres::link_audits(&mut tx).await?;
                 conn.commit().await?;
                 Ok(out)

@@ -1,6 +1,5 @@
 use async_trait::async_trait;
 
-use super::codes::take_limits;
 use super::{write, PgStore};
 use crate::{OAuthFlow, OAuthStore, RateLimit, Result};
 
@@ -9,7 +8,7 @@ impl OAuthStore for PgStore {
     async fn create_oauth_flow(&self, f: OAuthFlow, limits: &[RateLimit]) -> Result<()> {
         let f = &f;
         write!(self, |tx| {
-            take_limits(tx, limits).await?;
+            tx.limit(limits);
             sqlx::query(
                 "INSERT INTO oauth_flows (state_hash, browser_hash, purpose, account_id, session_id, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

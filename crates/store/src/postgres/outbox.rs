@@ -28,26 +28,25 @@ impl OutboxStore for PgStore {
         // Two statements, not `$1 IS NULL OR phone_hash = $1`: a prepared
         // statement's generic plan cannot use the index for that, and scans
         // the whole outbox.
-        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> = match phone_hash {
-            Some(hash) => {
-                sqlx::query_as(
-                    "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox \
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, i64)> =
+            match phone_hash {
+                Some(hash) => {
+                    sqlx::query_as(
+                        "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox \
                      WHERE phone_hash = $1 ORDER BY id DESC LIMIT $2",
-                )
-                .bind(hash)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as(
+                    )
+                    .bind(hash)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                None => sqlx::query_as(
                     "SELECT phone_hash, phone_sealed, text_sealed, sent_at FROM sms_outbox ORDER BY id DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
-                .await?
-            }
-        };
+                .await?,
+            };
         Ok(rows
             .into_iter()
             .map(|(phone_hash, phone_sealed, text_sealed, sent_at)| OutboxMessage {
