@@ -38,7 +38,13 @@ impl Columns for PgRow {
     }
 }
 
-/// A session with its account's state and nature (`SESSION_COLUMNS`).
+/// What [`session`] reads, and where from: each backend appends its
+/// `WHERE` (with its own placeholders).
+pub(crate) const SESSION_COLUMNS: &str =
+    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
+     FROM sessions s JOIN accounts a ON a.id = s.account_id";
+
+/// A session with its account's state and nature ([`SESSION_COLUMNS`]).
 pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.col("id")?,

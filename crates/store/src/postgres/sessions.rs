@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use shiming_domain::AccountState;
 
@@ -6,14 +8,10 @@ use super::codes::prove;
 use super::notices::{insert_account_notice, unread_notices};
 use super::{write, PgStore, Tx};
 use crate::error::word;
-use crate::rows;
+use crate::rows::{self, SESSION_COLUMNS};
 use crate::{
     AuditDraft, CodeTry, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, SteppedUp, StoreError,
 };
-
-const SESSION_COLUMNS: &str =
-    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
-     FROM sessions s JOIN accounts a ON a.id = s.account_id";
 
 #[async_trait]
 impl SessionStore for PgStore {
@@ -31,7 +29,11 @@ impl SessionStore for PgStore {
     }
 
     async fn session_by_token(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = $1"))
+        // The hot path: its statement built once (and prepared once per
+        // connection by sqlx's statement cache).
+        static BY_TOKEN: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = $1"));
+        let row = sqlx::query(BY_TOKEN.as_str())
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -57,12 +59,13 @@ impl SessionStore for PgStore {
     }
 
     async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>> {
-        let found = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} WHERE s.account_id = $1 ORDER BY s.created_at DESC, s.id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
+        static OF_ACCOUNT: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {SESSION_COLUMNS} WHERE s.account_id = $1 ORDER BY s.created_at DESC, s.id")
+        });
+        let found = sqlx::query(OF_ACCOUNT.as_str())
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?;
         found.iter().map(rows::session).collect()
     }
 

@@ -10,12 +10,8 @@ use super::notices::{insert_account_notice, unread_notices};
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
 use crate::error::word;
-use crate::rows;
+use crate::rows::{self, SESSION_COLUMNS};
 use crate::{AuditDraft, CodeTry, Result, SessionRecord, SessionStore, SignIn, SignInAccount, SignedIn, SteppedUp};
-
-const SESSION_COLUMNS: &str =
-    "s.id, s.account_id, a.state, a.nature, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, s.step_up_until \
-     FROM sessions s JOIN accounts a ON a.id = s.account_id";
 
 #[async_trait]
 impl SessionStore for SqliteStore {
