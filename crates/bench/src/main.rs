@@ -50,6 +50,13 @@ struct Args {
     /// With --url: the server's pid, to read its RSS and CPU from /proc.
     #[arg(long)]
     pid: Option<u32>,
+    /// Nodes the bench starts, on one database: more than one needs a shared
+    /// PostgreSQL (`SHIMING_DATABASE__URL=postgres://…`). Each operation
+    /// goes to the nodes in turn (W1: each request); all requests of one
+    /// W2 or W3 operation go to one node, as a load balancer keeping a
+    /// connection to one node would send them.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// The binary to start when no --url is given.
     #[arg(long, default_value = "target/release/shiming")]
     shiming: PathBuf,
@@ -96,10 +103,9 @@ struct Args {
 
 // ---------------------------------------------------------------- the server
 
-/// A server the bench started: killed, and its data folder removed, on drop.
+/// A server the bench started: killed on drop.
 struct Started {
     child: tokio::process::Child,
-    _data: tempfile::TempDir,
 }
 
 impl Drop for Started {
@@ -152,8 +158,8 @@ async fn seed_store(bin: &Path, data: &Path, accounts: u64) -> Result<Seeded> {
     })
 }
 
-async fn start_server(bin: &Path, data: tempfile::TempDir) -> Result<(Started, String, u32)> {
-    let mut cmd = shiming_command(bin, &["serve", "--dev", "--listen", "127.0.0.1:0"], data.path());
+async fn start_server(bin: &Path, data: &Path) -> Result<(Started, String, u32)> {
+    let mut cmd = shiming_command(bin, &["serve", "--dev", "--listen", "127.0.0.1:0"], data);
     cmd.stdout(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| {
         format!(
@@ -163,7 +169,7 @@ async fn start_server(bin: &Path, data: tempfile::TempDir) -> Result<(Started, S
     })?;
     let pid = child.id().ok_or_else(|| anyhow!("the server exited at once"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let started = Started { child, _data: data };
+    let started = Started { child };
     let mut lines = BufReader::new(stdout).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await? {
@@ -233,7 +239,18 @@ fn clock_ticks_per_sec() -> u64 {
         .unwrap_or(100)
 }
 
-/// Samples the server's RSS every 50 ms while a workload runs.
+/// The RSS of the servers together, in KiB.
+fn rss_sum(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|&p| rss_kib(p)).sum()
+}
+
+/// The CPU time of the servers together, in clock ticks.
+fn ticks_sum(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|&p| cpu_ticks(p)).sum()
+}
+
+/// Samples the servers' RSS (all nodes together) every 50 ms while a
+/// workload runs.
 struct Sampler {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<u64>,
@@ -242,28 +259,29 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(pid: u32) -> Sampler {
+    fn start(pids: Vec<u32>) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let ticks0 = ticks_sum(&pids);
         let task = tokio::spawn(async move {
             let mut peak = 0;
             while !flag.load(Ordering::Relaxed) {
-                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                peak = peak.max(rss_sum(&pids).unwrap_or(0));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            peak.max(rss_kib(pid).unwrap_or(0))
+            peak.max(rss_sum(&pids).unwrap_or(0))
         });
         Sampler {
             stop,
             task,
-            ticks0: cpu_ticks(pid),
+            ticks0,
             started: Instant::now(),
         }
     }
 
-    /// (peak RSS in KiB, CPU % of one core over the workload).
-    async fn finish(self, pid: u32, hz: u64) -> (Option<u64>, Option<f64>) {
-        let ticks1 = cpu_ticks(pid);
+    /// (peak RSS in KiB, CPU % of one core over the workload), of all nodes.
+    async fn finish(self, pids: &[u32], hz: u64) -> (Option<u64>, Option<f64>) {
+        let ticks1 = ticks_sum(pids);
         let wall = self.started.elapsed().as_secs_f64();
         self.stop.store(true, Ordering::Relaxed);
         let peak = self.task.await.ok().filter(|&p| p > 0);
@@ -370,7 +388,9 @@ const W3_NAME: &str = "王小明";
 
 struct Ctx {
     http: Client,
-    base: String,
+    /// The nodes' base URLs, taken in turn.
+    bases: Vec<String>,
+    next_node: AtomicU64,
     next_phone: AtomicU64,
     next_person: AtomicU64,
     tokens: Vec<String>,
@@ -411,13 +431,15 @@ impl Ctx {
         format!("+8613{n:09}")
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// The node the next operation goes to.
+    fn node(&self) -> &str {
+        let i = self.next_node.fetch_add(1, Ordering::Relaxed) as usize;
+        &self.bases[i % self.bases.len()]
     }
 
-    async fn post(&self, token: Option<&str>, path: &'static str, body: Value, want: u16) -> Result<Value> {
+    async fn post(&self, node: &str, token: Option<&str>, path: &'static str, body: Value, want: u16) -> Result<Value> {
         let t = Instant::now();
-        let mut req = self.http.post(self.url(path)).json(&body);
+        let mut req = self.http.post(format!("{node}{path}")).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -427,11 +449,11 @@ impl Ctx {
     }
 
     /// The newest code sent to `phone`, from the development outbox.
-    async fn latest_code(&self, phone: &str) -> Result<String> {
+    async fn latest_code(&self, node: &str, phone: &str) -> Result<String> {
         let t = Instant::now();
         let resp = self
             .http
-            .get(self.url("/dev/sms"))
+            .get(format!("{node}/dev/sms"))
             .query(&[("phone", phone)])
             .send()
             .await
@@ -452,17 +474,19 @@ impl Ctx {
     }
 
     /// W2: a phone sign-in; the session's token.
-    async fn sign_in(&self, phone: &str) -> Result<String> {
+    async fn sign_in(&self, node: &str, phone: &str) -> Result<String> {
         self.post(
+            node,
             None,
             "/api/v1/sms/send",
             json!({ "phone": phone, "purpose": "login" }),
             202,
         )
         .await?;
-        let code = self.latest_code(phone).await?;
+        let code = self.latest_code(node, phone).await?;
         let body = self
             .post(
+                node,
                 None,
                 "/api/v1/login/phone",
                 json!({ "phone": phone, "code": code }),
@@ -480,7 +504,7 @@ impl Ctx {
         let token = &self.tokens[i % self.tokens.len()];
         let resp = self
             .http
-            .get(self.url("/api/v1/whoami"))
+            .get(format!("{}/api/v1/whoami", self.node()))
             .bearer_auth(token)
             .send()
             .await
@@ -489,13 +513,13 @@ impl Ctx {
     }
 
     async fn w2(&self) -> Result<()> {
-        self.sign_in(&self.phone()).await.map(drop)
+        self.sign_in(self.node(), &self.phone()).await.map(drop)
     }
 
     /// A new account, signed in, with a person of its own.
     async fn w3_account(&self) -> Result<W3Account> {
         let phone = self.phone();
-        let token = self.sign_in(&phone).await?;
+        let token = self.sign_in(self.node(), &phone).await?;
         let id_number = IdNumber::sample(self.next_person.fetch_add(1, Ordering::Relaxed))
             .as_str()
             .to_owned();
@@ -515,7 +539,7 @@ impl Ctx {
             let pooled = self.w3_accounts.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
             pooled.ok_or_else(|| anyhow!("no W3 account is free (--w3-accounts below --w3-connections?)"))?
         };
-        let changed = self.change_phone(&account).await;
+        let changed = self.change_phone(self.node(), &account).await;
         if let Ok(new_phone) = &changed {
             account.phone.clone_from(new_phone);
         }
@@ -530,26 +554,35 @@ impl Ctx {
 
     /// Step-up, a new phone registered to the account's person at the
     /// carrier, its code, the preview, the confirm; the new phone.
-    async fn change_phone(&self, account: &W3Account) -> Result<String> {
+    async fn change_phone(&self, node: &str, account: &W3Account) -> Result<String> {
         let t = Some(account.token.as_str());
-        self.post(t, "/api/v1/step-up/sms", json!({}), 202).await?;
-        let code = self.latest_code(&account.phone).await?;
-        self.post(t, "/api/v1/step-up/verify", json!({ "code": code }), 200)
+        self.post(node, t, "/api/v1/step-up/sms", json!({}), 202).await?;
+        let code = self.latest_code(node, &account.phone).await?;
+        self.post(node, t, "/api/v1/step-up/verify", json!({ "code": code }), 200)
             .await?;
         let new_phone = self.phone();
         let person = json!({ "phone": new_phone, "name": W3_NAME, "id_number": account.id_number });
-        self.post(None, "/dev/carrier/persons", person, 201).await?;
+        // The carrier is the node's development one: told on the node that asks it.
+        self.post(node, None, "/dev/carrier/persons", person, 201).await?;
         self.post(
+            node,
             t,
             "/api/v1/account/phone/change",
             json!({ "new_phone": new_phone, "name": W3_NAME, "id_number": account.id_number, "consent": true }),
             202,
         )
         .await?;
-        let code = self.latest_code(&new_phone).await?;
-        self.post(t, "/api/v1/account/phone/change/verify", json!({ "code": code }), 200)
-            .await?;
+        let code = self.latest_code(node, &new_phone).await?;
         self.post(
+            node,
+            t,
+            "/api/v1/account/phone/change/verify",
+            json!({ "code": code }),
+            200,
+        )
+        .await?;
+        self.post(
+            node,
             t,
             "/api/v1/account/phone/change/confirm",
             json!({ "accept_consequences": true }),
@@ -619,6 +652,8 @@ struct Seeded {
 #[derive(Serialize)]
 struct Report {
     server: String,
+    /// Nodes on one database (their CPU and RSS are reported together).
+    nodes: usize,
     server_started_by_bench: bool,
     limits_raised: Vec<String>,
     cpus: usize,
@@ -642,8 +677,10 @@ fn mib(bytes: u64) -> String {
 fn print_table(report: &Report) {
     println!();
     println!(
-        "server: {} ({}), {} CPUs, idle RSS {} KiB",
+        "server: {} ({} node{}, {}), {} CPUs, idle RSS {} KiB",
         report.server,
+        report.nodes,
+        if report.nodes == 1 { "" } else { "s" },
         if report.server_started_by_bench {
             "started by the bench"
         } else {
@@ -754,20 +791,39 @@ async fn main() -> Result<()> {
         bail!("--seed writes to the database of a server the bench starts, before starting it: with --url, run `shiming dev seed` on that server's data folder before starting it, or use --seed-http");
     }
 
+    let shared = std::env::var("SHIMING_DATABASE__URL").is_ok_and(|u| u.starts_with("postgres"));
+    if args.nodes > 1 && (args.url.is_some() || !shared) {
+        bail!("--nodes starts several nodes on one shared PostgreSQL: set SHIMING_DATABASE__URL=postgres://… (and no --url)");
+    }
+
     let mut seeded = None;
-    let (_guard, base, pid, limits_raised) = match &args.url {
-        Some(url) => (None, url.trim_end_matches('/').to_owned(), args.pid, Vec::new()),
+    // The data folder the started nodes share (the first makes the
+    // development secrets, the others read them): removed on exit.
+    let data = tempfile::tempdir()?;
+    let mut started = Vec::new();
+    let (bases, pids, limits_raised) = match &args.url {
+        Some(url) => (
+            vec![url.trim_end_matches('/').to_owned()],
+            Vec::from_iter(args.pid),
+            Vec::new(),
+        ),
         None => {
-            let data = tempfile::tempdir()?;
             if args.seed > 0 {
                 eprintln!("shiming-bench: seeding {} accounts through the store", args.seed);
                 seeded = Some(seed_store(&args.shiming, data.path(), args.seed).await?);
             }
-            let (guard, url, pid) = start_server(&args.shiming, data).await?;
+            let (mut bases, mut pids) = (Vec::new(), Vec::new());
+            for _ in 0..args.nodes.max(1) {
+                let (guard, url, pid) = start_server(&args.shiming, data.path()).await?;
+                started.push(guard);
+                bases.push(url);
+                pids.push(pid);
+            }
             let limits = RAISED_LIMITS.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (Some(guard), url, Some(pid), limits)
+            (bases, pids, limits)
         }
     };
+    let base = bases.join(" ");
     eprintln!("shiming-bench: server at {base}");
 
     let http = Client::builder()
@@ -779,7 +835,8 @@ async fn main() -> Result<()> {
     let phone0 = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() % 1000 * 1_000_000;
     let mut ctx = Ctx {
         http: http.clone(),
-        base: base.clone(),
+        bases,
+        next_node: AtomicU64::new(0),
         next_phone: AtomicU64::new(phone0),
         next_person: AtomicU64::new(phone0 % 16_800_000),
         tokens: Vec::new(),
@@ -788,9 +845,10 @@ async fn main() -> Result<()> {
         steps: Mutex::new(BTreeMap::new()),
     };
 
-    let rss_idle = pid.and_then(rss_kib);
+    let rss_idle = rss_sum(&pids).filter(|_| !pids.is_empty());
     let mut report = Report {
         server: base.clone(),
+        nodes: ctx.bases.len(),
         server_started_by_bench: args.url.is_none(),
         limits_raised,
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -804,7 +862,10 @@ async fn main() -> Result<()> {
     if workloads.iter().any(|w| w == "w1") {
         for _ in 0..args.w1_accounts.max(1) {
             let phone = ctx.phone();
-            let token = ctx.sign_in(&phone).await.context("signing in W1's accounts")?;
+            let token = ctx
+                .sign_in(ctx.node(), &phone)
+                .await
+                .context("signing in W1's accounts")?;
             ctx.tokens.push(token);
         }
     }
@@ -843,18 +904,18 @@ async fn main() -> Result<()> {
 
     for w in &workloads {
         eprintln!("shiming-bench: running {w} for {} s", duration.as_secs());
-        let (operation, per_op, connections, server_pid) = match w.as_str() {
-            "b0" => ("bare axum GET, constant body", 1, args.connections, None),
-            "w1" => ("GET /api/v1/whoami (bearer)", 1, args.connections, pid),
-            "w2" => ("phone sign-in (send, outbox, login)", 3, args.connections, pid),
-            _ if args.w3_sign_in => ("phone change (sign-in .. confirm)", 11, args.w3_connections, pid),
-            _ => ("phone change (step-up .. confirm)", 8, args.w3_connections, pid),
+        let (operation, per_op, connections, server_pids) = match w.as_str() {
+            "b0" => ("bare axum GET, constant body", 1, args.connections, &[][..]),
+            "w1" => ("GET /api/v1/whoami (bearer)", 1, args.connections, &pids[..]),
+            "w2" => ("phone sign-in (send, outbox, login)", 3, args.connections, &pids[..]),
+            _ if args.w3_sign_in => ("phone change (sign-in .. confirm)", 11, args.w3_connections, &pids[..]),
+            _ => ("phone change (step-up .. confirm)", 8, args.w3_connections, &pids[..]),
         };
         ctx.take_steps();
-        let rss_before = server_pid.and_then(rss_kib);
+        let rss_before = rss_sum(server_pids).filter(|_| !server_pids.is_empty());
         let me = std::process::id();
         let my_ticks0 = cpu_ticks(me);
-        let sampler = server_pid.map(Sampler::start);
+        let sampler = (!server_pids.is_empty()).then(|| Sampler::start(server_pids.to_vec()));
         let until = Until::Deadline(Instant::now() + duration);
         let (out, took) = match w.as_str() {
             "b0" => {
@@ -884,9 +945,9 @@ async fn main() -> Result<()> {
                 .await
             }
         };
-        let (peak, cpu) = match (sampler, server_pid) {
-            (Some(s), Some(p)) => s.finish(p, hz).await,
-            _ => (None, None),
+        let (peak, cpu) = match sampler {
+            Some(s) => s.finish(server_pids, hz).await,
+            None => (None, None),
         };
         let bench_cpu = match (my_ticks0, cpu_ticks(me)) {
             (Some(a), Some(b)) => Some((b - a) as f64 / hz as f64 / took.as_secs_f64() * 100.0),

@@ -378,6 +378,7 @@ impl Config {
             },
             postgres: PgTuning {
                 max_connections: self.database.max_connections,
+                cached_sessions: self.sessions.cache_entries,
                 ..PgTuning::default()
             },
         }

@@ -51,19 +51,22 @@ impl Nodes {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let db = rt.block_on(TestDatabase::create())?;
         let url = db.url.clone();
-        Some(Self::start_on(rt, db, &url, env))
+        Some(Self::start_on(rt, db, [&url, &url], env))
     }
 
-    /// Two nodes on `db`, reached at `node_url` (the database's own URL, or
-    /// one through a proxy).
-    fn start_on(rt: tokio::runtime::Runtime, db: TestDatabase, node_url: &str, env: &[(&str, &str)]) -> Nodes {
+    /// Two nodes on `db`, A and B reaching it at `urls` (the database's own
+    /// URL, or one through a proxy).
+    fn start_on(rt: tokio::runtime::Runtime, db: TestDatabase, urls: [&str; 2], env: &[(&str, &str)]) -> Nodes {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut all: Vec<(&str, &str)> = vec![("SHIMING_DATABASE__URL", node_url)];
-        all.extend_from_slice(env);
+        let node = |url: &str| {
+            let mut all: Vec<(&str, &str)> = vec![("SHIMING_DATABASE__URL", url)];
+            all.extend_from_slice(env);
+            serve_with(&data, dir.path(), &all)
+        };
         // One after the other: the first makes the schema and the secrets.
-        let a = serve_with(&data, dir.path(), &all);
-        let b = serve_with(&data, dir.path(), &all);
+        let a = node(urls[0]);
+        let b = node(urls[1]);
         assert_ne!(a.base, b.base);
         Nodes {
             a,
@@ -82,6 +85,55 @@ impl Nodes {
     fn scalar(&self, sql: &str) -> i64 {
         let raw = self.raw();
         self.rt.block_on(raw.scalar(sql)).expect("a value")
+    }
+
+    /// A change written with the triggers off: the nodes are not told of it.
+    fn hidden(&self, sql: &str) {
+        self.rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SET LOCAL session_replication_role = replica")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+            pool.close().await;
+        });
+    }
+
+    /// Tells the nodes that the account's sessions changed, as the triggers
+    /// do, then waits for both to have heard it.
+    fn tell(&self, account_id: &str) {
+        let raw = self.raw();
+        self.rt
+            .block_on(raw.exec(&format!("SELECT pg_notify('shiming_sessions', 'a {account_id}')")));
+        self.barrier();
+    }
+
+    /// What an operator's tool does after writing in plain SQL (see
+    /// docs/deployment.md): a barrier on the nodes' session channel, then
+    /// the acknowledgement of each of the two nodes, which they send once
+    /// they have handled everything committed before it.
+    fn barrier(&self) {
+        self.rt.block_on(async {
+            let mut listener = sqlx::postgres::PgListener::connect(&self.url).await.unwrap();
+            listener.listen("shiming_sessions").await.unwrap();
+            sqlx::query("SELECT pg_notify('shiming_sessions', 'b operator 1')")
+                .execute(&mut listener)
+                .await
+                .unwrap();
+            let mut acked = std::collections::HashSet::new();
+            while acked.len() < 2 {
+                let heard = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+                    .await
+                    .expect("both nodes acknowledge a barrier")
+                    .unwrap();
+                if let Some(node) = heard.payload().strip_prefix("k operator 1 ") {
+                    acked.insert(node.to_owned());
+                }
+            }
+        });
     }
 
     /// `shiming audit verify` on the shared database: its one line.
@@ -207,19 +259,156 @@ fn what_one_node_does_holds_on_the_other_at_its_next_request() {
     assert_eq!(again["created"], true, "the old phone no longer reaches the account");
     assert_ne!(again["account_id"], signed["account_id"]);
 
-    // A freeze, then a ban, written to the shared database (as an operator's
-    // tool commits them): both nodes see each at the next request.
+    // A freeze, then a ban, written to the shared database in plain SQL (as
+    // an operator's tool commits them), each followed by the tool's barrier:
+    // both nodes see each at the next request.
     let raw = n.raw();
     let id = signed["account_id"].as_str().unwrap();
+    for base in [a, b] {
+        warm(&c, base, &token);
+    }
     n.rt.block_on(raw.exec(&format!("UPDATE accounts SET state = 'frozen' WHERE id = '{id}'")));
+    n.barrier();
     for base in [a, b] {
         assert_eq!(get_as(&c, base, &token, "/api/v1/whoami")["state"], "frozen");
     }
     n.rt.block_on(raw.exec(&format!("UPDATE accounts SET state = 'banned' WHERE id = '{id}'")));
+    n.barrier();
     for base in [a, b] {
         assert_eq!(status_as(&c, base, &token, "/api/v1/whoami"), 401);
     }
     assert!(n.audit_verify().starts_with("audit chain intact"));
+}
+
+/// Asks twice: the second answer comes from the node's cache once the
+/// first filled it.
+fn warm(c: &Client, base: &str, token: &str) {
+    for _ in 0..2 {
+        assert_eq!(status_as(c, base, token, "/api/v1/whoami"), 200);
+    }
+}
+
+/// The tests below prove something only if the nodes serve sessions from
+/// their caches: here a change the nodes are not told of (written with the
+/// triggers off) is not seen by a node that cached the session, until the
+/// node is told of it on the channel.
+#[test]
+fn a_node_serves_a_cached_session_until_told_of_a_change() {
+    let Some(n) = Nodes::start(LOOSE) else { return };
+    let c = Client::new();
+    let b = n.b.base.as_str();
+    let signed = phone_sign_in_answer(&c, n.a.base.as_str(), "+8613800138011");
+    let (token, id) = (
+        signed["token"].as_str().unwrap(),
+        signed["account_id"].as_str().unwrap(),
+    );
+    let state = || get_as(&c, b, token, "/api/v1/whoami")["state"].clone();
+    // A node serves from its cache once it heard its first heartbeat back:
+    // a fraction of a second after it started.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        n.hidden(&format!("UPDATE accounts SET state = 'active' WHERE id = '{id}'"));
+        n.tell(id);
+        warm(&c, b, token);
+        n.hidden(&format!("UPDATE accounts SET state = 'frozen' WHERE id = '{id}'"));
+        if state() == "active" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never served the session from its cache");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(state(), "active", "still cached: nothing told B");
+    n.tell(id);
+    assert_eq!(state(), "frozen");
+}
+
+/// Whatever one node does to a session, the other, which cached it, sees at
+/// its very next request: sign-outs, revocations, step-ups and phone
+/// changes, in both directions, many rounds.
+#[test]
+fn no_node_serves_a_stale_session_after_a_change_on_the_other() {
+    let Some(n) = Nodes::start(LOOSE) else { return };
+    let c = Client::new();
+    let nodes = [n.a.base.as_str(), n.b.base.as_str()];
+    for round in 0..24_usize {
+        let (here, there) = (nodes[round % 2], nodes[1 - round % 2]);
+        let phone = format!("+86137{round:08}");
+        let token = phone_sign_in(&c, here, &phone);
+        let other = phone_sign_in(&c, here, &phone);
+        for t in [&token, &other] {
+            warm(&c, there, t);
+            warm(&c, here, t);
+        }
+        let what = match round % 4 {
+            0 => {
+                assert_eq!(post_as(&c, here, &other, "/api/v1/logout", json!({})).status(), 200);
+                "a sign-out"
+            }
+            1 => {
+                let listed = get_as(&c, here, &token, "/api/v1/account/sessions");
+                let sessions = listed["sessions"].as_array().unwrap();
+                let id = sessions.iter().find(|s| s["current"] != true).unwrap()["id"]
+                    .as_str()
+                    .unwrap();
+                let r = c
+                    .delete(format!("{here}/api/v1/account/sessions/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                "a revocation"
+            }
+            2 => {
+                let r = c
+                    .delete(format!("{here}/api/v1/account/sessions/others"))
+                    .bearer_auth(&token)
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                "the others signed out"
+            }
+            _ => {
+                // A step-up on one node privileges the session on the other.
+                let new = format!("+86136{round:08}");
+                let (name, id_number) = ("王小明", IdNumber::sample(100 + round as u64).as_str().to_owned());
+                let change = json!({ "new_phone": new, "name": name, "id_number": id_number, "consent": true });
+                let start = |c: &Client| post_as(c, there, &token, "/api/v1/account/phone/change", change.clone());
+                assert_eq!(start(&c).status(), 403, "round {round}: no step-up yet");
+                step_up(&c, here, &token, &phone);
+                let person = json!({ "phone": new, "name": name, "id_number": id_number });
+                let r = c
+                    .post(format!("{there}/dev/carrier/persons"))
+                    .json(&person)
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                let r = start(&c);
+                assert_eq!(r.status(), 202, "round {round}: {}", r.text().unwrap());
+                // And a phone change committed there ends the other session here.
+                let verify = json!({ "code": code_from(&c, there, &new) });
+                let r = post_as(&c, there, &token, "/api/v1/account/phone/change/verify", verify);
+                assert_eq!(r.status(), 200);
+                assert_eq!(confirm(&c, there, &token).0, 200, "round {round}");
+                assert_eq!(
+                    status_as(&c, here, &other, "/api/v1/whoami"),
+                    401,
+                    "round {round}: the phone change"
+                );
+                continue;
+            }
+        };
+        assert_eq!(
+            status_as(&c, there, &other, "/api/v1/whoami"),
+            401,
+            "round {round}: {what} on {here}"
+        );
+        assert_eq!(
+            status_as(&c, here, &other, "/api/v1/whoami"),
+            401,
+            "round {round}: {what} on {here}"
+        );
+        assert_eq!(status_as(&c, there, &token, "/api/v1/whoami"), 200);
+    }
 }
 
 #[test]
@@ -514,7 +703,19 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(rt: &tokio::runtime::Runtime, upstream: String) -> Proxy {
+    /// A proxy in front of the database at `url`, and the URL through it.
+    fn before(rt: &tokio::runtime::Runtime, url: &str, late: Duration) -> (Proxy, String) {
+        // postgres://user@HOST:PORT/name
+        let (head, tail) = url.split_once('@').unwrap();
+        let (upstream, name) = tail.split_once('/').unwrap();
+        let proxy = Proxy::start(rt, upstream.to_owned(), late);
+        let through = format!("{head}@{}/{name}", proxy.addr);
+        (proxy, through)
+    }
+
+    /// Forwards connections to `upstream`; what the database sends arrives
+    /// `late`, as over a slow network.
+    fn start(rt: &tokio::runtime::Runtime, upstream: String, late: Duration) -> Proxy {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicBool::new(true));
@@ -527,9 +728,19 @@ impl Proxy {
                 }
                 let upstream = upstream.clone();
                 let link = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    if late.is_zero() {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        return;
                     }
+                    let (mut client_read, client_write) = client.into_split();
+                    let (server_read, mut server_write) = server.into_split();
+                    let up = async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    };
+                    tokio::join!(up, delayed(server_read, client_write, late));
                 });
                 l.lock().unwrap().push(link.abort_handle());
             }
@@ -549,18 +760,86 @@ impl Proxy {
     }
 }
 
+/// Carries `from` to `to` `late`, as a slow network would: the bytes keep
+/// their order and their pace.
+async fn delayed(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, late: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let read = async move {
+        let mut buf = vec![0; 16 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if tx
+                .send((tokio::time::Instant::now() + late, buf[..n].to_vec()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let write = async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(read, write);
+}
+
+/// The writer waits for the other nodes: B, which hears from the database
+/// 150 ms late (through a proxy), never serves a session that A ended and
+/// answered, although B answers from its cache at once. Without A's wait
+/// (its barrier, and B's acknowledgement), B serves the ended session.
+#[test]
+fn a_node_that_hears_late_is_waited_for() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(TestDatabase::create()) else {
+        return;
+    };
+    let late = Duration::from_millis(150);
+    let (_proxy, through) = Proxy::before(&rt, &db.url, late);
+    let direct = db.url.clone();
+    let n = Nodes::start_on(rt, db, [&direct, &through], LOOSE);
+    let c = Client::new();
+    let (a, b) = (n.a.base.as_str(), n.b.base.as_str());
+    for round in 0..6 {
+        let phone = format!("+86135{round:08}");
+        let token = phone_sign_in(&c, a, &phone);
+        let other = phone_sign_in(&c, a, &phone);
+        // Until B answers from its cache: sooner than the database could.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = Instant::now();
+            assert_eq!(status_as(&c, b, &other, "/api/v1/whoami"), 200);
+            if t.elapsed() < late / 2 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "B never answered from its cache");
+        }
+        if round % 2 == 0 {
+            assert_eq!(post_as(&c, a, &other, "/api/v1/logout", json!({})).status(), 200);
+        } else {
+            let r = c
+                .delete(format!("{a}/api/v1/account/sessions/others"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        assert_eq!(status_as(&c, b, &other, "/api/v1/whoami"), 401, "round {round}");
+    }
+}
+
 #[test]
 fn a_node_that_loses_its_database_answers_503_loses_nothing_and_recovers() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Some(db) = rt.block_on(TestDatabase::create()) else {
         return;
     };
-    // postgres://user@HOST:PORT/name: the nodes reach it through the proxy.
-    let (head, tail) = db.url.split_once('@').unwrap();
-    let (upstream, name) = tail.split_once('/').unwrap();
-    let proxy = Proxy::start(&rt, upstream.to_owned());
-    let through = format!("{head}@{}/{name}", proxy.addr);
-    let n = Nodes::start_on(rt, db, &through, LOOSE);
+    let (proxy, through) = Proxy::before(&rt, &db.url, Duration::ZERO);
+    let n = Nodes::start_on(rt, db, [&through, &through], LOOSE);
     let base = n.a.base.clone();
     let c = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let ready = || c.get(format!("{base}/readyz")).send().unwrap().status().as_u16();

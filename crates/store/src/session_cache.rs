@@ -15,16 +15,23 @@
 //! Across nodes (a shared database), a backend delivers other nodes'
 //! invalidations by its notifications and calls [`SessionCache::forget_all`]
 //! when it may have missed some (a lost connection to the notifications).
+//! There, other nodes' last-seen updates are not announced (they are the
+//! one frequent write), so entries are kept for a bounded age only
+//! ([`SessionCache::aging`]): a session used on one node only is never taken
+//! for idle on another.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use crate::SessionRecord;
 
 /// The session cache of one store. A capacity of 0 turns it off.
 pub struct SessionCache {
     capacity: usize,
+    /// How long an entry is kept, if not for as long as it is valid.
+    max_age: Option<Duration>,
     /// Moves on at every invalidation.
     generation: AtomicU64,
     entries: RwLock<Entries>,
@@ -32,7 +39,8 @@ pub struct SessionCache {
 
 #[derive(Default)]
 struct Entries {
-    by_token: HashMap<Vec<u8>, SessionRecord>,
+    /// Each session, and when it was read from the database.
+    by_token: HashMap<Vec<u8>, (SessionRecord, Instant)>,
     /// Session id → token hash, for last-seen updates.
     by_session: HashMap<String, Vec<u8>>,
     /// Account id → its cached sessions' token hashes.
@@ -43,8 +51,18 @@ impl SessionCache {
     pub fn new(capacity: usize) -> Self {
         SessionCache {
             capacity,
+            max_age: None,
             generation: AtomicU64::new(0),
             entries: RwLock::default(),
+        }
+    }
+
+    /// A cache whose entries are read again from the database once they
+    /// are `max_age` old.
+    pub fn aging(capacity: usize, max_age: Duration) -> Self {
+        SessionCache {
+            max_age: Some(max_age),
+            ..SessionCache::new(capacity)
         }
     }
 
@@ -53,7 +71,12 @@ impl SessionCache {
         if self.capacity == 0 {
             return None;
         }
-        self.read().by_token.get(token_hash).cloned()
+        let entries = self.read();
+        let (record, read_at) = entries.by_token.get(token_hash)?;
+        match self.max_age {
+            Some(max) if read_at.elapsed() >= max => None,
+            _ => Some(record.clone()),
+        }
     }
 
     /// To be read before a lookup that may fill the cache.
@@ -75,12 +98,15 @@ impl SessionCache {
             // Rare, and the cache is only an accelerator: start again.
             *e = Entries::default();
         }
-        e.by_session.insert(record.id.clone(), token_hash.to_vec());
-        e.by_account
-            .entry(record.account_id.clone())
-            .or_default()
-            .push(token_hash.to_vec());
-        e.by_token.insert(token_hash.to_vec(), record.clone());
+        let fresh = (record.clone(), Instant::now());
+        // An aged entry read again is replaced, not listed twice.
+        if e.by_token.insert(token_hash.to_vec(), fresh).is_none() {
+            e.by_session.insert(record.id.clone(), token_hash.to_vec());
+            e.by_account
+                .entry(record.account_id.clone())
+                .or_default()
+                .push(token_hash.to_vec());
+        }
     }
 
     /// Forgets every cached session of the account.
@@ -88,7 +114,7 @@ impl SessionCache {
         let mut e = self.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         for token in e.by_account.remove(account_id).unwrap_or_default() {
-            if let Some(s) = e.by_token.remove(&token) {
+            if let Some((s, _)) = e.by_token.remove(&token) {
                 e.by_session.remove(&s.id);
             }
         }
@@ -111,7 +137,7 @@ impl SessionCache {
             by_token, by_session, ..
         } = &mut *e;
         for (session_id, at) in seen {
-            if let Some(s) = by_session.get(session_id).and_then(|t| by_token.get_mut(t)) {
+            if let Some((s, _)) = by_session.get(session_id).and_then(|t| by_token.get_mut(t)) {
                 s.last_seen_at = s.last_seen_at.max(*at);
             }
         }
@@ -180,5 +206,19 @@ mod tests {
         c.fill(b"t3", &record("s3", "b"), c.generation());
         assert!(c.get(b"t1").is_none() && c.get(b"t3").is_some());
         assert!(SessionCache::new(0).get(b"t3").is_none());
+    }
+
+    #[test]
+    fn an_aging_cache_reads_an_old_entry_again() {
+        let c = SessionCache::aging(10, Duration::from_millis(30));
+        c.fill(b"t", &record("s", "a"), c.generation());
+        assert!(c.get(b"t").is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(c.get(b"t").is_none());
+        c.fill(b"t", &record("s", "a"), c.generation());
+        assert!(c.get(b"t").is_some(), "filled again, young again");
+        assert_eq!(c.read().by_account["a"].len(), 1, "listed once");
+        c.forget_account("a");
+        assert!(c.get(b"t").is_none());
     }
 }

@@ -54,7 +54,7 @@ impl AccountStore for PgStore {
 
     async fn set_account_state(&self, account_id: &str, state: AccountState, audit: AuditDraft) -> Result<bool> {
         let audit = &audit;
-        write!(self, |tx| {
+        let found = write!(self, |tx| {
             let found = sqlx::query("UPDATE accounts SET state = $1 WHERE id = $2")
                 .bind(state.as_str())
                 .bind(account_id)
@@ -65,7 +65,11 @@ impl AccountStore for PgStore {
                 tx.audit(audit);
             }
             found == 1
-        })
+        })?;
+        if found {
+            self.settle(Some(account_id)).await;
+        }
+        Ok(found)
     }
 
     async fn attest(

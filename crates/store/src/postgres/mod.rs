@@ -12,9 +12,10 @@
 //! or a serialization conflict, the transaction is run again from its
 //! start: nothing of the failed one was kept.
 //!
-//! There is no cache of validated sessions here: with several nodes, a
-//! session check reads the database, so a sign-out or a ban on one node
-//! holds on every other at its next request.
+//! Validated sessions are cached in memory as on SQLite, and kept true
+//! across nodes by the database's notifications (see [`watch`]): a
+//! sign-out, a revocation, a rebind, a freeze or a ban committed on one node
+//! holds on every node before it is answered.
 
 mod accounts;
 mod audit;
@@ -24,9 +25,11 @@ mod oauth;
 mod outbox;
 mod rebind;
 mod sessions;
+mod watch;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,7 +40,8 @@ use sqlx::QueryBuilder;
 
 use crate::backend::redacted;
 use crate::chain::NextEvent;
-use crate::{AuditDraft, KeyCheck, Maintenance, RateLimit, Result, StoreError};
+use crate::{AuditDraft, KeyCheck, Maintenance, RateLimit, Result, SessionCache, StoreError};
+use watch::Watch;
 
 /// The migrations of this build. A database migrated by a newer build
 /// holds migrations this one does not know: they are passed over, so that
@@ -55,6 +59,10 @@ fn migrator() -> sqlx::migrate::Migrator {
 /// deadlock or a serialization conflict with it.
 const RETRIES: u32 = 8;
 
+/// How long a cached session is served before it is read again: other
+/// nodes' last-seen updates reach the cache no other way.
+const CACHED_FOR: Duration = Duration::from_secs(60);
+
 /// The advisory lock a sweep holds, so that one node sweeps at a time.
 const SWEEP_LOCK: i64 = 0x7368_696d_696e_6701;
 
@@ -68,6 +76,8 @@ pub struct PgTuning {
     /// How long a request waits for a free connection (or for the database
     /// to answer a new one) before it fails.
     pub acquire_timeout: Duration,
+    /// Sessions kept validated in memory (0: none); see [`SessionCache`].
+    pub cached_sessions: usize,
 }
 
 impl Default for PgTuning {
@@ -75,6 +85,7 @@ impl Default for PgTuning {
         PgTuning {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            cached_sessions: 65_536,
         }
     }
 }
@@ -85,6 +96,8 @@ impl Default for PgTuning {
 pub struct PgStore {
     pool: PgPool,
     audit_key: AuditKey,
+    sessions: Arc<SessionCache>,
+    watch: Arc<Watch>,
 }
 
 /// What a write runs against: its transaction, the audit key, and what is
@@ -162,9 +175,16 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(tuning.max_connections.max(1))
             .acquire_timeout(tuning.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(PgStore { pool, audit_key })
+        let sessions = Arc::new(SessionCache::aging(tuning.cached_sessions, CACHED_FOR));
+        let watch = Arc::new(Watch::start(&options, Arc::clone(&sessions)));
+        Ok(PgStore {
+            pool,
+            audit_key,
+            sessions,
+            watch,
+        })
     }
 
     /// Applies pending migrations to the database at `url` and nothing else:

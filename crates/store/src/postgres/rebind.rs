@@ -120,7 +120,10 @@ impl RebindStore for PgStore {
 
     async fn commit_rebind(&self, c: RebindCommit) -> Result<u64> {
         let c = &c;
-        write!(self, |tx| commit(tx, c).await?)
+        let revoked = write!(self, |tx| commit(tx, c).await?)?;
+        // Sessions revoked, the nature changed: seen by the next check on any node.
+        self.settle(Some(&c.account_id)).await;
+        Ok(revoked)
     }
 
     async fn claim_notices(&self, now: i64, lease: i64, limit: u32) -> Result<Vec<Notice>> {

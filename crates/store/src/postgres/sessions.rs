@@ -33,11 +33,21 @@ impl SessionStore for PgStore {
         // connection by sqlx's statement cache).
         static BY_TOKEN: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = $1"));
+        if self.watch.serving() {
+            if let Some(cached) = self.sessions.get(token_hash) {
+                return Ok(Some(cached));
+            }
+        }
+        let generation = self.sessions.generation();
         let row = sqlx::query(BY_TOKEN.as_str())
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(rows::session).transpose()
+        let found = row.as_ref().map(rows::session).transpose()?;
+        if let Some(s) = &found {
+            self.sessions.fill(token_hash, s, generation);
+        }
+        Ok(found)
     }
 
     async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<()> {
@@ -55,6 +65,7 @@ impl SessionStore for PgStore {
         .bind(&ats)
         .execute(&self.pool)
         .await?;
+        self.sessions.touch(seen);
         Ok(())
     }
 
@@ -77,7 +88,7 @@ impl SessionStore for PgStore {
         audit: AuditDraft,
     ) -> Result<SteppedUp> {
         let (code, audit) = (&code, &audit);
-        write!(self, |tx| {
+        let done = write!(self, |tx| {
             let refused = match code {
                 Some(c) => prove(tx, c).await?,
                 None => None,
@@ -94,12 +105,16 @@ impl SessionStore for PgStore {
                     SteppedUp::Granted
                 }
             }
-        })
+        })?;
+        if matches!(done, SteppedUp::Granted) {
+            self.settle(audit.account_id.as_deref()).await;
+        }
+        Ok(done)
     }
 
     async fn revoke_session(&self, account_id: &str, session_id: &str, audit: AuditDraft) -> Result<bool> {
         let audit = &audit;
-        write!(self, |tx| {
+        let gone = write!(self, |tx| {
             let gone = sqlx::query("DELETE FROM sessions WHERE id = $1 AND account_id = $2")
                 .bind(session_id)
                 .bind(account_id)
@@ -110,12 +125,16 @@ impl SessionStore for PgStore {
                 tx.audit(audit);
             }
             gone == 1
-        })
+        })?;
+        if gone {
+            self.settle(Some(account_id)).await;
+        }
+        Ok(gone)
     }
 
     async fn revoke_other_sessions(&self, account_id: &str, keep: &str, audit: AuditDraft) -> Result<u64> {
         let audit = &audit;
-        write!(self, |tx| {
+        let gone = write!(self, |tx| {
             let gone = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
                 .bind(account_id)
                 .bind(keep)
@@ -128,7 +147,11 @@ impl SessionStore for PgStore {
             }
             tx.audit(&audit);
             gone
-        })
+        })?;
+        if gone > 0 {
+            self.settle(Some(account_id)).await;
+        }
+        Ok(gone)
     }
 }
 
@@ -207,4 +230,18 @@ async fn sign_in(tx: &mut Tx<'_>, s: &SignIn) -> Result<SignedIn> {
         created,
         unread,
     })
+}
+
+impl PgStore {
+    /// After a commit that changed what a session check of the account
+    /// answers: its cached sessions go here at once, and this returns once
+    /// no other node can serve them either.
+    pub(super) async fn settle(&self, account_id: Option<&str>) {
+        match account_id {
+            Some(id) => self.sessions.forget_account(id),
+            // An audit without an account cannot name whose sessions changed.
+            None => self.sessions.forget_all(),
+        }
+        self.watch.fence().await;
+    }
 }
