@@ -81,6 +81,9 @@ impl Watch {
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .min_connections(0)
+            // A send that cannot get its connection soon is of no use: a
+            // fence gives up on it after the longest lease anyway.
+            .acquire_timeout(LEASE)
             .connect_lazy_with(options.clone().application_name(&format!("{LISTENER} {node}")));
         let shared = Arc::new(Shared {
             node,
@@ -108,11 +111,27 @@ impl Watch {
     pub async fn fence(&self) {
         let s = &self.shared;
         let start = Instant::now();
-        let seq = s.lock().barrier(start);
-        if let Err(e) = s.send(&format!("b {} {seq}", s.node)).await {
+        // The barrier must be heard on a listening connection to tell whom
+        // to wait for: a node that is not listening yet (it just started)
+        // or any more first waits for its listener, within the longest wait.
+        loop {
+            let woken = s.changed.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if s.lock().link.is_some() || Instant::now() >= start + LEASE + SLACK {
+                break;
+            }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep_until(start + LEASE + SLACK) => {}
+            }
+        }
+        let seq = s.lock().barrier(Instant::now());
+        let sent = tokio::time::timeout_at(start + LEASE + SLACK, s.send(&format!("b {} {seq}", s.node))).await;
+        if !matches!(sent, Ok(Ok(()))) {
             // Nothing to hear back: the wait runs until every lease that
             // predates the change has run out.
-            tracing::debug!(error = %e, "a session barrier was not sent");
+            tracing::debug!("a session barrier was not sent");
         }
         loop {
             let woken = s.changed.notified();
@@ -180,11 +199,15 @@ impl Shared {
         // A lost connection ends this listener; the next one starts afresh.
         listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
-        let others: Vec<String> =
-            sqlx::query_scalar("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1")
-                .bind(format!("{LISTENER} %"))
-                .fetch_all(&mut listener)
-                .await?;
+        // Of this database only: notifications do not cross databases, so a
+        // node of another database would never acknowledge.
+        let others: Vec<String> = sqlx::query_scalar(
+            "SELECT application_name FROM pg_stat_activity \
+             WHERE application_name LIKE $1 AND datname = current_database()",
+        )
+        .bind(format!("{LISTENER} %"))
+        .fetch_all(&mut listener)
+        .await?;
         // Whatever was committed before the LISTEN went unheard.
         self.cache.forget_all();
         let others = others
@@ -193,6 +216,7 @@ impl Shared {
             .map(str::trim)
             .filter(|node| *node != self.node);
         self.lock().connected(Instant::now(), others);
+        self.changed.notify_waiters();
         Ok(listener)
     }
 

@@ -4,10 +4,13 @@
 //! - `rules`: constraints, atomic limits and codes;
 //! - `audit`: the audit chain, and what tampering it catches;
 //! - `commit`: the commit of a bind, rebind or unbind (`commit_rebind`);
-//! - `upkeep`: the notice queue (`claim_notices`, `finish_notice`) and `sweep`.
+//! - `upkeep`: the notice queue (`claim_notices`, `finish_notice`) and `sweep`;
+//! - `nodes`: two stores on one PostgreSQL database, as two nodes: their
+//!   session caches (PostgreSQL only).
 
 mod audit;
 mod commit;
 mod common;
+mod nodes;
 mod rules;
 mod upkeep;
