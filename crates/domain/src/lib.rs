@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod code;
+pub mod enterprise;
 pub mod id_number;
 pub mod name;
 pub mod person;
@@ -15,6 +16,7 @@ pub mod secret;
 
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
+pub use enterprise::{EnterpriseName, EnterpriseNameError, LeaveRefused, Role};
 pub use id_number::{IdNumber, IdNumberError};
 pub use name::{NameError, PersonName};
 pub use person::Person;

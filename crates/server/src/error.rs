@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use shiming_domain::rebind::LimitRefusal;
-use shiming_domain::{CodeFormatError, IdNumberError, NameError, PhoneError};
+use shiming_domain::{CodeFormatError, EnterpriseNameError, IdNumberError, NameError, PhoneError};
 use shiming_providers::realname::VerifierError;
 use shiming_providers::sms::SmsError;
 use shiming_providers::wechat::WechatError;
@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidName(#[from] NameError),
     #[error("{0}")]
     InvalidCode(#[from] CodeFormatError),
+    #[error("{0}")]
+    InvalidEnterpriseName(#[from] EnterpriseNameError),
     #[error("{}", code_incorrect_message(*.left))]
     CodeIncorrect {
         /// Tries left, told only to the session the code serves.
@@ -102,6 +104,10 @@ pub enum ApiError {
     LastCredential,
     #[error("give the name and id_number of the new phone's holder (both; they may be left out only when the account has a real name already)")]
     PersonIncomplete,
+    #[error("only the enterprise's owner and admins can do that")]
+    EnterpriseAdminRequired,
+    #[error("the owner of an enterprise hands the ownership to another member before leaving it")]
+    OwnerMustTransfer,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -138,6 +144,7 @@ impl ApiError {
             InvalidIdNumber(_) => "invalid_id_number",
             InvalidName(_) => "invalid_name",
             InvalidCode(_) => "invalid_code",
+            InvalidEnterpriseName(_) => "invalid_enterprise_name",
             CodeIncorrect { .. } => "code_incorrect",
             CodeExpired => "code_expired",
             TooManyAttempts => "too_many_attempts",
@@ -172,6 +179,8 @@ impl ApiError {
             NoWechatBound => "no_wechat_bound",
             WrongIdentity => "wrong_identity",
             PersonIncomplete => "person_incomplete",
+            EnterpriseAdminRequired => "enterprise_admin_required",
+            OwnerMustTransfer => "owner_must_transfer",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -191,6 +200,7 @@ impl ApiError {
             | InvalidIdNumber(_)
             | InvalidName(_)
             | InvalidCode(_)
+            | InvalidEnterpriseName(_)
             | CodeIncorrect { .. }
             | CodeExpired
             | ConsentRequired => StatusCode::BAD_REQUEST,
@@ -210,6 +220,8 @@ impl ApiError {
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
             RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
+            EnterpriseAdminRequired => StatusCode::FORBIDDEN,
+            OwnerMustTransfer => StatusCode::CONFLICT,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -335,7 +347,8 @@ mod tests {
                 InvalidPhone(_) => InvalidIdNumber(IdNumberError::Format),
                 InvalidIdNumber(_) => InvalidName(NameError::Length),
                 InvalidName(_) => InvalidCode(CodeFormatError),
-                InvalidCode(_) => CodeIncorrect { left: Some(1) },
+                InvalidCode(_) => InvalidEnterpriseName(EnterpriseNameError::Length),
+                InvalidEnterpriseName(_) => CodeIncorrect { left: Some(1) },
                 CodeIncorrect { .. } => CodeExpired,
                 CodeExpired => TooManyAttempts,
                 TooManyAttempts => RateLimited { retry_after: 1 },
@@ -369,7 +382,9 @@ mod tests {
                 NoWechatBound => WrongIdentity,
                 WrongIdentity => LastCredential,
                 LastCredential => PersonIncomplete,
-                PersonIncomplete => NotFound("route"),
+                PersonIncomplete => EnterpriseAdminRequired,
+                EnterpriseAdminRequired => OwnerMustTransfer,
+                OwnerMustTransfer => NotFound("route"),
                 NotFound(_) => PayloadTooLarge,
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,

@@ -39,6 +39,8 @@ const TABLES: &[&str] = &[
     "notices",
     "account_notices",
     "key_check",
+    "enterprises",
+    "memberships",
 ];
 
 /// Rows per INSERT: well under PostgreSQL's 65 535 parameters for the

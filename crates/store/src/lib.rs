@@ -177,6 +177,35 @@ pub trait RebindStore {
     async fn finish_notice(&self, id: i64, delivery: NoticeDelivery) -> Result<()>;
 }
 
+/// Enterprises and their members. Each change decides who may make it in
+/// its own transaction.
+#[async_trait]
+pub trait EnterpriseStore {
+    /// Creates the enterprise with its creator as its owner, and audits it.
+    async fn create_enterprise(&self, enterprise: NewEnterprise) -> Result<()>;
+
+    /// Renames the enterprise when `actor` is its owner or one of its
+    /// admins, and audits it; false otherwise (or when there is no such
+    /// enterprise).
+    async fn rename_enterprise(&self, id: &str, actor: &str, name: &str, audit: AuditDraft) -> Result<bool>;
+
+    /// The account's membership of the enterprise; `None` when it is no
+    /// member, as when there is no such enterprise.
+    async fn membership(&self, enterprise_id: &str, account_id: &str) -> Result<Option<Membership>>;
+
+    /// The enterprises the account is a member of, oldest membership first.
+    async fn memberships_of(&self, account_id: &str) -> Result<Vec<Membership>>;
+
+    /// Up to `limit` members of the enterprise, by `joined_at` then account
+    /// id, after `after`.
+    async fn members(&self, enterprise_id: &str, after: Option<&MemberCursor>, limit: u32)
+        -> Result<Vec<MemberRecord>>;
+
+    /// Ends the account's membership and audits it, unless it is the
+    /// owner's.
+    async fn leave_enterprise(&self, enterprise_id: &str, account_id: &str, audit: AuditDraft) -> Result<Left>;
+}
+
 /// The account's own notices (Account & Security).
 #[async_trait]
 pub trait AccountNoticeStore {
@@ -231,6 +260,7 @@ pub trait Maintenance {
 pub trait Store:
     AccountStore
     + SessionStore
+    + EnterpriseStore
     + CodeStore
     + OAuthStore
     + RebindStore
@@ -247,6 +277,7 @@ pub trait Store:
 impl<T> Store for T where
     T: AccountStore
         + SessionStore
+        + EnterpriseStore
         + CodeStore
         + OAuthStore
         + RebindStore

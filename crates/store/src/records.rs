@@ -1,7 +1,7 @@
 //! What goes in and out of the store: ids, keyed hashes, sealed blobs, times.
 
 use shiming_domain::rebind::RebindLimits;
-use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus, Role};
 
 /// An audit event to append in the same transaction as the change it records.
 /// `details` holds ids, keyed hashes and masked values only.
@@ -434,4 +434,59 @@ pub struct KeyCheck {
     pub peppered: Vec<u8>,
     pub audit_mac: Vec<u8>,
     pub created_at: i64,
+}
+
+/// An enterprise to create, with its creator as its owner.
+#[derive(Debug, Clone)]
+pub struct NewEnterprise {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub at: i64,
+    pub audit: AuditDraft,
+}
+
+/// An account's membership of an enterprise, with the enterprise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub enterprise_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub role: Role,
+    pub joined_at: i64,
+}
+
+/// A member as the enterprise's members list shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub account_id: String,
+    pub role: Role,
+    pub joined_at: i64,
+    pub account_nature: Nature,
+    pub account_state: AccountState,
+}
+
+/// Where a members list goes on: after this member (by `joined_at`, then
+/// account id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCursor {
+    pub joined_at: i64,
+    pub account_id: String,
+}
+
+impl MemberCursor {
+    /// The bound a page's query starts after: before every member when none.
+    pub(crate) fn start(after: Option<&MemberCursor>) -> (i64, &str) {
+        after.map_or((i64::MIN, ""), |c| (c.joined_at, c.account_id.as_str()))
+    }
+}
+
+/// What leaving an enterprise did, decided in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    Left,
+    /// The account is no member (any more).
+    NotMember,
+    /// The owner hands the ownership on first.
+    OwnerMustTransfer,
 }

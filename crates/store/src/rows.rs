@@ -2,15 +2,15 @@
 //! each backend's row type answers [`Columns::col`], and the functions here
 //! say which columns make which record.
 
-use shiming_domain::{AccountState, CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{AccountState, CredentialKind, Nature, RealNameStatus, Role};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
 
 use crate::error::word;
 use crate::plan;
 use crate::{
-    AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, NewAttestation, NewCredential, NewPerson, PendingChange,
-    PersonRecord, Proof, Result, SessionRecord,
+    AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, MemberRecord, Membership, NewAttestation, NewCredential,
+    NewPerson, PendingChange, PersonRecord, Proof, Result, SessionRecord,
 };
 
 /// A column's value, readable from either backend's row.
@@ -56,6 +56,38 @@ pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
         last_seen_at: r.col("last_seen_at")?,
         expires_at: r.col("expires_at")?,
         step_up_until: r.col("step_up_until")?,
+    })
+}
+
+/// What [`membership`] reads: each backend appends its `WHERE`.
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, m.role, m.joined_at \
+     FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id";
+
+/// An account's membership with its enterprise ([`MEMBERSHIP_COLUMNS`]).
+pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
+    Ok(Membership {
+        enterprise_id: r.col("id")?,
+        name: r.col("name")?,
+        created_at: r.col("created_at")?,
+        role: word(Role::parse, r.col("role")?)?,
+        joined_at: r.col("joined_at")?,
+    })
+}
+
+/// What [`member`] reads, and its order: each backend appends its `WHERE`
+/// between them (the enterprise, and the cursor).
+pub(crate) const MEMBER_COLUMNS: &str = "m.account_id, m.role, m.joined_at, a.nature, a.state \
+     FROM memberships m JOIN accounts a ON a.id = m.account_id";
+pub(crate) const MEMBER_ORDER: &str = "ORDER BY m.joined_at, m.account_id";
+
+/// A member with their account's nature and state ([`MEMBER_COLUMNS`]).
+pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
+    Ok(MemberRecord {
+        account_id: r.col("account_id")?,
+        role: word(Role::parse, r.col("role")?)?,
+        joined_at: r.col("joined_at")?,
+        account_nature: word(Nature::parse, r.col("nature")?)?,
+        account_state: word(AccountState::parse, r.col("state")?)?,
     })
 }
 

@@ -189,11 +189,15 @@ impl Raw {
     }
 
     pub async fn exec(&self, sql: &str) {
+        self.try_exec(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// `sql`, which the database may refuse (a constraint a test checks).
+    pub async fn try_exec(&self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
             Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
             Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
         }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The first column of the first row of `sql` as an integer (NULL or no

@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod dev;
+mod enterprises;
 mod ops;
 mod rebind;
 mod wechat;
@@ -60,6 +61,10 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             "/account/wechat/unbind",
             get(rebind::wechat_unbind_preview).post(rebind::wechat_unbind),
         )
+        .route("/enterprises", get(enterprises::list).post(enterprises::create))
+        .route("/enterprises/{id}", get(enterprises::one).patch(enterprises::rename))
+        .route("/enterprises/{id}/members", get(enterprises::members))
+        .route("/enterprises/{id}/leave", post(enterprises::leave))
         .route("/step-up/wechat/start", get(wechat::step_up_start))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))

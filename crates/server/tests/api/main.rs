@@ -5,6 +5,7 @@
 
 mod cache;
 mod contract;
+mod enterprises;
 mod gateway;
 mod hardening;
 mod helpers;

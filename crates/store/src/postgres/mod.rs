@@ -20,6 +20,7 @@
 mod accounts;
 mod audit;
 mod codes;
+mod enterprises;
 mod notices;
 mod oauth;
 mod outbox;

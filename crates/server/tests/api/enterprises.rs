@@ -1,0 +1,309 @@
+//! Enterprises (#18), first slice: creating one, renaming it, one's
+//! enterprises, the members list, leaving; and the authorization rules an
+//! attacker would try, one test each. Members other than the owner are
+//! added in SQL until invitations exist.
+
+use reqwest::Response;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp};
+
+const OWNER: &str = "+8613900000001";
+const MEMBER: &str = "+8613900000002";
+const OUTSIDER: &str = "+8613900000003";
+
+async fn create(app: &TestApp, token: &str, name: &str) -> Response {
+    app.post_as(token, "/api/v1/enterprises", json!({ "name": name })).await
+}
+
+/// An enterprise of the owner's: its id.
+async fn enterprise(app: &TestApp, token: &str) -> String {
+    let r = create(app, token, "示例科技").await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Response {
+    app.http
+        .patch(app.url(&format!("/api/v1/enterprises/{id}")))
+        .bearer_auth(token)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Makes the account a member of the enterprise, as accepting an invitation
+/// will.
+async fn add_member(app: &TestApp, enterprise: &str, account: &str, role: &str, joined_at: i64) {
+    app.raw()
+        .await
+        .exec(&format!(
+            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) \
+             VALUES ('{enterprise}', '{account}', '{role}', {joined_at})"
+        ))
+        .await;
+}
+
+async fn member_ids(app: &TestApp, token: &str, id: &str) -> Vec<String> {
+    let page = app.json_as(token, &format!("/api/v1/enterprises/{id}/members")).await;
+    let members = page["members"].as_array().unwrap();
+    members
+        .iter()
+        .map(|m| m["account_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_creator_owns_renames_lists_and_cannot_leave_before_handing_on() {
+    let app = spawn_app().await;
+    let (token, account) = app.sign_in(OWNER).await;
+    let r = create(&app, &token, "  示例科技  ").await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["name"], "示例科技", "trimmed");
+    assert_eq!(created["role"], "owner");
+    let id = created["id"].as_str().unwrap();
+
+    let mine = app.json_as(&token, "/api/v1/enterprises").await;
+    assert_eq!(mine["enterprises"], json!([created]));
+    assert_eq!(app.json_as(&token, &format!("/api/v1/enterprises/{id}")).await, created);
+
+    let r = rename(&app, &token, id, "示例集团").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "示例集团");
+
+    let members = app.json_as(&token, &format!("/api/v1/enterprises/{id}/members")).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    assert_eq!(members["members"][0]["account_id"], account.as_str());
+    assert_eq!(members["members"][0]["role"], "owner");
+    assert_eq!(members["members"][0]["nature"], "personal");
+    assert_eq!(members["members"][0]["state"], "active");
+    assert_eq!(members["next"], Value::Null);
+
+    let r = app
+        .post_as(&token, &format!("/api/v1/enterprises/{id}/leave"), json!({}))
+        .await;
+    assert_error(r, 409, "owner_must_transfer").await;
+    assert_eq!(member_ids(&app, &token, id).await, [account.as_str()]);
+
+    let audit = app.json_as(&token, "/api/v1/account/audit").await;
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for kind in ["enterprise.created", "enterprise.renamed"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_name_is_refused_and_nothing_is_created_or_renamed() {
+    let app = spawn_app().await;
+    let (token, _) = app.sign_in(OWNER).await;
+    for bad in ["", "   ", &"企".repeat(65), "a\nb"] {
+        assert_error(create(&app, &token, bad).await, 400, "invalid_enterprise_name").await;
+    }
+    let r = app
+        .post_as(&token, "/api/v1/enterprises", json!({ "title": "x" }))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        app.json_as(&token, "/api/v1/enterprises").await["enterprises"],
+        json!([])
+    );
+    assert_eq!(app.rows("enterprises").await, 0);
+
+    let id = enterprise(&app, &token).await;
+    assert_error(rename(&app, &token, &id, " ").await, 400, "invalid_enterprise_name").await;
+    assert_eq!(
+        app.json_as(&token, &format!("/api/v1/enterprises/{id}")).await["name"],
+        "示例科技"
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_enterprise_answers_exactly_as_a_missing_one() {
+    let app = spawn_app().await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let (outsider, _) = app.sign_in(OUTSIDER).await;
+    let id = enterprise(&app, &owner).await;
+    let missing = format!("ent_{}", "0".repeat(32));
+    for target in [id.as_str(), missing.as_str()] {
+        let answers = [
+            app.get_as(&outsider, &format!("/api/v1/enterprises/{target}")).await,
+            app.get_as(&outsider, &format!("/api/v1/enterprises/{target}/members"))
+                .await,
+            rename(&app, &outsider, target, "taken").await,
+            app.post_as(&outsider, &format!("/api/v1/enterprises/{target}/leave"), json!({}))
+                .await,
+        ];
+        for r in answers {
+            assert_eq!(r.status(), 404);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(
+                body,
+                json!({ "error": { "code": "not_found", "message": "enterprise not found" } })
+            );
+        }
+    }
+    assert_eq!(
+        app.json_as(&owner, &format!("/api/v1/enterprises/{id}")).await["name"],
+        "示例科技"
+    );
+    assert_eq!(
+        app.json_as(&outsider, "/api/v1/enterprises").await["enterprises"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_member_lists_the_members_but_cannot_rename() {
+    let app = spawn_app().await;
+    let (owner, owner_id) = app.sign_in(OWNER).await;
+    let (member, member_id) = app.sign_in(MEMBER).await;
+    let id = enterprise(&app, &owner).await;
+    add_member(&app, &id, &member_id, "member", 2_000_000_000).await;
+    assert_eq!(
+        member_ids(&app, &member, &id).await,
+        [owner_id.as_str(), member_id.as_str()]
+    );
+    assert_error(
+        rename(&app, &member, &id, "taken").await,
+        403,
+        "enterprise_admin_required",
+    )
+    .await;
+    assert_eq!(
+        app.json_as(&owner, &format!("/api/v1/enterprises/{id}")).await["name"],
+        "示例科技"
+    );
+    // An admin may.
+    let raw = app.raw().await;
+    raw.exec(&format!(
+        "UPDATE memberships SET role = 'admin' WHERE account_id = '{member_id}'"
+    ))
+    .await;
+    assert_eq!(rename(&app, &member, &id, "示例集团").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_member_who_leaves_loses_access_at_once() {
+    let app = spawn_app().await;
+    let (owner, owner_id) = app.sign_in(OWNER).await;
+    let (member, member_id) = app.sign_in(MEMBER).await;
+    let id = enterprise(&app, &owner).await;
+    add_member(&app, &id, &member_id, "admin", 2_000_000_000).await;
+    assert_eq!(
+        app.get_as(&member, &format!("/api/v1/enterprises/{id}")).await.status(),
+        200
+    );
+
+    let r = app
+        .post_as(&member, &format!("/api/v1/enterprises/{id}/leave"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "left": true }));
+    for path in [
+        format!("/api/v1/enterprises/{id}"),
+        format!("/api/v1/enterprises/{id}/members"),
+    ] {
+        assert_error(app.get_as(&member, &path).await, 404, "not_found").await;
+    }
+    assert_error(rename(&app, &member, &id, "taken").await, 404, "not_found").await;
+    assert_eq!(member_ids(&app, &owner, &id).await, [owner_id.as_str()]);
+    // The account itself goes on: signed in, no enterprise.
+    assert_eq!(app.json_as(&member, "/api/v1/whoami").await["state"], "active");
+    assert_eq!(
+        app.json_as(&member, "/api/v1/enterprises").await["enterprises"],
+        json!([])
+    );
+    let r = app
+        .post_as(&member, &format!("/api/v1/enterprises/{id}/leave"), json!({}))
+        .await;
+    assert_error(r, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn enterprise_ids_are_random_not_sequential() {
+    let app = spawn_app().await;
+    let (token, _) = app.sign_in(OWNER).await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(enterprise(&app, &token).await);
+    }
+    for id in &ids {
+        let hex = id.strip_prefix("ent_").expect("ent_ and hex");
+        assert!(hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    }
+    // Ids made in a row share no prefix (a counter or a clock would).
+    let mut prefixes: Vec<&str> = ids.iter().map(|id| &id[4..10]).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), ids.len(), "{ids:?}");
+}
+
+#[tokio::test]
+async fn the_members_list_comes_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let (owner, owner_id) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let mut expected = vec![owner_id];
+    for n in 0..5 {
+        let (_, account) = app.sign_in(&format!("+86139000001{n:02}")).await;
+        // Two members join at the same second: the account id orders them.
+        add_member(&app, &id, &account, "member", 2_000_000_000 + n / 2).await;
+        expected.push(account);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/enterprises/{id}/members?limit=2");
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={a}"));
+        }
+        let page = app.json_as(&owner, &path).await;
+        let members = page["members"].as_array().unwrap();
+        assert!(members.len() <= 2);
+        seen.extend(members.iter().map(|m| m["account_id"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen[0], expected[0], "the owner joined first");
+    let (mut seen, mut expected) = (seen, expected);
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "each member once");
+    for bad in ["limit=0", "limit=201", "limit=x", "after=nonsense"] {
+        let r = app
+            .get_as(&owner, &format!("/api/v1/enterprises/{id}/members?{bad}"))
+            .await;
+        assert_error(r, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn enterprises_need_a_session_and_an_active_account() {
+    let app = spawn_app().await;
+    let r = app.post("/api/v1/enterprises", json!({ "name": "x" })).await;
+    assert_error(r, 401, "unauthenticated").await;
+    let r = app.http.get(app.url("/api/v1/enterprises")).send().await.unwrap();
+    assert_error(r, 401, "unauthenticated").await;
+
+    let (token, account) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &token).await;
+    app.set_state(&account, "frozen").await;
+    assert_error(create(&app, &token, "另一家").await, 403, "account_restricted").await;
+    assert_error(rename(&app, &token, &id, "另一家").await, 403, "account_restricted").await;
+    assert_eq!(
+        app.json_as(&token, "/api/v1/enterprises").await["enterprises"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
