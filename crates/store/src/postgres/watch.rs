@@ -31,6 +31,7 @@
 //! but nothing waits for the nodes to hear of them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -68,6 +69,11 @@ struct Shared {
     pool: PgPool,
     cache: Arc<SessionCache>,
     state: Mutex<State>,
+    /// Until when the cache may answer, in nanoseconds after `since` (0:
+    /// not now): the state's lease, published so that the session check
+    /// every request makes reads an atomic instead of taking the lock.
+    serving_until: AtomicU64,
+    since: Instant,
     /// Wakes the fences when an echo or an acknowledgement comes.
     changed: Notify,
     /// Asks the listener to connect again: its heartbeats stopped coming back.
@@ -90,6 +96,8 @@ impl Watch {
             pool,
             cache,
             state: Mutex::default(),
+            serving_until: AtomicU64::new(0),
+            since: Instant::now(),
             changed: Notify::new(),
             restart: Notify::new(),
         });
@@ -102,7 +110,9 @@ impl Watch {
 
     /// Whether the cache may answer a session check now.
     pub fn serving(&self) -> bool {
-        self.shared.lock().serving(Instant::now())
+        let s = &self.shared;
+        let now = Instant::now().saturating_duration_since(s.since).as_nanos();
+        now < u128::from(s.serving_until.load(Ordering::Acquire))
     }
 
     /// Returns once every node has heard of what this node committed
@@ -163,6 +173,16 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Publishes the lease of `state` (held locked by the caller, so that
+    /// two publications never cross) for [`Watch::serving`].
+    fn publish(&self, state: &State) {
+        let until = state
+            .lease()
+            .map_or(0, |until| until.saturating_duration_since(self.since).as_nanos());
+        self.serving_until
+            .store(u64::try_from(until).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
     async fn send(&self, payload: &str) -> sqlx::Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -187,7 +207,11 @@ impl Shared {
                     "cannot listen for session changes; session checks read the database meanwhile"
                 ),
             }
-            self.lock().lost();
+            {
+                let mut state = self.lock();
+                state.lost();
+                self.publish(&state);
+            }
             self.changed.notify_waiters();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
@@ -215,7 +239,11 @@ impl Shared {
             .filter_map(|name| name.strip_prefix(LISTENER))
             .map(str::trim)
             .filter(|node| *node != self.node);
-        self.lock().connected(Instant::now(), others);
+        {
+            let mut state = self.lock();
+            state.connected(Instant::now(), others);
+            self.publish(&state);
+        }
         self.changed.notify_waiters();
         Ok(listener)
     }
@@ -251,7 +279,13 @@ impl Shared {
             self.cache.forget_account(account);
             return;
         }
-        match self.lock().heard(&self.node, message, Instant::now()) {
+        let heard = {
+            let mut state = self.lock();
+            let heard = state.heard(&self.node, message, Instant::now());
+            self.publish(&state);
+            heard
+        };
+        match heard {
             Heard::Nothing => {}
             Heard::Woke => self.changed.notify_waiters(),
             Heard::Barrier(origin, seq) => {
@@ -383,8 +417,10 @@ impl State {
         self.lease_until = None;
     }
 
-    fn serving(&self, now: Instant) -> bool {
-        self.link.is_some() && self.lease_until.is_some_and(|until| now < until)
+    /// Until when the cache may answer: a lease, and a listener to keep
+    /// it true.
+    fn lease(&self) -> Option<Instant> {
+        self.link.and(self.lease_until)
     }
 
     /// Whether the listener has heard none of this node's heartbeats for
@@ -489,6 +525,10 @@ mod tests {
 
     const ME: &str = "me";
 
+    fn serving(s: &State, now: Instant) -> bool {
+        s.lease().is_some_and(|until| now < until)
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -516,16 +556,19 @@ mod tests {
         let t0 = Instant::now();
         let mut s = State::default();
         s.connected(t0, std::iter::empty());
-        assert!(!s.serving(t0), "connected, but nothing heard back yet");
+        assert!(!serving(&s, t0), "connected, but nothing heard back yet");
         let seq = s.send(t0);
         s.heard(ME, Message::Beat("other", seq), t0 + ms(5));
-        assert!(!s.serving(t0 + ms(5)), "another node's heartbeat is not an echo");
+        assert!(!serving(&s, t0 + ms(5)), "another node's heartbeat is not an echo");
         s.heard(ME, Message::Beat(ME, seq), t0 + ms(300));
-        assert!(s.serving(t0 + ms(300)));
-        assert!(s.serving(t0 + LEASE - ms(1)));
-        assert!(!s.serving(t0 + LEASE), "the lease runs from the sending, not the echo");
+        assert!(serving(&s, t0 + ms(300)));
+        assert!(serving(&s, t0 + LEASE - ms(1)));
+        assert!(
+            !serving(&s, t0 + LEASE),
+            "the lease runs from the sending, not the echo"
+        );
         s.lost();
-        assert!(!s.serving(t0 + ms(301)), "no lease without the listener");
+        assert!(!serving(&s, t0 + ms(301)), "no lease without the listener");
     }
 
     #[test]
