@@ -51,25 +51,112 @@ pub enum Role {
 word_enum!(Role { Owner => "owner", Admin => "admin", Member => "member" });
 
 impl Role {
-    /// Whether the role administers the enterprise (renames it, invites,
-    /// removes and freezes members).
+    /// Whether the role administers the enterprise (renames it, sets its
+    /// policy, invites, removes and freezes members).
     pub fn administers(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+}
 
-    /// Whether a member of this role may leave by themselves.
-    pub fn may_leave(self) -> Result<(), LeaveRefused> {
-        match self {
-            Role::Owner => Err(LeaveRefused::OwnerMustTransfer),
-            Role::Admin | Role::Member => Ok(()),
+/// What an enterprise asks of its members. Every field has a default, so a
+/// policy stored by an earlier build reads as that build meant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    /// Whether members may leave by themselves (退出企业); when not, only an
+    /// admin ends a membership.
+    pub members_may_leave: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            members_may_leave: true,
         }
     }
 }
 
+/// The fields of a policy to change; the others stay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members_may_leave: Option<bool>,
+}
+
+impl PolicyPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == PolicyPatch::default()
+    }
+
+    pub fn apply(self, policy: Policy) -> Policy {
+        Policy {
+            members_may_leave: self.members_may_leave.unwrap_or(policy.members_may_leave),
+        }
+    }
+}
+
+/// A change to one membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaveRefused {
-    /// The owner hands the ownership on first.
+pub enum MemberChange {
+    /// The member ends their own membership.
+    Leave,
+    /// An admin ends another's membership.
+    Remove,
+    /// The owner makes a member an admin, or an admin a member.
+    SetRole(Role),
+    /// The owner hands the ownership to another member and becomes an admin.
+    TransferOwnership,
+}
+
+/// Why a change to a membership is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeRefused {
+    /// Only the owner and admins do this.
+    AdminRequired,
+    /// Only the owner does this.
+    OwnerRequired,
+    /// The owner's membership ends only after handing the ownership on.
     OwnerMustTransfer,
+    /// The enterprise's policy forbids leaving by oneself.
+    LeaveForbidden,
+    /// Ownership is handed on by a transfer, never given as a role.
+    OwnerByTransferOnly,
+}
+
+impl MemberChange {
+    /// Whether a member of role `actor` may make this change to the
+    /// membership of role `target` (their own, when leaving) under `policy`.
+    pub fn allowed(self, actor: Role, target: Role, policy: &Policy) -> Result<(), ChangeRefused> {
+        use ChangeRefused::*;
+        match self {
+            MemberChange::Leave if target == Role::Owner => Err(OwnerMustTransfer),
+            MemberChange::Leave if !policy.members_may_leave => Err(LeaveForbidden),
+            MemberChange::Leave => Ok(()),
+            _ if actor == Role::Member => Err(AdminRequired),
+            MemberChange::Remove => match target {
+                Role::Owner => Err(OwnerMustTransfer),
+                // An admin is removed by the owner alone.
+                Role::Admin if actor != Role::Owner => Err(OwnerRequired),
+                Role::Admin | Role::Member => Ok(()),
+            },
+            MemberChange::SetRole(Role::Owner) => Err(OwnerByTransferOnly),
+            MemberChange::SetRole(_) | MemberChange::TransferOwnership if actor != Role::Owner => Err(OwnerRequired),
+            // The owner's own role changes only by a transfer.
+            MemberChange::SetRole(_) if target == Role::Owner => Err(OwnerByTransferOnly),
+            MemberChange::SetRole(_) | MemberChange::TransferOwnership => Ok(()),
+        }
+    }
+
+    /// The roles the actor and the target have after the change, when both
+    /// stay members.
+    pub fn roles_after(self, actor: Role, target: Role) -> (Role, Role) {
+        match self {
+            MemberChange::SetRole(role) => (actor, role),
+            MemberChange::TransferOwnership => (Role::Admin, Role::Owner),
+            MemberChange::Leave | MemberChange::Remove => (actor, target),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,14 +184,78 @@ mod tests {
     }
 
     #[test]
-    fn only_owners_and_admins_administer_and_the_owner_cannot_leave() {
+    fn only_owners_and_admins_administer() {
         assert!(Role::Owner.administers() && Role::Admin.administers());
         assert!(!Role::Member.administers());
-        assert_eq!(Role::Owner.may_leave(), Err(LeaveRefused::OwnerMustTransfer));
-        assert_eq!(Role::Admin.may_leave(), Ok(()));
-        assert_eq!(Role::Member.may_leave(), Ok(()));
         for r in [Role::Owner, Role::Admin, Role::Member] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
+    }
+
+    const OPEN: Policy = Policy {
+        members_may_leave: true,
+    };
+    const CLOSED: Policy = Policy {
+        members_may_leave: false,
+    };
+
+    #[test]
+    fn the_owner_cannot_leave_and_a_policy_can_keep_the_others() {
+        use ChangeRefused::*;
+        let leave = |role, policy| MemberChange::Leave.allowed(role, role, &policy);
+        assert_eq!(leave(Role::Owner, OPEN), Err(OwnerMustTransfer));
+        assert_eq!(leave(Role::Owner, CLOSED), Err(OwnerMustTransfer));
+        assert_eq!(leave(Role::Admin, OPEN), Ok(()));
+        assert_eq!(leave(Role::Member, OPEN), Ok(()));
+        assert_eq!(leave(Role::Admin, CLOSED), Err(LeaveForbidden));
+        assert_eq!(leave(Role::Member, CLOSED), Err(LeaveForbidden));
+    }
+
+    #[test]
+    fn admins_remove_members_and_only_the_owner_removes_admins() {
+        use ChangeRefused::*;
+        let remove = |actor, target| MemberChange::Remove.allowed(actor, target, &CLOSED);
+        assert_eq!(remove(Role::Owner, Role::Admin), Ok(()));
+        assert_eq!(remove(Role::Owner, Role::Member), Ok(()));
+        assert_eq!(remove(Role::Admin, Role::Member), Ok(()));
+        assert_eq!(remove(Role::Admin, Role::Admin), Err(OwnerRequired));
+        assert_eq!(remove(Role::Admin, Role::Owner), Err(OwnerMustTransfer));
+        assert_eq!(remove(Role::Owner, Role::Owner), Err(OwnerMustTransfer));
+        assert_eq!(remove(Role::Member, Role::Member), Err(AdminRequired));
+    }
+
+    #[test]
+    fn only_the_owner_gives_roles_and_hands_the_ownership_on() {
+        use ChangeRefused::*;
+        let set = |actor, target, role| MemberChange::SetRole(role).allowed(actor, target, &OPEN);
+        assert_eq!(set(Role::Owner, Role::Member, Role::Admin), Ok(()));
+        assert_eq!(set(Role::Owner, Role::Admin, Role::Member), Ok(()));
+        assert_eq!(set(Role::Owner, Role::Member, Role::Owner), Err(OwnerByTransferOnly));
+        assert_eq!(set(Role::Owner, Role::Owner, Role::Member), Err(OwnerByTransferOnly));
+        assert_eq!(set(Role::Admin, Role::Member, Role::Admin), Err(OwnerRequired));
+        assert_eq!(set(Role::Member, Role::Member, Role::Admin), Err(AdminRequired));
+        let transfer = |actor, target| MemberChange::TransferOwnership.allowed(actor, target, &OPEN);
+        assert_eq!(transfer(Role::Owner, Role::Member), Ok(()));
+        assert_eq!(transfer(Role::Admin, Role::Member), Err(OwnerRequired));
+        assert_eq!(transfer(Role::Member, Role::Admin), Err(AdminRequired));
+        assert_eq!(
+            MemberChange::TransferOwnership.roles_after(Role::Owner, Role::Member),
+            (Role::Admin, Role::Owner)
+        );
+        assert_eq!(
+            MemberChange::SetRole(Role::Admin).roles_after(Role::Owner, Role::Member),
+            (Role::Owner, Role::Admin)
+        );
+    }
+
+    #[test]
+    fn a_policy_reads_its_defaults_and_a_patch_changes_only_what_it_names() {
+        let stored: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(stored, Policy::default());
+        assert!(stored.members_may_leave);
+        let patch: PolicyPatch = serde_json::from_str(r#"{"members_may_leave": false}"#).unwrap();
+        assert_eq!(patch.apply(OPEN), CLOSED);
+        assert_eq!(PolicyPatch::default().apply(CLOSED), CLOSED);
+        assert!(serde_json::from_str::<PolicyPatch>(r#"{"leave": false}"#).is_err());
     }
 }

@@ -34,6 +34,7 @@ pub struct Config {
     pub wechat: WechatSettings,
     pub dev_wechat: DevWechatConfig,
     pub rebind: RebindConfig,
+    pub enterprises: EnterpriseConfig,
     pub log: LogConfig,
 }
 
@@ -200,6 +201,13 @@ pub struct SessionConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnterpriseConfig {
+    /// Enterprises one account may create per day: each is a namespace
+    /// someone else's session could otherwise fill without end.
+    pub creations_per_account_per_day: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RealNameConfig {
     /// Base URL of the carrier three-element check (protocol v1). In dev it
     /// defaults to the development carrier started beside the service.
@@ -318,6 +326,9 @@ impl Config {
                 max_person_changes_per_year: 2,
                 cooldown_secs: 86_400,
             },
+            enterprises: EnterpriseConfig {
+                creations_per_account_per_day: 5,
+            },
             log: LogConfig {
                 format: LogFormat::Text,
                 filter: "info".into(),
@@ -341,6 +352,7 @@ impl Config {
         // server's mini program endpoints: the path production would take.
         c.wechat.realname = Some(WechatRealName::CityService);
         c.rebind.cooldown_secs = 0;
+        c.enterprises.creations_per_account_per_day = 50;
         c
     }
 

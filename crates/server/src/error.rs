@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use shiming_domain::rebind::LimitRefusal;
-use shiming_domain::{CodeFormatError, EnterpriseNameError, IdNumberError, NameError, PhoneError};
+use shiming_domain::{ChangeRefused, CodeFormatError, EnterpriseNameError, IdNumberError, NameError, PhoneError};
 use shiming_providers::realname::VerifierError;
 use shiming_providers::sms::SmsError;
 use shiming_providers::wechat::WechatError;
@@ -106,8 +106,12 @@ pub enum ApiError {
     PersonIncomplete,
     #[error("only the enterprise's owner and admins can do that")]
     EnterpriseAdminRequired,
-    #[error("the owner of an enterprise hands the ownership to another member before leaving it")]
+    #[error("only the enterprise's owner can do that")]
+    EnterpriseOwnerRequired,
+    #[error("the owner's membership ends only after handing the ownership to another member")]
     OwnerMustTransfer,
+    #[error("this enterprise's policy does not let members leave by themselves; an admin can remove you")]
+    LeaveForbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -122,6 +126,20 @@ pub enum ApiError {
     StorageUnavailable,
     #[error("something went wrong on our side")]
     Internal(String),
+}
+
+impl From<ChangeRefused> for ApiError {
+    fn from(refused: ChangeRefused) -> Self {
+        match refused {
+            ChangeRefused::AdminRequired => ApiError::EnterpriseAdminRequired,
+            ChangeRefused::OwnerRequired => ApiError::EnterpriseOwnerRequired,
+            ChangeRefused::OwnerMustTransfer => ApiError::OwnerMustTransfer,
+            ChangeRefused::LeaveForbidden => ApiError::LeaveForbidden,
+            ChangeRefused::OwnerByTransferOnly => {
+                ApiError::InvalidRequest("ownership is handed on with POST /api/v1/enterprises/{id}/transfer".into())
+            }
+        }
+    }
 }
 
 /// The message of `code_incorrect`. Without `left` it is the one answer an
@@ -180,7 +198,9 @@ impl ApiError {
             WrongIdentity => "wrong_identity",
             PersonIncomplete => "person_incomplete",
             EnterpriseAdminRequired => "enterprise_admin_required",
+            EnterpriseOwnerRequired => "enterprise_owner_required",
             OwnerMustTransfer => "owner_must_transfer",
+            LeaveForbidden => "leave_forbidden",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -220,7 +240,7 @@ impl ApiError {
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
             RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
-            EnterpriseAdminRequired => StatusCode::FORBIDDEN,
+            EnterpriseAdminRequired | EnterpriseOwnerRequired | LeaveForbidden => StatusCode::FORBIDDEN,
             OwnerMustTransfer => StatusCode::CONFLICT,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -383,8 +403,10 @@ mod tests {
                 WrongIdentity => LastCredential,
                 LastCredential => PersonIncomplete,
                 PersonIncomplete => EnterpriseAdminRequired,
-                EnterpriseAdminRequired => OwnerMustTransfer,
-                OwnerMustTransfer => NotFound("route"),
+                EnterpriseAdminRequired => EnterpriseOwnerRequired,
+                EnterpriseOwnerRequired => OwnerMustTransfer,
+                OwnerMustTransfer => LeaveForbidden,
+                LeaveForbidden => NotFound("route"),
                 NotFound(_) => PayloadTooLarge,
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,

@@ -11,6 +11,7 @@ mod chain;
 mod copy;
 mod error;
 mod limits;
+mod members;
 pub mod plan;
 pub mod postgres;
 mod records;
@@ -181,13 +182,14 @@ pub trait RebindStore {
 /// its own transaction.
 #[async_trait]
 pub trait EnterpriseStore {
-    /// Creates the enterprise with its creator as its owner, and audits it.
+    /// Creates the enterprise with its creator as its owner, and audits it,
+    /// when its limits have room.
     async fn create_enterprise(&self, enterprise: NewEnterprise) -> Result<()>;
 
-    /// Renames the enterprise when `actor` is its owner or one of its
-    /// admins, and audits it; false otherwise (or when there is no such
-    /// enterprise).
-    async fn rename_enterprise(&self, id: &str, actor: &str, name: &str, audit: AuditDraft) -> Result<bool>;
+    /// Renames the enterprise and changes its policy when the actor is its
+    /// owner or one of its admins, and audits it; false otherwise (or when
+    /// there is no such enterprise).
+    async fn update_enterprise(&self, update: EnterpriseUpdate) -> Result<bool>;
 
     /// The account's membership of the enterprise; `None` when it is no
     /// member, as when there is no such enterprise.
@@ -201,9 +203,10 @@ pub trait EnterpriseStore {
     async fn members(&self, enterprise_id: &str, after: Option<&MemberCursor>, limit: u32)
         -> Result<Vec<MemberRecord>>;
 
-    /// Ends the account's membership and audits it, unless it is the
-    /// owner's.
-    async fn leave_enterprise(&self, enterprise_id: &str, account_id: &str, audit: AuditDraft) -> Result<Left>;
+    /// Makes the change to a membership and audits it, when the roles of
+    /// the actor and the member and the enterprise's policy allow it; the
+    /// changes of one enterprise are made one at a time.
+    async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed>;
 }
 
 /// The account's own notices (Account & Security).

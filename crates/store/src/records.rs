@@ -1,7 +1,10 @@
 //! What goes in and out of the store: ids, keyed hashes, sealed blobs, times.
 
 use shiming_domain::rebind::RebindLimits;
-use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus, Role};
+use shiming_domain::{
+    AccountState, ChangeRefused, CodePurpose, CredentialKind, MemberChange, Nature, Policy, PolicyPatch,
+    RealNameStatus, Role,
+};
 
 /// An audit event to append in the same transaction as the change it records.
 /// `details` holds ids, keyed hashes and masked values only.
@@ -444,6 +447,30 @@ pub struct NewEnterprise {
     pub owner: String,
     pub at: i64,
     pub audit: AuditDraft,
+    /// Taken in the creating transaction: refused whole when one is full.
+    pub limits: Vec<RateLimit>,
+}
+
+/// A change to an enterprise itself, by `actor`, who must administer it.
+#[derive(Debug, Clone)]
+pub struct EnterpriseUpdate {
+    pub id: String,
+    pub actor: String,
+    pub name: Option<String>,
+    pub policy: PolicyPatch,
+    /// One event per aspect changed.
+    pub audit: Vec<AuditDraft>,
+}
+
+/// A change to `target`'s membership by `actor` (the same account when
+/// leaving).
+#[derive(Debug, Clone)]
+pub struct MemberChangeRequest {
+    pub enterprise_id: String,
+    pub actor: String,
+    pub target: String,
+    pub change: MemberChange,
+    pub audit: AuditDraft,
 }
 
 /// An account's membership of an enterprise, with the enterprise.
@@ -452,6 +479,7 @@ pub struct Membership {
     pub enterprise_id: String,
     pub name: String,
     pub created_at: i64,
+    pub policy: Policy,
     pub role: Role,
     pub joined_at: i64,
 }
@@ -481,12 +509,13 @@ impl MemberCursor {
     }
 }
 
-/// What leaving an enterprise did, decided in its transaction.
+/// What a change to a membership did, decided in its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Left {
-    Left,
-    /// The account is no member (any more).
-    NotMember,
-    /// The owner hands the ownership on first.
-    OwnerMustTransfer,
+pub enum Changed {
+    Done,
+    /// The actor is no member (any more), or there is no such enterprise.
+    ActorNotMember,
+    /// The member acted on is no member (any more).
+    TargetNotMember,
+    Refused(ChangeRefused),
 }

@@ -7,6 +7,7 @@ use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
 
 use crate::error::word;
+use crate::members::read_policy;
 use crate::plan;
 use crate::{
     AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, MemberRecord, Membership, NewAttestation, NewCredential,
@@ -60,7 +61,7 @@ pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
 }
 
 /// What [`membership`] reads: each backend appends its `WHERE`.
-pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, m.role, m.joined_at \
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at \
      FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id";
 
 /// An account's membership with its enterprise ([`MEMBERSHIP_COLUMNS`]).
@@ -69,6 +70,7 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
         enterprise_id: r.col("id")?,
         name: r.col("name")?,
         created_at: r.col("created_at")?,
+        policy: read_policy(&r.col::<String>("policy")?)?,
         role: word(Role::parse, r.col("role")?)?,
         joined_at: r.col("joined_at")?,
     })

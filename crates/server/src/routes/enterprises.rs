@@ -1,18 +1,26 @@
-//! Enterprises: creating one, renaming it, listing one's enterprises and an
-//! enterprise's members, and leaving. An enterprise the caller is no member
-//! of answers 404, exactly as one that does not exist.
+//! Enterprises: creating one, renaming it and setting its policy, listing
+//! one's enterprises and an enterprise's members, leaving, removing members,
+//! giving roles and handing the ownership on. An enterprise the caller is
+//! no member of answers 404, exactly as one that does not exist.
+//!
+//! Each change is decided again, on the roles and policy as they stand, in
+//! the transaction that makes it (`EnterpriseStore::change_member`): what
+//! the handler checks first only picks the error a caller sees.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::{AccountState, EnterpriseName};
-use shiming_store::{AuditDraft, Left, MemberCursor, Membership, NewEnterprise};
+use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Role};
+use shiming_store::{
+    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberCursor, Membership, NewEnterprise, RateLimit,
+};
 use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::flows::rebind::require_step_up;
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
 
@@ -31,6 +39,7 @@ fn shown(m: &Membership) -> Value {
         "name": m.name,
         "role": m.role,
         "created_at": rfc3339(m.created_at),
+        "policy": m.policy,
         "joined_at": rfc3339(m.joined_at),
     })
 }
@@ -52,8 +61,25 @@ async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult
         .ok_or(ApiError::NotFound("enterprise"))
 }
 
-fn audit(kind: &'static str, who: &Authenticated, at: i64, enterprise_id: &str) -> AuditDraft {
-    AuditDraft::new(kind, &who.account_id, at, json!({ "enterprise_id": enterprise_id }))
+/// An event of the caller's, about the enterprise; `extra` adds to its
+/// details (the member acted on, the role given).
+fn audit(kind: &'static str, who: &Authenticated, at: i64, enterprise_id: &str, extra: Value) -> AuditDraft {
+    let mut details = json!({ "enterprise_id": enterprise_id });
+    if let (Some(details), Value::Object(extra)) = (details.as_object_mut(), extra) {
+        details.extend(extra);
+    }
+    AuditDraft::new(kind, &who.account_id, at, details)
+}
+
+/// The account's daily allowance of new enterprises.
+fn creations(state: &AppState, who: &Authenticated, at: i64) -> RateLimit {
+    RateLimit {
+        bucket: "enterprise_create".into(),
+        key: who.account_id.as_bytes().to_vec(),
+        window: 86_400,
+        limit: state.config.enterprises.creations_per_account_per_day,
+        now: at,
+    }
 }
 
 /// `POST /api/v1/enterprises` `{"name"}`: 201, the caller its owner.
@@ -74,7 +100,8 @@ pub async fn create(
             name: name.as_str().to_owned(),
             owner: who.account_id.clone(),
             at,
-            audit: audit("enterprise.created", &who, at, &id),
+            audit: audit("enterprise.created", &who, at, &id, Value::Null),
+            limits: vec![creations(&state, &who, at)],
         })
         .await?;
     let created = member_of(&state, &who, &id).await?;
@@ -94,27 +121,54 @@ pub async fn one(State(state): State<AppState>, who: Authenticated, Path(id): Pa
     Ok(Json(shown(&member_of(&state, &who, &id).await?)))
 }
 
-/// `PATCH /api/v1/enterprises/{id}` `{"name"}`: owner and admins only.
-pub async fn rename(
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    name: Option<String>,
+    #[serde(default)]
+    policy: PolicyPatch,
+}
+
+/// `PATCH /api/v1/enterprises/{id}` `{"name"?, "policy"?}`: owner and
+/// admins only.
+pub async fn update(
     State(state): State<AppState>,
     who: Authenticated,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<NameBody>,
+    ApiJson(body): ApiJson<UpdateBody>,
 ) -> ApiResult<Json<Value>> {
     let membership = member_of(&state, &who, &id).await?;
     if !membership.role.administers() {
         return Err(ApiError::EnterpriseAdminRequired);
     }
     active(&who)?;
-    let name = EnterpriseName::parse(&body.name)?;
+    let name = body.name.as_deref().map(EnterpriseName::parse).transpose()?;
+    if name.is_none() && body.policy.is_empty() {
+        return Err(ApiError::InvalidRequest("give a name, a policy, or both".into()));
+    }
     let at = state.now();
-    let audit = audit("enterprise.renamed", &who, at, &id);
+    let mut events = Vec::new();
+    if name.is_some() {
+        events.push(audit("enterprise.renamed", &who, at, &id, Value::Null));
+    }
+    if !body.policy.is_empty() {
+        events.push(audit(
+            "enterprise.policy_changed",
+            &who,
+            at,
+            &id,
+            json!({ "policy": body.policy }),
+        ));
+    }
+    let update = EnterpriseUpdate {
+        id: id.clone(),
+        actor: who.account_id.clone(),
+        name: name.map(|n| n.as_str().to_owned()),
+        policy: body.policy,
+        audit: events,
+    };
     // The role is checked again in the write's own transaction.
-    if !state
-        .store
-        .rename_enterprise(&id, &who.account_id, name.as_str(), audit)
-        .await?
-    {
+    if !state.store.update_enterprise(update).await? {
         return Err(ApiError::EnterpriseAdminRequired);
     }
     Ok(Json(shown(&member_of(&state, &who, &id).await?)))
@@ -136,7 +190,7 @@ pub async fn members(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &who, &id).await?;
+    let caller = member_of(&state, &who, &id).await?;
     let limit = match q.limit.as_deref() {
         None => PAGE,
         Some(text) => text
@@ -153,13 +207,18 @@ pub async fn members(
     let members: Vec<Value> = page
         .iter()
         .map(|m| {
-            json!({
+            let mut shown = json!({
                 "account_id": m.account_id,
                 "role": m.role,
                 "joined_at": rfc3339(m.joined_at),
-                "nature": m.account_nature,
-                "state": m.account_state,
-            })
+            });
+            // Whether an account is frozen, and how it is managed, is for
+            // those who administer the enterprise.
+            if caller.role.administers() {
+                shown["nature"] = json!(m.account_nature);
+                shown["state"] = json!(m.account_state);
+            }
+            shown
         })
         .collect();
     Ok(Json(json!({ "members": members, "next": next })))
@@ -175,7 +234,43 @@ fn cursor(text: &str) -> ApiResult<MemberCursor> {
     })
 }
 
-/// `POST /api/v1/enterprises/{id}/leave` (退出企业).
+/// Makes `change` to `target`'s membership for the caller, or says why not.
+async fn change(
+    state: &AppState,
+    who: &Authenticated,
+    id: &str,
+    target: &str,
+    change: MemberChange,
+    audit: AuditDraft,
+) -> ApiResult<()> {
+    let request = MemberChangeRequest {
+        enterprise_id: id.to_owned(),
+        actor: who.account_id.clone(),
+        target: target.to_owned(),
+        change,
+        audit,
+    };
+    match state.store.change_member(request).await? {
+        Changed::Done => Ok(()),
+        // Left or removed meanwhile.
+        Changed::ActorNotMember => Err(ApiError::NotFound("enterprise")),
+        Changed::TargetNotMember => Err(ApiError::NotFound("member")),
+        Changed::Refused(refused) => Err(refused.into()),
+    }
+}
+
+/// A member acted on is someone else: one's own membership ends by leaving.
+fn someone_else(who: &Authenticated, account_id: &str) -> ApiResult<()> {
+    if who.account_id == account_id {
+        return Err(ApiError::InvalidRequest(
+            "that is your own membership: leave with POST /api/v1/enterprises/{id}/leave".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/enterprises/{id}/leave` (退出企业): refused to the owner,
+/// and to everyone when the policy keeps members from leaving.
 pub async fn leave(
     State(state): State<AppState>,
     who: Authenticated,
@@ -183,14 +278,93 @@ pub async fn leave(
 ) -> ApiResult<Json<Value>> {
     member_of(&state, &who, &id).await?;
     let at = state.now();
-    match state
-        .store
-        .leave_enterprise(&id, &who.account_id, audit("enterprise.left", &who, at, &id))
-        .await?
-    {
-        Left::Left => Ok(Json(json!({ "left": true }))),
-        // Left meanwhile (another request of the same account).
-        Left::NotMember => Err(ApiError::NotFound("enterprise")),
-        Left::OwnerMustTransfer => Err(ApiError::OwnerMustTransfer),
+    let event = audit("enterprise.left", &who, at, &id, Value::Null);
+    change(&state, &who, &id, &who.account_id, MemberChange::Leave, event).await?;
+    Ok(Json(json!({ "left": true })))
+}
+
+/// `DELETE /api/v1/enterprises/{id}/members/{account_id}`: admins remove
+/// members, the owner removes admins too.
+pub async fn remove(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, account_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    member_of(&state, &who, &id).await?;
+    someone_else(&who, &account_id)?;
+    active(&who)?;
+    let at = state.now();
+    let event = audit(
+        "enterprise.member_removed",
+        &who,
+        at,
+        &id,
+        json!({ "member": account_id }),
+    );
+    change(&state, &who, &id, &account_id, MemberChange::Remove, event).await?;
+    Ok(Json(json!({ "removed": true })))
+}
+
+#[derive(Deserialize)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// `PATCH /api/v1/enterprises/{id}/members/{account_id}` `{"role"}`: the
+/// owner makes a member an admin or an admin a member.
+pub async fn set_role(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, account_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> ApiResult<Json<Value>> {
+    member_of(&state, &who, &id).await?;
+    someone_else(&who, &account_id)?;
+    active(&who)?;
+    let role = match Role::parse(&body.role) {
+        Some(role @ (Role::Admin | Role::Member)) => role,
+        Some(Role::Owner) => return Err(ChangeRefused::OwnerByTransferOnly.into()),
+        None => return Err(ApiError::InvalidRequest("role is admin or member".into())),
+    };
+    let at = state.now();
+    let details = json!({ "member": account_id, "role": role });
+    let event = audit("enterprise.role_changed", &who, at, &id, details);
+    change(&state, &who, &id, &account_id, MemberChange::SetRole(role), event).await?;
+    Ok(Json(json!({ "account_id": account_id, "role": role })))
+}
+
+#[derive(Deserialize)]
+pub struct TransferBody {
+    account_id: String,
+}
+
+/// `POST /api/v1/enterprises/{id}/transfer` `{"account_id"}`: the owner
+/// hands the ownership to another member and becomes an admin. It gives the
+/// enterprise away, so it takes a step-up, as a rebind does.
+pub async fn transfer(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> ApiResult<Json<Value>> {
+    let membership = member_of(&state, &who, &id).await?;
+    if membership.role != Role::Owner {
+        return Err(ApiError::EnterpriseOwnerRequired);
     }
+    someone_else(&who, &body.account_id)?;
+    active(&who)?;
+    require_step_up(&state, &who)?;
+    let at = state.now();
+    let details = json!({ "member": body.account_id });
+    let event = audit("enterprise.ownership_transferred", &who, at, &id, details);
+    change(
+        &state,
+        &who,
+        &id,
+        &body.account_id,
+        MemberChange::TransferOwnership,
+        event,
+    )
+    .await?;
+    Ok(Json(shown(&member_of(&state, &who, &id).await?)))
 }

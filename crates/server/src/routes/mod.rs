@@ -62,9 +62,14 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             get(rebind::wechat_unbind_preview).post(rebind::wechat_unbind),
         )
         .route("/enterprises", get(enterprises::list).post(enterprises::create))
-        .route("/enterprises/{id}", get(enterprises::one).patch(enterprises::rename))
+        .route("/enterprises/{id}", get(enterprises::one).patch(enterprises::update))
         .route("/enterprises/{id}/members", get(enterprises::members))
+        .route(
+            "/enterprises/{id}/members/{account_id}",
+            delete(enterprises::remove).patch(enterprises::set_role),
+        )
         .route("/enterprises/{id}/leave", post(enterprises::leave))
+        .route("/enterprises/{id}/transfer", post(enterprises::transfer))
         .route("/step-up/wechat/start", get(wechat::step_up_start))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))

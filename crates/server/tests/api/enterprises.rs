@@ -1,12 +1,13 @@
-//! Enterprises (#18), first slice: creating one, renaming it, one's
-//! enterprises, the members list, leaving; and the authorization rules an
-//! attacker would try, one test each. Members other than the owner are
-//! added in SQL until invitations exist.
+//! Enterprises (#18): creating one (within a daily allowance), renaming it
+//! and setting its policy, one's enterprises, the members list, leaving,
+//! removing members, giving roles and handing the ownership on; and the
+//! authorization rules an attacker would try, one test each. Members other
+//! than the owner are added in SQL until invitations exist.
 
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{assert_error, events_of, spawn_app, spawn_app_with, TestApp};
 
 const OWNER: &str = "+8613900000001";
 const MEMBER: &str = "+8613900000002";
@@ -24,13 +25,28 @@ async fn enterprise(app: &TestApp, token: &str) -> String {
 }
 
 async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Response {
-    app.http
-        .patch(app.url(&format!("/api/v1/enterprises/{id}")))
-        .bearer_auth(token)
-        .json(&json!({ "name": name }))
-        .send()
+    app.patch_as(token, &format!("/api/v1/enterprises/{id}"), json!({ "name": name }))
         .await
-        .unwrap()
+}
+
+async fn leave(app: &TestApp, token: &str, id: &str) -> Response {
+    app.post_as(token, &format!("/api/v1/enterprises/{id}/leave"), json!({}))
+        .await
+}
+
+async fn remove(app: &TestApp, token: &str, id: &str, account: &str) -> Response {
+    app.delete_as(token, &format!("/api/v1/enterprises/{id}/members/{account}"))
+        .await
+}
+
+async fn set_role(app: &TestApp, token: &str, id: &str, account: &str, role: &str) -> Response {
+    let path = format!("/api/v1/enterprises/{id}/members/{account}");
+    app.patch_as(token, &path, json!({ "role": role })).await
+}
+
+async fn transfer(app: &TestApp, token: &str, id: &str, account: &str) -> Response {
+    let path = format!("/api/v1/enterprises/{id}/transfer");
+    app.post_as(token, &path, json!({ "account_id": account })).await
 }
 
 /// Makes the account a member of the enterprise, as accepting an invitation
@@ -127,7 +143,7 @@ async fn a_bad_name_is_refused_and_nothing_is_created_or_renamed() {
 #[tokio::test]
 async fn a_foreign_enterprise_answers_exactly_as_a_missing_one() {
     let app = spawn_app().await;
-    let (owner, _) = app.sign_in(OWNER).await;
+    let (owner, owner_id) = app.sign_in(OWNER).await;
     let (outsider, _) = app.sign_in(OUTSIDER).await;
     let id = enterprise(&app, &owner).await;
     let missing = format!("ent_{}", "0".repeat(32));
@@ -137,8 +153,10 @@ async fn a_foreign_enterprise_answers_exactly_as_a_missing_one() {
             app.get_as(&outsider, &format!("/api/v1/enterprises/{target}/members"))
                 .await,
             rename(&app, &outsider, target, "taken").await,
-            app.post_as(&outsider, &format!("/api/v1/enterprises/{target}/leave"), json!({}))
-                .await,
+            leave(&app, &outsider, target).await,
+            remove(&app, &outsider, target, &owner_id).await,
+            set_role(&app, &outsider, target, &owner_id, "member").await,
+            transfer(&app, &outsider, target, &owner_id).await,
         ];
         for r in answers {
             assert_eq!(r.status(), 404);
@@ -157,6 +175,7 @@ async fn a_foreign_enterprise_answers_exactly_as_a_missing_one() {
         app.json_as(&outsider, "/api/v1/enterprises").await["enterprises"],
         json!([])
     );
+    assert_eq!(member_ids(&app, &owner, &id).await, [owner_id.as_str()]);
 }
 
 #[tokio::test]
@@ -170,6 +189,11 @@ async fn a_member_lists_the_members_but_cannot_rename() {
         member_ids(&app, &member, &id).await,
         [owner_id.as_str(), member_id.as_str()]
     );
+    // Whether an account is frozen, and how it is managed, is for admins.
+    let seen = app.json_as(&member, &format!("/api/v1/enterprises/{id}/members")).await;
+    for m in seen["members"].as_array().unwrap() {
+        assert!(m.get("state").is_none() && m.get("nature").is_none(), "{m}");
+    }
     assert_error(
         rename(&app, &member, &id, "taken").await,
         403,
@@ -306,4 +330,190 @@ async fn enterprises_need_a_session_and_an_active_account() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn creating_enterprises_is_limited_per_account() {
+    let app = spawn_app_with(|c| c.enterprises.creations_per_account_per_day = 2).await;
+    let (token, _) = app.sign_in(OWNER).await;
+    enterprise(&app, &token).await;
+    enterprise(&app, &token).await;
+    let r = create(&app, &token, "第三家").await;
+    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    assert_error(r, 429, "rate_limited").await;
+    assert_eq!(app.rows("enterprises").await, 2);
+    // Per account: another account creates its own.
+    let (other, _) = app.sign_in(MEMBER).await;
+    enterprise(&app, &other).await;
+    // A day later there is room again.
+    app.advance(86_400);
+    enterprise(&app, &token).await;
+}
+
+/// An enterprise of OWNER's with MEMBER in it as `role`: (owner's token,
+/// owner's id, member's token, member's id, enterprise id).
+async fn with_member(app: &TestApp, role: &str) -> (String, String, String, String, String) {
+    let (owner, owner_id) = app.sign_in(OWNER).await;
+    let (member, member_id) = app.sign_in(MEMBER).await;
+    let id = enterprise(app, &owner).await;
+    add_member(app, &id, &member_id, role, 2_000_000_000).await;
+    (owner, owner_id, member, member_id, id)
+}
+
+#[tokio::test]
+async fn a_removed_member_loses_access_at_once() {
+    let app = spawn_app().await;
+    let (owner, owner_id, member, member_id, id) = with_member(&app, "member").await;
+    let (third, third_id) = app.sign_in(OUTSIDER).await;
+    add_member(&app, &id, &third_id, "admin", 2_000_000_001).await;
+    // A member removes no one; an admin removes members but not the owner.
+    assert_error(
+        remove(&app, &member, &id, &third_id).await,
+        403,
+        "enterprise_admin_required",
+    )
+    .await;
+    assert_error(remove(&app, &third, &id, &owner_id).await, 409, "owner_must_transfer").await;
+    assert_error(remove(&app, &third, &id, &third_id).await, 400, "invalid_request").await;
+    assert_eq!(member_ids(&app, &owner, &id).await.len(), 3);
+
+    let r = remove(&app, &third, &id, &member_id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "removed": true }));
+    for path in [
+        format!("/api/v1/enterprises/{id}"),
+        format!("/api/v1/enterprises/{id}/members"),
+    ] {
+        assert_error(app.get_as(&member, &path).await, 404, "not_found").await;
+    }
+    assert_error(leave(&app, &member, &id).await, 404, "not_found").await;
+    assert_eq!(
+        app.json_as(&member, "/api/v1/enterprises").await["enterprises"],
+        json!([])
+    );
+    // Removed already: the member is not found now.
+    let r = remove(&app, &third, &id, &member_id).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "error": { "code": "not_found", "message": "member not found" } })
+    );
+    assert_eq!(events_of(&app, &third, "enterprise.member_removed").await, 1);
+    // The removed account itself goes on.
+    assert_eq!(app.json_as(&member, "/api/v1/whoami").await["state"], "active");
+}
+
+#[tokio::test]
+async fn only_the_owner_makes_admins_and_an_admin_is_removed_by_the_owner_alone() {
+    let app = spawn_app().await;
+    let (owner, _, member, member_id, id) = with_member(&app, "member").await;
+    let (admin, admin_id) = app.sign_in(OUTSIDER).await;
+    add_member(&app, &id, &admin_id, "admin", 2_000_000_001).await;
+    let r = set_role(&app, &admin, &id, &member_id, "admin").await;
+    assert_error(r, 403, "enterprise_owner_required").await;
+    let r = set_role(&app, &member, &id, &admin_id, "member").await;
+    assert_error(r, 403, "enterprise_admin_required").await;
+    assert_error(
+        set_role(&app, &owner, &id, &member_id, "owner").await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_error(
+        set_role(&app, &owner, &id, &member_id, "boss").await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    // An admin cannot remove another admin.
+    let (promoted, promoted_id) = app.sign_in("+8613900000004").await;
+    add_member(&app, &id, &promoted_id, "admin", 2_000_000_002).await;
+    let r = remove(&app, &admin, &id, &promoted_id).await;
+    assert_error(r, 403, "enterprise_owner_required").await;
+
+    let r = set_role(&app, &owner, &id, &member_id, "admin").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "account_id": member_id, "role": "admin" })
+    );
+    assert_eq!(
+        app.json_as(&member, &format!("/api/v1/enterprises/{id}")).await["role"],
+        "admin"
+    );
+    // Now an admin, the former member renames.
+    assert_eq!(rename(&app, &member, &id, "示例集团").await.status(), 200);
+    assert_eq!(remove(&app, &owner, &id, &promoted_id).await.status(), 200);
+    assert_error(
+        app.get_as(&promoted, &format!("/api/v1/enterprises/{id}")).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(events_of(&app, &owner, "enterprise.role_changed").await, 1);
+}
+
+#[tokio::test]
+async fn the_owner_hands_the_ownership_on_after_a_step_up_and_may_then_leave() {
+    let app = spawn_app().await;
+    let (owner, _, member, member_id, id) = with_member(&app, "member").await;
+    // A stolen session alone cannot give the enterprise away.
+    assert_error(transfer(&app, &owner, &id, &member_id).await, 403, "step_up_required").await;
+    let r = transfer(&app, &member, &id, &member_id).await;
+    assert_error(r, 403, "enterprise_owner_required").await;
+    app.step_up(&owner, OWNER).await;
+    let (_, stranger) = app.sign_in(OUTSIDER).await;
+    let r = transfer(&app, &owner, &id, &stranger).await;
+    assert_error(r, 404, "not_found").await;
+
+    let r = transfer(&app, &owner, &id, &member_id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "admin");
+    assert_eq!(
+        app.json_as(&member, &format!("/api/v1/enterprises/{id}")).await["role"],
+        "owner"
+    );
+    let r = transfer(&app, &owner, &id, &member_id).await;
+    assert_error(r, 403, "enterprise_owner_required").await;
+    assert_error(leave(&app, &member, &id).await, 409, "owner_must_transfer").await;
+    assert_eq!(leave(&app, &owner, &id).await.status(), 200);
+    let members = app.json_as(&member, &format!("/api/v1/enterprises/{id}/members")).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    assert_eq!(events_of(&app, &owner, "enterprise.ownership_transferred").await, 1);
+}
+
+#[tokio::test]
+async fn a_policy_can_keep_members_from_leaving_by_themselves() {
+    let app = spawn_app().await;
+    let (owner, _, member, member_id, id) = with_member(&app, "member").await;
+    let path = format!("/api/v1/enterprises/{id}");
+    let closed = json!({ "policy": { "members_may_leave": false } });
+    assert_error(
+        app.patch_as(&member, &path, closed.clone()).await,
+        403,
+        "enterprise_admin_required",
+    )
+    .await;
+    for bad in [
+        json!({}),
+        json!({ "policy": { "leave": false } }),
+        json!({ "policy": { "members_may_leave": "no" } }),
+    ] {
+        let r = app.patch_as(&owner, &path, bad.clone()).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    assert_eq!(app.json_as(&member, &path).await["policy"]["members_may_leave"], true);
+
+    let r = app.patch_as(&owner, &path, closed).await;
+    assert_eq!(r.status(), 200);
+    let shown: Value = r.json().await.unwrap();
+    assert_eq!(
+        (shown["name"].as_str(), &shown["policy"]),
+        (Some("示例科技"), &json!({ "members_may_leave": false }))
+    );
+    assert_error(leave(&app, &member, &id).await, 403, "leave_forbidden").await;
+    assert_eq!(app.json_as(&member, &path).await["role"], "member");
+    assert_eq!(events_of(&app, &owner, "enterprise.policy_changed").await, 1);
+    // An admin still ends the membership.
+    assert_eq!(remove(&app, &owner, &id, &member_id).await.status(), 200);
 }

@@ -208,6 +208,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn patch_as(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_as(&self, token: &str, path: &str) -> Response {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }

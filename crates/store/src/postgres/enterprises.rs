@@ -4,15 +4,19 @@ use async_trait::async_trait;
 use shiming_domain::Role;
 
 use super::{write, PgStore};
-use crate::error::word;
+use crate::members::{self, read_policy, stored_policy, Read, Writes};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
-use crate::{AuditDraft, EnterpriseStore, Left, MemberCursor, MemberRecord, Membership, NewEnterprise, Result};
+use crate::{
+    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
+    NewEnterprise, Result,
+};
 
 #[async_trait]
 impl EnterpriseStore for PgStore {
     async fn create_enterprise(&self, e: NewEnterprise) -> Result<()> {
         let e = &e;
         write!(self, |tx| {
+            tx.limit(&e.limits);
             sqlx::query("INSERT INTO enterprises (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(&e.id)
                 .bind(&e.name)
@@ -30,23 +34,33 @@ impl EnterpriseStore for PgStore {
         })
     }
 
-    async fn rename_enterprise(&self, id: &str, actor: &str, name: &str, audit: AuditDraft) -> Result<bool> {
-        let audit = &audit;
+    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<bool> {
+        let u = &u;
         write!(self, |tx| {
-            let renamed = sqlx::query(
-                "UPDATE enterprises SET name = $1 WHERE id = $2 AND EXISTS (SELECT 1 FROM memberships \
-                 WHERE enterprise_id = $2 AND account_id = $3 AND role IN ('owner', 'admin'))",
+            // Locks the enterprise: its changes are made one at a time.
+            let policy: Option<String> = sqlx::query_scalar(
+                "SELECT e.policy FROM enterprises e JOIN memberships m ON m.enterprise_id = e.id \
+                 WHERE e.id = $1 AND m.account_id = $2 AND m.role IN ('owner', 'admin') FOR UPDATE",
             )
-            .bind(name)
-            .bind(id)
-            .bind(actor)
-            .execute(&mut *tx.conn)
-            .await?
-            .rows_affected();
-            if renamed == 1 {
-                tx.audit(audit);
+            .bind(&u.id)
+            .bind(&u.actor)
+            .fetch_optional(&mut *tx.conn)
+            .await?;
+            match policy {
+                None => false,
+                Some(policy) => {
+                    sqlx::query("UPDATE enterprises SET name = coalesce($1, name), policy = $2 WHERE id = $3")
+                        .bind(&u.name)
+                        .bind(stored_policy(&u.policy.apply(read_policy(&policy)?)))
+                        .bind(&u.id)
+                        .execute(&mut *tx.conn)
+                        .await?;
+                    for draft in &u.audit {
+                        tx.audit(draft);
+                    }
+                    true
+                }
             }
-            renamed == 1
         })
     }
 
@@ -91,27 +105,58 @@ impl EnterpriseStore for PgStore {
         found.iter().map(rows::member).collect()
     }
 
-    async fn leave_enterprise(&self, enterprise_id: &str, account_id: &str, audit: AuditDraft) -> Result<Left> {
-        let audit = &audit;
+    async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed> {
+        let request = &request;
+        let id = &request.enterprise_id;
         write!(self, |tx| {
-            let role: Option<String> = sqlx::query_scalar(
-                "SELECT role FROM memberships WHERE enterprise_id = $1 AND account_id = $2 FOR UPDATE",
-            )
-            .bind(enterprise_id)
-            .bind(account_id)
-            .fetch_optional(&mut *tx.conn)
-            .await?;
-            match role.map(|r| word(Role::parse, r)).transpose()? {
-                None => Left::NotMember,
-                Some(role) if role.may_leave().is_err() => Left::OwnerMustTransfer,
-                Some(_) => {
-                    sqlx::query("DELETE FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
-                        .bind(enterprise_id)
-                        .bind(account_id)
-                        .execute(&mut *tx.conn)
-                        .await?;
-                    tx.audit(audit);
-                    Left::Left
+            // Locks the enterprise: its membership changes are made one at a
+            // time, so that two cannot each pass the rules the other breaks.
+            let policy = sqlx::query_scalar("SELECT policy FROM enterprises WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx.conn)
+                .await?;
+            let mut roles = Vec::with_capacity(2);
+            for account in [&request.actor, &request.target] {
+                roles.push(
+                    sqlx::query_scalar("SELECT role FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
+                        .bind(id)
+                        .bind(account)
+                        .fetch_optional(&mut *tx.conn)
+                        .await?,
+                );
+            }
+            let target = roles.pop().flatten();
+            let read = Read {
+                policy,
+                actor: roles.pop().flatten(),
+                target,
+            };
+            match members::plan(request, read)? {
+                Err(outcome) => outcome,
+                Ok(writes) => {
+                    match writes {
+                        Writes::Delete(account) => {
+                            sqlx::query("DELETE FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
+                                .bind(id)
+                                .bind(account)
+                                .execute(&mut *tx.conn)
+                                .await?;
+                        }
+                        Writes::Roles(roles) => {
+                            for (account, role) in roles {
+                                sqlx::query(
+                                    "UPDATE memberships SET role = $1 WHERE enterprise_id = $2 AND account_id = $3",
+                                )
+                                .bind(role.as_str())
+                                .bind(id)
+                                .bind(account)
+                                .execute(&mut *tx.conn)
+                                .await?;
+                            }
+                        }
+                    }
+                    tx.audit(&request.audit);
+                    Changed::Done
                 }
             }
         })

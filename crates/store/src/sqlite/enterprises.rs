@@ -4,16 +4,22 @@ use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 use shiming_domain::Role;
 
+use super::codes::take_limits;
+use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::error::word;
+use crate::members::{self, read_policy, stored_policy, Read, Writes};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
-use crate::{AuditDraft, EnterpriseStore, Left, MemberCursor, MemberRecord, Membership, NewEnterprise, Result};
+use crate::{
+    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
+    NewEnterprise, Result,
+};
 
 #[async_trait]
 impl EnterpriseStore for SqliteStore {
     async fn create_enterprise(&self, e: NewEnterprise) -> Result<()> {
         self.db
             .write(move |tx| {
+                take_limits(tx, &e.limits)?;
                 tx.conn
                     .prepare_cached("INSERT INTO enterprises (id, name, created_at) VALUES (?, ?, ?)")?
                     .execute(params![e.id, e.name, e.at])?;
@@ -27,21 +33,20 @@ impl EnterpriseStore for SqliteStore {
             .await
     }
 
-    async fn rename_enterprise(&self, id: &str, actor: &str, name: &str, audit: AuditDraft) -> Result<bool> {
-        let (id, actor, name) = (id.to_owned(), actor.to_owned(), name.to_owned());
+    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<bool> {
         self.db
             .write(move |tx| {
-                let renamed = tx
-                    .conn
-                    .prepare_cached(
-                        "UPDATE enterprises SET name = ? WHERE id = ? AND EXISTS (SELECT 1 FROM memberships \
-                         WHERE enterprise_id = ? AND account_id = ? AND role IN ('owner', 'admin'))",
-                    )?
-                    .execute(params![name, id, id, actor])?;
-                if renamed == 1 {
-                    append_audit(tx, &audit)?;
+                let Some(policy) = policy_of_administered(tx, &u.id, &u.actor)? else {
+                    return Ok(false);
+                };
+                let policy = stored_policy(&u.policy.apply(read_policy(&policy)?));
+                tx.conn
+                    .prepare_cached("UPDATE enterprises SET name = coalesce(?, name), policy = ? WHERE id = ?")?
+                    .execute(params![u.name, policy, u.id])?;
+                for draft in &u.audit {
+                    append_audit(tx, draft)?;
                 }
-                Ok(renamed == 1)
+                Ok(true)
             })
             .await
     }
@@ -89,27 +94,60 @@ impl EnterpriseStore for SqliteStore {
         })
     }
 
-    async fn leave_enterprise(&self, enterprise_id: &str, account_id: &str, audit: AuditDraft) -> Result<Left> {
-        let (enterprise_id, account_id) = (enterprise_id.to_owned(), account_id.to_owned());
+    async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed> {
         self.db
             .write(move |tx| {
-                let role: Option<String> = tx
-                    .conn
-                    .prepare_cached("SELECT role FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
-                    .query_row([&enterprise_id, &account_id], |r| r.get(0))
-                    .optional()?;
-                let Some(role) = role else {
-                    return Ok(Left::NotMember);
+                let role = |account: &str| -> Result<Option<String>> {
+                    Ok(tx
+                        .conn
+                        .prepare_cached("SELECT role FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
+                        .query_row([&request.enterprise_id, account], |r| r.get(0))
+                        .optional()?)
                 };
-                if word(Role::parse, role)?.may_leave().is_err() {
-                    return Ok(Left::OwnerMustTransfer);
+                let read = Read {
+                    policy: tx
+                        .conn
+                        .prepare_cached("SELECT policy FROM enterprises WHERE id = ?")?
+                        .query_row([&request.enterprise_id], |r| r.get(0))
+                        .optional()?,
+                    actor: role(&request.actor)?,
+                    target: role(&request.target)?,
+                };
+                let writes = match members::plan(&request, read)? {
+                    Ok(writes) => writes,
+                    Err(outcome) => return Ok(outcome),
+                };
+                match writes {
+                    Writes::Delete(account) => {
+                        tx.conn
+                            .prepare_cached("DELETE FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
+                            .execute([&request.enterprise_id, &account])?;
+                    }
+                    Writes::Roles(roles) => {
+                        for (account, role) in roles {
+                            tx.conn
+                                .prepare_cached(
+                                    "UPDATE memberships SET role = ? WHERE enterprise_id = ? AND account_id = ?",
+                                )?
+                                .execute(params![role.as_str(), request.enterprise_id, account])?;
+                        }
+                    }
                 }
-                tx.conn
-                    .prepare_cached("DELETE FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
-                    .execute([&enterprise_id, &account_id])?;
-                append_audit(tx, &audit)?;
-                Ok(Left::Left)
+                append_audit(tx, &request.audit)?;
+                Ok(Changed::Done)
             })
             .await
     }
+}
+
+/// The stored policy of the enterprise when `actor` administers it.
+fn policy_of_administered(tx: &Tx<'_>, id: &str, actor: &str) -> Result<Option<String>> {
+    Ok(tx
+        .conn
+        .prepare_cached(
+            "SELECT e.policy FROM enterprises e JOIN memberships m ON m.enterprise_id = e.id \
+             WHERE e.id = ? AND m.account_id = ? AND m.role IN ('owner', 'admin')",
+        )?
+        .query_row([id, actor], |r| r.get(0))
+        .optional()?)
 }

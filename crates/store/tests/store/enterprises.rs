@@ -1,11 +1,13 @@
-//! Enterprises and their members: creation with its owner, renaming by the
-//! owner and admins only (decided in the write), the members' pages, and
-//! leaving (never the owner).
+//! Enterprises and their members: creation with its owner (within its
+//! limit), renaming and policy by the owner and admins only (decided in the
+//! write), the members' pages, and the changes to memberships: leaving
+//! (never the owner; not at all under a closed policy), removal, roles and
+//! the ownership's transfer, each refused change changing nothing.
 
 use std::sync::Arc;
 
 use serde_json::json;
-use shiming_domain::{AccountState, Nature, Role};
+use shiming_domain::{AccountState, ChangeRefused, MemberChange, Nature, Policy, PolicyPatch, Role};
 use shiming_store::*;
 
 use crate::common::{account, on_every_backend, phone, store, Db};
@@ -30,6 +32,7 @@ async fn enterprise(db: &Db, s: &Arc<dyn Store>) {
         owner: "owner".into(),
         at: 5,
         audit: audit("enterprise.created", "owner"),
+        limits: vec![],
     })
     .await
     .unwrap();
@@ -51,6 +54,7 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
             enterprise_id: "ent_1".into(),
             name: "示例科技".into(),
             created_at: 5,
+            policy: Policy::default(),
             role: Role::Owner,
             joined_at: 5,
         }
@@ -67,29 +71,78 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
     assert!(second.is_err(), "a second owner was stored");
 }
 
-async fn only_the_owner_and_admins_rename(backend: Backend) {
+async fn creation_is_refused_whole_past_its_limit(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    let limit = RateLimit {
+        bucket: "enterprise_create".into(),
+        key: b"owner".to_vec(),
+        window: 86_400,
+        limit: 1,
+        now: 20,
+    };
+    let create = |id: &str| NewEnterprise {
+        id: id.into(),
+        name: "又一家".into(),
+        owner: "owner".into(),
+        at: 20,
+        audit: audit("enterprise.created", "owner"),
+        limits: vec![limit.clone()],
+    };
+    s.create_enterprise(create("ent_2")).await.unwrap();
+    let before = db.dump().await;
+    match s.create_enterprise(create("ent_3")).await {
+        Err(StoreError::RateLimited { bucket, .. }) => assert_eq!(bucket, "enterprise_create"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(db.dump().await, before, "a refused creation changed something");
+    assert!(s.membership("ent_3", "owner").await.unwrap().is_none());
+}
+
+fn update(id: &str, actor: &str, name: Option<&str>, policy: PolicyPatch) -> EnterpriseUpdate {
+    EnterpriseUpdate {
+        id: id.into(),
+        actor: actor.into(),
+        name: name.map(Into::into),
+        policy,
+        audit: vec![audit("enterprise.renamed", actor)],
+    }
+}
+
+const CLOSED: PolicyPatch = PolicyPatch {
+    members_may_leave: Some(false),
+};
+
+async fn only_the_owner_and_admins_rename_and_set_the_policy(backend: Backend) {
     let (db, s) = store(backend).await;
     enterprise(&db, &s).await;
     let before = db.dump().await;
     for who in ["member", "outsider"] {
         assert!(!s
-            .rename_enterprise("ent_1", who, "taken", audit("enterprise.renamed", who))
+            .update_enterprise(update("ent_1", who, Some("taken"), CLOSED))
             .await
             .unwrap());
     }
     assert!(!s
-        .rename_enterprise("ent_2", "owner", "taken", audit("enterprise.renamed", "owner"))
+        .update_enterprise(update("ent_2", "owner", Some("taken"), CLOSED))
         .await
         .unwrap());
-    assert_eq!(db.dump().await, before, "a refused rename changed something");
+    assert_eq!(db.dump().await, before, "a refused update changed something");
     for (who, name) in [("admin", "示例集团"), ("owner", "示例控股")] {
         assert!(s
-            .rename_enterprise("ent_1", who, name, audit("enterprise.renamed", who))
+            .update_enterprise(update("ent_1", who, Some(name), PolicyPatch::default()))
             .await
             .unwrap());
         assert_eq!(s.membership("ent_1", "member").await.unwrap().unwrap().name, name);
     }
     assert_eq!(db.count("audit_events", "kind = 'enterprise.renamed'").await, 2);
+    // The policy alone: the name stays.
+    assert!(s
+        .update_enterprise(update("ent_1", "admin", None, CLOSED))
+        .await
+        .unwrap());
+    let seen = s.membership("ent_1", "member").await.unwrap().unwrap();
+    assert_eq!((seen.name.as_str(), seen.policy.members_may_leave), ("示例控股", false));
 }
 
 async fn members_come_by_joining_time_a_page_at_a_time(backend: Backend) {
@@ -116,50 +169,172 @@ async fn members_come_by_joining_time_a_page_at_a_time(backend: Backend) {
     assert!(s.members("ent_2", None, 10).await.unwrap().is_empty());
 }
 
+fn request(actor: &str, target: &str, change: MemberChange) -> MemberChangeRequest {
+    MemberChangeRequest {
+        enterprise_id: "ent_1".into(),
+        actor: actor.into(),
+        target: target.into(),
+        change,
+        audit: audit("enterprise.changed", actor),
+    }
+}
+
+async fn leave(s: &Arc<dyn Store>, who: &str) -> Changed {
+    s.change_member(request(who, who, MemberChange::Leave)).await.unwrap()
+}
+
+async fn roles(s: &Arc<dyn Store>) -> Vec<(String, Role)> {
+    let all = s.members("ent_1", None, 10).await.unwrap();
+    all.into_iter().map(|m| (m.account_id, m.role)).collect()
+}
+
 async fn the_owner_cannot_leave_and_others_leave_once(backend: Backend) {
     let (db, s) = store(backend).await;
     enterprise(&db, &s).await;
     let before = db.dump().await;
-    let left = s
-        .leave_enterprise("ent_1", "owner", audit("enterprise.left", "owner"))
-        .await
-        .unwrap();
-    assert_eq!(left, Left::OwnerMustTransfer);
-    let left = s
-        .leave_enterprise("ent_1", "outsider", audit("enterprise.left", "outsider"))
-        .await
-        .unwrap();
-    assert_eq!(left, Left::NotMember);
+    assert_eq!(
+        leave(&s, "owner").await,
+        Changed::Refused(ChangeRefused::OwnerMustTransfer)
+    );
+    assert_eq!(leave(&s, "outsider").await, Changed::ActorNotMember);
     assert_eq!(db.dump().await, before, "a refused leave changed something");
     for who in ["admin", "member"] {
-        assert_eq!(
-            s.leave_enterprise("ent_1", who, audit("enterprise.left", who))
-                .await
-                .unwrap(),
-            Left::Left
-        );
-        assert_eq!(
-            s.leave_enterprise("ent_1", who, audit("enterprise.left", who))
-                .await
-                .unwrap(),
-            Left::NotMember
-        );
+        assert_eq!(leave(&s, who).await, Changed::Done);
+        assert_eq!(leave(&s, who).await, Changed::ActorNotMember);
         assert!(s.membership("ent_1", who).await.unwrap().is_none());
     }
-    assert_eq!(db.count("audit_events", "kind = 'enterprise.left'").await, 2);
-    let ids: Vec<String> = s
-        .members("ent_1", None, 10)
+    assert_eq!(db.count("audit_events", "kind = 'enterprise.changed'").await, 2);
+    assert_eq!(roles(&s).await, [("owner".to_owned(), Role::Owner)]);
+}
+
+async fn a_closed_policy_keeps_members_from_leaving_but_not_from_removal(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    assert!(s
+        .update_enterprise(update("ent_1", "owner", None, CLOSED))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.account_id)
-        .collect();
-    assert_eq!(ids, ["owner"]);
+        .unwrap());
+    let before = db.dump().await;
+    for who in ["admin", "member"] {
+        assert_eq!(leave(&s, who).await, Changed::Refused(ChangeRefused::LeaveForbidden));
+    }
+    assert_eq!(db.dump().await, before, "a refused leave changed something");
+    let removed = s
+        .change_member(request("admin", "member", MemberChange::Remove))
+        .await
+        .unwrap();
+    assert_eq!(removed, Changed::Done);
+    assert!(s.membership("ent_1", "member").await.unwrap().is_none());
+}
+
+async fn admins_remove_members_and_the_owner_removes_admins(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    let remove = |actor: &'static str, target: &'static str| {
+        let s = s.clone();
+        async move {
+            s.change_member(request(actor, target, MemberChange::Remove))
+                .await
+                .unwrap()
+        }
+    };
+    let before = db.dump().await;
+    assert_eq!(
+        remove("member", "admin").await,
+        Changed::Refused(ChangeRefused::AdminRequired)
+    );
+    // A member learns nothing of who is a member by trying to remove them.
+    assert_eq!(
+        remove("member", "outsider").await,
+        Changed::Refused(ChangeRefused::AdminRequired)
+    );
+    assert_eq!(
+        remove("admin", "owner").await,
+        Changed::Refused(ChangeRefused::OwnerMustTransfer)
+    );
+    assert_eq!(remove("outsider", "member").await, Changed::ActorNotMember);
+    assert_eq!(remove("admin", "outsider").await, Changed::TargetNotMember);
+    assert_eq!(db.dump().await, before, "a refused removal changed something");
+    assert_eq!(remove("owner", "admin").await, Changed::Done);
+    assert_eq!(remove("owner", "member").await, Changed::Done);
+    assert_eq!(roles(&s).await, [("owner".to_owned(), Role::Owner)]);
+}
+
+async fn the_owner_gives_roles_and_hands_the_ownership_on(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    let change = |actor: &'static str, target: &'static str, change| {
+        let s = s.clone();
+        async move { s.change_member(request(actor, target, change)).await.unwrap() }
+    };
+    let before = db.dump().await;
+    let promote = MemberChange::SetRole(Role::Admin);
+    assert_eq!(
+        change("admin", "member", promote).await,
+        Changed::Refused(ChangeRefused::OwnerRequired)
+    );
+    let transfer = MemberChange::TransferOwnership;
+    assert_eq!(
+        change("admin", "member", transfer).await,
+        Changed::Refused(ChangeRefused::OwnerRequired)
+    );
+    let crown = MemberChange::SetRole(Role::Owner);
+    assert_eq!(
+        change("owner", "member", crown).await,
+        Changed::Refused(ChangeRefused::OwnerByTransferOnly)
+    );
+    assert_eq!(change("owner", "outsider", transfer).await, Changed::TargetNotMember);
+    assert_eq!(db.dump().await, before, "a refused change changed something");
+
+    assert_eq!(change("owner", "member", promote).await, Changed::Done);
+    assert_eq!(
+        change("owner", "admin", MemberChange::SetRole(Role::Member)).await,
+        Changed::Done
+    );
+    assert_eq!(change("owner", "member", transfer).await, Changed::Done);
+    assert_eq!(
+        roles(&s).await,
+        [
+            ("owner".to_owned(), Role::Admin),
+            ("admin".to_owned(), Role::Member),
+            ("member".to_owned(), Role::Owner),
+        ]
+    );
+    // The former owner is an admin now, and may leave.
+    assert_eq!(leave(&s, "owner").await, Changed::Done);
+}
+
+async fn two_transfers_at_once_hand_the_ownership_on_once(backend: Backend) {
+    for _ in 0..10 {
+        let (db, s) = store(backend).await;
+        enterprise(&db, &s).await;
+        let transfer = |target: &'static str| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.change_member(request("owner", target, MemberChange::TransferOwnership))
+                    .await
+            })
+        };
+        let (a, b) = (transfer("admin"), transfer("member"));
+        let mut outcomes = [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(
+            outcomes,
+            [Changed::Done, Changed::Refused(ChangeRefused::OwnerRequired)]
+        );
+        let owners = roles(&s).await.into_iter().filter(|(_, r)| *r == Role::Owner).count();
+        assert_eq!(owners, 1);
+    }
 }
 
 on_every_backend!(
+    two_transfers_at_once_hand_the_ownership_on_once,
     creation_makes_its_creator_the_owner,
-    only_the_owner_and_admins_rename,
+    creation_is_refused_whole_past_its_limit,
+    only_the_owner_and_admins_rename_and_set_the_policy,
     members_come_by_joining_time_a_page_at_a_time,
     the_owner_cannot_leave_and_others_leave_once,
+    a_closed_policy_keeps_members_from_leaving_but_not_from_removal,
+    admins_remove_members_and_the_owner_removes_admins,
+    the_owner_gives_roles_and_hands_the_ownership_on,
 );

@@ -1,0 +1,78 @@
+//! The rules of a change to a membership, apart from any database: the
+//! change's transaction reads the enterprise's policy and the roles of the
+//! actor and the member, and [`plan`] decides from them alone what it
+//! writes. Each backend holds only the SQL of those reads and writes.
+
+use shiming_domain::{MemberChange, Policy, Role};
+
+use crate::error::word;
+use crate::{Changed, MemberChangeRequest, Result, StoreError};
+
+/// What a change to a membership writes, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// Ends this account's membership.
+    Delete(String),
+    /// Gives these accounts these roles, one after the other (the owner is
+    /// demoted before another is made owner, for the one-owner index).
+    Roles(Vec<(String, Role)>),
+}
+
+/// What the transaction read: the enterprise's stored policy (none when
+/// there is no such enterprise) and the stored roles of the actor and the
+/// member.
+pub(crate) struct Read {
+    pub policy: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+/// The writes of the change, or why it makes none.
+pub(crate) fn plan(request: &MemberChangeRequest, read: Read) -> Result<std::result::Result<Writes, Changed>> {
+    let (Some(policy), Some(actor)) = (read.policy, read.actor) else {
+        return Ok(Err(Changed::ActorNotMember));
+    };
+    let policy = read_policy(&policy)?;
+    let actor = word(Role::parse, actor)?;
+    let change = request.change;
+    let Some(target) = read.target else {
+        // Whether someone is a member is told only to who could act on a
+        // member: the least a target can be.
+        return Ok(Err(match change.allowed(actor, Role::Member, &policy) {
+            Ok(()) => Changed::TargetNotMember,
+            Err(refused) => Changed::Refused(refused),
+        }));
+    };
+    let target = word(Role::parse, target)?;
+    if let Err(refused) = change.allowed(actor, target, &policy) {
+        return Ok(Err(Changed::Refused(refused)));
+    }
+    Ok(Ok(match change {
+        MemberChange::Leave | MemberChange::Remove => Writes::Delete(request.target.clone()),
+        MemberChange::SetRole(_) | MemberChange::TransferOwnership => {
+            let (actor_after, target_after) = change.roles_after(actor, target);
+            // The actor first: an owner hands on by being demoted first.
+            let roles = [
+                (&request.actor, actor, actor_after),
+                (&request.target, target, target_after),
+            ];
+            Writes::Roles(
+                roles
+                    .into_iter()
+                    .filter(|(_, before, after)| before != after)
+                    .map(|(account, _, after)| (account.clone(), after))
+                    .collect(),
+            )
+        }
+    }))
+}
+
+/// A stored policy (JSON; fields it lacks take their defaults).
+pub(crate) fn read_policy(stored: &str) -> Result<Policy> {
+    serde_json::from_str(stored).map_err(|e| StoreError::Damaged(format!("enterprise policy: {e}")))
+}
+
+/// A policy as stored.
+pub(crate) fn stored_policy(policy: &Policy) -> String {
+    serde_json::to_string(policy).expect("a policy serializes")
+}
