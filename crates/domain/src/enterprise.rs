@@ -58,6 +58,51 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether a member of role `self` may invite someone to join as
+    /// `role`: admins invite members, and only the owner invites admins (as
+    /// only the owner gives the admin role).
+    pub fn may_invite(self, role: Role) -> Result<(), ChangeRefused> {
+        match (self, role) {
+            (_, Role::Owner) => Err(ChangeRefused::OwnerByTransferOnly),
+            (Role::Member, _) => Err(ChangeRefused::AdminRequired),
+            (Role::Admin, Role::Admin) => Err(ChangeRefused::OwnerRequired),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where an invitation stands. One that is still `Pending` past its expiry
+/// is shown, and treated, as expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationState {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+word_enum!(InvitationState {
+    Pending => "pending",
+    Accepted => "accepted",
+    Declined => "declined",
+    Revoked => "revoked",
+    Expired => "expired",
+});
+
+impl InvitationState {
+    /// The state as of `now` of an invitation stored as `self`, expiring at
+    /// `expires_at`.
+    pub fn at(self, expires_at: i64, now: i64) -> InvitationState {
+        match self {
+            InvitationState::Pending if now >= expires_at => InvitationState::Expired,
+            other => other,
+        }
+    }
+}
+
 /// What an enterprise asks of its members. Every field has a default, so a
 /// policy stored by an earlier build reads as that build meant it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +291,26 @@ mod tests {
             MemberChange::SetRole(Role::Admin).roles_after(Role::Owner, Role::Member),
             (Role::Owner, Role::Admin)
         );
+    }
+
+    #[test]
+    fn admins_invite_members_and_only_the_owner_invites_admins() {
+        use ChangeRefused::*;
+        assert_eq!(Role::Owner.may_invite(Role::Admin), Ok(()));
+        assert_eq!(Role::Owner.may_invite(Role::Member), Ok(()));
+        assert_eq!(Role::Admin.may_invite(Role::Member), Ok(()));
+        assert_eq!(Role::Admin.may_invite(Role::Admin), Err(OwnerRequired));
+        assert_eq!(Role::Member.may_invite(Role::Member), Err(AdminRequired));
+        assert_eq!(Role::Owner.may_invite(Role::Owner), Err(OwnerByTransferOnly));
+    }
+
+    #[test]
+    fn a_pending_invitation_expires_at_its_time() {
+        use InvitationState::*;
+        assert_eq!(Pending.at(100, 99), Pending);
+        assert_eq!(Pending.at(100, 100), Expired);
+        assert_eq!(Accepted.at(100, 200), Accepted);
+        assert_eq!(Revoked.at(100, 200), Revoked);
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub mod secret;
 
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
-pub use enterprise::{ChangeRefused, EnterpriseName, EnterpriseNameError, MemberChange, Policy, PolicyPatch, Role};
+pub use enterprise::{
+    ChangeRefused, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange, Policy, PolicyPatch, Role,
+};
 pub use id_number::{IdNumber, IdNumberError};
 pub use name::{NameError, PersonName};
 pub use person::Person;

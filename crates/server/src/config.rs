@@ -205,6 +205,13 @@ pub struct EnterpriseConfig {
     /// Enterprises one account may create per day: each is a namespace
     /// someone else's session could otherwise fill without end.
     pub creations_per_account_per_day: u32,
+    /// How long an invitation's code works.
+    pub invitation_ttl_secs: i64,
+    /// Invitations one enterprise may send per day.
+    pub invitations_per_enterprise_per_day: u32,
+    /// Invitations one phone may receive per day, from all enterprises:
+    /// each is a text message to someone who did not ask for it.
+    pub invitations_per_phone_per_day: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -328,6 +335,9 @@ impl Config {
             },
             enterprises: EnterpriseConfig {
                 creations_per_account_per_day: 5,
+                invitation_ttl_secs: 7 * 86_400,
+                invitations_per_enterprise_per_day: 200,
+                invitations_per_phone_per_day: 3,
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -353,6 +363,7 @@ impl Config {
         c.wechat.realname = Some(WechatRealName::CityService);
         c.rebind.cooldown_secs = 0;
         c.enterprises.creations_per_account_per_day = 50;
+        c.enterprises.invitations_per_phone_per_day = 20;
         c
     }
 

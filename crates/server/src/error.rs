@@ -112,6 +112,12 @@ pub enum ApiError {
     OwnerMustTransfer,
     #[error("this enterprise's policy does not let members leave by themselves; an admin can remove you")]
     LeaveForbidden,
+    #[error("that phone number is bound to a member of this enterprise already")]
+    AlreadyMember,
+    #[error("this invitation has expired; ask for a new one")]
+    InvitationExpired,
+    #[error("this invitation was {0} already")]
+    InvitationClosed(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -201,6 +207,9 @@ impl ApiError {
             EnterpriseOwnerRequired => "enterprise_owner_required",
             OwnerMustTransfer => "owner_must_transfer",
             LeaveForbidden => "leave_forbidden",
+            AlreadyMember => "already_member",
+            InvitationExpired => "invitation_expired",
+            InvitationClosed(_) => "invitation_closed",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -241,7 +250,8 @@ impl ApiError {
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
             RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
             EnterpriseAdminRequired | EnterpriseOwnerRequired | LeaveForbidden => StatusCode::FORBIDDEN,
-            OwnerMustTransfer => StatusCode::CONFLICT,
+            OwnerMustTransfer | AlreadyMember | InvitationClosed(_) => StatusCode::CONFLICT,
+            InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -406,7 +416,10 @@ mod tests {
                 EnterpriseAdminRequired => EnterpriseOwnerRequired,
                 EnterpriseOwnerRequired => OwnerMustTransfer,
                 OwnerMustTransfer => LeaveForbidden,
-                LeaveForbidden => NotFound("route"),
+                LeaveForbidden => AlreadyMember,
+                AlreadyMember => InvitationExpired,
+                InvitationExpired => InvitationClosed("accepted"),
+                InvitationClosed(_) => NotFound("route"),
                 NotFound(_) => PayloadTooLarge,
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,

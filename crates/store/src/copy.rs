@@ -41,6 +41,7 @@ const TABLES: &[&str] = &[
     "key_check",
     "enterprises",
     "memberships",
+    "invitations",
 ];
 
 /// Rows per INSERT: well under PostgreSQL's 65 535 parameters for the

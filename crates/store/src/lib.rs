@@ -209,6 +209,37 @@ pub trait EnterpriseStore {
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed>;
 }
 
+/// Invitations to join an enterprise, by phone.
+#[async_trait]
+pub trait InvitationStore {
+    /// Stores the invitation, queues its text message and audits it, when
+    /// the actor may invite as its role, the phone is no member's, and the
+    /// limits have room. Earlier open invitations of the enterprise to the
+    /// same phone are revoked: the newest code is the one that works.
+    async fn create_invitation(&self, invitation: NewInvitation) -> Result<InvitationOutcome>;
+
+    async fn invitation_by_code(&self, code_hash: &[u8]) -> Result<Option<InvitationRecord>>;
+
+    /// The enterprise's open invitations (pending, unexpired at `now`),
+    /// newest first.
+    async fn open_invitations(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<InvitationRecord>>;
+
+    /// Accepts (the account joins with the invitation's role) or declines
+    /// an open invitation sent to the phone the account holds.
+    async fn answer_invitation(&self, answer: InvitationAnswer) -> Result<InvitationOutcome>;
+
+    /// Revokes an open invitation of the enterprise when the actor
+    /// administers it.
+    async fn revoke_invitation(
+        &self,
+        enterprise_id: &str,
+        actor: &str,
+        invitation_id: &str,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<InvitationOutcome>;
+}
+
 /// The account's own notices (Account & Security).
 #[async_trait]
 pub trait AccountNoticeStore {
@@ -264,6 +295,7 @@ pub trait Store:
     AccountStore
     + SessionStore
     + EnterpriseStore
+    + InvitationStore
     + CodeStore
     + OAuthStore
     + RebindStore
@@ -281,6 +313,7 @@ impl<T> Store for T where
     T: AccountStore
         + SessionStore
         + EnterpriseStore
+        + InvitationStore
         + CodeStore
         + OAuthStore
         + RebindStore

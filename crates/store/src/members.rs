@@ -1,12 +1,14 @@
-//! The rules of a change to a membership, apart from any database: the
-//! change's transaction reads the enterprise's policy and the roles of the
-//! actor and the member, and [`plan`] decides from them alone what it
-//! writes. Each backend holds only the SQL of those reads and writes.
+//! The rules of a change to a membership and of invitations, apart from any
+//! database: the change's transaction reads the enterprise's policy and the
+//! roles of the actor and the member, and [`plan`] decides from them alone
+//! what it writes; an invitation's transaction reads the actor's role and
+//! the invitation's state, and the `refuse_…` functions say whether it goes
+//! on. Each backend holds only the SQL of those reads and writes.
 
-use shiming_domain::{MemberChange, Policy, Role};
+use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Policy, Role};
 
 use crate::error::word;
-use crate::{Changed, MemberChangeRequest, Result, StoreError};
+use crate::{Changed, InvitationOutcome, MemberChangeRequest, Result, StoreError};
 
 /// What a change to a membership writes, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +77,43 @@ pub(crate) fn read_policy(stored: &str) -> Result<Policy> {
 /// A policy as stored.
 pub(crate) fn stored_policy(policy: &Policy) -> String {
     serde_json::to_string(policy).expect("a policy serializes")
+}
+
+/// Whether an invitation as `role` may be made by a member of role `actor`
+/// (`None`: no member) to a phone that is (`already_member`) or is not a
+/// member's already; `None` when it may.
+pub(crate) fn refuse_invite(
+    actor: Option<&str>,
+    role: Role,
+    already_member: bool,
+) -> Result<Option<InvitationOutcome>> {
+    let Some(actor) = actor else {
+        return Ok(Some(InvitationOutcome::ActorNotMember));
+    };
+    if let Err(refused) = word(Role::parse, actor.to_owned())?.may_invite(role) {
+        return Ok(Some(InvitationOutcome::Refused(refused)));
+    }
+    Ok(already_member.then_some(InvitationOutcome::AlreadyMember))
+}
+
+/// Whether an invitation stored as `state`, expiring at `expires_at`, is
+/// still open at `now`; `None` when it is.
+pub(crate) fn refuse_closed(state: &str, expires_at: i64, now: i64) -> Result<Option<InvitationOutcome>> {
+    Ok(
+        match word(InvitationState::parse, state.to_owned())?.at(expires_at, now) {
+            InvitationState::Pending => None,
+            InvitationState::Expired => Some(InvitationOutcome::Expired),
+            closed => Some(InvitationOutcome::Closed(closed)),
+        },
+    )
+}
+
+/// Whether a member of role `actor` (`None`: no member) may revoke the
+/// enterprise's invitations; `None` when they may.
+pub(crate) fn refuse_revoke(actor: Option<&str>) -> Result<Option<InvitationOutcome>> {
+    let Some(actor) = actor else {
+        return Ok(Some(InvitationOutcome::ActorNotMember));
+    };
+    let administers = word(Role::parse, actor.to_owned())?.administers();
+    Ok((!administers).then_some(InvitationOutcome::Refused(ChangeRefused::AdminRequired)))
 }

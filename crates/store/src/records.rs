@@ -2,8 +2,8 @@
 
 use shiming_domain::rebind::RebindLimits;
 use shiming_domain::{
-    AccountState, ChangeRefused, CodePurpose, CredentialKind, MemberChange, Nature, Policy, PolicyPatch,
-    RealNameStatus, Role,
+    AccountState, ChangeRefused, CodePurpose, CredentialKind, InvitationState, MemberChange, Nature, Policy,
+    PolicyPatch, RealNameStatus, Role,
 };
 
 /// An audit event to append in the same transaction as the change it records.
@@ -517,5 +517,71 @@ pub enum Changed {
     ActorNotMember,
     /// The member acted on is no member (any more).
     TargetNotMember,
+    Refused(ChangeRefused),
+}
+
+/// An invitation to create, with the text message that carries it to the
+/// phone.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub id: String,
+    pub enterprise_id: String,
+    /// Who invites: the owner or an admin, as `Role::may_invite` says.
+    pub actor: String,
+    pub code_hash: Vec<u8>,
+    pub phone_hash: Vec<u8>,
+    pub phone_sealed: Vec<u8>,
+    pub role: Role,
+    pub at: i64,
+    pub expires_at: i64,
+    pub notice: NewNotice,
+    pub audit: AuditDraft,
+    /// Taken in the inviting transaction: refused whole when one is full.
+    pub limits: Vec<RateLimit>,
+}
+
+/// An invitation as stored, with its enterprise's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub id: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub phone_hash: Vec<u8>,
+    pub phone_sealed: Vec<u8>,
+    pub role: Role,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// As stored: `Pending` past `expires_at` is expired
+    /// ([`InvitationState::at`]).
+    pub state: InvitationState,
+    pub closed_at: Option<i64>,
+}
+
+/// The invitee's answer to an invitation: the account must hold, bound, the
+/// phone it was sent to.
+#[derive(Debug, Clone)]
+pub struct InvitationAnswer {
+    pub code_hash: Vec<u8>,
+    pub account_id: String,
+    pub accept: bool,
+    pub at: i64,
+    pub audit: AuditDraft,
+}
+
+/// What an invitation's creation, answer or revocation did, decided in its
+/// transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationOutcome {
+    Done,
+    /// The actor is no member (any more), or there is no such enterprise.
+    ActorNotMember,
+    /// The phone is bound to a member of the enterprise already.
+    AlreadyMember,
+    /// No such invitation (for this account's phone, when answering).
+    NotFound,
+    Expired,
+    /// Answered or revoked already.
+    Closed(InvitationState),
     Refused(ChangeRefused),
 }

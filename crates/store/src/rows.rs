@@ -2,7 +2,7 @@
 //! each backend's row type answers [`Columns::col`], and the functions here
 //! say which columns make which record.
 
-use shiming_domain::{AccountState, CredentialKind, Nature, RealNameStatus, Role};
+use shiming_domain::{AccountState, CredentialKind, InvitationState, Nature, RealNameStatus, Role};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
 
@@ -10,8 +10,8 @@ use crate::error::word;
 use crate::members::read_policy;
 use crate::plan;
 use crate::{
-    AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, MemberRecord, Membership, NewAttestation, NewCredential,
-    NewPerson, PendingChange, PersonRecord, Proof, Result, SessionRecord,
+    AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, InvitationRecord, MemberRecord, Membership,
+    NewAttestation, NewCredential, NewPerson, PendingChange, PersonRecord, Proof, Result, SessionRecord,
 };
 
 /// A column's value, readable from either backend's row.
@@ -172,4 +172,26 @@ fn proof(r: &impl Columns) -> Result<Option<Proof>> {
         },
         at,
     }))
+}
+
+/// An invitation's columns, with its enterprise's name.
+pub(crate) const INVITATION_COLUMNS: &str = "i.id, i.enterprise_id, e.name, i.phone_hash, i.phone_sealed, i.role, \
+     i.invited_by, i.created_at, i.expires_at, i.state, i.closed_at \
+     FROM invitations i JOIN enterprises e ON e.id = i.enterprise_id";
+
+/// An invitation ([`INVITATION_COLUMNS`]).
+pub(crate) fn invitation(r: &impl Columns) -> Result<InvitationRecord> {
+    Ok(InvitationRecord {
+        id: r.col("id")?,
+        enterprise_id: r.col("enterprise_id")?,
+        enterprise_name: r.col("name")?,
+        phone_hash: r.col("phone_hash")?,
+        phone_sealed: r.col("phone_sealed")?,
+        role: word(Role::parse, r.col("role")?)?,
+        invited_by: r.col("invited_by")?,
+        created_at: r.col("created_at")?,
+        expires_at: r.col("expires_at")?,
+        state: word(InvitationState::parse, r.col("state")?)?,
+        closed_at: r.col("closed_at")?,
+    })
 }

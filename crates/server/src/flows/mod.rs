@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod codes;
+pub mod invitations;
 pub mod notices;
 pub mod outbox;
 pub mod realname;

@@ -77,7 +77,7 @@ pub fn real_name(view: &AccountView) -> RealName<&Attestation> {
 
 /// Opens a sealed value and parses it again: what the store holds must still
 /// be valid, or it is damage worth an internal error, not a guess.
-fn open_parsed<T, E: std::fmt::Display>(
+pub fn open_parsed<T, E: std::fmt::Display>(
     vault: &Vault,
     context: &str,
     sealed: &[u8],

@@ -33,7 +33,7 @@ pub struct NameBody {
     name: String,
 }
 
-fn shown(m: &Membership) -> Value {
+pub(super) fn shown(m: &Membership) -> Value {
     json!({
         "id": m.enterprise_id,
         "name": m.name,
@@ -45,7 +45,7 @@ fn shown(m: &Membership) -> Value {
 }
 
 /// Only an active account creates or administers enterprises.
-fn active(who: &Authenticated) -> ApiResult<()> {
+pub(super) fn active(who: &Authenticated) -> ApiResult<()> {
     match who.state {
         AccountState::Active => Ok(()),
         other => Err(ApiError::AccountRestricted(other.as_str())),
@@ -53,7 +53,7 @@ fn active(who: &Authenticated) -> ApiResult<()> {
 }
 
 /// The caller's membership of the enterprise, or 404 as for no enterprise.
-async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
+pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
     state
         .store
         .membership(id, &who.account_id)
@@ -63,7 +63,7 @@ async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult
 
 /// An event of the caller's, about the enterprise; `extra` adds to its
 /// details (the member acted on, the role given).
-fn audit(kind: &'static str, who: &Authenticated, at: i64, enterprise_id: &str, extra: Value) -> AuditDraft {
+pub(super) fn audit(kind: &'static str, who: &Authenticated, at: i64, enterprise_id: &str, extra: Value) -> AuditDraft {
     let mut details = json!({ "enterprise_id": enterprise_id });
     if let (Some(details), Value::Object(extra)) = (details.as_object_mut(), extra) {
         details.extend(extra);

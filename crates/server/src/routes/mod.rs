@@ -4,6 +4,7 @@ mod account;
 mod auth;
 mod dev;
 mod enterprises;
+mod invitations;
 mod ops;
 mod rebind;
 mod wechat;
@@ -70,6 +71,17 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         )
         .route("/enterprises/{id}/leave", post(enterprises::leave))
         .route("/enterprises/{id}/transfer", post(enterprises::transfer))
+        .route(
+            "/enterprises/{id}/invitations",
+            get(invitations::list).post(invitations::invite),
+        )
+        .route(
+            "/enterprises/{id}/invitations/{invitation_id}",
+            delete(invitations::revoke),
+        )
+        .route("/invitations/{code}", get(invitations::one))
+        .route("/invitations/{code}/accept", post(invitations::accept))
+        .route("/invitations/{code}/decline", post(invitations::decline))
         .route("/step-up/wechat/start", get(wechat::step_up_start))
         .route("/wechat/login/start", get(wechat::login_start))
         .route("/wechat/bind/start", get(wechat::bind_start))

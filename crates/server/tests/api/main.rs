@@ -9,6 +9,7 @@ mod enterprises;
 mod gateway;
 mod hardening;
 mod helpers;
+mod invitations;
 mod notices;
 mod pages;
 mod phone_login;

@@ -3,7 +3,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use shiming_domain::Role;
 
-use super::{write, PgStore};
+use super::{write, PgStore, Tx};
 use crate::members::{self, read_policy, stored_policy, Read, Writes};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
@@ -161,4 +161,15 @@ impl EnterpriseStore for PgStore {
             }
         })
     }
+}
+
+/// The stored role of the account in the enterprise; `None` when no member.
+pub(super) async fn role_of(tx: &mut Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT role FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
+            .bind(enterprise_id)
+            .bind(account_id)
+            .fetch_optional(&mut *tx.conn)
+            .await?,
+    )
 }

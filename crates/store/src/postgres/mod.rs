@@ -21,6 +21,7 @@ mod accounts;
 mod audit;
 mod codes;
 mod enterprises;
+mod invitations;
 mod notices;
 mod oauth;
 mod outbox;

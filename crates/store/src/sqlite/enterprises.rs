@@ -97,21 +97,14 @@ impl EnterpriseStore for SqliteStore {
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed> {
         self.db
             .write(move |tx| {
-                let role = |account: &str| -> Result<Option<String>> {
-                    Ok(tx
-                        .conn
-                        .prepare_cached("SELECT role FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
-                        .query_row([&request.enterprise_id, account], |r| r.get(0))
-                        .optional()?)
-                };
                 let read = Read {
                     policy: tx
                         .conn
                         .prepare_cached("SELECT policy FROM enterprises WHERE id = ?")?
                         .query_row([&request.enterprise_id], |r| r.get(0))
                         .optional()?,
-                    actor: role(&request.actor)?,
-                    target: role(&request.target)?,
+                    actor: role_of(tx, &request.enterprise_id, &request.actor)?,
+                    target: role_of(tx, &request.enterprise_id, &request.target)?,
                 };
                 let writes = match members::plan(&request, read)? {
                     Ok(writes) => writes,
@@ -149,5 +142,14 @@ fn policy_of_administered(tx: &Tx<'_>, id: &str, actor: &str) -> Result<Option<S
              WHERE e.id = ? AND m.account_id = ? AND m.role IN ('owner', 'admin')",
         )?
         .query_row([id, actor], |r| r.get(0))
+        .optional()?)
+}
+
+/// The stored role of the account in the enterprise; `None` when no member.
+pub(super) fn role_of(tx: &Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<String>> {
+    Ok(tx
+        .conn
+        .prepare_cached("SELECT role FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
+        .query_row([enterprise_id, account_id], |r| r.get(0))
         .optional()?)
 }

@@ -4,6 +4,7 @@ mod accounts;
 mod audit;
 mod codes;
 mod enterprises;
+mod invitations;
 mod notices;
 mod oauth;
 mod outbox;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use shiming_domain::{AccountState, ChangeRefused, MemberChange, Nature, Policy, PolicyPatch, Role};
+use shiming_domain::{AccountState, ChangeRefused, InvitationState, MemberChange, Nature, Policy, PolicyPatch, Role};
 use shiming_store::*;
 
 use crate::common::{account, on_every_backend, phone, store, Db};
@@ -327,7 +327,96 @@ async fn two_transfers_at_once_hand_the_ownership_on_once(backend: Backend) {
     }
 }
 
+fn invitation(id: &str, code: &[u8], phone_hash: &[u8], at: i64) -> NewInvitation {
+    NewInvitation {
+        id: id.into(),
+        enterprise_id: "ent_1".into(),
+        actor: "admin".into(),
+        code_hash: code.to_vec(),
+        phone_hash: phone_hash.to_vec(),
+        phone_sealed: vec![7],
+        role: Role::Member,
+        at,
+        expires_at: at + 100,
+        notice: NewNotice {
+            phone_sealed: vec![7],
+            text_sealed: vec![8],
+        },
+        audit: audit("enterprise.invited", "admin"),
+        limits: vec![],
+    }
+}
+
+fn answer(code: &[u8], account: &str, accept: bool, at: i64) -> InvitationAnswer {
+    InvitationAnswer {
+        code_hash: code.to_vec(),
+        account_id: account.into(),
+        accept,
+        at,
+        audit: audit("enterprise.joined", account),
+    }
+}
+
+async fn an_invitation_is_answered_once_by_the_holder_of_its_phone(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    // `outsider` holds the phone `p-x`; a member's phone cannot be invited.
+    let refused = s
+        .create_invitation(invitation("inv_0", b"c0", b"p-m", 20))
+        .await
+        .unwrap();
+    assert_eq!(refused, InvitationOutcome::AlreadyMember);
+    let mut by_member = invitation("inv_0", b"c0", b"p-x", 20);
+    by_member.actor = "member".into();
+    let refused = s.create_invitation(by_member).await.unwrap();
+    assert_eq!(refused, InvitationOutcome::Refused(ChangeRefused::AdminRequired));
+    assert_eq!(db.count("invitations", "1 = 1").await, 0);
+    assert_eq!(db.count("notices", "1 = 1").await, 0);
+
+    let sent = s
+        .create_invitation(invitation("inv_1", b"c1", b"p-x", 20))
+        .await
+        .unwrap();
+    assert_eq!(sent, InvitationOutcome::Done);
+    assert_eq!(db.count("notices", "1 = 1").await, 1, "the text is queued with it");
+    // Only the account holding the phone finds it.
+    assert_eq!(
+        s.answer_invitation(answer(b"c1", "member", true, 21)).await.unwrap(),
+        InvitationOutcome::NotFound
+    );
+    // Two answers at once: one joins, the other finds it closed.
+    let go = |accept| {
+        let s = s.clone();
+        tokio::spawn(async move { s.answer_invitation(answer(b"c1", "outsider", accept, 22)).await })
+    };
+    let (a, b) = (go(true), go(false));
+    let mut outcomes = [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert!(
+        matches!(outcomes, [InvitationOutcome::Closed(_), InvitationOutcome::Done]),
+        "{outcomes:?}"
+    );
+    let seen = s.invitation_by_code(b"c1").await.unwrap().unwrap();
+    assert_eq!(
+        seen.state == InvitationState::Accepted,
+        s.membership("ent_1", "outsider").await.unwrap().is_some()
+    );
+
+    // Expired: refused, and no longer listed.
+    s.create_invitation(invitation("inv_2", b"c2", b"p-new", 30))
+        .await
+        .unwrap();
+    assert_eq!(s.open_invitations("ent_1", 129, 10).await.unwrap().len(), 1);
+    assert!(s.open_invitations("ent_1", 130, 10).await.unwrap().is_empty());
+    let revoked = s
+        .revoke_invitation("ent_1", "admin", "inv_2", 130, audit("x", "admin"))
+        .await
+        .unwrap();
+    assert_eq!(revoked, InvitationOutcome::Expired);
+}
+
 on_every_backend!(
+    an_invitation_is_answered_once_by_the_holder_of_its_phone,
     two_transfers_at_once_hand_the_ownership_on_once,
     creation_makes_its_creator_the_owner,
     creation_is_refused_whole_past_its_limit,

@@ -1,0 +1,122 @@
+//! Invitations over HTTP: admins send, list and revoke an enterprise's;
+//! the invitee sees, accepts or declines one by its code
+//! (`flows::invitations` holds the rules).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shiming_domain::Phone;
+use shiming_store::InvitationRecord;
+
+use super::enterprises::{active, member_of, shown as shown_enterprise};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::flows::invitations::{self, masked_phone, parse_role};
+use crate::session::Authenticated;
+use crate::state::{rfc3339, AppState};
+
+/// Open invitations listed at most.
+const LISTED: u32 = 200;
+
+fn shown(state: &AppState, i: &InvitationRecord) -> ApiResult<Value> {
+    Ok(json!({
+        "id": i.id,
+        "enterprise": { "id": i.enterprise_id, "name": i.enterprise_name },
+        "phone": masked_phone(state, i)?,
+        "role": i.role,
+        "invited_by": i.invited_by,
+        "created_at": rfc3339(i.created_at),
+        "expires_at": rfc3339(i.expires_at),
+        "state": i.state.at(i.expires_at, state.now()),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct InviteBody {
+    phone: String,
+    role: Option<String>,
+}
+
+/// `POST /api/v1/enterprises/{id}/invitations` `{"phone", "role"?}`: 201,
+/// with the code and link (shown this once); the phone gets them by text.
+pub async fn invite(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let membership = member_of(&state, &who, &id).await?;
+    if !membership.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    active(&who)?;
+    let role = parse_role(body.role.as_deref())?;
+    let phone = Phone::parse(&body.phone)?;
+    let sent = invitations::invite(&state, &who, &membership, &phone, role).await?;
+    let mut answer = shown(&state, &sent.invitation)?;
+    answer["code"] = json!(sent.code);
+    answer["link"] = json!(sent.link);
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// `GET /api/v1/enterprises/{id}/invitations`: the open ones, newest first;
+/// owner and admins only.
+pub async fn list(State(state): State<AppState>, who: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if !member_of(&state, &who, &id).await?.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    let open = state.store.open_invitations(&id, state.now(), LISTED).await?;
+    let shown: Vec<Value> = open.iter().map(|i| shown(&state, i)).collect::<ApiResult<_>>()?;
+    Ok(Json(json!({ "invitations": shown })))
+}
+
+/// `DELETE /api/v1/enterprises/{id}/invitations/{invitation_id}`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    if !member_of(&state, &who, &id).await?.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    active(&who)?;
+    invitations::revoke(&state, &who, &id, &invitation_id).await?;
+    Ok(Json(json!({ "revoked": true })))
+}
+
+/// `GET /api/v1/invitations/{code}`: the invitation, to the holder of the
+/// phone it was sent to.
+pub async fn one(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let found = invitations::for_me(&state, &who, &code).await?;
+    Ok(Json(shown(&state, &found)?))
+}
+
+/// `POST /api/v1/invitations/{code}/accept`: the caller joins; the
+/// enterprise as they now see it.
+pub async fn accept(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    active(&who)?;
+    let accepted = invitations::answer(&state, &who, &code, true).await?;
+    Ok(Json(shown_enterprise(
+        &member_of(&state, &who, &accepted.enterprise_id).await?,
+    )))
+}
+
+/// `POST /api/v1/invitations/{code}/decline`.
+pub async fn decline(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
+    invitations::answer(&state, &who, &code, false).await?;
+    Ok(Json(json!({ "declined": true })))
+}

@@ -1,0 +1,19 @@
+-- Invitations to join an enterprise, by phone. The code is kept only as
+-- its keyed hash, the phone as its keyed hash (to match the invitee's
+-- bound phone) and sealed (to show it masked). An invitation is open while
+-- `state` is 'pending' and `expires_at` is ahead.
+CREATE TABLE invitations (
+    id             TEXT PRIMARY KEY,
+    enterprise_id  TEXT NOT NULL REFERENCES enterprises (id),
+    code_hash      BYTEA NOT NULL UNIQUE,
+    phone_hash     BYTEA NOT NULL,
+    phone_sealed   BYTEA NOT NULL,
+    role           TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    invited_by     TEXT NOT NULL REFERENCES accounts (id),
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'declined', 'revoked')),
+    closed_at      BIGINT,
+    closed_by      TEXT REFERENCES accounts (id)
+);
+CREATE INDEX invitations_by_enterprise ON invitations (enterprise_id, state, created_at);

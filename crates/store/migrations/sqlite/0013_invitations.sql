@@ -1,0 +1,19 @@
+-- Invitations to join an enterprise, by phone. The code is kept only as
+-- its keyed hash, the phone as its keyed hash (to match the invitee's
+-- bound phone) and sealed (to show it masked). An invitation is open while
+-- `state` is 'pending' and `expires_at` is ahead.
+CREATE TABLE invitations (
+    id             TEXT PRIMARY KEY,
+    enterprise_id  TEXT NOT NULL REFERENCES enterprises (id),
+    code_hash      BLOB NOT NULL UNIQUE,
+    phone_hash     BLOB NOT NULL,
+    phone_sealed   BLOB NOT NULL,
+    role           TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    invited_by     TEXT NOT NULL REFERENCES accounts (id),
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'declined', 'revoked')),
+    closed_at      INTEGER,
+    closed_by      TEXT REFERENCES accounts (id)
+);
+CREATE INDEX invitations_by_enterprise ON invitations (enterprise_id, state, created_at);

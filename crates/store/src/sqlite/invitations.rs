@@ -1,0 +1,168 @@
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+use shiming_domain::InvitationState;
+
+use super::codes::take_limits;
+use super::enterprises::role_of;
+use super::worker::Tx;
+use super::{append_audit, SqliteStore};
+use crate::members::{refuse_closed, refuse_invite, refuse_revoke};
+use crate::rows::{self, INVITATION_COLUMNS};
+use crate::{
+    AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result,
+};
+
+#[async_trait]
+impl InvitationStore for SqliteStore {
+    async fn create_invitation(&self, i: NewInvitation) -> Result<InvitationOutcome> {
+        self.db
+            .write(move |tx| {
+                let actor = role_of(tx, &i.enterprise_id, &i.actor)?;
+                let already_member: bool = tx
+                    .conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM memberships m JOIN credentials c ON c.account_id = m.account_id \
+                         WHERE m.enterprise_id = ? AND c.kind = 'phone' AND c.lookup_hash = ?)",
+                    )?
+                    .query_row(params![i.enterprise_id, i.phone_hash], |r| r.get(0))?;
+                if let Some(refused) = refuse_invite(actor.as_deref(), i.role, already_member)? {
+                    return Ok(refused);
+                }
+                take_limits(tx, &i.limits)?;
+                tx.conn
+                    .prepare_cached(
+                        "UPDATE invitations SET state = 'revoked', closed_at = ?, closed_by = ? \
+                         WHERE enterprise_id = ? AND phone_hash = ? AND state = 'pending'",
+                    )?
+                    .execute(params![i.at, i.actor, i.enterprise_id, i.phone_hash])?;
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO invitations (id, enterprise_id, code_hash, phone_hash, phone_sealed, role, \
+                         invited_by, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    )?
+                    .execute(params![
+                        i.id,
+                        i.enterprise_id,
+                        i.code_hash,
+                        i.phone_hash,
+                        i.phone_sealed,
+                        i.role.as_str(),
+                        i.actor,
+                        i.at,
+                        i.expires_at
+                    ])?;
+                tx.conn
+                    .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
+                    .execute(params![i.notice.phone_sealed, i.notice.text_sealed, i.at])?;
+                append_audit(tx, &i.audit)?;
+                Ok(InvitationOutcome::Done)
+            })
+            .await
+    }
+
+    async fn invitation_by_code(&self, code_hash: &[u8]) -> Result<Option<InvitationRecord>> {
+        static ONE: LazyLock<String> = LazyLock::new(|| format!("SELECT {INVITATION_COLUMNS} WHERE i.code_hash = ?"));
+        self.db.read(|conn| {
+            conn.prepare_cached(ONE.as_str())?
+                .query_row([code_hash], |r| Ok(rows::invitation(r)))
+                .optional()?
+                .transpose()
+        })
+    }
+
+    async fn open_invitations(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<InvitationRecord>> {
+        static OPEN: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {INVITATION_COLUMNS} WHERE i.enterprise_id = ? AND i.state = 'pending' AND i.expires_at > ? \
+                 ORDER BY i.created_at DESC, i.id LIMIT ?"
+            )
+        });
+        self.db.read(|conn| {
+            let mut stmt = conn.prepare_cached(OPEN.as_str())?;
+            let found = stmt.query_map(params![enterprise_id, now, limit], |r| Ok(rows::invitation(r)))?;
+            found.map(|r| r?).collect()
+        })
+    }
+
+    async fn answer_invitation(&self, a: InvitationAnswer) -> Result<InvitationOutcome> {
+        self.db
+            .write(move |tx| {
+                // Found only when sent to the phone the account holds.
+                let found: Option<(String, String, String, String, i64)> = tx
+                    .conn
+                    .prepare_cached(
+                        "SELECT i.id, i.enterprise_id, i.role, i.state, i.expires_at FROM invitations i \
+                         JOIN credentials c ON c.lookup_hash = i.phone_hash AND c.kind = 'phone' \
+                         WHERE i.code_hash = ? AND c.account_id = ?",
+                    )?
+                    .query_row(params![a.code_hash, a.account_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .optional()?;
+                let Some((id, enterprise_id, role, state, expires_at)) = found else {
+                    return Ok(InvitationOutcome::NotFound);
+                };
+                if let Some(closed) = refuse_closed(&state, expires_at, a.at)? {
+                    return Ok(closed);
+                }
+                let state = if a.accept {
+                    // A member already (by another invitation) keeps the role they have.
+                    tx.conn
+                        .prepare_cached(
+                            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES (?, ?, ?, ?) \
+                             ON CONFLICT DO NOTHING",
+                        )?
+                        .execute(params![enterprise_id, a.account_id, role, a.at])?;
+                    InvitationState::Accepted
+                } else {
+                    InvitationState::Declined
+                };
+                close(tx, &id, state, a.at, &a.account_id)?;
+                append_audit(tx, &a.audit)?;
+                Ok(InvitationOutcome::Done)
+            })
+            .await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        enterprise_id: &str,
+        actor: &str,
+        invitation_id: &str,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<InvitationOutcome> {
+        let (enterprise_id, actor, invitation_id) =
+            (enterprise_id.to_owned(), actor.to_owned(), invitation_id.to_owned());
+        self.db
+            .write(move |tx| {
+                if let Some(refused) = refuse_revoke(role_of(tx, &enterprise_id, &actor)?.as_deref())? {
+                    return Ok(refused);
+                }
+                let found: Option<(String, i64)> = tx
+                    .conn
+                    .prepare_cached("SELECT state, expires_at FROM invitations WHERE id = ? AND enterprise_id = ?")?
+                    .query_row([&invitation_id, &enterprise_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((state, expires_at)) = found else {
+                    return Ok(InvitationOutcome::NotFound);
+                };
+                if let Some(closed) = refuse_closed(&state, expires_at, at)? {
+                    return Ok(closed);
+                }
+                close(tx, &invitation_id, InvitationState::Revoked, at, &actor)?;
+                append_audit(tx, &audit)?;
+                Ok(InvitationOutcome::Done)
+            })
+            .await
+    }
+}
+
+fn close(tx: &Tx<'_>, id: &str, state: InvitationState, at: i64, by: &str) -> Result<()> {
+    tx.conn
+        .prepare_cached("UPDATE invitations SET state = ?, closed_at = ?, closed_by = ? WHERE id = ?")?
+        .execute(params![state.as_str(), at, by, id])?;
+    Ok(())
+}
