@@ -632,3 +632,62 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     assert_eq!(text_of(&c, "h1").await, "绑定手机号");
     c.close().await.unwrap();
 }
+
+#[test]
+fn an_invitation_texted_to_a_phone_is_opened_signed_in_with_it_and_accepted() {
+    let Some(driver) = driver() else { return };
+    with_service(|base| async move { invitation_scenario(&driver, &base).await });
+}
+
+async fn invitation_scenario(driver: &Driver, base: &str) {
+    const INVITEE: &str = "+8613800138077";
+    // The owner creates an enterprise and invites the phone (the API).
+    let owner = api_sign_in(base, "+8613800138066", "owner's phone").await;
+    let owner = owner["token"].as_str().expect("the owner signed in").to_owned();
+    let created = api_post(base, &owner, "/api/v1/enterprises", json!({ "name": "示例科技" })).await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v1/enterprises/{id}/invitations");
+    let sent = api_post(base, &owner, &path, json!({ "phone": INVITEE })).await;
+    let link = sent["link"].as_str().expect("an invitation link");
+
+    // The link, opened signed out, asks for the invited phone's sign-in and
+    // comes back to the invitation.
+    let c = browser(driver, "zh-CN").await;
+    c.goto(link).await.unwrap();
+    assert_eq!(text_of(&c, "h1").await, "企业邀请");
+    shoot_both(&c, "invitation-signed-out").await;
+    click(&c, "#sign-in").await;
+    c.wait().for_element(Locator::Css("#phone")).await.unwrap();
+    type_in(&c, "#phone", INVITEE).await;
+    send_and_type_code(&c, base, INVITEE).await;
+    click(&c, "#sign-in").await;
+    c.wait().for_url(&link.parse().unwrap()).await.unwrap();
+    assert_eq!(text_of(&c, "#enterprise").await, "示例科技");
+    assert_eq!(text_of(&c, "#state").await, "待接受");
+    shoot_both(&c, "invitation").await;
+
+    click(&c, "#accept").await;
+    assert_eq!(note(&c).await, "您已加入该企业。");
+    assert_eq!(text_of(&c, "#state").await, "已接受");
+    assert!(
+        c.find(Locator::Css("#accept")).await.is_err(),
+        "no second answer offered"
+    );
+    let session = format!("shiming_session={owner}");
+    let members = api_get(base, &format!("/api/v1/enterprises/{id}/members"), &session).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2, "{members}");
+    c.close().await.unwrap();
+}
+
+/// `POST path` with the bearer `token` and a JSON body: the answer's JSON.
+async fn api_post(base: &str, token: &str, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "POST {path}: {}", r.status());
+    r.json().await.unwrap()
+}

@@ -180,6 +180,24 @@ pub struct Text {
     pub done_title: &'static str,
     pub done_intro: &'static str,
     pub done_sessions: &'static str,
+    pub invitation_title: &'static str,
+    pub invitation_sign_in: &'static str,
+    pub invitation_not_found: &'static str,
+    pub enterprise: &'static str,
+    pub role: &'static str,
+    pub role_admin: &'static str,
+    pub role_member: &'static str,
+    pub expires: &'static str,
+    pub invitation_state: &'static str,
+    pub invitation_pending: &'static str,
+    pub invitation_accepted: &'static str,
+    pub invitation_declined: &'static str,
+    pub invitation_revoked: &'static str,
+    pub invitation_expired: &'static str,
+    pub accept_invitation: &'static str,
+    pub decline_invitation: &'static str,
+    pub joined: &'static str,
+    pub declined: &'static str,
 }
 
 pub static ZH_CN: Text = Text {
@@ -285,6 +303,24 @@ pub static ZH_CN: Text = Text {
     done_title: "已完成",
     done_intro: "变更已生效。当前实名状态：",
     done_sessions: "已下线的其他设备：",
+    invitation_title: "企业邀请",
+    invitation_sign_in: "请用收到这条邀请短信的手机号登录后查看邀请。",
+    invitation_not_found: "没有找到发给本账号手机号的这条邀请。请确认登录的是收到短信的手机号。",
+    enterprise: "企业",
+    role: "身份",
+    role_admin: "管理员",
+    role_member: "成员",
+    expires: "有效期至",
+    invitation_state: "状态",
+    invitation_pending: "待接受",
+    invitation_accepted: "已接受",
+    invitation_declined: "已拒绝",
+    invitation_revoked: "已撤回",
+    invitation_expired: "已过期",
+    accept_invitation: "接受邀请",
+    decline_invitation: "拒绝",
+    joined: "您已加入该企业。",
+    declined: "您已拒绝这条邀请。",
 };
 
 pub static EN: Text = Text {
@@ -389,12 +425,31 @@ pub static EN: Text = Text {
     done_title: "Done",
     done_intro: "The change is made. Your real name now:",
     done_sessions: "Other devices signed out: ",
+    invitation_title: "Invitation",
+    invitation_sign_in: "Sign in with the phone number the invitation was texted to, to see it.",
+    invitation_not_found: "No such invitation for this account's phone number. Check that you signed in with the number the text came to.",
+    enterprise: "Enterprise",
+    role: "Role",
+    role_admin: "Admin",
+    role_member: "Member",
+    expires: "Expires",
+    invitation_state: "State",
+    invitation_pending: "Waiting for your answer",
+    invitation_accepted: "Accepted",
+    invitation_declined: "Declined",
+    invitation_revoked: "Revoked",
+    invitation_expired: "Expired",
+    accept_invitation: "Accept",
+    decline_invitation: "Decline",
+    joined: "You joined the enterprise.",
+    declined: "You declined the invitation.",
 };
 
 /// An audit event's name for people, by its type.
 pub fn event_name(lang: Lang, kind: &str) -> &'static str {
     let (zh, en) = match kind {
         "account.created" => ("创建账号", "Account created"),
+        "account.state_changed" => ("账号状态变更", "Account state changed"),
         "session.created" => ("登录", "Signed in"),
         "session.revoked" => ("一个设备退出或被下线", "A device signed out"),
         "sessions.revoked_others" => ("下线其他设备", "Other devices signed out"),
@@ -404,6 +459,17 @@ pub fn event_name(lang: Lang, kind: &str) -> &'static str {
         "credential.bound" => ("绑定", "Bound"),
         "credential.rebound" => ("换绑", "Rebound"),
         "credential.unbound" => ("解绑", "Unbound"),
+        "enterprise.created" => ("创建企业", "Enterprise created"),
+        "enterprise.renamed" => ("修改企业名称", "Enterprise renamed"),
+        "enterprise.policy_changed" => ("修改企业规则", "Enterprise policy changed"),
+        "enterprise.left" => ("退出企业", "Left an enterprise"),
+        "enterprise.member_removed" => ("移出成员", "Removed a member"),
+        "enterprise.role_changed" => ("调整成员身份", "Changed a member's role"),
+        "enterprise.ownership_transferred" => ("转让企业", "Handed an enterprise on"),
+        "enterprise.invited" => ("邀请成员", "Invited someone"),
+        "enterprise.invitation_revoked" => ("撤回邀请", "Revoked an invitation"),
+        "enterprise.joined" => ("加入企业", "Joined an enterprise"),
+        "enterprise.invitation_declined" => ("拒绝邀请", "Declined an invitation"),
         _ => ("其他操作", "Other"),
     };
     match lang {
@@ -514,6 +580,14 @@ pub fn error_message(lang: Lang, code: &str) -> &'static str {
             "WeChat is unavailable: try later, or use your phone.",
         ),
         "unauthenticated" => ("请重新登录。", "Sign in again."),
+        "invitation_expired" => (
+            "邀请已过期，请联系管理员重新邀请。",
+            "The invitation expired: ask the admin for a new one.",
+        ),
+        "invitation_closed" => (
+            "这条邀请已被处理或撤回。",
+            "The invitation was answered or revoked already.",
+        ),
         "not_found" => ("没有找到。", "Not found."),
         _ => ("出错了，请稍后再试。", "Something went wrong: try again later."),
     };
@@ -537,6 +611,29 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(Lang::accepted(header), want, "{header}");
+        }
+    }
+
+    /// Every event an account's security log can show has a name of its
+    /// own in both languages: each kind of architecture.md's table of the
+    /// events written, but the chain's own (which belongs to no account).
+    #[test]
+    fn every_event_written_has_a_name() {
+        let page = include_str!("../../../../docs/architecture.md");
+        let table = page
+            .split("\n## ")
+            .find(|s| s.starts_with("Audit events written today"))
+            .expect("the table of events");
+        let kinds: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .filter(|k| *k != "audit.chain_keyed")
+            .collect();
+        assert!(kinds.len() > 20, "{kinds:?}");
+        for kind in kinds {
+            for lang in [Lang::ZhCn, Lang::En] {
+                assert_ne!(event_name(lang, kind), event_name(lang, "no.such.event"), "{kind}");
+            }
         }
     }
 

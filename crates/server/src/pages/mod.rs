@@ -8,6 +8,7 @@
 
 mod csrf;
 mod i18n;
+mod invitations;
 mod settings;
 mod wechat;
 mod wizards;
@@ -53,6 +54,10 @@ pub fn router() -> Router<AppState> {
         .route("/account/wechat/rebind/authorize", get(wechat::authorize))
         .route("/account/step-up/wechat/{wizard}", get(wechat::step_up))
         .route("/login/wechat", get(wechat::login))
+        .route(
+            "/invitations/{code}",
+            get(invitations::invitation_page).post(invitations::answer),
+        )
         .route("/logout", post(logout))
         .route("/lang/{tag}", get(switch_language))
         .route(
@@ -193,6 +198,8 @@ struct LoginPage {
     wechat: bool,
     /// Registration is open: a code to an unknown number makes an account.
     registers: bool,
+    /// Where signing in leads (a path of this service); empty: the account.
+    next: String,
 }
 
 /// What the login form shows besides its frame.
@@ -202,6 +209,7 @@ struct LoginState {
     error: Option<(StatusCode, &'static str)>,
     sent: bool,
     resend_after: i64,
+    next: String,
 }
 
 fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Response {
@@ -218,6 +226,7 @@ fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Respo
             resend_after: shown.resend_after,
             wechat: state.wechat.is_some(),
             registers: state.config.registration.open,
+            next: shown.next,
             lang: frame.lang,
             t: frame.t,
             here: frame.here,
@@ -234,6 +243,8 @@ fn login_form(state: &AppState, headers: &HeaderMap, shown: LoginState) -> Respo
 struct LoginQuery {
     /// A refusal's API code, from the way back from WeChat.
     error: Option<String>,
+    /// Where to go once signed in (an invitation's page, say).
+    next: Option<String>,
 }
 
 async fn login_page(
@@ -242,13 +253,15 @@ async fn login_page(
     who: Option<Authenticated>,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    let next = local_path(q.next);
     if who.is_some() {
-        return Redirect::to("/account").into_response();
+        return Redirect::to(next.as_deref().unwrap_or("/account")).into_response();
     }
     let lang = Lang::of(&state, &headers);
     let shown = LoginState {
         // Only ever shown as its message (an unknown code as the generic one).
         error: q.error.map(|code| (StatusCode::OK, i18n::error_message(lang, &code))),
+        next: next.unwrap_or_default(),
         ..LoginState::default()
     };
     login_form(&state, &headers, shown)
@@ -264,6 +277,8 @@ struct LoginForm {
     code: String,
     #[serde(default)]
     action: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// The login form: `action=send` sends a sign-in code (the page then counts
@@ -279,6 +294,7 @@ async fn login_post(
         return forged(Frame::new(&state, &headers, "/login", None), "/login");
     }
     let lang = Lang::of(&state, &headers);
+    let next = local_path(Some(form.next)).unwrap_or_default();
     let refused = |e: ApiError, phone: String| {
         if e.status().is_server_error() {
             tracing::warn!(error = %e, "sign-in page");
@@ -292,6 +308,7 @@ async fn login_post(
             error: Some((e.status(), i18n::error_message(lang, e.code()))),
             sent: false,
             resend_after,
+            next: next.clone(),
         }
     };
     let phone_text = form.phone.trim().to_owned();
@@ -309,6 +326,7 @@ async fn login_post(
                     error: None,
                     sent: true,
                     resend_after: sent.resend_after,
+                    next: next.clone(),
                 },
             ),
             Err(e) => login_form(&state, &headers, refused(e, phone_text)),
@@ -320,7 +338,8 @@ async fn login_post(
     };
     match accounts::sign_in_by_phone(&state, &phone, &code, &ip.to_string(), &headers).await {
         Ok(signed_in) => {
-            let mut resp = Redirect::to("/account").into_response();
+            let to = if next.is_empty() { "/account" } else { next.as_str() };
+            let mut resp = Redirect::to(to).into_response();
             if let Some(cookie) = signed_in.headers().get(SET_COOKIE) {
                 resp.headers_mut().append(SET_COOKIE, cookie.clone());
             }
@@ -517,6 +536,15 @@ struct NextQuery {
     next: Option<String>,
 }
 
+/// Where a `next` parameter may lead: a path of this service, in printable
+/// ASCII only (a decoded CR/LF or a non-ASCII character is no header value,
+/// and no path we link to), never another site.
+fn local_path(next: Option<String>) -> Option<String> {
+    next.filter(|n| {
+        n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic())
+    })
+}
+
 /// The language switch: remembered in a cookie for a year, then back to the
 /// page it was used on (a path of this service only).
 async fn switch_language(
@@ -527,14 +555,7 @@ async fn switch_language(
     let Some(lang) = Lang::parse(&tag) else {
         return ApiError::NotFound("route").into_response();
     };
-    let next = q
-        .next
-        // A path of this service, in printable ASCII only: a decoded CR/LF or
-        // a non-ASCII character is no header value (and no path we link to).
-        .filter(|n| {
-            n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .unwrap_or_else(|| "/".into());
+    let next = local_path(q.next).unwrap_or_else(|| "/".into());
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(
         SET_COOKIE,

@@ -19,9 +19,7 @@ fn cookies(resp: &Response) -> String {
 
 /// The CSRF token of the first form of a page.
 async fn csrf_of(resp: Response) -> String {
-    let html = resp.text().await.unwrap();
-    let (_, rest) = html.split_once("name=\"csrf\" value=\"").expect("a form with a token");
-    rest.split('"').next().unwrap().to_owned()
+    token_in(&resp.text().await.unwrap())
 }
 
 async fn get(app: &TestApp, path: &str, cookie: &str) -> Response {
@@ -377,4 +375,114 @@ async fn the_sign_in_page_says_a_code_registers_only_where_registration_is_open(
         assert_eq!(html.contains("验证码登录即注册"), open, "registration open: {open}");
         app.stop().await;
     }
+}
+
+#[tokio::test]
+async fn the_invitation_page_shows_an_invitation_to_its_phone_only_and_answers_with_its_token() {
+    let app = spawn_app().await;
+    let (owner, _) = app.sign_in("+8613800000011").await;
+    let r = app
+        .post_as(&owner, "/api/v1/enterprises", serde_json::json!({ "name": "示例科技" }))
+        .await;
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post_as(
+            &owner,
+            &format!("/api/v1/enterprises/{id}/invitations"),
+            serde_json::json!({ "phone": "+8613800000012" }),
+        )
+        .await;
+    let sent: serde_json::Value = r.json().await.unwrap();
+    let path = format!("/invitations/{}", sent["code"].as_str().unwrap());
+
+    // Signed out: a sign-in that comes back here, and nothing of the invitation.
+    let html = get(&app, &path, "").await.text().await.unwrap();
+    assert!(html.contains(&format!("href=\"/login?next={path}\"")), "{html}");
+    assert!(!html.contains("示例科技"));
+    // Someone else, signed in: 404, nothing of the invitation.
+    let (stranger, _) = app.sign_in("+8613800000013").await;
+    let resp = get(&app, &path, &format!("shiming_session={stranger}")).await;
+    assert_eq!(resp.status(), 404);
+    assert!(!resp.text().await.unwrap().contains("示例科技"));
+
+    // The invitee signs in through the page's link and comes back here.
+    let (html, resp) = sign_in_by_form(&app, &path, "+8613800000012").await;
+    assert!(html.contains(&format!("name=\"next\" value=\"{path}\"")));
+    assert_eq!(resp.headers()[LOCATION], path.as_str());
+    let session = cookies(&resp);
+    let page = get(&app, &path, &session).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("示例科技") && html.contains("id=\"accept\""), "{html}");
+
+    // The answer needs the session's token; with it, the invitee joins.
+    let csrf = token_in(&html);
+    let resp = post_form(&app, &path, &session, &[("csrf", ""), ("action", "accept")]).await;
+    assert_eq!(resp.status(), 403);
+    let resp = post_form(&app, &path, &session, &[("csrf", &csrf), ("action", "accept")]).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("您已加入该企业") && !html.contains("id=\"accept\""),
+        "{html}"
+    );
+    let members = app.json_as(&owner, &format!("/api/v1/enterprises/{id}/members")).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    // Answered: a second answer is refused, and says so.
+    let resp = post_form(&app, &path, &session, &[("csrf", &csrf), ("action", "decline")]).await;
+    assert_eq!(resp.status(), 409);
+    assert!(resp.text().await.unwrap().contains("已被处理"));
+}
+
+#[tokio::test]
+async fn signing_in_goes_on_to_a_page_of_this_service_only() {
+    let app = spawn_app().await;
+    for next in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+        let (html, resp) = sign_in_by_form(&app, next, "+8613800000021").await;
+        assert!(!html.contains("name=\"next\""), "{next} kept");
+        assert_eq!(resp.headers()[LOCATION], "/account", "{next}");
+        app.advance(61);
+    }
+}
+
+/// The CSRF token of the first form in `html`.
+fn token_in(html: &str) -> String {
+    let (_, rest) = html.split_once("name=\"csrf\" value=\"").expect("a form with a token");
+    rest.split('"').next().unwrap().to_owned()
+}
+
+/// Signs in through the sign-in page opened as `/login?next=<next>`, posting
+/// `next` back as the page would: the page's HTML and the sign-in's answer.
+async fn sign_in_by_form(app: &TestApp, next: &str, phone: &str) -> (String, Response) {
+    let login = get(app, &format!("/login?next={}", urlencode(next)), "").await;
+    let cookie = cookies(&login);
+    let html = login.text().await.unwrap();
+    let csrf = token_in(&html);
+    let send = [("csrf", csrf.as_str()), ("phone", phone), ("action", "send")];
+    post_form(app, "/login", &cookie, &send).await;
+    let code = app.latest_code(phone).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("phone", phone),
+        ("code", &code),
+        ("action", "login"),
+        ("next", next),
+    ];
+    let resp = post_form(app, "/login", &cookie, &form).await;
+    (html, resp)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
