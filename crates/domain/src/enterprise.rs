@@ -10,11 +10,12 @@ use crate::account::word_enum;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnterpriseName(String);
 
+/// What is wrong with a name given to an enterprise or to a member.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnterpriseNameError {
-    #[error("an enterprise's name has 1 to 64 characters")]
+    #[error("a name has 1 to 64 characters")]
     Length,
-    #[error("an enterprise's name holds no control characters")]
+    #[error("a name holds no control characters")]
     Control,
 }
 
@@ -22,20 +23,40 @@ impl EnterpriseName {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, EnterpriseNameError> {
-        let name = raw.trim();
-        let chars = name.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS {
-            return Err(EnterpriseNameError::Length);
-        }
-        if name.chars().any(char::is_control) {
-            return Err(EnterpriseNameError::Control);
-        }
-        Ok(EnterpriseName(name.to_owned()))
+        short_text(raw, Self::MAX_CHARS).map(EnterpriseName)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The name an enterprise knows a member by (企业内姓名), given by the admin
+/// who provisions the account: the same rules as an enterprise's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, EnterpriseNameError> {
+        short_text(raw, EnterpriseName::MAX_CHARS).map(DisplayName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Trimmed, 1 to `max` characters, no control characters.
+fn short_text(raw: &str, max: usize) -> Result<String, EnterpriseNameError> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > max {
+        return Err(EnterpriseNameError::Length);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(EnterpriseNameError::Control);
+    }
+    Ok(text.to_owned())
 }
 
 /// A member's role in an enterprise. There is one owner, who cannot leave
@@ -226,6 +247,8 @@ mod tests {
         assert_eq!(EnterpriseName::parse("   "), Err(EnterpriseNameError::Length));
         assert_eq!(EnterpriseName::parse("a\u{0}b"), Err(EnterpriseNameError::Control));
         assert_eq!(EnterpriseName::parse("a\nb"), Err(EnterpriseNameError::Control));
+        assert_eq!(DisplayName::parse(" 张三 ").unwrap().as_str(), "张三");
+        assert_eq!(DisplayName::parse(""), Err(EnterpriseNameError::Length));
     }
 
     #[test]

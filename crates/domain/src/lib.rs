@@ -17,7 +17,8 @@ pub mod secret;
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
 pub use enterprise::{
-    ChangeRefused, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange, Policy, PolicyPatch, Role,
+    ChangeRefused, DisplayName, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange, Policy,
+    PolicyPatch, Role,
 };
 pub use id_number::{IdNumber, IdNumberError};
 pub use name::{NameError, PersonName};

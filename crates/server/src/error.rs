@@ -29,6 +29,8 @@ pub enum ApiError {
     InvalidCode(#[from] CodeFormatError),
     #[error("{0}")]
     InvalidEnterpriseName(#[from] EnterpriseNameError),
+    #[error("{0}")]
+    InvalidDisplayName(EnterpriseNameError),
     #[error("{}", code_incorrect_message(*.left))]
     CodeIncorrect {
         /// Tries left, told only to the session the code serves.
@@ -169,6 +171,7 @@ impl ApiError {
             InvalidName(_) => "invalid_name",
             InvalidCode(_) => "invalid_code",
             InvalidEnterpriseName(_) => "invalid_enterprise_name",
+            InvalidDisplayName(_) => "invalid_display_name",
             CodeIncorrect { .. } => "code_incorrect",
             CodeExpired => "code_expired",
             TooManyAttempts => "too_many_attempts",
@@ -230,6 +233,7 @@ impl ApiError {
             | InvalidName(_)
             | InvalidCode(_)
             | InvalidEnterpriseName(_)
+            | InvalidDisplayName(_)
             | CodeIncorrect { .. }
             | CodeExpired
             | ConsentRequired => StatusCode::BAD_REQUEST,
@@ -378,7 +382,8 @@ mod tests {
                 InvalidIdNumber(_) => InvalidName(NameError::Length),
                 InvalidName(_) => InvalidCode(CodeFormatError),
                 InvalidCode(_) => InvalidEnterpriseName(EnterpriseNameError::Length),
-                InvalidEnterpriseName(_) => CodeIncorrect { left: Some(1) },
+                InvalidEnterpriseName(_) => InvalidDisplayName(EnterpriseNameError::Control),
+                InvalidDisplayName(_) => CodeIncorrect { left: Some(1) },
                 CodeIncorrect { .. } => CodeExpired,
                 CodeExpired => TooManyAttempts,
                 TooManyAttempts => RateLimited { retry_after: 1 },

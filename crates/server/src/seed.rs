@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use shiming_domain::Phone;
+use shiming_domain::{Nature, Phone};
 use shiming_store::{Store, StoreError};
 use shiming_vault::Vault;
 use tokio::task::JoinSet;
@@ -125,7 +125,7 @@ async fn create(store: &dyn Store, vault: &Vault, i: u64, now: i64) -> Result<bo
     let phone = phone(i);
     // As a first phone sign-in creates its account, but `via` the seeding.
     let credential = security::phone_credential(vault, &phone);
-    let account = accounts::new_personal_account(&credential, "seed", now);
+    let account = accounts::new_account(&credential, "seed", Nature::Personal, now);
     match store.create_account(account, credential, now).await {
         Ok(()) => Ok(true),
         Err(StoreError::CredentialInUse) => Ok(false),

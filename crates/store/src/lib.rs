@@ -207,6 +207,11 @@ pub trait EnterpriseStore {
     /// the actor and the member and the enterprise's policy allow it; the
     /// changes of one enterprise are made one at a time.
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed>;
+
+    /// Creates an account of nature `enterprise` for a phone that has none,
+    /// a member managed by the enterprise, queues its text and audits it,
+    /// when the actor administers the enterprise and the limits have room.
+    async fn provision_member(&self, member: NewManagedMember) -> Result<Provisioned>;
 }
 
 /// Invitations to join an enterprise, by phone.

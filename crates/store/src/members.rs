@@ -5,10 +5,11 @@
 //! the invitation's state, and the `refuse_…` functions say whether it goes
 //! on. Each backend holds only the SQL of those reads and writes.
 
-use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Policy, Role};
+use serde_json::json;
+use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Nature, Policy, Role};
 
 use crate::error::word;
-use crate::{Changed, InvitationOutcome, MemberChangeRequest, Result, StoreError};
+use crate::{AuditDraft, Changed, InvitationOutcome, MemberChangeRequest, Result, StoreError};
 
 /// What a change to a membership writes, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,12 +109,43 @@ pub(crate) fn refuse_closed(state: &str, expires_at: i64, now: i64) -> Result<Op
     )
 }
 
-/// Whether a member of role `actor` (`None`: no member) may revoke the
-/// enterprise's invitations; `None` when they may.
-pub(crate) fn refuse_revoke(actor: Option<&str>) -> Result<Option<InvitationOutcome>> {
+/// Whether the account of stored role `actor` (`None`: no member)
+/// administers the enterprise: `None` when it does, else why not, as
+/// `refused` gives it (revoking an invitation, provisioning a member).
+pub(crate) fn refuse_unless_admin<T>(
+    actor: Option<&str>,
+    not_member: T,
+    refused: impl FnOnce(ChangeRefused) -> T,
+) -> Result<Option<T>> {
     let Some(actor) = actor else {
-        return Ok(Some(InvitationOutcome::ActorNotMember));
+        return Ok(Some(not_member));
     };
     let administers = word(Role::parse, actor.to_owned())?.administers();
-    Ok((!administers).then_some(InvitationOutcome::Refused(ChangeRefused::AdminRequired)))
+    Ok((!administers).then(|| refused(ChangeRefused::AdminRequired)))
+}
+
+/// After a membership ends: an account of nature `enterprise` that no
+/// enterprise manages any more (its managing membership ended) becomes
+/// personal, and goes on working. Binds the account id twice.
+pub(crate) const TURN_PERSONAL: &str = "UPDATE accounts SET nature = 'personal' WHERE id = $1 \
+     AND nature = 'enterprise' AND NOT EXISTS (SELECT 1 FROM memberships WHERE account_id = $1 AND manages)";
+
+/// The event of an account turned personal by the end of its managing
+/// membership (`request`'s).
+pub(crate) fn turned_personal(request: &MemberChangeRequest) -> AuditDraft {
+    let how = match request.change {
+        MemberChange::Leave => "left",
+        _ => "removed",
+    };
+    AuditDraft::new(
+        "account.nature_changed",
+        &request.target,
+        request.audit.at,
+        json!({
+            "enterprise_id": request.enterprise_id,
+            "nature_before": Nature::Enterprise,
+            "nature_after": Nature::Personal,
+            "membership": how,
+        }),
+    )
 }

@@ -482,6 +482,8 @@ pub struct Membership {
     pub policy: Policy,
     pub role: Role,
     pub joined_at: i64,
+    /// The enterprise manages the account (it provisioned it).
+    pub manages: bool,
 }
 
 /// A member as the enterprise's members list shows them.
@@ -492,6 +494,9 @@ pub struct MemberRecord {
     pub joined_at: i64,
     pub account_nature: Nature,
     pub account_state: AccountState,
+    /// The enterprise manages the account (it provisioned it).
+    pub manages: bool,
+    pub display_name_sealed: Option<Vec<u8>>,
 }
 
 /// Where a members list goes on: after this member (by `joined_at`, then
@@ -531,6 +536,8 @@ pub struct NewInvitation {
     pub code_hash: Vec<u8>,
     pub phone_hash: Vec<u8>,
     pub phone_sealed: Vec<u8>,
+    /// The member's name in the enterprise once they accept, sealed.
+    pub display_name_sealed: Option<Vec<u8>>,
     pub role: Role,
     pub at: i64,
     pub expires_at: i64,
@@ -548,6 +555,7 @@ pub struct InvitationRecord {
     pub enterprise_name: String,
     pub phone_hash: Vec<u8>,
     pub phone_sealed: Vec<u8>,
+    pub display_name_sealed: Option<Vec<u8>>,
     pub role: Role,
     pub invited_by: String,
     pub created_at: i64,
@@ -584,4 +592,32 @@ pub enum InvitationOutcome {
     /// Answered or revoked already.
     Closed(InvitationState),
     Refused(ChangeRefused),
+}
+
+/// An account an admin provisions for a phone number that has none: of
+/// nature `enterprise`, managed by the enterprise, a member of it.
+#[derive(Debug, Clone)]
+pub struct NewManagedMember {
+    pub enterprise_id: String,
+    /// Who provisions: the owner or an admin.
+    pub actor: String,
+    pub account: NewAccount,
+    pub phone: NewCredential,
+    pub display_name_sealed: Vec<u8>,
+    pub at: i64,
+    /// The text telling the phone's holder that the account exists.
+    pub notice: NewNotice,
+    pub audit: AuditDraft,
+    pub limits: Vec<RateLimit>,
+}
+
+/// What provisioning did, decided in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    Done,
+    /// The actor is no member (any more), or there is no such enterprise.
+    ActorNotMember,
+    Refused(ChangeRefused),
+    /// The phone has an account already: it gets an invitation instead.
+    PhoneTaken,
 }

@@ -61,7 +61,7 @@ pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
 }
 
 /// What [`membership`] reads: each backend appends its `WHERE`.
-pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at \
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at, m.manages \
      FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id";
 
 /// An account's membership with its enterprise ([`MEMBERSHIP_COLUMNS`]).
@@ -73,12 +73,14 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
         policy: read_policy(&r.col::<String>("policy")?)?,
         role: word(Role::parse, r.col("role")?)?,
         joined_at: r.col("joined_at")?,
+        manages: r.col("manages")?,
     })
 }
 
 /// What [`member`] reads, and its order: each backend appends its `WHERE`
 /// between them (the enterprise, and the cursor).
-pub(crate) const MEMBER_COLUMNS: &str = "m.account_id, m.role, m.joined_at, a.nature, a.state \
+pub(crate) const MEMBER_COLUMNS: &str =
+    "m.account_id, m.role, m.joined_at, m.manages, m.display_name_sealed, a.nature, a.state \
      FROM memberships m JOIN accounts a ON a.id = m.account_id";
 pub(crate) const MEMBER_ORDER: &str = "ORDER BY m.joined_at, m.account_id";
 
@@ -90,6 +92,8 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
         joined_at: r.col("joined_at")?,
         account_nature: word(Nature::parse, r.col("nature")?)?,
         account_state: word(AccountState::parse, r.col("state")?)?,
+        manages: r.col("manages")?,
+        display_name_sealed: r.col("display_name_sealed")?,
     })
 }
 
@@ -175,7 +179,8 @@ fn proof(r: &impl Columns) -> Result<Option<Proof>> {
 }
 
 /// An invitation's columns, with its enterprise's name.
-pub(crate) const INVITATION_COLUMNS: &str = "i.id, i.enterprise_id, e.name, i.phone_hash, i.phone_sealed, i.role, \
+pub(crate) const INVITATION_COLUMNS: &str = "i.id, i.enterprise_id, e.name, i.phone_hash, i.phone_sealed, \
+     i.display_name_sealed, i.role, \
      i.invited_by, i.created_at, i.expires_at, i.state, i.closed_at \
      FROM invitations i JOIN enterprises e ON e.id = i.enterprise_id";
 
@@ -187,6 +192,7 @@ pub(crate) fn invitation(r: &impl Columns) -> Result<InvitationRecord> {
         enterprise_name: r.col("name")?,
         phone_hash: r.col("phone_hash")?,
         phone_sealed: r.col("phone_sealed")?,
+        display_name_sealed: r.col("display_name_sealed")?,
         role: word(Role::parse, r.col("role")?)?,
         invited_by: r.col("invited_by")?,
         created_at: r.col("created_at")?,

@@ -49,7 +49,7 @@ pub async fn sign_in(
         lookup_hash: credential.lookup_hash.clone(),
     };
     let now = state.now();
-    let create = create.then(|| new_personal_account(&credential, via, now));
+    let create = create.then(|| new_account(&credential, via, Nature::Personal, now));
     let (token, session) = session::new(state, user_agent, signed_in_with);
     let signed_in = state
         .store
@@ -85,22 +85,22 @@ pub async fn sign_in(
     Ok(resp)
 }
 
-/// A new personal account to be created holding `credential`, with its
+/// A new account of `nature` to be created holding `credential`, with its
 /// `account.created` audit event (`via`: how it came: `phone`, `wechat`,
-/// `seed`).
-pub fn new_personal_account(credential: &NewCredential, via: &str, now: i64) -> NewAccount {
+/// `seed`, or the enterprise that provisioned it).
+pub fn new_account(credential: &NewCredential, via: &str, nature: Nature, now: i64) -> NewAccount {
     let id = format!("acc_{}", ordered_hex(now));
     let details = json!({
         "via": via,
         "credential": credential.kind.as_str(),
         "lookup_hash": hex::encode(&credential.lookup_hash),
         "attested": credential.attestation.is_some(),
-        "nature": Nature::Personal.as_str(),
+        "nature": nature.as_str(),
     });
     NewAccount {
         audit: AuditDraft::new("account.created", &id, now, details),
         id,
-        nature: Nature::Personal,
+        nature,
     }
 }
 

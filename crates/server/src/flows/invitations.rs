@@ -1,19 +1,24 @@
-//! Invitations to join an enterprise, by phone: an admin sends one (a code
-//! and a link, by text message), and the holder of that phone, signed in
-//! with it, accepts or declines it. The code alone is worth nothing: an
+//! Invitations to join an enterprise, by phone, and members provisioned by
+//! an admin. An admin sends an invitation (a code and a link, by text
+//! message), and the holder of that phone, signed in with it, accepts or
+//! declines it; or an admin adds a member by phone, which creates an
+//! account of nature `enterprise` managed by the enterprise when the
+//! number has none, and invites the number when it has one. The code alone is worth nothing: an
 //! invitation is found only for an account whose bound phone it was sent
 //! to, so a forwarded or guessed link tells anyone else nothing, not even
 //! which enterprise it is from.
 
 use serde_json::json;
-use shiming_domain::{ChangeRefused, CredentialKind, InvitationState, Phone, Role};
+use shiming_domain::{ChangeRefused, CredentialKind, DisplayName, InvitationState, Nature, Phone, Role};
 use shiming_store::{
-    AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, Membership, NewInvitation, NewNotice, RateLimit,
+    AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, Membership, NewInvitation, NewManagedMember,
+    NewNotice, Provisioned, RateLimit, StoreError,
 };
 use shiming_vault::random_hex;
 
+use super::accounts::new_account;
 use super::rebind::{NOTICE_PHONE, NOTICE_TEXT};
-use super::security::{open_parsed, open_phone, phone_hash};
+use super::security::{open_parsed, open_phone, phone_credential, phone_hash};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::AppState;
@@ -56,14 +61,44 @@ fn outcome(o: InvitationOutcome) -> ApiResult<()> {
     }
 }
 
-/// Invites `phone` to the enterprise as `role`, and sends the text message.
-/// The caller is `membership`'s account, active.
+/// The limits on texting a phone on an enterprise's behalf: per enterprise,
+/// and per phone across all enterprises.
+fn texting_limits(state: &AppState, enterprise_id: &str, phone_hash: &[u8], at: i64) -> Vec<RateLimit> {
+    let cfg = &state.config.enterprises;
+    let limit = |bucket: &str, key: &[u8], limit| RateLimit {
+        bucket: bucket.into(),
+        key: key.to_vec(),
+        window: 86_400,
+        limit,
+        now: at,
+    };
+    vec![
+        limit(
+            "invitation_enterprise",
+            enterprise_id.as_bytes(),
+            cfg.invitations_per_enterprise_per_day,
+        ),
+        limit("invitation_phone", phone_hash, cfg.invitations_per_phone_per_day),
+    ]
+}
+
+fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
+    NewNotice {
+        phone_sealed: state.vault.seal(NOTICE_PHONE, to.e164().as_bytes()),
+        text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),
+    }
+}
+
+/// Invites `phone` to the enterprise as `role` (to be known there as
+/// `display_name`, when given), and sends the text message. The caller is
+/// `membership`'s account, active.
 pub async fn invite(
     state: &AppState,
     who: &Authenticated,
     membership: &Membership,
     phone: &Phone,
     role: Role,
+    display_name: Option<&DisplayName>,
 ) -> ApiResult<Sent> {
     membership.role.may_invite(role)?;
     let cfg = &state.config.enterprises;
@@ -82,6 +117,7 @@ pub async fn invite(
         enterprise_name: membership.name.clone(),
         phone_hash: hash.clone(),
         phone_sealed: state.vault.seal(INVITED_PHONE, phone.e164().as_bytes()),
+        display_name_sealed: display_name.map(|n| seal_display_name(state, n)),
         role,
         invited_by: who.account_id.clone(),
         created_at: at,
@@ -95,13 +131,6 @@ pub async fn invite(
         "role": role,
         "phone": phone.masked(),
     });
-    let limit = |bucket: &str, key: Vec<u8>, limit| RateLimit {
-        bucket: bucket.into(),
-        key,
-        window: 86_400,
-        limit,
-        now: at,
-    };
     let new = NewInvitation {
         id: invitation.id.clone(),
         enterprise_id: invitation.enterprise_id.clone(),
@@ -109,22 +138,13 @@ pub async fn invite(
         code_hash: code_hash(state, &code),
         phone_hash: hash.clone(),
         phone_sealed: invitation.phone_sealed.clone(),
+        display_name_sealed: invitation.display_name_sealed.clone(),
         role,
         at,
         expires_at: invitation.expires_at,
-        notice: NewNotice {
-            phone_sealed: state.vault.seal(NOTICE_PHONE, phone.e164().as_bytes()),
-            text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),
-        },
+        notice: notice(state, phone, &text),
         audit: AuditDraft::new("enterprise.invited", &who.account_id, at, details),
-        limits: vec![
-            limit(
-                "invitation_enterprise",
-                invitation.enterprise_id.as_bytes().to_vec(),
-                cfg.invitations_per_enterprise_per_day,
-            ),
-            limit("invitation_phone", hash, cfg.invitations_per_phone_per_day),
-        ],
+        limits: texting_limits(state, &invitation.enterprise_id, &hash, at),
     };
     outcome(state.store.create_invitation(new).await?)?;
     Ok(Sent { invitation, code, link })
@@ -199,4 +219,75 @@ pub async fn revoke(state: &AppState, who: &Authenticated, enterprise_id: &str, 
 /// The invited phone number, masked.
 pub fn masked_phone(state: &AppState, invitation: &InvitationRecord) -> ApiResult<String> {
     Ok(open_parsed(&state.vault, INVITED_PHONE, &invitation.phone_sealed, Phone::parse)?.masked())
+}
+
+/// Seal context of a member's name in an enterprise.
+const DISPLAY_NAME: &str = "membership.display_name";
+
+fn seal_display_name(state: &AppState, name: &DisplayName) -> Vec<u8> {
+    state.vault.seal(DISPLAY_NAME, name.as_str().as_bytes())
+}
+
+/// A member's name in the enterprise, opened.
+pub fn open_display_name(state: &AppState, sealed: &[u8]) -> ApiResult<String> {
+    Ok(state.vault.open_string(DISPLAY_NAME, sealed)?)
+}
+
+/// What adding a member by phone did.
+pub enum Added {
+    /// A new account of nature `enterprise`, managed by the enterprise.
+    Provisioned { account_id: String },
+    /// The number has an account: it is invited instead.
+    Invited(Box<Sent>),
+}
+
+/// `POST /api/v1/enterprises/{id}/members`: provisions an account for a
+/// phone that has none, or invites the phone that has one. The caller is
+/// `membership`'s account, active and administering the enterprise.
+pub async fn add_member(
+    state: &AppState,
+    who: &Authenticated,
+    membership: &Membership,
+    phone: &Phone,
+    display_name: &DisplayName,
+) -> ApiResult<Added> {
+    let at = state.now();
+    let credential = phone_credential(&state.vault, phone);
+    let via = format!("enterprise {}", membership.enterprise_id);
+    let account = new_account(&credential, &via, Nature::Enterprise, at);
+    let account_id = account.id.clone();
+    let text = format!(
+        "【shiming】「{name}」已为您开通企业账号，请用本号码登录 {url}/login 并完成实名认证。\
+         \"{name}\" opened a shiming account for you: sign in with this number at {url}/login",
+        name = membership.name,
+        url = state.config.public_url(),
+    );
+    let details = json!({
+        "enterprise_id": membership.enterprise_id,
+        "member": account_id,
+        "phone": phone.masked(),
+    });
+    let member = NewManagedMember {
+        enterprise_id: membership.enterprise_id.clone(),
+        actor: who.account_id.clone(),
+        limits: texting_limits(state, &membership.enterprise_id, &credential.lookup_hash, at),
+        phone: credential,
+        account,
+        display_name_sealed: seal_display_name(state, display_name),
+        at,
+        notice: notice(state, phone, &text),
+        audit: AuditDraft::new("enterprise.member_provisioned", &who.account_id, at, details),
+    };
+    match state.store.provision_member(member).await {
+        Ok(Provisioned::Done) => Ok(Added::Provisioned { account_id }),
+        Ok(Provisioned::ActorNotMember) => Err(ApiError::NotFound("enterprise")),
+        Ok(Provisioned::Refused(refused)) => Err(refused.into()),
+        // The number has an account (or got one meanwhile): an invitation.
+        Ok(Provisioned::PhoneTaken) | Err(StoreError::CredentialInUse) => {
+            invite(state, who, membership, phone, Role::Member, Some(display_name))
+                .await
+                .map(|sent| Added::Invited(Box::new(sent)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -450,6 +450,8 @@ pub fn event_name(lang: Lang, kind: &str) -> &'static str {
     let (zh, en) = match kind {
         "account.created" => ("创建账号", "Account created"),
         "account.state_changed" => ("账号状态变更", "Account state changed"),
+        "account.nature_changed" => ("账号变为个人账号", "Account became personal"),
+        "enterprise.member_provisioned" => ("为成员开通账号", "Opened an account for a member"),
         "session.created" => ("登录", "Signed in"),
         "session.revoked" => ("一个设备退出或被下线", "A device signed out"),
         "sessions.revoked_others" => ("下线其他设备", "Other devices signed out"),

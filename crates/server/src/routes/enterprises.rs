@@ -20,6 +20,7 @@ use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::flows::invitations::open_display_name;
 use crate::flows::rebind::require_step_up;
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
@@ -41,6 +42,7 @@ pub(super) fn shown(m: &Membership) -> Value {
         "created_at": rfc3339(m.created_at),
         "policy": m.policy,
         "joined_at": rfc3339(m.joined_at),
+        "managed": m.manages,
     })
 }
 
@@ -207,8 +209,14 @@ pub async fn members(
     let members: Vec<Value> = page
         .iter()
         .map(|m| {
+            let display_name = m
+                .display_name_sealed
+                .as_deref()
+                .map(|sealed| open_display_name(&state, sealed))
+                .transpose()?;
             let mut shown = json!({
                 "account_id": m.account_id,
+                "display_name": display_name,
                 "role": m.role,
                 "joined_at": rfc3339(m.joined_at),
             });
@@ -217,10 +225,11 @@ pub async fn members(
             if caller.role.administers() {
                 shown["nature"] = json!(m.account_nature);
                 shown["state"] = json!(m.account_state);
+                shown["managed"] = json!(m.manages);
             }
-            shown
+            Ok(shown)
         })
-        .collect();
+        .collect::<ApiResult<_>>()?;
     Ok(Json(json!({ "members": members, "next": next })))
 }
 

@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::Phone;
+use shiming_domain::{DisplayName, Nature, Phone, Role};
 use shiming_store::InvitationRecord;
 
 use super::enterprises::{active, member_of, shown as shown_enterprise};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::flows::invitations::{self, masked_phone, parse_role};
+use crate::flows::invitations::{self, masked_phone, parse_role, Added, Sent};
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
 
@@ -37,6 +37,11 @@ fn shown(state: &AppState, i: &InvitationRecord) -> ApiResult<Value> {
 pub struct InviteBody {
     phone: String,
     role: Option<String>,
+    display_name: Option<String>,
+}
+
+fn display_name(raw: &str) -> ApiResult<DisplayName> {
+    DisplayName::parse(raw).map_err(ApiError::InvalidDisplayName)
 }
 
 /// `POST /api/v1/enterprises/{id}/invitations` `{"phone", "role"?}`: 201,
@@ -54,10 +59,54 @@ pub async fn invite(
     active(&who)?;
     let role = parse_role(body.role.as_deref())?;
     let phone = Phone::parse(&body.phone)?;
-    let sent = invitations::invite(&state, &who, &membership, &phone, role).await?;
-    let mut answer = shown(&state, &sent.invitation)?;
+    let name = body.display_name.as_deref().map(display_name).transpose()?;
+    let sent = invitations::invite(&state, &who, &membership, &phone, role, name.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(with_code(&state, &sent)?)))
+}
+
+/// A sent invitation with its code and link, shown to its sender once.
+fn with_code(state: &AppState, sent: &Sent) -> ApiResult<Value> {
+    let mut answer = shown(state, &sent.invitation)?;
     answer["code"] = json!(sent.code);
     answer["link"] = json!(sent.link);
+    Ok(answer)
+}
+
+#[derive(Deserialize)]
+pub struct MemberBody {
+    phone: String,
+    display_name: String,
+}
+
+/// `POST /api/v1/enterprises/{id}/members` `{"phone", "display_name"}`:
+/// 201 `{"outcome": "provisioned", "account_id", …}` for a number with no
+/// account (an account of nature `enterprise`, managed by the enterprise),
+/// or `{"outcome": "invited", "invitation": …}` for one that has an account.
+pub async fn add_member(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MemberBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let membership = member_of(&state, &who, &id).await?;
+    if !membership.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    active(&who)?;
+    let phone = Phone::parse(&body.phone)?;
+    let name = display_name(&body.display_name)?;
+    let answer = match invitations::add_member(&state, &who, &membership, &phone, &name).await? {
+        Added::Provisioned { account_id } => json!({
+            "outcome": "provisioned",
+            "account_id": account_id,
+            "display_name": name.as_str(),
+            "phone": phone.masked(),
+            "role": Role::Member,
+            "nature": Nature::Enterprise,
+            "managed": true,
+        }),
+        Added::Invited(sent) => json!({ "outcome": "invited", "invitation": with_code(&state, &sent)? }),
+    };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 

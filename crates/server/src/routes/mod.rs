@@ -64,7 +64,10 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         )
         .route("/enterprises", get(enterprises::list).post(enterprises::create))
         .route("/enterprises/{id}", get(enterprises::one).patch(enterprises::update))
-        .route("/enterprises/{id}/members", get(enterprises::members))
+        .route(
+            "/enterprises/{id}/members",
+            get(enterprises::members).post(invitations::add_member),
+        )
         .route(
             "/enterprises/{id}/members/{account_id}",
             delete(enterprises::remove).patch(enterprises::set_role),

@@ -308,3 +308,130 @@ async fn a_phone_gets_few_invitations_a_day_from_all_enterprises() {
     }
     assert_eq!(app.outbox(INVITEE).await.len(), 2, "texts to the invited phone");
 }
+
+#[tokio::test]
+async fn an_admin_opens_an_enterprise_account_for_a_number_without_one() {
+    let app = spawn_app().await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let path = format!("/api/v1/enterprises/{id}/members");
+    let r = app
+        .post_as(&owner, &path, json!({ "phone": INVITEE, "display_name": " 王小明 " }))
+        .await;
+    assert_eq!(r.status(), 201);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added["outcome"], "provisioned");
+    assert_eq!(
+        (added["nature"].as_str(), added["display_name"].as_str()),
+        (Some("enterprise"), Some("王小明"))
+    );
+    let account = added["account_id"].as_str().unwrap().to_owned();
+    app.text_containing(INVITEE, "开通企业账号").await;
+    assert!(
+        !app.at_rest().await.windows(9).any(|w| w == "王小明".as_bytes()),
+        "the name is stored plain"
+    );
+    let members = app.json_as(&owner, &path).await;
+    let shown = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account_id"] == account.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            shown["display_name"].as_str(),
+            shown["managed"].as_bool(),
+            shown["nature"].as_str()
+        ),
+        (Some("王小明"), Some(true), Some("enterprise"))
+    );
+    assert_eq!(events_of(&app, &owner, "enterprise.member_provisioned").await, 1);
+
+    // The employee signs in with the phone: that account, enterprise-managed.
+    let (employee, signed_in) = app.sign_in(INVITEE).await;
+    assert_eq!(signed_in, account);
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "enterprise");
+    let mine = app.json_as(&employee, "/api/v1/enterprises").await;
+    assert_eq!(mine["enterprises"][0]["managed"], true);
+
+    // Leaving the enterprise that manages it leaves a personal account that works.
+    let r = app
+        .post_as(&employee, &format!("/api/v1/enterprises/{id}/leave"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "personal");
+    assert_eq!(app.security(&employee).await["nature"], "personal");
+    assert_eq!(events_of(&app, &employee, "account.nature_changed").await, 1);
+}
+
+#[tokio::test]
+async fn adding_a_number_that_has_an_account_invites_it_instead() {
+    let app = spawn_app().await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let (invitee, invitee_id) = app.sign_in(INVITEE).await;
+    let path = format!("/api/v1/enterprises/{id}/members");
+    let r = app
+        .post_as(&owner, &path, json!({ "phone": INVITEE, "display_name": "王小明" }))
+        .await;
+    assert_eq!(r.status(), 201);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added["outcome"], "invited");
+    let code = added["invitation"]["code"].as_str().unwrap();
+    // Not a member until they accept; then known by the name given, and still personal.
+    assert_eq!(app.json_as(&owner, &path).await["members"].as_array().unwrap().len(), 1);
+    assert_eq!(answer(&app, &invitee, code, "accept").await.status(), 200);
+    let members = app.json_as(&owner, &path).await;
+    let shown = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account_id"] == invitee_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (shown["display_name"].as_str(), shown["managed"].as_bool()),
+        (Some("王小明"), Some(false))
+    );
+    assert_eq!(app.json_as(&invitee, "/api/v1/whoami").await["nature"], "personal");
+}
+
+#[tokio::test]
+async fn only_admins_add_members_and_a_bad_name_adds_no_one() {
+    let app = spawn_app().await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let path = format!("/api/v1/enterprises/{id}/members");
+    let accounts = app.rows("accounts").await;
+    for bad in ["", "   ", "a\nb"] {
+        let r = app
+            .post_as(&owner, &path, json!({ "phone": STRANGER, "display_name": bad }))
+            .await;
+        assert_error(r, 400, "invalid_display_name").await;
+    }
+    let r = app
+        .post_as(&owner, &path, json!({ "phone": "123", "display_name": "王小明" }))
+        .await;
+    assert_error(r, 400, "invalid_phone").await;
+    let sent = invited(&app, &owner, &id, INVITEE).await;
+    let (member, _) = app.sign_in(INVITEE).await;
+    assert_eq!(
+        answer(&app, &member, sent["code"].as_str().unwrap(), "accept")
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .post_as(&member, &path, json!({ "phone": STRANGER, "display_name": "王小明" }))
+        .await;
+    assert_error(r, 403, "enterprise_admin_required").await;
+    let (outsider, _) = app.sign_in(ADMIN).await;
+    let r = app
+        .post_as(&outsider, &path, json!({ "phone": STRANGER, "display_name": "王小明" }))
+        .await;
+    assert_error(r, 404, "not_found").await;
+    assert_eq!(app.rows("accounts").await, accounts + 2, "only the two who signed in");
+    assert!(app.outbox(STRANGER).await.is_empty());
+}

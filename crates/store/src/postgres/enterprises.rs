@@ -1,14 +1,15 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use shiming_domain::Role;
+use shiming_domain::{CredentialKind, Role};
 
+use super::accounts::{account_by_credential, create_account};
 use super::{write, PgStore, Tx};
-use crate::members::{self, read_policy, stored_policy, Read, Writes};
+use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, TURN_PERSONAL};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
-    NewEnterprise, Result,
+    NewEnterprise, NewManagedMember, Provisioned, Result,
 };
 
 #[async_trait]
@@ -108,7 +109,7 @@ impl EnterpriseStore for PgStore {
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed> {
         let request = &request;
         let id = &request.enterprise_id;
-        write!(self, |tx| {
+        let (changed, turned_personal) = write!(self, |tx| {
             // Locks the enterprise: its membership changes are made one at a
             // time, so that two cannot each pass the rules the other breaks.
             let policy = sqlx::query_scalar("SELECT policy FROM enterprises WHERE id = $1 FOR UPDATE")
@@ -132,15 +133,25 @@ impl EnterpriseStore for PgStore {
                 target,
             };
             match members::plan(request, read)? {
-                Err(outcome) => outcome,
+                Err(outcome) => (outcome, false),
                 Ok(writes) => {
+                    let mut turned_personal = false;
                     match writes {
                         Writes::Delete(account) => {
                             sqlx::query("DELETE FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
                                 .bind(id)
-                                .bind(account)
+                                .bind(&account)
                                 .execute(&mut *tx.conn)
                                 .await?;
+                            let turned = sqlx::query(TURN_PERSONAL)
+                                .bind(&account)
+                                .execute(&mut *tx.conn)
+                                .await?
+                                .rows_affected();
+                            turned_personal = turned == 1;
+                            if turned_personal {
+                                tx.audit(&members::turned_personal(request));
+                            }
                         }
                         Writes::Roles(roles) => {
                             for (account, role) in roles {
@@ -156,10 +167,20 @@ impl EnterpriseStore for PgStore {
                         }
                     }
                     tx.audit(&request.audit);
-                    Changed::Done
+                    (Changed::Done, turned_personal)
                 }
             }
-        })
+        })?;
+        if turned_personal {
+            // Its sessions carry the nature, on every node.
+            self.settle(Some(&request.target)).await;
+        }
+        Ok(changed)
+    }
+
+    async fn provision_member(&self, m: NewManagedMember) -> Result<Provisioned> {
+        let m = &m;
+        write!(self, |tx| provision(tx, m).await?)
     }
 }
 
@@ -172,4 +193,42 @@ pub(super) async fn role_of(tx: &mut Tx<'_>, enterprise_id: &str, account_id: &s
             .fetch_optional(&mut *tx.conn)
             .await?,
     )
+}
+
+async fn provision(tx: &mut Tx<'_>, m: &NewManagedMember) -> Result<Provisioned> {
+    // Locks the enterprise: its changes are made one at a time.
+    sqlx::query("SELECT 1 FROM enterprises WHERE id = $1 FOR UPDATE")
+        .bind(&m.enterprise_id)
+        .execute(&mut *tx.conn)
+        .await?;
+    let actor = role_of(tx, &m.enterprise_id, &m.actor).await?;
+    if let Some(refused) = refuse_unless_admin(actor.as_deref(), Provisioned::ActorNotMember, Provisioned::Refused)? {
+        return Ok(refused);
+    }
+    if account_by_credential(tx.conn, CredentialKind::Phone, &m.phone.lookup_hash)
+        .await?
+        .is_some()
+    {
+        return Ok(Provisioned::PhoneTaken);
+    }
+    tx.limit(&m.limits);
+    create_account(tx, &m.account, &m.phone, m.at).await?;
+    sqlx::query(
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages, display_name_sealed) \
+         VALUES ($1, $2, 'member', $3, TRUE, $4)",
+    )
+    .bind(&m.enterprise_id)
+    .bind(&m.account.id)
+    .bind(m.at)
+    .bind(&m.display_name_sealed)
+    .execute(&mut *tx.conn)
+    .await?;
+    sqlx::query("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES ($1, $2, $3)")
+        .bind(&m.notice.phone_sealed)
+        .bind(&m.notice.text_sealed)
+        .bind(m.at)
+        .execute(&mut *tx.conn)
+        .await?;
+    tx.audit(&m.audit);
+    Ok(Provisioned::Done)
 }

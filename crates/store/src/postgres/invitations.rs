@@ -5,7 +5,7 @@ use shiming_domain::InvitationState;
 
 use super::enterprises::role_of;
 use super::{write, PgStore, Tx};
-use crate::members::{refuse_closed, refuse_invite, refuse_revoke};
+use crate::members::{refuse_closed, refuse_invite, refuse_unless_admin};
 use crate::rows::{self, INVITATION_COLUMNS};
 use crate::{
     AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result,
@@ -98,14 +98,15 @@ async fn create(tx: &mut Tx<'_>, i: &NewInvitation) -> Result<InvitationOutcome>
     .execute(&mut *tx.conn)
     .await?;
     sqlx::query(
-        "INSERT INTO invitations (id, enterprise_id, code_hash, phone_hash, phone_sealed, role, invited_by, \
-         created_at, expires_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
+        "INSERT INTO invitations (id, enterprise_id, code_hash, phone_hash, phone_sealed, display_name_sealed, \
+         role, invited_by, created_at, expires_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",
     )
     .bind(&i.id)
     .bind(&i.enterprise_id)
     .bind(&i.code_hash)
     .bind(&i.phone_hash)
     .bind(&i.phone_sealed)
+    .bind(&i.display_name_sealed)
     .bind(i.role.as_str())
     .bind(&i.actor)
     .bind(i.at)
@@ -125,8 +126,8 @@ async fn create(tx: &mut Tx<'_>, i: &NewInvitation) -> Result<InvitationOutcome>
 async fn answer(tx: &mut Tx<'_>, a: &InvitationAnswer) -> Result<InvitationOutcome> {
     // Found only when sent to the phone the account holds; locked, so that
     // one answer closes it.
-    let found: Option<(String, String, String, String, i64)> = sqlx::query_as(
-        "SELECT i.id, i.enterprise_id, i.role, i.state, i.expires_at FROM invitations i \
+    let found: Option<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT i.id, i.enterprise_id, i.state, i.expires_at FROM invitations i \
          JOIN credentials c ON c.lookup_hash = i.phone_hash AND c.kind = 'phone' \
          WHERE i.code_hash = $1 AND c.account_id = $2 FOR UPDATE OF i",
     )
@@ -134,7 +135,7 @@ async fn answer(tx: &mut Tx<'_>, a: &InvitationAnswer) -> Result<InvitationOutco
     .bind(&a.account_id)
     .fetch_optional(&mut *tx.conn)
     .await?;
-    let Some((id, enterprise_id, role, state, expires_at)) = found else {
+    let Some((id, enterprise_id, state, expires_at)) = found else {
         return Ok(InvitationOutcome::NotFound);
     };
     if let Some(closed) = refuse_closed(&state, expires_at, a.at)? {
@@ -144,13 +145,13 @@ async fn answer(tx: &mut Tx<'_>, a: &InvitationAnswer) -> Result<InvitationOutco
         lock_enterprise(tx, &enterprise_id).await?;
         // A member already (by another invitation) keeps the role they have.
         sqlx::query(
-            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, display_name_sealed) \
+             SELECT enterprise_id, $1, role, $2, display_name_sealed FROM invitations WHERE id = $3 \
              ON CONFLICT DO NOTHING",
         )
-        .bind(&enterprise_id)
         .bind(&a.account_id)
-        .bind(&role)
         .bind(a.at)
+        .bind(&id)
         .execute(&mut *tx.conn)
         .await?;
         InvitationState::Accepted
@@ -171,7 +172,11 @@ async fn revoke(
     audit: &AuditDraft,
 ) -> Result<InvitationOutcome> {
     lock_enterprise(tx, enterprise_id).await?;
-    if let Some(refused) = refuse_revoke(role_of(tx, enterprise_id, actor).await?.as_deref())? {
+    if let Some(refused) = refuse_unless_admin(
+        role_of(tx, enterprise_id, actor).await?.as_deref(),
+        InvitationOutcome::ActorNotMember,
+        InvitationOutcome::Refused,
+    )? {
         return Ok(refused);
     }
     let found: Option<(String, i64)> =

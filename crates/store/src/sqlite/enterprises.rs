@@ -2,16 +2,17 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use shiming_domain::Role;
+use shiming_domain::{CredentialKind, Role};
 
+use super::accounts::{account_by_credential, create_account};
 use super::codes::take_limits;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::members::{self, read_policy, stored_policy, Read, Writes};
+use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, TURN_PERSONAL};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
-    NewEnterprise, Result,
+    NewEnterprise, NewManagedMember, Provisioned, Result,
 };
 
 #[async_trait]
@@ -95,7 +96,9 @@ impl EnterpriseStore for SqliteStore {
     }
 
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed> {
-        self.db
+        let target = request.target.clone();
+        let (changed, turned_personal) = self
+            .db
             .write(move |tx| {
                 let read = Read {
                     policy: tx
@@ -108,13 +111,18 @@ impl EnterpriseStore for SqliteStore {
                 };
                 let writes = match members::plan(&request, read)? {
                     Ok(writes) => writes,
-                    Err(outcome) => return Ok(outcome),
+                    Err(outcome) => return Ok((outcome, false)),
                 };
+                let mut turned_personal = false;
                 match writes {
                     Writes::Delete(account) => {
                         tx.conn
                             .prepare_cached("DELETE FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
                             .execute([&request.enterprise_id, &account])?;
+                        turned_personal = tx.conn.prepare_cached(TURN_PERSONAL)?.execute([&account])? == 1;
+                        if turned_personal {
+                            append_audit(tx, &members::turned_personal(&request))?;
+                        }
                     }
                     Writes::Roles(roles) => {
                         for (account, role) in roles {
@@ -127,7 +135,41 @@ impl EnterpriseStore for SqliteStore {
                     }
                 }
                 append_audit(tx, &request.audit)?;
-                Ok(Changed::Done)
+                Ok((Changed::Done, turned_personal))
+            })
+            .await?;
+        if turned_personal {
+            // Its sessions carry the nature.
+            self.forget(Some(&target));
+        }
+        Ok(changed)
+    }
+
+    async fn provision_member(&self, m: NewManagedMember) -> Result<Provisioned> {
+        self.db
+            .write(move |tx| {
+                let actor = role_of(tx, &m.enterprise_id, &m.actor)?;
+                if let Some(refused) =
+                    refuse_unless_admin(actor.as_deref(), Provisioned::ActorNotMember, Provisioned::Refused)?
+                {
+                    return Ok(refused);
+                }
+                if account_by_credential(tx.conn, CredentialKind::Phone, &m.phone.lookup_hash)?.is_some() {
+                    return Ok(Provisioned::PhoneTaken);
+                }
+                take_limits(tx, &m.limits)?;
+                create_account(tx, &m.account, &m.phone, m.at)?;
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages, \
+                         display_name_sealed) VALUES (?, ?, 'member', ?, 1, ?)",
+                    )?
+                    .execute(params![m.enterprise_id, m.account.id, m.at, m.display_name_sealed])?;
+                tx.conn
+                    .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
+                    .execute(params![m.notice.phone_sealed, m.notice.text_sealed, m.at])?;
+                append_audit(tx, &m.audit)?;
+                Ok(Provisioned::Done)
             })
             .await
     }

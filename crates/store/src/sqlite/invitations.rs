@@ -8,7 +8,7 @@ use super::codes::take_limits;
 use super::enterprises::role_of;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::members::{refuse_closed, refuse_invite, refuse_revoke};
+use crate::members::{refuse_closed, refuse_invite, refuse_unless_admin};
 use crate::rows::{self, INVITATION_COLUMNS};
 use crate::{
     AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result,
@@ -39,8 +39,9 @@ impl InvitationStore for SqliteStore {
                     .execute(params![i.at, i.actor, i.enterprise_id, i.phone_hash])?;
                 tx.conn
                     .prepare_cached(
-                        "INSERT INTO invitations (id, enterprise_id, code_hash, phone_hash, phone_sealed, role, \
-                         invited_by, created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                        "INSERT INTO invitations (id, enterprise_id, code_hash, phone_hash, phone_sealed, \
+                         display_name_sealed, role, invited_by, created_at, expires_at, state) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                     )?
                     .execute(params![
                         i.id,
@@ -48,6 +49,7 @@ impl InvitationStore for SqliteStore {
                         i.code_hash,
                         i.phone_hash,
                         i.phone_sealed,
+                        i.display_name_sealed,
                         i.role.as_str(),
                         i.actor,
                         i.at,
@@ -90,18 +92,18 @@ impl InvitationStore for SqliteStore {
         self.db
             .write(move |tx| {
                 // Found only when sent to the phone the account holds.
-                let found: Option<(String, String, String, String, i64)> = tx
+                let found: Option<(String, String, i64)> = tx
                     .conn
                     .prepare_cached(
-                        "SELECT i.id, i.enterprise_id, i.role, i.state, i.expires_at FROM invitations i \
+                        "SELECT i.id, i.state, i.expires_at FROM invitations i \
                          JOIN credentials c ON c.lookup_hash = i.phone_hash AND c.kind = 'phone' \
                          WHERE i.code_hash = ? AND c.account_id = ?",
                     )?
                     .query_row(params![a.code_hash, a.account_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?;
-                let Some((id, enterprise_id, role, state, expires_at)) = found else {
+                let Some((id, state, expires_at)) = found else {
                     return Ok(InvitationOutcome::NotFound);
                 };
                 if let Some(closed) = refuse_closed(&state, expires_at, a.at)? {
@@ -111,10 +113,11 @@ impl InvitationStore for SqliteStore {
                     // A member already (by another invitation) keeps the role they have.
                     tx.conn
                         .prepare_cached(
-                            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES (?, ?, ?, ?) \
+                            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, display_name_sealed) \
+                             SELECT enterprise_id, ?, role, ?, display_name_sealed FROM invitations WHERE id = ? \
                              ON CONFLICT DO NOTHING",
                         )?
-                        .execute(params![enterprise_id, a.account_id, role, a.at])?;
+                        .execute(params![a.account_id, a.at, id])?;
                     InvitationState::Accepted
                 } else {
                     InvitationState::Declined
@@ -138,7 +141,11 @@ impl InvitationStore for SqliteStore {
             (enterprise_id.to_owned(), actor.to_owned(), invitation_id.to_owned());
         self.db
             .write(move |tx| {
-                if let Some(refused) = refuse_revoke(role_of(tx, &enterprise_id, &actor)?.as_deref())? {
+                if let Some(refused) = refuse_unless_admin(
+                    role_of(tx, &enterprise_id, &actor)?.as_deref(),
+                    InvitationOutcome::ActorNotMember,
+                    InvitationOutcome::Refused,
+                )? {
                     return Ok(refused);
                 }
                 let found: Option<(String, i64)> = tx

@@ -57,6 +57,7 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
             policy: Policy::default(),
             role: Role::Owner,
             joined_at: 5,
+            manages: false,
         }
     );
     assert_eq!(s.memberships_of("owner").await.unwrap(), [owner]);
@@ -335,6 +336,7 @@ fn invitation(id: &str, code: &[u8], phone_hash: &[u8], at: i64) -> NewInvitatio
         code_hash: code.to_vec(),
         phone_hash: phone_hash.to_vec(),
         phone_sealed: vec![7],
+        display_name_sealed: None,
         role: Role::Member,
         at,
         expires_at: at + 100,

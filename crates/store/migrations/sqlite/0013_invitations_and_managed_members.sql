@@ -5,15 +5,23 @@
 CREATE TABLE invitations (
     id             TEXT PRIMARY KEY,
     enterprise_id  TEXT NOT NULL REFERENCES enterprises (id),
-    code_hash      BYTEA NOT NULL UNIQUE,
-    phone_hash     BYTEA NOT NULL,
-    phone_sealed   BYTEA NOT NULL,
+    code_hash      BLOB NOT NULL UNIQUE,
+    phone_hash     BLOB NOT NULL,
+    phone_sealed   BLOB NOT NULL,
+    -- The name the enterprise will know the member by, sealed; optional.
+    display_name_sealed BLOB,
     role           TEXT NOT NULL CHECK (role IN ('admin', 'member')),
     invited_by     TEXT NOT NULL REFERENCES accounts (id),
-    created_at     BIGINT NOT NULL,
-    expires_at     BIGINT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
     state          TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'declined', 'revoked')),
-    closed_at      BIGINT,
+    closed_at      INTEGER,
     closed_by      TEXT REFERENCES accounts (id)
 );
 CREATE INDEX invitations_by_enterprise ON invitations (enterprise_id, state, created_at);
+
+-- An account an enterprise provisioned (nature `enterprise`) is managed by
+-- that enterprise: its membership there says so. Each membership may carry
+-- the name the enterprise knows the member by (企业内姓名), sealed.
+ALTER TABLE memberships ADD COLUMN manages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE memberships ADD COLUMN display_name_sealed BLOB;
