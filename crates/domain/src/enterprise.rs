@@ -173,6 +173,9 @@ pub enum MemberChange {
     SetRole(Role),
     /// The owner hands the ownership to another member and becomes an admin.
     TransferOwnership,
+    /// An admin approves again a member whose membership a change of their
+    /// real-name person suspended.
+    Approve,
 }
 
 /// Why a change to a membership is refused.
@@ -200,6 +203,7 @@ impl MemberChange {
             MemberChange::Leave if !policy.members_may_leave => Err(LeaveForbidden),
             MemberChange::Leave => Ok(()),
             _ if actor == Role::Member => Err(AdminRequired),
+            MemberChange::Approve => Ok(()),
             MemberChange::Remove => match target {
                 Role::Owner => Err(OwnerMustTransfer),
                 // An admin is removed by the owner alone.
@@ -220,7 +224,7 @@ impl MemberChange {
         match self {
             MemberChange::SetRole(role) => (actor, role),
             MemberChange::TransferOwnership => (Role::Admin, Role::Owner),
-            MemberChange::Leave | MemberChange::Remove => (actor, target),
+            MemberChange::Leave | MemberChange::Remove | MemberChange::Approve => (actor, target),
         }
     }
 }
@@ -290,6 +294,10 @@ mod tests {
         assert_eq!(remove(Role::Admin, Role::Owner), Err(OwnerMustTransfer));
         assert_eq!(remove(Role::Owner, Role::Owner), Err(OwnerMustTransfer));
         assert_eq!(remove(Role::Member, Role::Member), Err(AdminRequired));
+        let approve = |actor, target| MemberChange::Approve.allowed(actor, target, &OPEN);
+        assert_eq!(approve(Role::Admin, Role::Admin), Ok(()));
+        assert_eq!(approve(Role::Owner, Role::Member), Ok(()));
+        assert_eq!(approve(Role::Member, Role::Member), Err(AdminRequired));
     }
 
     #[test]

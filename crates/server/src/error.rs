@@ -114,6 +114,8 @@ pub enum ApiError {
     OwnerMustTransfer,
     #[error("this enterprise's policy does not let members leave by themselves; an admin can remove you")]
     LeaveForbidden,
+    #[error("your membership of this enterprise is suspended until an admin approves you again")]
+    MembershipSuspended,
     #[error("that phone number is bound to a member of this enterprise already")]
     AlreadyMember,
     #[error("this invitation has expired; ask for a new one")]
@@ -211,6 +213,7 @@ impl ApiError {
             OwnerMustTransfer => "owner_must_transfer",
             LeaveForbidden => "leave_forbidden",
             AlreadyMember => "already_member",
+            MembershipSuspended => "membership_suspended",
             InvitationExpired => "invitation_expired",
             InvitationClosed(_) => "invitation_closed",
             NotFound(_) => "not_found",
@@ -253,7 +256,9 @@ impl ApiError {
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
             RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
-            EnterpriseAdminRequired | EnterpriseOwnerRequired | LeaveForbidden => StatusCode::FORBIDDEN,
+            EnterpriseAdminRequired | EnterpriseOwnerRequired | LeaveForbidden | MembershipSuspended => {
+                StatusCode::FORBIDDEN
+            }
             OwnerMustTransfer | AlreadyMember | InvitationClosed(_) => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -421,7 +426,8 @@ mod tests {
                 EnterpriseAdminRequired => EnterpriseOwnerRequired,
                 EnterpriseOwnerRequired => OwnerMustTransfer,
                 OwnerMustTransfer => LeaveForbidden,
-                LeaveForbidden => AlreadyMember,
+                LeaveForbidden => MembershipSuspended,
+                MembershipSuspended => AlreadyMember,
                 AlreadyMember => InvitationExpired,
                 InvitationExpired => InvitationClosed("accepted"),
                 InvitationClosed(_) => NotFound("route"),

@@ -16,6 +16,8 @@ use crate::{AuditDraft, Changed, InvitationOutcome, MemberChangeRequest, Result,
 pub(crate) enum Writes {
     /// Ends this account's membership.
     Delete(String),
+    /// Lifts the suspension of this account's membership, and its flag.
+    Approve(String),
     /// Gives these accounts these roles, one after the other (the owner is
     /// demoted before another is made owner, for the one-owner index).
     Roles(Vec<(String, Role)>),
@@ -52,6 +54,7 @@ pub(crate) fn plan(request: &MemberChangeRequest, read: Read) -> Result<std::res
     }
     Ok(Ok(match change {
         MemberChange::Leave | MemberChange::Remove => Writes::Delete(request.target.clone()),
+        MemberChange::Approve => Writes::Approve(request.target.clone()),
         MemberChange::SetRole(_) | MemberChange::TransferOwnership => {
             let (actor_after, target_after) = change.roles_after(actor, target);
             // The actor first: an owner hands on by being demoted first.
@@ -149,3 +152,8 @@ pub(crate) fn turned_personal(request: &MemberChangeRequest) -> AuditDraft {
         }),
     )
 }
+
+/// Lifts a membership's suspension and its flag ($1 the enterprise, $2 the
+/// account).
+pub(crate) const APPROVE: &str =
+    "UPDATE memberships SET suspended = FALSE, person_changed = FALSE WHERE enterprise_id = $1 AND account_id = $2";

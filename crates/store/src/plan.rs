@@ -51,6 +51,10 @@ pub struct Plan {
     pub rebind: bool,
     pub person_changed: bool,
     pub nature_after: Nature,
+    /// The account was managed by an enterprise and the person changed: it
+    /// leaves that enterprise's management, and its membership there is
+    /// flagged and suspended ([`PERSON_CHANGED`], [`person_changed_event`]).
+    pub leaves_management: bool,
     /// The real-name person after the commit; `None` keeps the one recorded.
     pub realname_after: Option<Vec<u8>>,
     pub audits: Vec<AuditDraft>,
@@ -143,9 +147,26 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
         rebind,
         person_changed: p.person_changes,
         nature_after: p.nature_after,
+        leaves_management: snapshot.nature == Nature::Enterprise && p.nature_after == Nature::Personal,
         realname_after: p.after.person,
         audits,
     })
+}
+
+/// Flags and suspends the membership of the enterprise that managed the
+/// account ($1), and ends its management; answers that enterprise's id.
+pub const PERSON_CHANGED: &str = "UPDATE memberships SET person_changed = TRUE, suspended = TRUE, manages = FALSE \
+     WHERE account_id = $1 AND manages RETURNING enterprise_id";
+
+/// The event of a member of `enterprise_id` whose real-name person changed
+/// (the account's own, so its owner and the enterprise's log both show it).
+pub fn person_changed_event(account_id: &str, enterprise_id: &str, at: i64) -> AuditDraft {
+    AuditDraft::new(
+        "enterprise.member_person_changed",
+        account_id,
+        at,
+        json!({ "enterprise_id": enterprise_id, "suspended": true, "nature_after": Nature::Personal }),
+    )
 }
 
 /// Who attests a credential of each kind: the carrier a phone, WeChat a WeChat.

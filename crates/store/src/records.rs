@@ -484,6 +484,12 @@ pub struct Membership {
     pub joined_at: i64,
     /// The enterprise manages the account (it provisioned it).
     pub manages: bool,
+    /// A rebind changed the account's real-name person while the
+    /// enterprise managed it.
+    pub person_changed: bool,
+    /// The membership is suspended (after `person_changed`) until an admin
+    /// approves it again.
+    pub suspended: bool,
 }
 
 /// A member as the enterprise's members list shows them.
@@ -497,6 +503,8 @@ pub struct MemberRecord {
     /// The enterprise manages the account (it provisioned it).
     pub manages: bool,
     pub display_name_sealed: Option<Vec<u8>>,
+    pub person_changed: bool,
+    pub suspended: bool,
 }
 
 /// Where a members list goes on: after this member (by `joined_at`, then

@@ -132,6 +132,48 @@ pub struct PreviewView {
     pub stops_signing_in: Vec<String>,
     pub sessions_revoked: usize,
     pub expires_at: Option<String>,
+    /// What the change does to the enterprise that manages the account
+    /// (empty when none does, or the person stays the same).
+    #[serde(default)]
+    pub enterprise_effects: Vec<EnterpriseEffect>,
+}
+
+/// A person change of an enterprise-managed account: the account leaves
+/// the enterprise's management (it turns personal), and its membership there
+/// is flagged `person_changed` and suspended until an admin approves it
+/// again or removes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnterpriseEffect {
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub person_changed: bool,
+    pub suspended: bool,
+    pub managed_after: bool,
+}
+
+/// The enterprise effects of a change whose nature goes from `before` to
+/// `after`: those of the enterprise that manages the account.
+async fn enterprise_effects(
+    state: &AppState,
+    account_id: &str,
+    before: Nature,
+    after: Nature,
+) -> ApiResult<Vec<EnterpriseEffect>> {
+    if !(before == Nature::Enterprise && after == Nature::Personal) {
+        return Ok(Vec::new());
+    }
+    let all = state.store.memberships_of(account_id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|m| m.manages)
+        .map(|m| EnterpriseEffect {
+            enterprise_id: m.enterprise_id,
+            enterprise_name: m.name,
+            person_changed: true,
+            suspended: true,
+            managed_after: false,
+        })
+        .collect())
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -223,6 +265,7 @@ async fn preview(
         stops_signing_in: describe(state, view, kind)?.into_iter().collect(),
         sessions_revoked,
         expires_at: expires_at.map(rfc3339),
+        enterprise_effects: enterprise_effects(state, &who.account_id, view.nature, p.nature_after).await?,
     };
     let expected = ExpectedOutcome {
         replaces,

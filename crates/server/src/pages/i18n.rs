@@ -198,6 +198,8 @@ pub struct Text {
     pub decline_invitation: &'static str,
     pub joined: &'static str,
     pub declined: &'static str,
+    pub enterprise_effects: &'static str,
+    pub suspended_until_approved: &'static str,
 }
 
 pub static ZH_CN: Text = Text {
@@ -321,6 +323,8 @@ pub static ZH_CN: Text = Text {
     decline_invitation: "拒绝",
     joined: "您已加入该企业。",
     declined: "您已拒绝这条邀请。",
+    enterprise_effects: "企业",
+    suspended_until_approved: "：将不再管理本账号，您在该企业的成员身份将暂停，直至管理员重新确认",
 };
 
 pub static EN: Text = Text {
@@ -443,6 +447,8 @@ pub static EN: Text = Text {
     decline_invitation: "Decline",
     joined: "You joined the enterprise.",
     declined: "You declined the invitation.",
+    enterprise_effects: "Enterprises",
+    suspended_until_approved: ": stops managing this account, and your membership there is suspended until an admin approves you again",
 };
 
 /// An audit event's name for people, by its type.
@@ -452,6 +458,11 @@ pub fn event_name(lang: Lang, kind: &str) -> &'static str {
         "account.state_changed" => ("账号状态变更", "Account state changed"),
         "account.nature_changed" => ("账号变为个人账号", "Account became personal"),
         "enterprise.member_provisioned" => ("为成员开通账号", "Opened an account for a member"),
+        "enterprise.member_person_changed" => (
+            "实名人变更，企业成员身份暂停",
+            "Real-name person changed: membership suspended",
+        ),
+        "enterprise.member_approved" => ("重新确认成员", "Approved a member again"),
         "session.created" => ("登录", "Signed in"),
         "session.revoked" => ("一个设备退出或被下线", "A device signed out"),
         "sessions.revoked_others" => ("下线其他设备", "Other devices signed out"),

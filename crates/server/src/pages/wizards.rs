@@ -100,6 +100,8 @@ pub struct PreviewShown {
     stops: Vec<(String, String)>,
     sessions_revoked: usize,
     expires_at: Option<String>,
+    /// The enterprises whose membership the change suspends (names).
+    suspended_in: Vec<String>,
 }
 
 pub struct DoneShown {
@@ -219,6 +221,7 @@ fn preview_shown(t: &'static Text, p: PreviewView) -> PreviewShown {
         stops,
         sessions_revoked: p.sessions_revoked,
         expires_at: p.expires_at,
+        suspended_in: p.enterprise_effects.into_iter().map(|e| e.enterprise_name).collect(),
     }
 }
 

@@ -43,6 +43,8 @@ pub(super) fn shown(m: &Membership) -> Value {
         "policy": m.policy,
         "joined_at": rfc3339(m.joined_at),
         "managed": m.manages,
+        "suspended": m.suspended,
+        "person_changed": m.person_changed,
     })
 }
 
@@ -54,13 +56,25 @@ pub(super) fn active(who: &Authenticated) -> ApiResult<()> {
     }
 }
 
-/// The caller's membership of the enterprise, or 404 as for no enterprise.
-pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
+/// The caller's membership of the enterprise, suspended or not, or 404 as
+/// for no enterprise: what a suspended member may still do is see it, and
+/// leave.
+async fn membership(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
     state
         .store
         .membership(id, &who.account_id)
         .await?
         .ok_or(ApiError::NotFound("enterprise"))
+}
+
+/// The caller's membership of the enterprise, to act in it: 404 as for no
+/// enterprise, 403 `membership_suspended` while suspended.
+pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
+    let m = membership(state, who, id).await?;
+    if m.suspended {
+        return Err(ApiError::MembershipSuspended);
+    }
+    Ok(m)
 }
 
 /// An event of the caller's, about the enterprise; `extra` adds to its
@@ -120,7 +134,7 @@ pub async fn list(State(state): State<AppState>, who: Authenticated) -> ApiResul
 
 /// `GET /api/v1/enterprises/{id}`.
 pub async fn one(State(state): State<AppState>, who: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(shown(&member_of(&state, &who, &id).await?)))
+    Ok(Json(shown(&membership(&state, &who, &id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -226,6 +240,8 @@ pub async fn members(
                 shown["nature"] = json!(m.account_nature);
                 shown["state"] = json!(m.account_state);
                 shown["managed"] = json!(m.manages);
+                let flags = [("person_changed", m.person_changed), ("suspended", m.suspended)];
+                shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
             }
             Ok(shown)
         })
@@ -285,11 +301,33 @@ pub async fn leave(
     who: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &who, &id).await?;
+    membership(&state, &who, &id).await?;
     let at = state.now();
     let event = audit("enterprise.left", &who, at, &id, Value::Null);
     change(&state, &who, &id, &who.account_id, MemberChange::Leave, event).await?;
     Ok(Json(json!({ "left": true })))
+}
+
+/// Makes `change` to another member's membership, audited as `kind` with
+/// the member (and `extra`) in its details.
+async fn act_on_member(
+    state: &AppState,
+    who: &Authenticated,
+    id: &str,
+    account_id: &str,
+    change: MemberChange,
+    kind: &'static str,
+    extra: Value,
+) -> ApiResult<()> {
+    member_of(state, who, id).await?;
+    someone_else(who, account_id)?;
+    active(who)?;
+    let mut details = json!({ "member": account_id });
+    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
+        d.extend(extra);
+    }
+    let event = audit(kind, who, state.now(), id, details);
+    self::change(state, who, id, account_id, change, event).await
 }
 
 /// `DELETE /api/v1/enterprises/{id}/members/{account_id}`: admins remove
@@ -299,18 +337,8 @@ pub async fn remove(
     who: Authenticated,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &who, &id).await?;
-    someone_else(&who, &account_id)?;
-    active(&who)?;
-    let at = state.now();
-    let event = audit(
-        "enterprise.member_removed",
-        &who,
-        at,
-        &id,
-        json!({ "member": account_id }),
-    );
-    change(&state, &who, &id, &account_id, MemberChange::Remove, event).await?;
+    let kind = "enterprise.member_removed";
+    act_on_member(&state, &who, &id, &account_id, MemberChange::Remove, kind, Value::Null).await?;
     Ok(Json(json!({ "removed": true })))
 }
 
@@ -327,18 +355,15 @@ pub async fn set_role(
     Path((id, account_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<Json<Value>> {
+    // Who may, before what: an outsider learns nothing from a bad role.
     member_of(&state, &who, &id).await?;
-    someone_else(&who, &account_id)?;
-    active(&who)?;
     let role = match Role::parse(&body.role) {
         Some(role @ (Role::Admin | Role::Member)) => role,
         Some(Role::Owner) => return Err(ChangeRefused::OwnerByTransferOnly.into()),
         None => return Err(ApiError::InvalidRequest("role is admin or member".into())),
     };
-    let at = state.now();
-    let details = json!({ "member": account_id, "role": role });
-    let event = audit("enterprise.role_changed", &who, at, &id, details);
-    change(&state, &who, &id, &account_id, MemberChange::SetRole(role), event).await?;
+    let (change, kind) = (MemberChange::SetRole(role), "enterprise.role_changed");
+    act_on_member(&state, &who, &id, &account_id, change, kind, json!({ "role": role })).await?;
     Ok(Json(json!({ "account_id": account_id, "role": role })))
 }
 
@@ -376,4 +401,17 @@ pub async fn transfer(
     )
     .await?;
     Ok(Json(shown(&member_of(&state, &who, &id).await?)))
+}
+
+/// `POST /api/v1/enterprises/{id}/members/{account_id}/approve`: the owner
+/// or an admin lifts the suspension a change of the member's real-name
+/// person brought, and its flag.
+pub async fn approve(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, account_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let kind = "enterprise.member_approved";
+    act_on_member(&state, &who, &id, &account_id, MemberChange::Approve, kind, Value::Null).await?;
+    Ok(Json(json!({ "approved": true })))
 }

@@ -72,6 +72,10 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             "/enterprises/{id}/members/{account_id}",
             delete(enterprises::remove).patch(enterprises::set_role),
         )
+        .route(
+            "/enterprises/{id}/members/{account_id}/approve",
+            post(enterprises::approve),
+        )
         .route("/enterprises/{id}/leave", post(enterprises::leave))
         .route("/enterprises/{id}/transfer", post(enterprises::transfer))
         .route(

@@ -38,6 +38,16 @@ async fn answer(app: &TestApp, token: &str, code: &str, how: &str) -> Response {
         .await
 }
 
+/// The entry of `account` in the members list at `path`, as `token` sees it.
+async fn member_entry(app: &TestApp, token: &str, path: &str, account: &str) -> Value {
+    let members = app.json_as(token, path).await;
+    let all = members["members"].as_array().unwrap();
+    all.iter()
+        .find(|m| m["account_id"] == account)
+        .cloned()
+        .expect("a member")
+}
+
 async fn open_ids(app: &TestApp, token: &str, id: &str) -> Vec<String> {
     let open = app
         .json_as(token, &format!("/api/v1/enterprises/{id}/invitations"))
@@ -331,14 +341,7 @@ async fn an_admin_opens_an_enterprise_account_for_a_number_without_one() {
         !app.at_rest().await.windows(9).any(|w| w == "王小明".as_bytes()),
         "the name is stored plain"
     );
-    let members = app.json_as(&owner, &path).await;
-    let shown = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["account_id"] == account.as_str())
-        .cloned()
-        .unwrap();
+    let shown = member_entry(&app, &owner, &path, &account).await;
     assert_eq!(
         (
             shown["display_name"].as_str(),
@@ -383,14 +386,7 @@ async fn adding_a_number_that_has_an_account_invites_it_instead() {
     // Not a member until they accept; then known by the name given, and still personal.
     assert_eq!(app.json_as(&owner, &path).await["members"].as_array().unwrap().len(), 1);
     assert_eq!(answer(&app, &invitee, code, "accept").await.status(), 200);
-    let members = app.json_as(&owner, &path).await;
-    let shown = members["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["account_id"] == invitee_id.as_str())
-        .cloned()
-        .unwrap();
+    let shown = member_entry(&app, &owner, &path, &invitee_id).await;
     assert_eq!(
         (shown["display_name"].as_str(), shown["managed"].as_bool()),
         (Some("王小明"), Some(false))
@@ -434,4 +430,77 @@ async fn only_admins_add_members_and_a_bad_name_adds_no_one() {
     assert_error(r, 404, "not_found").await;
     assert_eq!(app.rows("accounts").await, accounts + 2, "only the two who signed in");
     assert!(app.outbox(STRANGER).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_person_change_of_a_managed_account_suspends_its_membership_until_approved() {
+    const COMPANY_PHONE: &str = "+8613811110071";
+    const NEW_PHONE: &str = "+8613922220072";
+    let employee_person = ("张伟", "110101198001011232");
+    let new_person = ("陈静", "320102199505052468");
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let members_path = format!("/api/v1/enterprises/{id}/members");
+    let r = app
+        .post_as(
+            &owner,
+            &members_path,
+            json!({ "phone": COMPANY_PHONE, "display_name": "张伟" }),
+        )
+        .await;
+    let account = r.json::<Value>().await.unwrap()["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The employee signs in and verifies the real name; then moves the
+    // account to another person's phone.
+    app.add_carrier_person(NEW_PHONE, new_person.0, new_person.1).await;
+    let employee = app.verified_account(COMPANY_PHONE, employee_person).await;
+    app.step_up(&employee, COMPANY_PHONE).await;
+    let r = app.prove_phone_change(&employee, NEW_PHONE, new_person).await;
+    assert_eq!(r.status(), 200);
+    let preview: Value = r.json().await.unwrap();
+    // The preview says it all before the confirm.
+    assert_eq!(
+        (preview["person_changes"].as_bool(), preview["nature_after"].as_str()),
+        (Some(true), Some("personal"))
+    );
+    assert_eq!(
+        preview["enterprise_effects"],
+        json!([{ "enterprise_id": id, "enterprise_name": "示例科技", "person_changed": true,
+                  "suspended": true, "managed_after": false }])
+    );
+    let r = app.accept(&employee, "/api/v1/account/phone/change/confirm").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "personal");
+
+    // Flagged and suspended in the enterprise: it sees it, and nothing more.
+    let mine = app.json_as(&employee, &format!("/api/v1/enterprises/{id}")).await;
+    assert_eq!(
+        (mine["suspended"].as_bool(), mine["managed"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let r = app.get_as(&employee, &members_path).await;
+    assert_error(r, 403, "membership_suspended").await;
+    assert_eq!(events_of(&app, &employee, "enterprise.member_person_changed").await, 1);
+    let entry = member_entry(&app, &owner, &members_path, &account).await;
+    assert_eq!(entry["flags"], json!(["person_changed", "suspended"]));
+    assert_eq!(
+        (entry["nature"].as_str(), entry["managed"].as_bool()),
+        (Some("personal"), Some(false))
+    );
+
+    // An admin approves the member again: the flags go, access comes back.
+    let approve = format!("/api/v1/enterprises/{id}/members/{account}/approve");
+    let r = app
+        .post_as(&employee, &approve.replace(&account, "acc_someone"), json!({}))
+        .await;
+    assert_error(r, 403, "membership_suspended").await;
+    let r = app.post_as(&owner, &approve, json!({})).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "approved": true }));
+    assert_eq!(app.get_as(&employee, &members_path).await.status(), 200);
+    let entry = member_entry(&app, &owner, &members_path, &account).await;
+    assert_eq!(entry["flags"], json!([]));
+    assert_eq!(events_of(&app, &owner, "enterprise.member_approved").await, 1);
 }

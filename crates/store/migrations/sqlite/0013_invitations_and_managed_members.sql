@@ -25,3 +25,9 @@ CREATE INDEX invitations_by_enterprise ON invitations (enterprise_id, state, cre
 -- the name the enterprise knows the member by (企业内姓名), sealed.
 ALTER TABLE memberships ADD COLUMN manages INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE memberships ADD COLUMN display_name_sealed BLOB;
+
+-- A rebind that changed the real-name person of an account the enterprise
+-- managed flags its membership there and suspends it, until an admin
+-- approves the member again or removes them.
+ALTER TABLE memberships ADD COLUMN person_changed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE memberships ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;

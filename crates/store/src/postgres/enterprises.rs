@@ -5,7 +5,7 @@ use shiming_domain::{CredentialKind, Role};
 
 use super::accounts::{account_by_credential, create_account};
 use super::{write, PgStore, Tx};
-use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, TURN_PERSONAL};
+use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, TURN_PERSONAL};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
@@ -152,6 +152,13 @@ impl EnterpriseStore for PgStore {
                             if turned_personal {
                                 tx.audit(&members::turned_personal(request));
                             }
+                        }
+                        Writes::Approve(account) => {
+                            sqlx::query(APPROVE)
+                                .bind(id)
+                                .bind(account)
+                                .execute(&mut *tx.conn)
+                                .await?;
                         }
                         Writes::Roles(roles) => {
                             for (account, role) in roles {

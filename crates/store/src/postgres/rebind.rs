@@ -216,6 +216,15 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
     .bind(&c.account_id)
     .execute(&mut *tx.conn)
     .await?;
+    if plan.leaves_management {
+        let managed: Vec<String> = sqlx::query_scalar(plan::PERSON_CHANGED)
+            .bind(&c.account_id)
+            .fetch_all(&mut *tx.conn)
+            .await?;
+        for enterprise_id in managed {
+            tx.audit(&plan::person_changed_event(&c.account_id, &enterprise_id, c.at));
+        }
+    }
     let revoked = if plan.rebind {
         sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
             .bind(&c.account_id)

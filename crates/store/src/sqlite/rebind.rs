@@ -198,6 +198,16 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
             "UPDATE accounts SET nature = ?, realname_person_hash = COALESCE(?, realname_person_hash) WHERE id = ?",
         )?
         .execute(params![plan.nature_after.as_str(), plan.realname_after, c.account_id])?;
+    if plan.leaves_management {
+        let mut stmt = tx.conn.prepare_cached(plan::PERSON_CHANGED)?;
+        let managed: Vec<String> = stmt
+            .query_map([&c.account_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        for enterprise_id in managed {
+            append_audit(tx, &plan::person_changed_event(&c.account_id, &enterprise_id, c.at))?;
+        }
+    }
     let revoked = if plan.rebind {
         tx.conn
             .prepare_cached("DELETE FROM sessions WHERE account_id = ? AND id <> ?")?

@@ -58,6 +58,8 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
             role: Role::Owner,
             joined_at: 5,
             manages: false,
+            person_changed: false,
+            suspended: false,
         }
     );
     assert_eq!(s.memberships_of("owner").await.unwrap(), [owner]);
