@@ -46,6 +46,23 @@ impl DisplayName {
     }
 }
 
+/// Why an admin froze a member: trimmed, 1 to 200 characters, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(String);
+
+impl Reason {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, EnterpriseNameError> {
+        short_text(raw, Self::MAX_CHARS).map(Reason)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Trimmed, 1 to `max` characters, no control characters.
 fn short_text(raw: &str, max: usize) -> Result<String, EnterpriseNameError> {
     let text = raw.trim();
@@ -176,6 +193,11 @@ pub enum MemberChange {
     /// An admin approves again a member whose membership a change of their
     /// real-name person suspended.
     Approve,
+    /// An admin freezes a member within the enterprise (with a reason), or
+    /// lifts the freeze: as removal, admins act on members and the owner on
+    /// admins too; no one on the owner.
+    Freeze,
+    Unfreeze,
 }
 
 /// Why a change to a membership is refused.
@@ -204,7 +226,7 @@ impl MemberChange {
             MemberChange::Leave => Ok(()),
             _ if actor == Role::Member => Err(AdminRequired),
             MemberChange::Approve => Ok(()),
-            MemberChange::Remove => match target {
+            MemberChange::Remove | MemberChange::Freeze | MemberChange::Unfreeze => match target {
                 Role::Owner => Err(OwnerMustTransfer),
                 // An admin is removed by the owner alone.
                 Role::Admin if actor != Role::Owner => Err(OwnerRequired),
@@ -224,7 +246,11 @@ impl MemberChange {
         match self {
             MemberChange::SetRole(role) => (actor, role),
             MemberChange::TransferOwnership => (Role::Admin, Role::Owner),
-            MemberChange::Leave | MemberChange::Remove | MemberChange::Approve => (actor, target),
+            MemberChange::Leave
+            | MemberChange::Remove
+            | MemberChange::Approve
+            | MemberChange::Freeze
+            | MemberChange::Unfreeze => (actor, target),
         }
     }
 }
@@ -294,6 +320,11 @@ mod tests {
         assert_eq!(remove(Role::Admin, Role::Owner), Err(OwnerMustTransfer));
         assert_eq!(remove(Role::Owner, Role::Owner), Err(OwnerMustTransfer));
         assert_eq!(remove(Role::Member, Role::Member), Err(AdminRequired));
+        let freeze = |actor, target| MemberChange::Freeze.allowed(actor, target, &OPEN);
+        assert_eq!(freeze(Role::Admin, Role::Member), Ok(()));
+        assert_eq!(freeze(Role::Admin, Role::Admin), Err(OwnerRequired));
+        assert_eq!(freeze(Role::Owner, Role::Owner), Err(OwnerMustTransfer));
+        assert_eq!(freeze(Role::Member, Role::Member), Err(AdminRequired));
         let approve = |actor, target| MemberChange::Approve.allowed(actor, target, &OPEN);
         assert_eq!(approve(Role::Admin, Role::Admin), Ok(()));
         assert_eq!(approve(Role::Owner, Role::Member), Ok(()));

@@ -18,7 +18,7 @@ pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
 pub use enterprise::{
     ChangeRefused, DisplayName, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange, Policy,
-    PolicyPatch, Role,
+    PolicyPatch, Reason, Role,
 };
 pub use id_number::{IdNumber, IdNumberError};
 pub use name::{NameError, PersonName};

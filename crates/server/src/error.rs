@@ -116,6 +116,8 @@ pub enum ApiError {
     LeaveForbidden,
     #[error("your membership of this enterprise is suspended until an admin approves you again")]
     MembershipSuspended,
+    #[error("an admin of this enterprise froze your membership")]
+    MembershipFrozen,
     #[error("that phone number is bound to a member of this enterprise already")]
     AlreadyMember,
     #[error("this invitation has expired; ask for a new one")]
@@ -214,6 +216,7 @@ impl ApiError {
             LeaveForbidden => "leave_forbidden",
             AlreadyMember => "already_member",
             MembershipSuspended => "membership_suspended",
+            MembershipFrozen => "membership_frozen",
             InvitationExpired => "invitation_expired",
             InvitationClosed(_) => "invitation_closed",
             NotFound(_) => "not_found",
@@ -256,9 +259,11 @@ impl ApiError {
             FlowExpired => StatusCode::GONE,
             ConsequencesNotAccepted | PersonIncomplete => StatusCode::BAD_REQUEST,
             RebindLimit(..) => StatusCode::TOO_MANY_REQUESTS,
-            EnterpriseAdminRequired | EnterpriseOwnerRequired | LeaveForbidden | MembershipSuspended => {
-                StatusCode::FORBIDDEN
-            }
+            EnterpriseAdminRequired
+            | EnterpriseOwnerRequired
+            | LeaveForbidden
+            | MembershipSuspended
+            | MembershipFrozen => StatusCode::FORBIDDEN,
             OwnerMustTransfer | AlreadyMember | InvitationClosed(_) => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -427,7 +432,8 @@ mod tests {
                 EnterpriseOwnerRequired => OwnerMustTransfer,
                 OwnerMustTransfer => LeaveForbidden,
                 LeaveForbidden => MembershipSuspended,
-                MembershipSuspended => AlreadyMember,
+                MembershipSuspended => MembershipFrozen,
+                MembershipFrozen => AlreadyMember,
                 AlreadyMember => InvitationExpired,
                 InvitationExpired => InvitationClosed("accepted"),
                 InvitationClosed(_) => NotFound("route"),

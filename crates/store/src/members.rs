@@ -18,6 +18,9 @@ pub(crate) enum Writes {
     Delete(String),
     /// Lifts the suspension of this account's membership, and its flag.
     Approve(String),
+    /// Freezes this account's membership with the reason (sealed), or
+    /// lifts the freeze (`None`).
+    Freeze(String, Option<Vec<u8>>),
     /// Gives these accounts these roles, one after the other (the owner is
     /// demoted before another is made owner, for the one-owner index).
     Roles(Vec<(String, Role)>),
@@ -55,6 +58,8 @@ pub(crate) fn plan(request: &MemberChangeRequest, read: Read) -> Result<std::res
     Ok(Ok(match change {
         MemberChange::Leave | MemberChange::Remove => Writes::Delete(request.target.clone()),
         MemberChange::Approve => Writes::Approve(request.target.clone()),
+        MemberChange::Freeze => Writes::Freeze(request.target.clone(), request.reason_sealed.clone()),
+        MemberChange::Unfreeze => Writes::Freeze(request.target.clone(), None),
         MemberChange::SetRole(_) | MemberChange::TransferOwnership => {
             let (actor_after, target_after) = change.roles_after(actor, target);
             // The actor first: an owner hands on by being demoted first.
@@ -157,3 +162,8 @@ pub(crate) fn turned_personal(request: &MemberChangeRequest) -> AuditDraft {
 /// account).
 pub(crate) const APPROVE: &str =
     "UPDATE memberships SET suspended = FALSE, person_changed = FALSE WHERE enterprise_id = $1 AND account_id = $2";
+
+/// Freezes a membership with its reason ($1 whether frozen, $2 the sealed
+/// reason, $3 the enterprise, $4 the account).
+pub(crate) const FREEZE: &str =
+    "UPDATE memberships SET frozen = $1, frozen_reason_sealed = $2 WHERE enterprise_id = $3 AND account_id = $4";

@@ -470,6 +470,8 @@ pub struct MemberChangeRequest {
     pub actor: String,
     pub target: String,
     pub change: MemberChange,
+    /// Why a member is frozen, sealed (`Freeze` only).
+    pub reason_sealed: Option<Vec<u8>>,
     pub audit: AuditDraft,
 }
 
@@ -490,6 +492,8 @@ pub struct Membership {
     /// The membership is suspended (after `person_changed`) until an admin
     /// approves it again.
     pub suspended: bool,
+    /// An admin froze the member within the enterprise.
+    pub frozen: bool,
 }
 
 /// A member as the enterprise's members list shows them.
@@ -505,6 +509,8 @@ pub struct MemberRecord {
     pub display_name_sealed: Option<Vec<u8>>,
     pub person_changed: bool,
     pub suspended: bool,
+    pub frozen: bool,
+    pub frozen_reason_sealed: Option<Vec<u8>>,
 }
 
 /// Where a members list goes on: after this member (by `joined_at`, then

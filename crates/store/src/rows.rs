@@ -62,7 +62,7 @@ pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
 
 /// What [`membership`] reads: each backend appends its `WHERE`.
 pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at, m.manages, \
-     m.person_changed, m.suspended \
+     m.person_changed, m.suspended, m.frozen \
      FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id";
 
 /// An account's membership with its enterprise ([`MEMBERSHIP_COLUMNS`]).
@@ -77,13 +77,14 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
         manages: r.col("manages")?,
         person_changed: r.col("person_changed")?,
         suspended: r.col("suspended")?,
+        frozen: r.col("frozen")?,
     })
 }
 
 /// What [`member`] reads, and its order: each backend appends its `WHERE`
 /// between them (the enterprise, and the cursor).
 pub(crate) const MEMBER_COLUMNS: &str = "m.account_id, m.role, m.joined_at, m.manages, m.display_name_sealed, \
-     m.person_changed, m.suspended, a.nature, a.state \
+     m.person_changed, m.suspended, m.frozen, m.frozen_reason_sealed, a.nature, a.state \
      FROM memberships m JOIN accounts a ON a.id = m.account_id";
 pub(crate) const MEMBER_ORDER: &str = "ORDER BY m.joined_at, m.account_id";
 
@@ -99,6 +100,8 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
         display_name_sealed: r.col("display_name_sealed")?,
         person_changed: r.col("person_changed")?,
         suspended: r.col("suspended")?,
+        frozen: r.col("frozen")?,
+        frozen_reason_sealed: r.col("frozen_reason_sealed")?,
     })
 }
 

@@ -463,6 +463,8 @@ pub fn event_name(lang: Lang, kind: &str) -> &'static str {
             "Real-name person changed: membership suspended",
         ),
         "enterprise.member_approved" => ("重新确认成员", "Approved a member again"),
+        "enterprise.member_frozen" => ("冻结成员", "Froze a member"),
+        "enterprise.member_unfrozen" => ("解冻成员", "Unfroze a member"),
         "session.created" => ("登录", "Signed in"),
         "session.revoked" => ("一个设备退出或被下线", "A device signed out"),
         "sessions.revoked_others" => ("下线其他设备", "Other devices signed out"),

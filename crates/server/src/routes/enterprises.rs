@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Role};
+use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Reason, Role};
 use shiming_store::{
     AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberCursor, Membership, NewEnterprise, RateLimit,
 };
@@ -45,6 +45,7 @@ pub(super) fn shown(m: &Membership) -> Value {
         "managed": m.manages,
         "suspended": m.suspended,
         "person_changed": m.person_changed,
+        "frozen": m.frozen,
     })
 }
 
@@ -68,9 +69,12 @@ async fn membership(state: &AppState, who: &Authenticated, id: &str) -> ApiResul
 }
 
 /// The caller's membership of the enterprise, to act in it: 404 as for no
-/// enterprise, 403 `membership_suspended` while suspended.
+/// enterprise, 403 while frozen or suspended there.
 pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
     let m = membership(state, who, id).await?;
+    if m.frozen {
+        return Err(ApiError::MembershipFrozen);
+    }
     if m.suspended {
         return Err(ApiError::MembershipSuspended);
     }
@@ -240,8 +244,18 @@ pub async fn members(
                 shown["nature"] = json!(m.account_nature);
                 shown["state"] = json!(m.account_state);
                 shown["managed"] = json!(m.manages);
-                let flags = [("person_changed", m.person_changed), ("suspended", m.suspended)];
+                let flags = [
+                    ("person_changed", m.person_changed),
+                    ("suspended", m.suspended),
+                    ("frozen", m.frozen),
+                ];
                 shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
+                let reason = m
+                    .frozen_reason_sealed
+                    .as_deref()
+                    .map(|r| open_reason(&state, r))
+                    .transpose()?;
+                shown["frozen_reason"] = json!(reason);
             }
             Ok(shown)
         })
@@ -266,6 +280,7 @@ async fn change(
     id: &str,
     target: &str,
     change: MemberChange,
+    reason: Option<&Reason>,
     audit: AuditDraft,
 ) -> ApiResult<()> {
     let request = MemberChangeRequest {
@@ -273,6 +288,7 @@ async fn change(
         actor: who.account_id.clone(),
         target: target.to_owned(),
         change,
+        reason_sealed: reason.map(|r| state.vault.seal(FROZEN_REASON, r.as_str().as_bytes())),
         audit,
     };
     match state.store.change_member(request).await? {
@@ -304,30 +320,47 @@ pub async fn leave(
     membership(&state, &who, &id).await?;
     let at = state.now();
     let event = audit("enterprise.left", &who, at, &id, Value::Null);
-    change(&state, &who, &id, &who.account_id, MemberChange::Leave, event).await?;
+    change(&state, &who, &id, &who.account_id, MemberChange::Leave, None, event).await?;
     Ok(Json(json!({ "left": true })))
 }
 
-/// Makes `change` to another member's membership, audited as `kind` with
-/// the member (and `extra`) in its details.
+/// A change to another member's membership, audited as `kind` with the
+/// member (and `extra`) in its details.
+struct Act<'a> {
+    change: MemberChange,
+    reason: Option<&'a Reason>,
+    kind: &'static str,
+    extra: Value,
+}
+
+impl Act<'_> {
+    fn plain(change: MemberChange, kind: &'static str) -> Act<'static> {
+        Act {
+            change,
+            reason: None,
+            kind,
+            extra: Value::Null,
+        }
+    }
+}
+
+/// Makes the change `act` to another member's membership.
 async fn act_on_member(
     state: &AppState,
     who: &Authenticated,
     id: &str,
     account_id: &str,
-    change: MemberChange,
-    kind: &'static str,
-    extra: Value,
+    act: Act<'_>,
 ) -> ApiResult<()> {
     member_of(state, who, id).await?;
     someone_else(who, account_id)?;
     active(who)?;
     let mut details = json!({ "member": account_id });
-    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
+    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), act.extra) {
         d.extend(extra);
     }
-    let event = audit(kind, who, state.now(), id, details);
-    self::change(state, who, id, account_id, change, event).await
+    let event = audit(act.kind, who, state.now(), id, details);
+    change(state, who, id, account_id, act.change, act.reason, event).await
 }
 
 /// `DELETE /api/v1/enterprises/{id}/members/{account_id}`: admins remove
@@ -337,8 +370,8 @@ pub async fn remove(
     who: Authenticated,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let kind = "enterprise.member_removed";
-    act_on_member(&state, &who, &id, &account_id, MemberChange::Remove, kind, Value::Null).await?;
+    let act = Act::plain(MemberChange::Remove, "enterprise.member_removed");
+    act_on_member(&state, &who, &id, &account_id, act).await?;
     Ok(Json(json!({ "removed": true })))
 }
 
@@ -362,8 +395,11 @@ pub async fn set_role(
         Some(Role::Owner) => return Err(ChangeRefused::OwnerByTransferOnly.into()),
         None => return Err(ApiError::InvalidRequest("role is admin or member".into())),
     };
-    let (change, kind) = (MemberChange::SetRole(role), "enterprise.role_changed");
-    act_on_member(&state, &who, &id, &account_id, change, kind, json!({ "role": role })).await?;
+    let act = Act {
+        extra: json!({ "role": role }),
+        ..Act::plain(MemberChange::SetRole(role), "enterprise.role_changed")
+    };
+    act_on_member(&state, &who, &id, &account_id, act).await?;
     Ok(Json(json!({ "account_id": account_id, "role": role })))
 }
 
@@ -397,6 +433,7 @@ pub async fn transfer(
         &id,
         &body.account_id,
         MemberChange::TransferOwnership,
+        None,
         event,
     )
     .await?;
@@ -411,7 +448,49 @@ pub async fn approve(
     who: Authenticated,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let kind = "enterprise.member_approved";
-    act_on_member(&state, &who, &id, &account_id, MemberChange::Approve, kind, Value::Null).await?;
+    let act = Act::plain(MemberChange::Approve, "enterprise.member_approved");
+    act_on_member(&state, &who, &id, &account_id, act).await?;
     Ok(Json(json!({ "approved": true })))
+}
+
+/// Seal context of why a member was frozen.
+const FROZEN_REASON: &str = "membership.frozen_reason";
+
+fn open_reason(state: &AppState, sealed: &[u8]) -> ApiResult<String> {
+    Ok(state.vault.open_string(FROZEN_REASON, sealed)?)
+}
+
+#[derive(Deserialize)]
+pub struct ReasonBody {
+    reason: String,
+}
+
+/// `POST /api/v1/enterprises/{id}/members/{account_id}/freeze` `{"reason"}`:
+/// the member keeps the account but loses access to the enterprise at once,
+/// until unfrozen. As removal: admins freeze members, the owner admins too.
+pub async fn freeze(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, account_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<Value>> {
+    member_of(&state, &who, &id).await?;
+    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::InvalidRequest(format!("reason: {e}")))?;
+    let act = Act {
+        reason: Some(&reason),
+        ..Act::plain(MemberChange::Freeze, "enterprise.member_frozen")
+    };
+    act_on_member(&state, &who, &id, &account_id, act).await?;
+    Ok(Json(json!({ "frozen": true })))
+}
+
+/// `POST /api/v1/enterprises/{id}/members/{account_id}/unfreeze`.
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path((id, account_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let act = Act::plain(MemberChange::Unfreeze, "enterprise.member_unfrozen");
+    act_on_member(&state, &who, &id, &account_id, act).await?;
+    Ok(Json(json!({ "frozen": false })))
 }

@@ -76,6 +76,14 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             "/enterprises/{id}/members/{account_id}/approve",
             post(enterprises::approve),
         )
+        .route(
+            "/enterprises/{id}/members/{account_id}/freeze",
+            post(enterprises::freeze),
+        )
+        .route(
+            "/enterprises/{id}/members/{account_id}/unfreeze",
+            post(enterprises::unfreeze),
+        )
         .route("/enterprises/{id}/leave", post(enterprises::leave))
         .route("/enterprises/{id}/transfer", post(enterprises::transfer))
         .route(

@@ -517,3 +517,74 @@ async fn a_policy_can_keep_members_from_leaving_by_themselves() {
     // An admin still ends the membership.
     assert_eq!(remove(&app, &owner, &id, &member_id).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_frozen_member_loses_access_at_once_until_unfrozen() {
+    let app = spawn_app().await;
+    let (owner, owner_id, member, member_id, id) = with_member(&app, "member").await;
+    let (admin, admin_id) = app.sign_in(OUTSIDER).await;
+    add_member(&app, &id, &admin_id, "admin", 2_000_000_001).await;
+    let path = |account: &str| format!("/api/v1/enterprises/{id}/members/{account}/freeze");
+    let reason = json!({ "reason": "离职交接中 handing over" });
+    // Who may: admins freeze members; only the owner freezes admins; no one the owner.
+    let r = app.post_as(&member, &path(&admin_id), reason.clone()).await;
+    assert_error(r, 403, "enterprise_admin_required").await;
+    let r = app.post_as(&admin, &path(&owner_id), reason.clone()).await;
+    assert_error(r, 409, "owner_must_transfer").await;
+    for bad in [
+        json!({ "reason": " " }),
+        json!({ "reason": "x".repeat(201) }),
+        json!({}),
+    ] {
+        let r = app.post_as(&admin, &path(&member_id), bad.clone()).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    assert_eq!(
+        app.get_as(&member, &format!("/api/v1/enterprises/{id}/members"))
+            .await
+            .status(),
+        200
+    );
+
+    let r = app.post_as(&admin, &path(&member_id), reason).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "frozen": true }));
+    assert!(
+        !app.at_rest().await.windows(8).any(|w| w == b"handing "),
+        "the reason is stored plain"
+    );
+    // At once: the member sees the enterprise (frozen), and may do nothing else there.
+    let mine = app.json_as(&member, &format!("/api/v1/enterprises/{id}")).await;
+    assert_eq!(mine["frozen"], true);
+    let r = app.get_as(&member, &format!("/api/v1/enterprises/{id}/members")).await;
+    assert_error(r, 403, "membership_frozen").await;
+    let seen = app.json_as(&owner, &format!("/api/v1/enterprises/{id}/members")).await;
+    let entry = seen["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account_id"] == member_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (entry["flags"].clone(), entry["frozen_reason"].clone()),
+        (json!(["frozen"]), json!("离职交接中 handing over"))
+    );
+    // The account itself is untouched.
+    assert_eq!(app.json_as(&member, "/api/v1/whoami").await["state"], "active");
+    assert_eq!(events_of(&app, &admin, "enterprise.member_frozen").await, 1);
+
+    let unfreeze = format!("/api/v1/enterprises/{id}/members/{member_id}/unfreeze");
+    let r = app.post_as(&admin, &unfreeze, json!({})).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "frozen": false }));
+    assert_eq!(
+        app.get_as(&member, &format!("/api/v1/enterprises/{id}/members"))
+            .await
+            .status(),
+        200
+    );
+    // Only the owner freezes an admin.
+    let r = app.post_as(&owner, &path(&admin_id), json!({ "reason": "审计" })).await;
+    assert_eq!(r.status(), 200);
+    let r = app.post_as(&admin, &path(&member_id), json!({ "reason": "x" })).await;
+    assert_error(r, 403, "membership_frozen").await;
+}

@@ -31,3 +31,8 @@ ALTER TABLE memberships ADD COLUMN display_name_sealed BYTEA;
 -- approves the member again or removes them.
 ALTER TABLE memberships ADD COLUMN person_changed BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE memberships ADD COLUMN suspended BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- An admin may freeze a member within the enterprise, with a reason
+-- (sealed): the member keeps the account, but not access to the enterprise.
+ALTER TABLE memberships ADD COLUMN frozen BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE memberships ADD COLUMN frozen_reason_sealed BYTEA;

@@ -31,3 +31,8 @@ ALTER TABLE memberships ADD COLUMN display_name_sealed BLOB;
 -- approves the member again or removes them.
 ALTER TABLE memberships ADD COLUMN person_changed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE memberships ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
+
+-- An admin may freeze a member within the enterprise, with a reason
+-- (sealed): the member keeps the account, but not access to the enterprise.
+ALTER TABLE memberships ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE memberships ADD COLUMN frozen_reason_sealed BLOB;

@@ -5,7 +5,9 @@ use shiming_domain::{CredentialKind, Role};
 
 use super::accounts::{account_by_credential, create_account};
 use super::{write, PgStore, Tx};
-use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, TURN_PERSONAL};
+use crate::members::{
+    self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, FREEZE, TURN_PERSONAL,
+};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
@@ -155,6 +157,15 @@ impl EnterpriseStore for PgStore {
                         }
                         Writes::Approve(account) => {
                             sqlx::query(APPROVE)
+                                .bind(id)
+                                .bind(account)
+                                .execute(&mut *tx.conn)
+                                .await?;
+                        }
+                        Writes::Freeze(account, reason) => {
+                            sqlx::query(FREEZE)
+                                .bind(reason.is_some())
+                                .bind(reason)
                                 .bind(id)
                                 .bind(account)
                                 .execute(&mut *tx.conn)

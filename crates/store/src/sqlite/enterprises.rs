@@ -8,7 +8,9 @@ use super::accounts::{account_by_credential, create_account};
 use super::codes::take_limits;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::members::{self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, TURN_PERSONAL};
+use crate::members::{
+    self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, FREEZE, TURN_PERSONAL,
+};
 use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
@@ -128,6 +130,14 @@ impl EnterpriseStore for SqliteStore {
                         tx.conn
                             .prepare_cached(APPROVE)?
                             .execute([&request.enterprise_id, &account])?;
+                    }
+                    Writes::Freeze(account, reason) => {
+                        tx.conn.prepare_cached(FREEZE)?.execute(params![
+                            reason.is_some(),
+                            reason,
+                            request.enterprise_id,
+                            account
+                        ])?;
                     }
                     Writes::Roles(roles) => {
                         for (account, role) in roles {

@@ -60,6 +60,7 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
             manages: false,
             person_changed: false,
             suspended: false,
+            frozen: false,
         }
     );
     assert_eq!(s.memberships_of("owner").await.unwrap(), [owner]);
@@ -178,6 +179,7 @@ fn request(actor: &str, target: &str, change: MemberChange) -> MemberChangeReque
         actor: actor.into(),
         target: target.into(),
         change,
+        reason_sealed: None,
         audit: audit("enterprise.changed", actor),
     }
 }
