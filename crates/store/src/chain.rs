@@ -100,6 +100,9 @@ pub struct NextEvent {
     pub kind: &'static str,
     pub account_id: Option<String>,
     pub details: String,
+    /// The enterprise the details name, if any (kept beside the details,
+    /// for an enterprise's own log; not part of the link).
+    pub enterprise_id: Option<String>,
     pub prev: Vec<u8>,
     pub link: [u8; 32],
     pub link_kind: &'static str,
@@ -123,6 +126,7 @@ impl NextEvent {
             kind: draft.kind,
             account_id: draft.account_id.clone(),
             details,
+            enterprise_id: draft.details["enterprise_id"].as_str().map(str::to_owned),
             prev: head_link,
             link,
             link_kind: LinkKind::Keyed.as_str(),

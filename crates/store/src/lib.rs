@@ -276,6 +276,10 @@ pub trait OutboxStore {
 pub trait AuditStore {
     async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>>;
 
+    /// The events whose details name the enterprise, newest first, up to
+    /// `limit` of those before `before` (a `seq`), when given.
+    async fn enterprise_audit(&self, enterprise_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
     /// Recomputes the whole chain; with `recorded`, a head recorded outside
     /// the database, also checks that the chain still holds that event.
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport>;

@@ -211,14 +211,7 @@ pub async fn members(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let caller = member_of(&state, &who, &id).await?;
-    let limit = match q.limit.as_deref() {
-        None => PAGE,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::InvalidRequest(format!("limit is a number from 1 to {MAX_PAGE}")))?,
-    };
+    let limit = page_limit(q.limit.as_deref())?;
     let after = q.after.as_deref().map(cursor).transpose()?;
     let page = state.store.members(&id, after.as_ref(), limit).await?;
     let next = (page.len() == limit as usize)
@@ -493,4 +486,54 @@ pub async fn unfreeze(
     let act = Act::plain(MemberChange::Unfreeze, "enterprise.member_unfrozen");
     act_on_member(&state, &who, &id, &account_id, act).await?;
     Ok(Json(json!({ "frozen": false })))
+}
+
+/// A page's `limit`: 1 to 200, 50 when not given.
+fn page_limit(raw: Option<&str>) -> ApiResult<u32> {
+    match raw {
+        None => Ok(PAGE),
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::InvalidRequest(format!("limit is a number from 1 to {MAX_PAGE}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// `GET /api/v1/enterprises/{id}/audit?limit=&before=`: the enterprise's own
+/// events (every event whose details name it), newest first, a page at a
+/// time; owner and admins only.
+pub async fn audit_log(
+    State(state): State<AppState>,
+    who: Authenticated,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    if !member_of(&state, &who, &id).await?.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    let limit = page_limit(q.limit.as_deref())?;
+    let before = q
+        .before
+        .as_deref()
+        .map(|b| b.parse::<i64>())
+        .transpose()
+        .map_err(|_| ApiError::InvalidRequest("before is the `next` of an earlier page".into()))?;
+    let page = state.store.enterprise_audit(&id, before, limit).await?;
+    let next = (page.len() == limit as usize)
+        .then(|| page.last().map(|e| e.seq))
+        .flatten();
+    let events: Vec<Value> = page
+        .into_iter()
+        .map(|e| {
+            json!({ "seq": e.seq, "type": e.kind, "at": rfc3339(e.at), "account_id": e.account_id, "details": e.details })
+        })
+        .collect();
+    Ok(Json(json!({ "events": events, "next": next })))
 }

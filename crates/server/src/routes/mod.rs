@@ -84,6 +84,7 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
             "/enterprises/{id}/members/{account_id}/unfreeze",
             post(enterprises::unfreeze),
         )
+        .route("/enterprises/{id}/audit", get(enterprises::audit_log))
         .route("/enterprises/{id}/leave", post(enterprises::leave))
         .route("/enterprises/{id}/transfer", post(enterprises::transfer))
         .route(

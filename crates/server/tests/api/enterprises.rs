@@ -157,6 +157,10 @@ async fn a_foreign_enterprise_answers_exactly_as_a_missing_one() {
             remove(&app, &outsider, target, &owner_id).await,
             set_role(&app, &outsider, target, &owner_id, "member").await,
             transfer(&app, &outsider, target, &owner_id).await,
+            app.get_as(&outsider, &format!("/api/v1/enterprises/{target}/audit"))
+                .await,
+            app.get_as(&outsider, &format!("/api/v1/enterprises/{target}/invitations"))
+                .await,
         ];
         for r in answers {
             assert_eq!(r.status(), 404);
@@ -587,4 +591,52 @@ async fn a_frozen_member_loses_access_at_once_until_unfrozen() {
     assert_eq!(r.status(), 200);
     let r = app.post_as(&admin, &path(&member_id), json!({ "reason": "x" })).await;
     assert_error(r, 403, "membership_frozen").await;
+}
+
+#[tokio::test]
+async fn admins_read_the_enterprises_own_log_and_members_do_not() {
+    let app = spawn_app().await;
+    let (owner, _, member, member_id, id) = with_member(&app, "member").await;
+    assert_eq!(rename(&app, &owner, &id, "示例集团").await.status(), 200);
+    let r = set_role(&app, &owner, &id, &member_id, "admin").await;
+    assert_eq!(r.status(), 200);
+    // Another enterprise's events stay out of this one's log.
+    let other = enterprise(&app, &member).await;
+    assert_eq!(rename(&app, &member, &other, "别家").await.status(), 200);
+
+    let path = format!("/api/v1/enterprises/{id}/audit");
+    let log = app.json_as(&owner, &path).await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["enterprise.role_changed", "enterprise.renamed", "enterprise.created"]
+    );
+    assert!(log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["details"]["enterprise_id"] == id.as_str()));
+    // A page at a time.
+    let first = app.json_as(&owner, &format!("{path}?limit=2")).await;
+    assert_eq!(first["events"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_i64().unwrap();
+    let rest = app.json_as(&owner, &format!("{path}?limit=2&before={next}")).await;
+    assert_eq!(rest["events"][0]["type"], "enterprise.created");
+    assert_eq!(rest["next"], Value::Null);
+    assert_error(
+        app.get_as(&owner, &format!("{path}?before=x")).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+
+    // The member made admin reads it; demoted again, no longer.
+    assert_eq!(app.get_as(&member, &path).await.status(), 200);
+    assert_eq!(set_role(&app, &owner, &id, &member_id, "member").await.status(), 200);
+    assert_error(app.get_as(&member, &path).await, 403, "enterprise_admin_required").await;
 }

@@ -36,3 +36,10 @@ ALTER TABLE memberships ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
 -- (sealed): the member keeps the account, but not access to the enterprise.
 ALTER TABLE memberships ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE memberships ADD COLUMN frozen_reason_sealed BLOB;
+
+-- An enterprise's own audit events: those whose details name it, found by
+-- an index instead of a scan of every event. The column is derived from
+-- the details (which the chain's links cover), filled on append.
+ALTER TABLE audit_events ADD COLUMN enterprise_id TEXT;
+UPDATE audit_events SET enterprise_id = json_extract(details, '$.enterprise_id') WHERE json_extract(details, '$.enterprise_id') IS NOT NULL;
+CREATE INDEX audit_by_enterprise ON audit_events (enterprise_id, seq) WHERE enterprise_id IS NOT NULL;

@@ -36,16 +36,20 @@ impl AuditStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, at, kind, account_id, details)| AuditRecord {
-                seq,
-                at,
-                kind,
-                account_id,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-            })
-            .collect())
+        Ok(records(rows))
+    }
+
+    async fn enterprise_audit(&self, enterprise_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query_as(
+            "SELECT seq, at, kind, account_id, details FROM audit_events \
+             WHERE enterprise_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(enterprise_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(records(rows))
     }
 
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
@@ -89,4 +93,17 @@ impl AuditStore for PgStore {
         tx.rollback().await?;
         Ok(report)
     }
+}
+
+/// Events as read (`seq, at, kind, account_id, details`).
+fn records(rows: Vec<(i64, i64, String, Option<String>, String)>) -> Vec<AuditRecord> {
+    rows.into_iter()
+        .map(|(seq, at, kind, account_id, details)| AuditRecord {
+            seq,
+            at,
+            kind,
+            account_id,
+            details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+        })
+        .collect()
 }

@@ -275,7 +275,8 @@ pub(super) async fn link_audits(tx: &mut Tx<'_>) -> Result<()> {
     }
     // The events and the new head in one statement.
     let mut link: QueryBuilder<Postgres> = QueryBuilder::new(
-        "WITH appended AS (INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) ",
+        "WITH appended AS (INSERT INTO audit_events \
+         (seq, at, kind, account_id, details, enterprise_id, prev_hash, hash, link_kind) ",
     );
     link.push_values(&events, |mut row, e| {
         row.push_bind(e.seq)
@@ -283,6 +284,7 @@ pub(super) async fn link_audits(tx: &mut Tx<'_>) -> Result<()> {
             .push_bind(e.kind)
             .push_bind(e.account_id.as_deref())
             .push_bind(e.details.as_str())
+            .push_bind(e.enterprise_id.as_deref())
             .push_bind(e.prev.as_slice())
             .push_bind(&e.link[..])
             .push_bind(e.link_kind);

@@ -29,23 +29,24 @@ impl SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn audit_of(&self, account_id: &str, limit: u32) -> Result<Vec<AuditRecord>> {
-        self.db
-            .read(|conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?",
-                )?;
-                let rows = stmt.query_map(params![account_id, limit], |r| {
-                    let details: String = r.get(4)?;
-                    Ok(AuditRecord {
-                        seq: r.get(0)?,
-                        at: r.get(1)?,
-                        kind: r.get(2)?,
-                        account_id: r.get(3)?,
-                        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-                    })
-                })?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-            })
+        self.db.read(|conn| {
+            events(
+                conn,
+                "SELECT seq, at, kind, account_id, details FROM audit_events WHERE account_id = ? ORDER BY seq DESC LIMIT ?",
+                params![account_id, limit],
+            )
+        })
+    }
+
+    async fn enterprise_audit(&self, enterprise_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.db.read(|conn| {
+            events(
+                conn,
+                "SELECT seq, at, kind, account_id, details FROM audit_events \
+                 WHERE enterprise_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                params![enterprise_id, before.unwrap_or(i64::MAX), limit],
+            )
+        })
     }
 
     async fn verify_chain(&self, recorded: Option<ChainHead>) -> Result<ChainReport> {
@@ -83,4 +84,20 @@ impl AuditStore for SqliteStore {
             })
             .await
     }
+}
+
+/// The events `sql` selects (`seq, at, kind, account_id, details`).
+fn events(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<AuditRecord>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        let details: String = r.get(4)?;
+        Ok(AuditRecord {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            kind: r.get(2)?,
+            account_id: r.get(3)?,
+            details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

@@ -180,9 +180,20 @@ fn append_audit(tx: &Tx<'_>, draft: &AuditDraft) -> Result<()> {
     let e = NextEvent::after(seq, head, draft, tx.audit_key);
     tx.conn
         .prepare_cached(
-            "INSERT INTO audit_events (seq, at, kind, account_id, details, prev_hash, hash, link_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (seq, at, kind, account_id, details, enterprise_id, prev_hash, hash, link_kind) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )?
-        .execute(params![e.seq, e.at, e.kind, e.account_id, e.details, e.prev, &e.link[..], e.link_kind])?;
+        .execute(params![
+            e.seq,
+            e.at,
+            e.kind,
+            e.account_id,
+            e.details,
+            e.enterprise_id,
+            e.prev,
+            &e.link[..],
+            e.link_kind
+        ])?;
     tx.conn
         .prepare_cached("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")?
         .execute(params![e.seq, &e.link[..]])?;
