@@ -3,10 +3,11 @@
 //! message), and the holder of that phone, signed in with it, accepts or
 //! declines it; or an admin adds a member by phone, which creates an
 //! account of nature `enterprise` managed by the enterprise when the
-//! number has none, and invites the number when it has one. The code alone is worth nothing: an
-//! invitation is found only for an account whose bound phone it was sent
-//! to, so a forwarded or guessed link tells anyone else nothing, not even
-//! which enterprise it is from.
+//! number has none, and invites the number when it has one.
+//!
+//! The code alone is worth nothing: an invitation is found only for an
+//! account whose bound phone it was sent to, so a forwarded or guessed link
+//! tells anyone else nothing, not even which enterprise it is from.
 
 use serde_json::json;
 use shiming_domain::{ChangeRefused, CredentialKind, DisplayName, InvitationState, Nature, Phone, Role};

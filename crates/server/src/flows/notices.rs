@@ -62,6 +62,9 @@ pub async fn dispatch(
 
 /// Sends one claimed notice and records how it went.
 async fn deliver(store: &dyn Store, vault: &Vault, sms: &dyn SmsSender, clock: &Clock, n: Notice) {
+    // A retry waits from when the try began, not from when the gateway
+    // answered: a slow answer does not push the next try further out.
+    let tried_at = clock.now();
     let opened = vault
         .open_string(NOTICE_PHONE, &n.phone_sealed)
         .ok()
@@ -80,12 +83,11 @@ async fn deliver(store: &dyn Store, vault: &Vault, sms: &dyn SmsSender, clock: &
             false
         }
     };
-    let now = clock.now();
     let delivery = if sent {
-        NoticeDelivery::Sent { at: now }
+        NoticeDelivery::Sent { at: clock.now() }
     } else {
         NoticeDelivery::Failed {
-            retry_at: now + backoff(n.attempts),
+            retry_at: tried_at + backoff(n.attempts),
         }
     };
     if let Err(e) = store.finish_notice(n.id, delivery).await {

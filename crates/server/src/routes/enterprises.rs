@@ -1,7 +1,9 @@
 //! Enterprises: creating one, renaming it and setting its policy, listing
-//! one's enterprises and an enterprise's members, leaving, removing members,
-//! giving roles and handing the ownership on. An enterprise the caller is
-//! no member of answers 404, exactly as one that does not exist.
+//! one's enterprises and an enterprise's members, leaving, removing,
+//! freezing and approving members, giving roles, handing the ownership on,
+//! and the enterprise's own log. An enterprise the caller is no member of
+//! answers 404, exactly as one that does not exist; a member frozen or
+//! suspended there may see it and leave, and nothing more.
 //!
 //! Each change is decided again, on the roles and policy as they stand, in
 //! the transaction that makes it (`EnterpriseStore::change_member`): what
