@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::word_enum;
+use crate::realname::RealNameStatus;
 
 /// An enterprise's name, as shown to its members: trimmed, 1 to 64
 /// characters, no control characters.
@@ -110,6 +111,24 @@ impl Role {
     }
 }
 
+/// A flag of a membership, as the members list shows it and filters by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberFlag {
+    /// The enterprise manages the account (it provisioned it).
+    Managed,
+    PersonChanged,
+    Suspended,
+    Frozen,
+}
+
+word_enum!(MemberFlag {
+    Managed => "managed",
+    PersonChanged => "person_changed",
+    Suspended => "suspended",
+    Frozen => "frozen",
+});
+
 /// Where an invitation stands. One that is still `Pending` past its expiry
 /// is shown, and treated, as expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,12 +168,27 @@ pub struct Policy {
     /// Whether members may leave by themselves (退出企业); when not, only an
     /// admin ends a membership.
     pub members_may_leave: bool,
+    /// Whether members must be real-name verified to join, and to act in
+    /// the enterprise while members (the owner excepted: an owner kept out
+    /// could not lift the policy).
+    pub realname_required: bool,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             members_may_leave: true,
+            realname_required: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether an account of real-name status `real_name` may join.
+    pub fn admits(&self, real_name: RealNameStatus) -> Result<(), ChangeRefused> {
+        match self.realname_required && real_name != RealNameStatus::Verified {
+            true => Err(ChangeRefused::RealNameRequired),
+            false => Ok(()),
         }
     }
 }
@@ -165,6 +199,8 @@ impl Default for Policy {
 pub struct PolicyPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members_may_leave: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realname_required: Option<bool>,
 }
 
 impl PolicyPatch {
@@ -175,6 +211,7 @@ impl PolicyPatch {
     pub fn apply(self, policy: Policy) -> Policy {
         Policy {
             members_may_leave: self.members_may_leave.unwrap_or(policy.members_may_leave),
+            realname_required: self.realname_required.unwrap_or(policy.realname_required),
         }
     }
 }
@@ -213,6 +250,50 @@ pub enum ChangeRefused {
     LeaveForbidden,
     /// Ownership is handed on by a transfer, never given as a role.
     OwnerByTransferOnly,
+    /// An admin froze the actor's membership: they may leave, nothing more.
+    ActorFrozen,
+    /// A change of the actor's real-name person suspended their membership
+    /// until an admin approves them again: they may leave, nothing more.
+    ActorSuspended,
+    /// The enterprise's policy asks members to be real-name verified, to
+    /// join or to act there.
+    RealNameRequired,
+}
+
+/// A member's place in an enterprise: the role, whether an admin froze it
+/// or a change of the member's real-name person suspended it, and the
+/// member's real-name status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seat {
+    pub role: Role,
+    pub frozen: bool,
+    pub suspended: bool,
+    pub real_name: RealNameStatus,
+}
+
+impl Seat {
+    /// The role this seat acts with in the enterprise under `policy`, or why
+    /// it may not act there (leaving is always open to it, under the policy).
+    pub fn acts(self, policy: &Policy) -> Result<Role, ChangeRefused> {
+        if self.frozen {
+            Err(ChangeRefused::ActorFrozen)
+        } else if self.suspended {
+            Err(ChangeRefused::ActorSuspended)
+        } else if self.role != Role::Owner {
+            policy.admits(self.real_name).map(|()| self.role)
+        } else {
+            Ok(self.role)
+        }
+    }
+
+    /// Whether this seat administers the enterprise now (renames it, sets
+    /// its policy, provisions members, revokes invitations).
+    pub fn administers(self, policy: &Policy) -> Result<(), ChangeRefused> {
+        match self.acts(policy)?.administers() {
+            true => Ok(()),
+            false => Err(ChangeRefused::AdminRequired),
+        }
+    }
 }
 
 impl MemberChange {
@@ -282,6 +363,55 @@ mod tests {
     }
 
     #[test]
+    fn a_frozen_or_suspended_seat_does_not_act() {
+        let seat = |frozen, suspended| Seat {
+            role: Role::Owner,
+            frozen,
+            suspended,
+            real_name: RealNameStatus::Verified,
+        };
+        assert_eq!(seat(false, false).acts(&OPEN), Ok(Role::Owner));
+        assert_eq!(seat(true, false).acts(&OPEN), Err(ChangeRefused::ActorFrozen));
+        assert_eq!(seat(false, true).acts(&OPEN), Err(ChangeRefused::ActorSuspended));
+        assert_eq!(seat(true, true).acts(&OPEN), Err(ChangeRefused::ActorFrozen));
+        assert_eq!(seat(false, true).administers(&OPEN), Err(ChangeRefused::ActorSuspended));
+        let member = Seat {
+            role: Role::Member,
+            ..seat(false, false)
+        };
+        assert_eq!(member.administers(&OPEN), Err(ChangeRefused::AdminRequired));
+        assert_eq!(seat(false, false).administers(&OPEN), Ok(()));
+    }
+
+    #[test]
+    fn a_realname_policy_keeps_out_all_but_the_verified_and_the_owner() {
+        let strict = Policy {
+            realname_required: true,
+            ..OPEN
+        };
+        let seat = |role, real_name| Seat {
+            role,
+            frozen: false,
+            suspended: false,
+            real_name,
+        };
+        for status in [RealNameStatus::Unverified, RealNameStatus::Inconsistent] {
+            assert_eq!(strict.admits(status), Err(ChangeRefused::RealNameRequired));
+            assert_eq!(OPEN.admits(status), Ok(()));
+            for role in [Role::Admin, Role::Member] {
+                assert_eq!(seat(role, status).acts(&strict), Err(ChangeRefused::RealNameRequired));
+                assert_eq!(seat(role, status).acts(&OPEN), Ok(role));
+            }
+            assert_eq!(seat(Role::Owner, status).acts(&strict), Ok(Role::Owner));
+        }
+        assert_eq!(strict.admits(RealNameStatus::Verified), Ok(()));
+        assert_eq!(seat(Role::Admin, RealNameStatus::Verified).administers(&strict), Ok(()));
+        // A stored policy from before the field reads as without it.
+        let old: Policy = serde_json::from_str(r#"{"members_may_leave":false}"#).unwrap();
+        assert_eq!(old, CLOSED);
+    }
+
+    #[test]
     fn only_owners_and_admins_administer() {
         assert!(Role::Owner.administers() && Role::Admin.administers());
         assert!(!Role::Member.administers());
@@ -292,9 +422,11 @@ mod tests {
 
     const OPEN: Policy = Policy {
         members_may_leave: true,
+        realname_required: false,
     };
     const CLOSED: Policy = Policy {
         members_may_leave: false,
+        realname_required: false,
     };
 
     #[test]

@@ -118,6 +118,8 @@ pub enum ApiError {
     MembershipSuspended,
     #[error("an admin of this enterprise froze your membership")]
     MembershipFrozen,
+    #[error("this enterprise asks its members to be real-name verified: verify your real name first")]
+    RealNameRequired,
     #[error("that phone number is bound to a member of this enterprise already")]
     AlreadyMember,
     #[error("this invitation has expired; ask for a new one")]
@@ -147,6 +149,9 @@ impl From<ChangeRefused> for ApiError {
             ChangeRefused::OwnerRequired => ApiError::EnterpriseOwnerRequired,
             ChangeRefused::OwnerMustTransfer => ApiError::OwnerMustTransfer,
             ChangeRefused::LeaveForbidden => ApiError::LeaveForbidden,
+            ChangeRefused::ActorFrozen => ApiError::MembershipFrozen,
+            ChangeRefused::ActorSuspended => ApiError::MembershipSuspended,
+            ChangeRefused::RealNameRequired => ApiError::RealNameRequired,
             ChangeRefused::OwnerByTransferOnly => {
                 ApiError::InvalidRequest("ownership is handed on with POST /api/v1/enterprises/{id}/transfer".into())
             }
@@ -217,6 +222,7 @@ impl ApiError {
             AlreadyMember => "already_member",
             MembershipSuspended => "membership_suspended",
             MembershipFrozen => "membership_frozen",
+            RealNameRequired => "realname_required",
             InvitationExpired => "invitation_expired",
             InvitationClosed(_) => "invitation_closed",
             NotFound(_) => "not_found",
@@ -263,7 +269,8 @@ impl ApiError {
             | EnterpriseOwnerRequired
             | LeaveForbidden
             | MembershipSuspended
-            | MembershipFrozen => StatusCode::FORBIDDEN,
+            | MembershipFrozen
+            | RealNameRequired => StatusCode::FORBIDDEN,
             OwnerMustTransfer | AlreadyMember | InvitationClosed(_) => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -433,7 +440,8 @@ mod tests {
                 OwnerMustTransfer => LeaveForbidden,
                 LeaveForbidden => MembershipSuspended,
                 MembershipSuspended => MembershipFrozen,
-                MembershipFrozen => AlreadyMember,
+                MembershipFrozen => RealNameRequired,
+                RealNameRequired => AlreadyMember,
                 AlreadyMember => InvitationExpired,
                 InvitationExpired => InvitationClosed("accepted"),
                 InvitationClosed(_) => NotFound("route"),

@@ -186,10 +186,10 @@ pub trait EnterpriseStore {
     /// when its limits have room.
     async fn create_enterprise(&self, enterprise: NewEnterprise) -> Result<()>;
 
-    /// Renames the enterprise and changes its policy when the actor is its
-    /// owner or one of its admins, and audits it; false otherwise (or when
-    /// there is no such enterprise).
-    async fn update_enterprise(&self, update: EnterpriseUpdate) -> Result<bool>;
+    /// Renames the enterprise and changes its policy when the actor
+    /// administers it now (its owner or an admin, neither frozen nor
+    /// suspended), and audits it; otherwise says why not.
+    async fn update_enterprise(&self, update: EnterpriseUpdate) -> Result<Changed>;
 
     /// The account's membership of the enterprise; `None` when it is no
     /// member, as when there is no such enterprise.
@@ -198,14 +198,20 @@ pub trait EnterpriseStore {
     /// The enterprises the account is a member of, oldest membership first.
     async fn memberships_of(&self, account_id: &str) -> Result<Vec<Membership>>;
 
-    /// Up to `limit` members of the enterprise, by `joined_at` then account
-    /// id, after `after`.
-    async fn members(&self, enterprise_id: &str, after: Option<&MemberCursor>, limit: u32)
-        -> Result<Vec<MemberRecord>>;
+    /// Up to `limit` members of the enterprise matching `filter`, by
+    /// `joined_at` then account id, after `after`.
+    async fn members(
+        &self,
+        enterprise_id: &str,
+        filter: &MemberFilter,
+        after: Option<&MemberCursor>,
+        limit: u32,
+    ) -> Result<Vec<MemberRecord>>;
 
     /// Makes the change to a membership and audits it, when the roles of
-    /// the actor and the member and the enterprise's policy allow it; the
-    /// changes of one enterprise are made one at a time.
+    /// the actor and the member and the enterprise's policy allow it, and
+    /// the actor's membership is neither frozen nor suspended (but to
+    /// leave); the changes of one enterprise are made one at a time.
     async fn change_member(&self, request: MemberChangeRequest) -> Result<Changed>;
 
     /// Creates an account of nature `enterprise` for a phone that has none,
@@ -235,14 +241,7 @@ pub trait InvitationStore {
 
     /// Revokes an open invitation of the enterprise when the actor
     /// administers it.
-    async fn revoke_invitation(
-        &self,
-        enterprise_id: &str,
-        actor: &str,
-        invitation_id: &str,
-        at: i64,
-        audit: AuditDraft,
-    ) -> Result<InvitationOutcome>;
+    async fn revoke_invitation(&self, revocation: Revocation) -> Result<InvitationOutcome>;
 }
 
 /// The account's own notices (Account & Security).

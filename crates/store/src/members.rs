@@ -6,7 +6,7 @@
 //! on. Each backend holds only the SQL of those reads and writes.
 
 use serde_json::json;
-use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Nature, Policy, Role};
+use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Nature, Policy, RealNameStatus, Role, Seat};
 
 use crate::error::word;
 use crate::{AuditDraft, Changed, InvitationOutcome, MemberChangeRequest, Result, StoreError};
@@ -26,23 +26,35 @@ pub(crate) enum Writes {
     Roles(Vec<(String, Role)>),
 }
 
-/// What the transaction read: the enterprise's stored policy (none when
-/// there is no such enterprise) and the stored roles of the actor and the
-/// member.
+/// A member's seat and the enterprise's policy, as a transaction read them.
+pub(crate) struct Standing {
+    pub seat: Seat,
+    pub policy: Policy,
+}
+
+/// What the transaction read: the standings of the actor and the member
+/// (`None`: no member, as when there is no such enterprise).
 pub(crate) struct Read {
-    pub policy: Option<String>,
-    pub actor: Option<String>,
-    pub target: Option<String>,
+    pub actor: Option<Standing>,
+    pub target: Option<Standing>,
 }
 
 /// The writes of the change, or why it makes none.
 pub(crate) fn plan(request: &MemberChangeRequest, read: Read) -> Result<std::result::Result<Writes, Changed>> {
-    let (Some(policy), Some(actor)) = (read.policy, read.actor) else {
+    let Some(Standing { seat: actor, policy }) = read.actor else {
         return Ok(Err(Changed::ActorNotMember));
     };
-    let policy = read_policy(&policy)?;
-    let actor = word(Role::parse, actor)?;
     let change = request.change;
+    // Frozen, suspended or short of the policy's real name, a member may
+    // still leave, and do nothing else: decided here, on the seat as this
+    // transaction read it.
+    let actor = match change {
+        MemberChange::Leave => actor.role,
+        _ => match actor.acts(&policy) {
+            Ok(role) => role,
+            Err(refused) => return Ok(Err(Changed::Refused(refused))),
+        },
+    };
     let Some(target) = read.target else {
         // Whether someone is a member is told only to who could act on a
         // member: the least a target can be.
@@ -51,7 +63,7 @@ pub(crate) fn plan(request: &MemberChangeRequest, read: Read) -> Result<std::res
             Err(refused) => Changed::Refused(refused),
         }));
     };
-    let target = word(Role::parse, target)?;
+    let target = target.seat.role;
     if let Err(refused) = change.allowed(actor, target, &policy) {
         return Ok(Err(Changed::Refused(refused)));
     }
@@ -88,21 +100,17 @@ pub(crate) fn stored_policy(policy: &Policy) -> String {
     serde_json::to_string(policy).expect("a policy serializes")
 }
 
-/// Whether an invitation as `role` may be made by a member of role `actor`
+/// Whether an invitation as `role` may be made by the member standing as `actor`
 /// (`None`: no member) to a phone that is (`already_member`) or is not a
 /// member's already; `None` when it may.
-pub(crate) fn refuse_invite(
-    actor: Option<&str>,
-    role: Role,
-    already_member: bool,
-) -> Result<Option<InvitationOutcome>> {
+pub(crate) fn refuse_invite(actor: Option<Standing>, role: Role, already_member: bool) -> Option<InvitationOutcome> {
     let Some(actor) = actor else {
-        return Ok(Some(InvitationOutcome::ActorNotMember));
+        return Some(InvitationOutcome::ActorNotMember);
     };
-    if let Err(refused) = word(Role::parse, actor.to_owned())?.may_invite(role) {
-        return Ok(Some(InvitationOutcome::Refused(refused)));
+    if let Err(refused) = actor.seat.acts(&actor.policy).and_then(|actor| actor.may_invite(role)) {
+        return Some(InvitationOutcome::Refused(refused));
     }
-    Ok(already_member.then_some(InvitationOutcome::AlreadyMember))
+    already_member.then_some(InvitationOutcome::AlreadyMember)
 }
 
 /// Whether an invitation stored as `state`, expiring at `expires_at`, is
@@ -117,19 +125,33 @@ pub(crate) fn refuse_closed(state: &str, expires_at: i64, now: i64) -> Result<Op
     )
 }
 
-/// Whether the account of stored role `actor` (`None`: no member)
-/// administers the enterprise: `None` when it does, else why not, as
-/// `refused` gives it (revoking an invitation, provisioning a member).
+/// Whether an invitation stored as `state`, expiring at `expires_at`, may
+/// be answered at `now`, and, when accepted (`joining`: its enterprise's
+/// policy and the answerer's real-name status), joined; `None` when it may.
+pub(crate) fn refuse_answer(
+    state: &str,
+    expires_at: i64,
+    now: i64,
+    joining: Option<(Policy, RealNameStatus)>,
+) -> Result<Option<InvitationOutcome>> {
+    if let Some(closed) = refuse_closed(state, expires_at, now)? {
+        return Ok(Some(closed));
+    }
+    Ok(joining.and_then(|(policy, real_name)| policy.admits(real_name).err().map(InvitationOutcome::Refused)))
+}
+
+/// Whether the member standing as `actor` (`None`: no member) administers the
+/// enterprise now: `None` when it does, else why not, as `refused` gives it
+/// (updating the enterprise, revoking an invitation, provisioning a member).
 pub(crate) fn refuse_unless_admin<T>(
-    actor: Option<&str>,
+    actor: Option<&Standing>,
     not_member: T,
     refused: impl FnOnce(ChangeRefused) -> T,
-) -> Result<Option<T>> {
+) -> Option<T> {
     let Some(actor) = actor else {
-        return Ok(Some(not_member));
+        return Some(not_member);
     };
-    let administers = word(Role::parse, actor.to_owned())?.administers();
-    Ok((!administers).then(|| refused(ChangeRefused::AdminRequired)))
+    actor.seat.administers(&actor.policy).err().map(refused)
 }
 
 /// After a membership ends: an account of nature `enterprise` that no

@@ -2,8 +2,8 @@
 
 use shiming_domain::rebind::RebindLimits;
 use shiming_domain::{
-    AccountState, ChangeRefused, CodePurpose, CredentialKind, InvitationState, MemberChange, Nature, Policy,
-    PolicyPatch, RealNameStatus, Role,
+    AccountState, ChangeRefused, CodePurpose, CredentialKind, InvitationState, MemberChange, MemberFlag, Nature,
+    Policy, PolicyPatch, RealNameStatus, Role, Seat,
 };
 
 /// An audit event to append in the same transaction as the change it records.
@@ -494,6 +494,20 @@ pub struct Membership {
     pub suspended: bool,
     /// An admin froze the member within the enterprise.
     pub frozen: bool,
+    /// The account's real-name status, derived from its credentials.
+    pub real_name: RealNameStatus,
+}
+
+impl Membership {
+    /// The member's seat, to decide what they may do there.
+    pub fn seat(&self) -> Seat {
+        Seat {
+            role: self.role,
+            frozen: self.frozen,
+            suspended: self.suspended,
+            real_name: self.real_name,
+        }
+    }
 }
 
 /// A member as the enterprise's members list shows them.
@@ -511,6 +525,34 @@ pub struct MemberRecord {
     pub suspended: bool,
     pub frozen: bool,
     pub frozen_reason_sealed: Option<Vec<u8>>,
+    pub real_name: RealNameStatus,
+    /// The name of the person the real name shows, sealed: shown masked.
+    pub person_name_sealed: Option<Vec<u8>>,
+}
+
+/// Which members a page holds: those matching every filter given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub role: Option<Role>,
+    pub real_name: Option<RealNameStatus>,
+    pub flag: Option<MemberFlag>,
+}
+
+/// A filter's values as the words the store binds.
+pub(crate) struct FilterWords {
+    pub role: Option<&'static str>,
+    pub real_name: Option<&'static str>,
+    pub flag: Option<&'static str>,
+}
+
+impl MemberFilter {
+    pub(crate) fn words(&self) -> FilterWords {
+        FilterWords {
+            role: self.role.map(Role::as_str),
+            real_name: self.real_name.map(RealNameStatus::as_str),
+            flag: self.flag.map(MemberFlag::as_str),
+        }
+    }
 }
 
 /// Where a members list goes on: after this member (by `joined_at`, then
@@ -559,6 +601,38 @@ pub struct NewInvitation {
     pub audit: AuditDraft,
     /// Taken in the inviting transaction: refused whole when one is full.
     pub limits: Vec<RateLimit>,
+}
+
+impl NewInvitation {
+    /// The invitation as it is stored once created, in the enterprise
+    /// named `enterprise_name`.
+    pub fn record(&self, enterprise_name: &str) -> InvitationRecord {
+        InvitationRecord {
+            id: self.id.clone(),
+            enterprise_id: self.enterprise_id.clone(),
+            enterprise_name: enterprise_name.to_owned(),
+            phone_hash: self.phone_hash.clone(),
+            phone_sealed: self.phone_sealed.clone(),
+            display_name_sealed: self.display_name_sealed.clone(),
+            role: self.role,
+            invited_by: self.actor.clone(),
+            created_at: self.at,
+            expires_at: self.expires_at,
+            state: InvitationState::Pending,
+            closed_at: None,
+        }
+    }
+}
+
+/// An open invitation of the enterprise to revoke, by `actor`, who must
+/// administer it.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub enterprise_id: String,
+    pub actor: String,
+    pub invitation_id: String,
+    pub at: i64,
+    pub audit: AuditDraft,
 }
 
 /// An invitation as stored, with its enterprise's name.

@@ -2,12 +2,12 @@
 //! each backend's row type answers [`Columns::col`], and the functions here
 //! say which columns make which record.
 
-use shiming_domain::{AccountState, CredentialKind, InvitationState, Nature, RealNameStatus, Role};
+use shiming_domain::{AccountState, CredentialKind, InvitationState, Nature, Policy, RealNameStatus, Role, Seat};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
 
 use crate::error::word;
-use crate::members::read_policy;
+use crate::members::{read_policy, Standing};
 use crate::plan;
 use crate::{
     AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, InvitationRecord, MemberRecord, Membership,
@@ -60,10 +60,32 @@ pub(crate) fn session(r: &impl Columns) -> Result<SessionRecord> {
     })
 }
 
+/// The real-name status of the account whose id is the column `$account`,
+/// in SQL: derived as
+/// `derive_real_name` derives it (no attested credential: unverified; two
+/// attesting different persons: inconsistent; else verified), so that a
+/// page of members is read, and filtered, in one query. A store test holds
+/// the two derivations together.
+macro_rules! real_name_status {
+    ($account:literal) => {
+        concat!(
+            "(SELECT CASE WHEN count(*) = 0 THEN 'unverified' \
+             WHEN count(DISTINCT rn_t.person_id) > 1 THEN 'inconsistent' ELSE 'verified' END \
+             FROM credentials rn_c JOIN attestations rn_t ON rn_t.credential_id = rn_c.id \
+             WHERE rn_c.account_id = ",
+            $account,
+            ")"
+        )
+    };
+}
+
 /// What [`membership`] reads: each backend appends its `WHERE`.
-pub(crate) const MEMBERSHIP_COLUMNS: &str = "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at, m.manages, \
-     m.person_changed, m.suspended, m.frozen \
-     FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id";
+pub(crate) const MEMBERSHIP_COLUMNS: &str = concat!(
+    "e.id, e.name, e.created_at, e.policy, m.role, m.joined_at, m.manages, m.person_changed, m.suspended, \
+     m.frozen, ",
+    real_name_status!("m.account_id"),
+    " AS real_name FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id"
+);
 
 /// An account's membership with its enterprise ([`MEMBERSHIP_COLUMNS`]).
 pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
@@ -78,17 +100,65 @@ pub(crate) fn membership(r: &impl Columns) -> Result<Membership> {
         person_changed: r.col("person_changed")?,
         suspended: r.col("suspended")?,
         frozen: r.col("frozen")?,
+        real_name: word(RealNameStatus::parse, r.col("real_name")?)?,
     })
 }
 
-/// What [`member`] reads, and its order: each backend appends its `WHERE`
-/// between them (the enterprise, and the cursor).
-pub(crate) const MEMBER_COLUMNS: &str = "m.account_id, m.role, m.joined_at, m.manages, m.display_name_sealed, \
-     m.person_changed, m.suspended, m.frozen, m.frozen_reason_sealed, a.nature, a.state \
-     FROM memberships m JOIN accounts a ON a.id = m.account_id";
-pub(crate) const MEMBER_ORDER: &str = "ORDER BY m.joined_at, m.account_id";
+/// What [`standing`] reads: each backend appends its `WHERE`.
+pub(crate) const STANDING_COLUMNS: &str = concat!(
+    "m.role, m.frozen, m.suspended, e.policy, ",
+    real_name_status!("m.account_id"),
+    " AS real_name FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id"
+);
 
-/// A member with their account's nature and state ([`MEMBER_COLUMNS`]).
+/// A member's seat and the enterprise's policy ([`STANDING_COLUMNS`]).
+pub(crate) fn standing(r: &impl Columns) -> Result<Standing> {
+    Ok(Standing {
+        seat: Seat {
+            role: word(Role::parse, r.col("role")?)?,
+            frozen: r.col("frozen")?,
+            suspended: r.col("suspended")?,
+            real_name: word(RealNameStatus::parse, r.col("real_name")?)?,
+        },
+        policy: read_policy(&r.col::<String>("policy")?)?,
+    })
+}
+
+/// What [`member`] reads, its filters and its order: each backend adds its
+/// `WHERE` (the enterprise, the cursor, and the filters on the columns
+/// named here, `real_name` by [`MEMBER_REAL_NAME`]).
+pub(crate) const MEMBER_COLUMNS: &str = concat!(
+    "m.account_id, m.role, m.joined_at, m.manages, m.display_name_sealed, m.person_changed, m.suspended, \
+     m.frozen, m.frozen_reason_sealed, a.nature, a.state, ",
+    real_name_status!("m.account_id"),
+    " AS real_name, \
+     (SELECT p.name_sealed FROM credentials c JOIN attestations t ON t.credential_id = c.id \
+      JOIN persons p ON p.id = t.person_id WHERE c.account_id = m.account_id \
+      ORDER BY c.kind = 'wechat' DESC LIMIT 1) AS person_name_sealed \
+     FROM memberships m JOIN accounts a ON a.id = m.account_id"
+);
+pub(crate) const MEMBER_REAL_NAME: &str = real_name_status!("m.account_id");
+/// What [`joining`] reads of an invitation's enterprise and the account that
+/// answers it (`c`, its phone credential): each backend adds its `FROM`.
+pub(crate) const JOINING_COLUMNS: &str = concat!("e.policy, ", real_name_status!("c.account_id"), " AS real_name");
+
+/// The policy of an invitation's enterprise, and the answerer's real-name
+/// status ([`JOINING_COLUMNS`]).
+pub(crate) fn joining(r: &impl Columns) -> Result<(Policy, RealNameStatus)> {
+    Ok((
+        read_policy(&r.col::<String>("policy")?)?,
+        word(RealNameStatus::parse, r.col("real_name")?)?,
+    ))
+}
+pub(crate) const MEMBER_ORDER: &str = "ORDER BY m.joined_at, m.account_id";
+/// Whether a member has the flag named by the parameter `$6` (a
+/// [`MemberFlag`](shiming_domain::MemberFlag) word).
+pub(crate) const MEMBER_FLAG: &str =
+    "CASE $6 WHEN 'managed' THEN m.manages WHEN 'person_changed' THEN m.person_changed \
+     WHEN 'suspended' THEN m.suspended WHEN 'frozen' THEN m.frozen ELSE FALSE END";
+
+/// A member with their account's nature, state and real name
+/// ([`MEMBER_COLUMNS`]).
 pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
     Ok(MemberRecord {
         account_id: r.col("account_id")?,
@@ -102,6 +172,8 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
         suspended: r.col("suspended")?,
         frozen: r.col("frozen")?,
         frozen_reason_sealed: r.col("frozen_reason_sealed")?,
+        real_name: word(RealNameStatus::parse, r.col("real_name")?)?,
+        person_name_sealed: r.col("person_name_sealed")?,
     })
 }
 

@@ -10,22 +10,19 @@
 //! tells anyone else nothing, not even which enterprise it is from.
 
 use serde_json::json;
-use shiming_domain::{ChangeRefused, CredentialKind, DisplayName, InvitationState, Nature, Phone, Role};
+use shiming_domain::{ChangeRefused, CredentialKind, DisplayName, Nature, Phone, Role};
 use shiming_store::{
     AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, Membership, NewInvitation, NewManagedMember,
-    NewNotice, Provisioned, RateLimit, StoreError,
+    Provisioned, RateLimit, Revocation, StoreError,
 };
 use shiming_vault::random_hex;
 
 use super::accounts::new_account;
-use super::rebind::{NOTICE_PHONE, NOTICE_TEXT};
-use super::security::{open_parsed, open_phone, phone_credential, phone_hash};
+use super::rebind::notice;
+use super::security::{open_parsed, open_phone, phone_credential, phone_hash, DISPLAY_NAME, INVITED_PHONE};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::AppState;
-
-/// Seal context of an invited phone number.
-const INVITED_PHONE: &str = "invitation.phone";
 
 /// A sent invitation, with its code: shown once, to the admin who sent it.
 pub struct Sent {
@@ -83,13 +80,6 @@ fn texting_limits(state: &AppState, enterprise_id: &str, phone_hash: &[u8], at: 
     ]
 }
 
-fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
-    NewNotice {
-        phone_sealed: state.vault.seal(NOTICE_PHONE, to.e164().as_bytes()),
-        text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),
-    }
-}
-
 /// Invites `phone` to the enterprise as `role` (to be known there as
 /// `display_name`, when given), and sends the text message. The caller is
 /// `membership`'s account, active.
@@ -112,41 +102,29 @@ pub async fn invite(
          \"{name}\" invites you to join it on shiming: sign in with this number and open {link}",
         name = membership.name,
     );
-    let invitation = InvitationRecord {
-        id: format!("inv_{}", random_hex(16)),
-        enterprise_id: membership.enterprise_id.clone(),
-        enterprise_name: membership.name.clone(),
-        phone_hash: hash.clone(),
-        phone_sealed: state.vault.seal(INVITED_PHONE, phone.e164().as_bytes()),
-        display_name_sealed: display_name.map(|n| seal_display_name(state, n)),
-        role,
-        invited_by: who.account_id.clone(),
-        created_at: at,
-        expires_at: at + cfg.invitation_ttl_secs,
-        state: InvitationState::Pending,
-        closed_at: None,
-    };
+    let id = format!("inv_{}", random_hex(16));
     let details = json!({
-        "enterprise_id": invitation.enterprise_id,
-        "invitation_id": invitation.id,
+        "enterprise_id": membership.enterprise_id,
+        "invitation_id": id,
         "role": role,
         "phone": phone.masked(),
     });
     let new = NewInvitation {
-        id: invitation.id.clone(),
-        enterprise_id: invitation.enterprise_id.clone(),
+        id,
+        enterprise_id: membership.enterprise_id.clone(),
         actor: who.account_id.clone(),
         code_hash: code_hash(state, &code),
-        phone_hash: hash.clone(),
-        phone_sealed: invitation.phone_sealed.clone(),
-        display_name_sealed: invitation.display_name_sealed.clone(),
+        limits: texting_limits(state, &membership.enterprise_id, &hash, at),
+        phone_hash: hash,
+        phone_sealed: state.vault.seal(INVITED_PHONE, phone.e164().as_bytes()),
+        display_name_sealed: display_name.map(|n| seal_display_name(state, n)),
         role,
         at,
-        expires_at: invitation.expires_at,
+        expires_at: at + cfg.invitation_ttl_secs,
         notice: notice(state, phone, &text),
         audit: AuditDraft::new("enterprise.invited", &who.account_id, at, details),
-        limits: texting_limits(state, &invitation.enterprise_id, &hash, at),
     };
+    let invitation = new.record(&membership.name);
     outcome(state.store.create_invitation(new).await?)?;
     Ok(Sent { invitation, code, link })
 }
@@ -210,11 +188,14 @@ pub async fn revoke(state: &AppState, who: &Authenticated, enterprise_id: &str, 
     let at = state.now();
     let details = json!({ "enterprise_id": enterprise_id, "invitation_id": invitation_id });
     let audit = AuditDraft::new("enterprise.invitation_revoked", &who.account_id, at, details);
-    let revoked = state
-        .store
-        .revoke_invitation(enterprise_id, &who.account_id, invitation_id, at, audit)
-        .await?;
-    outcome(revoked)
+    let revocation = Revocation {
+        enterprise_id: enterprise_id.to_owned(),
+        actor: who.account_id.clone(),
+        invitation_id: invitation_id.to_owned(),
+        at,
+        audit,
+    };
+    outcome(state.store.revoke_invitation(revocation).await?)
 }
 
 /// The invited phone number, masked.
@@ -222,16 +203,8 @@ pub fn masked_phone(state: &AppState, invitation: &InvitationRecord) -> ApiResul
     Ok(open_parsed(&state.vault, INVITED_PHONE, &invitation.phone_sealed, Phone::parse)?.masked())
 }
 
-/// Seal context of a member's name in an enterprise.
-const DISPLAY_NAME: &str = "membership.display_name";
-
 fn seal_display_name(state: &AppState, name: &DisplayName) -> Vec<u8> {
     state.vault.seal(DISPLAY_NAME, name.as_str().as_bytes())
-}
-
-/// A member's name in the enterprise, opened.
-pub fn open_display_name(state: &AppState, sealed: &[u8]) -> ApiResult<String> {
-    Ok(state.vault.open_string(DISPLAY_NAME, sealed)?)
 }
 
 /// What adding a member by phone did.

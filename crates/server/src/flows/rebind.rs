@@ -380,7 +380,8 @@ async fn proven_pending(
 
 // ---- the commit ----
 
-fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
+/// A text message to `to`, sealed for the queue.
+pub(crate) fn notice(state: &AppState, to: &Phone, text: &str) -> NewNotice {
     NewNotice {
         phone_sealed: state.vault.seal(NOTICE_PHONE, to.e164().as_bytes()),
         text_sealed: state.vault.seal(NOTICE_TEXT, text.as_bytes()),

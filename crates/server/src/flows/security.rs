@@ -21,6 +21,11 @@ pub const WECHAT_OPENID: &str = "credential.wechat.openid";
 pub const PERSON_NAME: &str = "person.name";
 pub const PERSON_ID_NUMBER: &str = "person.id_number";
 pub const ACCOUNT_NOTICE: &str = "notice.account.credential";
+pub const INVITED_PHONE: &str = "invitation.phone";
+/// A member's name in an enterprise (企业内姓名).
+pub const DISPLAY_NAME: &str = "membership.display_name";
+/// Why an admin froze a member.
+pub const FROZEN_REASON: &str = "membership.frozen_reason";
 
 #[derive(Debug, Serialize)]
 pub struct SecurityView {

@@ -14,16 +14,20 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Reason, Role};
+use shiming_domain::{
+    AccountState, ChangeRefused, EnterpriseName, MemberChange, MemberFlag, PersonName, PolicyPatch, RealNameStatus,
+    Reason, Role,
+};
 use shiming_store::{
-    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberCursor, Membership, NewEnterprise, RateLimit,
+    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord, Membership,
+    NewEnterprise, RateLimit,
 };
 use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::flows::invitations::open_display_name;
 use crate::flows::rebind::require_step_up;
+use crate::flows::security::{open_parsed, DISPLAY_NAME, FROZEN_REASON, PERSON_NAME};
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
 
@@ -48,6 +52,10 @@ pub(super) fn shown(m: &Membership) -> Value {
         "suspended": m.suspended,
         "person_changed": m.person_changed,
         "frozen": m.frozen,
+        "real_name_status": m.real_name,
+        // Whether the caller may act there now (not frozen, not suspended,
+        // not short of the policy's real name).
+        "active": m.seat().acts(&m.policy).is_ok(),
     })
 }
 
@@ -71,16 +79,34 @@ async fn membership(state: &AppState, who: &Authenticated, id: &str) -> ApiResul
 }
 
 /// The caller's membership of the enterprise, to act in it: 404 as for no
-/// enterprise, 403 while frozen or suspended there.
+/// enterprise, 403 while frozen or suspended there, or short of the real
+/// name its policy asks for (the store decides all this again when it
+/// writes).
 pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
     let m = membership(state, who, id).await?;
-    if m.frozen {
-        return Err(ApiError::MembershipFrozen);
-    }
-    if m.suspended {
-        return Err(ApiError::MembershipSuspended);
+    m.seat().acts(&m.policy)?;
+    Ok(m)
+}
+
+/// The caller's membership of the enterprise, to administer it: as
+/// [`member_of`], and 403 `enterprise_admin_required` to a plain member.
+pub(super) async fn admin_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
+    let m = member_of(state, who, id).await?;
+    if !m.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
     }
     Ok(m)
+}
+
+/// What the store decided of a change, as the caller's answer.
+fn changed(outcome: Changed) -> ApiResult<()> {
+    match outcome {
+        Changed::Done => Ok(()),
+        // Left or removed meanwhile.
+        Changed::ActorNotMember => Err(ApiError::NotFound("enterprise")),
+        Changed::TargetNotMember => Err(ApiError::NotFound("member")),
+        Changed::Refused(refused) => Err(refused.into()),
+    }
 }
 
 /// An event of the caller's, about the enterprise; `extra` adds to its
@@ -159,10 +185,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateBody>,
 ) -> ApiResult<Json<Value>> {
-    let membership = member_of(&state, &who, &id).await?;
-    if !membership.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    admin_of(&state, &who, &id).await?;
     active(&who)?;
     let name = body.name.as_deref().map(EnterpriseName::parse).transpose()?;
     if name.is_none() && body.policy.is_empty() {
@@ -189,11 +212,10 @@ pub async fn update(
         policy: body.policy,
         audit: events,
     };
-    // The role is checked again in the write's own transaction.
-    if !state.store.update_enterprise(update).await? {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
-    Ok(Json(shown(&member_of(&state, &who, &id).await?)))
+    // The seat is checked again in the write's own transaction.
+    changed(state.store.update_enterprise(update).await?)?;
+    // Done: the membership as it now stands, whatever it now allows.
+    Ok(Json(shown(&membership(&state, &who, &id).await?)))
 }
 
 /// Read as text, so that a bad value gets this service's typed error.
@@ -201,11 +223,36 @@ pub async fn update(
 pub struct PageQuery {
     limit: Option<String>,
     after: Option<String>,
+    role: Option<String>,
+    real_name: Option<String>,
+    flag: Option<String>,
 }
 
-/// `GET /api/v1/enterprises/{id}/members?limit=&after=`: members only; by
-/// the time they joined, a page at a time (`next` is the `after` of the next
-/// page, or null on the last).
+/// One filter's value: a word of `T`, or a typed error naming `what`.
+fn filter_word<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>, what: &str) -> ApiResult<Option<T>> {
+    raw.map(|w| parse(w).ok_or_else(|| ApiError::InvalidRequest(format!("unknown {what}: {w:?}"))))
+        .transpose()
+}
+
+/// The members list's filters; those on what only admins see (real name,
+/// flags) are theirs alone.
+fn member_filter(q: &PageQuery, caller: &Membership) -> ApiResult<MemberFilter> {
+    let filter = MemberFilter {
+        role: filter_word(q.role.as_deref(), Role::parse, "role")?,
+        real_name: filter_word(q.real_name.as_deref(), RealNameStatus::parse, "real_name")?,
+        flag: filter_word(q.flag.as_deref(), MemberFlag::parse, "flag")?,
+    };
+    if (filter.real_name.is_some() || filter.flag.is_some()) && !caller.role.administers() {
+        return Err(ApiError::EnterpriseAdminRequired);
+    }
+    Ok(filter)
+}
+
+/// `GET /api/v1/enterprises/{id}/members?limit=&after=&role=&real_name=&flag=`:
+/// members only; by the time they joined, a page at a time (`next` is the
+/// `after` of the next page, or null on the last). Admins also see each
+/// member's real-name status and name, masked, their account's nature and
+/// state, and their flags, and filter by them.
 pub async fn members(
     State(state): State<AppState>,
     who: Authenticated,
@@ -215,47 +262,59 @@ pub async fn members(
     let caller = member_of(&state, &who, &id).await?;
     let limit = page_limit(q.limit.as_deref())?;
     let after = q.after.as_deref().map(cursor).transpose()?;
-    let page = state.store.members(&id, after.as_ref(), limit).await?;
+    let filter = member_filter(&q, &caller)?;
+    let page = state.store.members(&id, &filter, after.as_ref(), limit).await?;
     let next = (page.len() == limit as usize)
         .then(|| page.last().map(|m| format!("{}.{}", m.joined_at, m.account_id)))
         .flatten();
     let members: Vec<Value> = page
         .iter()
-        .map(|m| {
-            let display_name = m
-                .display_name_sealed
-                .as_deref()
-                .map(|sealed| open_display_name(&state, sealed))
-                .transpose()?;
-            let mut shown = json!({
-                "account_id": m.account_id,
-                "display_name": display_name,
-                "role": m.role,
-                "joined_at": rfc3339(m.joined_at),
-            });
-            // Whether an account is frozen, and how it is managed, is for
-            // those who administer the enterprise.
-            if caller.role.administers() {
-                shown["nature"] = json!(m.account_nature);
-                shown["state"] = json!(m.account_state);
-                shown["managed"] = json!(m.manages);
-                let flags = [
-                    ("person_changed", m.person_changed),
-                    ("suspended", m.suspended),
-                    ("frozen", m.frozen),
-                ];
-                shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
-                let reason = m
-                    .frozen_reason_sealed
-                    .as_deref()
-                    .map(|r| open_reason(&state, r))
-                    .transpose()?;
-                shown["frozen_reason"] = json!(reason);
-            }
-            Ok(shown)
-        })
+        .map(|m| shown_member(&state, &caller, m))
         .collect::<ApiResult<_>>()?;
     Ok(Json(json!({ "members": members, "next": next })))
+}
+
+/// A member as `caller` sees them: whether an account is frozen, how it is
+/// managed and whose real name it holds is for those who administer the
+/// enterprise, and even they see the name masked.
+fn shown_member(state: &AppState, caller: &Membership, m: &MemberRecord) -> ApiResult<Value> {
+    let display_name = m
+        .display_name_sealed
+        .as_deref()
+        .map(|sealed| state.vault.open_string(DISPLAY_NAME, sealed))
+        .transpose()?;
+    let mut shown = json!({
+        "account_id": m.account_id,
+        "display_name": display_name,
+        "role": m.role,
+        "joined_at": rfc3339(m.joined_at),
+    });
+    if !caller.role.administers() {
+        return Ok(shown);
+    }
+    let name_masked = m
+        .person_name_sealed
+        .as_deref()
+        .map(|sealed| open_parsed(&state.vault, PERSON_NAME, sealed, PersonName::parse).map(|n| n.masked()))
+        .transpose()?;
+    shown["real_name"] = json!({ "status": m.real_name, "name_masked": name_masked });
+    shown["nature"] = json!(m.account_nature);
+    shown["state"] = json!(m.account_state);
+    shown["managed"] = json!(m.manages);
+    let flags = [
+        (MemberFlag::Managed, m.manages),
+        (MemberFlag::PersonChanged, m.person_changed),
+        (MemberFlag::Suspended, m.suspended),
+        (MemberFlag::Frozen, m.frozen),
+    ];
+    shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
+    let reason = m
+        .frozen_reason_sealed
+        .as_deref()
+        .map(|r| state.vault.open_string(FROZEN_REASON, r))
+        .transpose()?;
+    shown["frozen_reason"] = json!(reason);
+    Ok(shown)
 }
 
 /// A page cursor: `<joined_at>.<account_id>`, as `next` gave it.
@@ -286,13 +345,7 @@ async fn change(
         reason_sealed: reason.map(|r| state.vault.seal(FROZEN_REASON, r.as_str().as_bytes())),
         audit,
     };
-    match state.store.change_member(request).await? {
-        Changed::Done => Ok(()),
-        // Left or removed meanwhile.
-        Changed::ActorNotMember => Err(ApiError::NotFound("enterprise")),
-        Changed::TargetNotMember => Err(ApiError::NotFound("member")),
-        Changed::Refused(refused) => Err(refused.into()),
-    }
+    changed(state.store.change_member(request).await?)
 }
 
 /// A member acted on is someone else: one's own membership ends by leaving.
@@ -412,8 +465,7 @@ pub async fn transfer(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TransferBody>,
 ) -> ApiResult<Json<Value>> {
-    let membership = member_of(&state, &who, &id).await?;
-    if membership.role != Role::Owner {
+    if member_of(&state, &who, &id).await?.role != Role::Owner {
         return Err(ApiError::EnterpriseOwnerRequired);
     }
     someone_else(&who, &body.account_id)?;
@@ -432,7 +484,8 @@ pub async fn transfer(
         event,
     )
     .await?;
-    Ok(Json(shown(&member_of(&state, &who, &id).await?)))
+    // Done: the membership as it now stands, whatever it now allows.
+    Ok(Json(shown(&membership(&state, &who, &id).await?)))
 }
 
 /// `POST /api/v1/enterprises/{id}/members/{account_id}/approve`: the owner
@@ -446,13 +499,6 @@ pub async fn approve(
     let act = Act::plain(MemberChange::Approve, "enterprise.member_approved");
     act_on_member(&state, &who, &id, &account_id, act).await?;
     Ok(Json(json!({ "approved": true })))
-}
-
-/// Seal context of why a member was frozen.
-const FROZEN_REASON: &str = "membership.frozen_reason";
-
-fn open_reason(state: &AppState, sealed: &[u8]) -> ApiResult<String> {
-    Ok(state.vault.open_string(FROZEN_REASON, sealed)?)
 }
 
 #[derive(Deserialize)]
@@ -517,9 +563,7 @@ pub async fn audit_log(
     Path(id): Path<String>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    if !member_of(&state, &who, &id).await?.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    admin_of(&state, &who, &id).await?;
     let limit = page_limit(q.limit.as_deref())?;
     let before = q
         .before

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use shiming_domain::{DisplayName, Nature, Phone, Role};
 use shiming_store::InvitationRecord;
 
-use super::enterprises::{active, member_of, shown as shown_enterprise};
+use super::enterprises::{active, admin_of, member_of, shown as shown_enterprise};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::flows::invitations::{self, masked_phone, parse_role, Added, Sent};
@@ -52,10 +52,7 @@ pub async fn invite(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<InviteBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let membership = member_of(&state, &who, &id).await?;
-    if !membership.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    let membership = admin_of(&state, &who, &id).await?;
     active(&who)?;
     let role = parse_role(body.role.as_deref())?;
     let phone = Phone::parse(&body.phone)?;
@@ -88,10 +85,7 @@ pub async fn add_member(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MemberBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let membership = member_of(&state, &who, &id).await?;
-    if !membership.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    let membership = admin_of(&state, &who, &id).await?;
     active(&who)?;
     let phone = Phone::parse(&body.phone)?;
     let name = display_name(&body.display_name)?;
@@ -113,9 +107,7 @@ pub async fn add_member(
 /// `GET /api/v1/enterprises/{id}/invitations`: the open ones, newest first;
 /// owner and admins only.
 pub async fn list(State(state): State<AppState>, who: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    if !member_of(&state, &who, &id).await?.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    admin_of(&state, &who, &id).await?;
     let open = state.store.open_invitations(&id, state.now(), LISTED).await?;
     let shown: Vec<Value> = open.iter().map(|i| shown(&state, i)).collect::<ApiResult<_>>()?;
     Ok(Json(json!({ "invitations": shown })))
@@ -127,9 +119,7 @@ pub async fn revoke(
     who: Authenticated,
     Path((id, invitation_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    if !member_of(&state, &who, &id).await?.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
+    admin_of(&state, &who, &id).await?;
     active(&who)?;
     invitations::revoke(&state, &who, &id, &invitation_id).await?;
     Ok(Json(json!({ "revoked": true })))

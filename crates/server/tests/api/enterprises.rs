@@ -7,7 +7,7 @@
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, events_of, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, enterprise, events_of, spawn_app, spawn_app_with, TestApp};
 
 const OWNER: &str = "+8613900000001";
 const MEMBER: &str = "+8613900000002";
@@ -15,13 +15,6 @@ const OUTSIDER: &str = "+8613900000003";
 
 async fn create(app: &TestApp, token: &str, name: &str) -> Response {
     app.post_as(token, "/api/v1/enterprises", json!({ "name": name })).await
-}
-
-/// An enterprise of the owner's: its id.
-async fn enterprise(app: &TestApp, token: &str) -> String {
-    let r = create(app, token, "示例科技").await;
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
 async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Response {
@@ -513,7 +506,10 @@ async fn a_policy_can_keep_members_from_leaving_by_themselves() {
     let shown: Value = r.json().await.unwrap();
     assert_eq!(
         (shown["name"].as_str(), &shown["policy"]),
-        (Some("示例科技"), &json!({ "members_may_leave": false }))
+        (
+            Some("示例科技"),
+            &json!({ "members_may_leave": false, "realname_required": false })
+        )
     );
     assert_error(leave(&app, &member, &id).await, 403, "leave_forbidden").await;
     assert_eq!(app.json_as(&member, &path).await["role"], "member");

@@ -144,6 +144,15 @@ pub fn id_number(prefix17: &str) -> String {
 }
 
 /// Asserts a refusal's status and code, reading its body.
+/// A new enterprise of the account of `token`, named 示例科技: its id.
+pub async fn enterprise(app: &TestApp, token: &str) -> String {
+    let r = app
+        .post_as(token, "/api/v1/enterprises", json!({ "name": "示例科技" }))
+        .await;
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
 pub async fn assert_error(resp: Response, status: u16, code: &str) {
     let got = resp.status().as_u16();
     let body: Value = resp.json().await.expect("an error body is JSON");

@@ -6,20 +6,12 @@
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, events_of, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, enterprise, events_of, spawn_app, spawn_app_with, TestApp};
 
 const OWNER: &str = "+8613900000011";
 const ADMIN: &str = "+8613900000012";
 const INVITEE: &str = "+8613900000013";
 const STRANGER: &str = "+8613900000014";
-
-async fn enterprise(app: &TestApp, token: &str) -> String {
-    let r = app
-        .post_as(token, "/api/v1/enterprises", json!({ "name": "示例科技" }))
-        .await;
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-}
 
 async fn invite(app: &TestApp, token: &str, id: &str, phone: &str, role: &str) -> Response {
     let path = format!("/api/v1/enterprises/{id}/invitations");

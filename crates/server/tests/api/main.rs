@@ -13,6 +13,7 @@ mod invitations;
 mod notices;
 mod pages;
 mod phone_login;
+mod policies;
 mod realname;
 mod rebinding;
 mod sessions;

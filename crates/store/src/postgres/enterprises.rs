@@ -4,14 +4,17 @@ use async_trait::async_trait;
 use shiming_domain::{CredentialKind, Role};
 
 use super::accounts::{account_by_credential, create_account};
+use super::rebind::insert_notice;
 use super::{write, PgStore, Tx};
 use crate::members::{
-    self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, FREEZE, TURN_PERSONAL,
+    self, refuse_unless_admin, stored_policy, Read, Standing, Writes, APPROVE, FREEZE, TURN_PERSONAL,
 };
-use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
+use crate::rows::{
+    self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_FLAG, MEMBER_ORDER, MEMBER_REAL_NAME, STANDING_COLUMNS,
+};
 use crate::{
-    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
-    NewEnterprise, NewManagedMember, Provisioned, Result,
+    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord,
+    Membership, NewEnterprise, NewManagedMember, Provisioned, Result,
 };
 
 #[async_trait]
@@ -37,31 +40,28 @@ impl EnterpriseStore for PgStore {
         })
     }
 
-    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<bool> {
+    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<Changed> {
         let u = &u;
         write!(self, |tx| {
-            // Locks the enterprise: its changes are made one at a time.
-            let policy: Option<String> = sqlx::query_scalar(
-                "SELECT e.policy FROM enterprises e JOIN memberships m ON m.enterprise_id = e.id \
-                 WHERE e.id = $1 AND m.account_id = $2 AND m.role IN ('owner', 'admin') FOR UPDATE",
-            )
-            .bind(&u.id)
-            .bind(&u.actor)
-            .fetch_optional(&mut *tx.conn)
-            .await?;
-            match policy {
-                None => false,
-                Some(policy) => {
+            lock_enterprise(tx, &u.id).await?;
+            let actor = standing_of(tx, &u.id, &u.actor).await?;
+            match (
+                refuse_unless_admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused),
+                actor,
+            ) {
+                (Some(refused), _) => refused,
+                (None, None) => Changed::ActorNotMember,
+                (None, Some(Standing { policy, .. })) => {
                     sqlx::query("UPDATE enterprises SET name = coalesce($1, name), policy = $2 WHERE id = $3")
                         .bind(&u.name)
-                        .bind(stored_policy(&u.policy.apply(read_policy(&policy)?)))
+                        .bind(stored_policy(&u.policy.apply(policy)))
                         .bind(&u.id)
                         .execute(&mut *tx.conn)
                         .await?;
                     for draft in &u.audit {
                         tx.audit(draft);
                     }
-                    true
+                    Changed::Done
                 }
             }
         })
@@ -88,20 +88,26 @@ impl EnterpriseStore for PgStore {
     async fn members(
         &self,
         enterprise_id: &str,
+        filter: &MemberFilter,
         after: Option<&MemberCursor>,
         limit: u32,
     ) -> Result<Vec<MemberRecord>> {
         static PAGE: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {MEMBER_COLUMNS} WHERE m.enterprise_id = $1 AND (m.joined_at, m.account_id) > ($2, $3) \
-                 {MEMBER_ORDER} LIMIT $4"
+                 AND ($4::text IS NULL OR m.role = $4) AND ($5::text IS NULL OR {MEMBER_REAL_NAME} = $5) \
+                 AND ($6::text IS NULL OR {MEMBER_FLAG}) {MEMBER_ORDER} LIMIT $7"
             )
         });
         let (joined_at, account_id) = MemberCursor::start(after);
+        let f = filter.words();
         let found = sqlx::query(PAGE.as_str())
             .bind(enterprise_id)
             .bind(joined_at)
             .bind(account_id)
+            .bind(f.role)
+            .bind(f.real_name)
+            .bind(f.flag)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -112,27 +118,12 @@ impl EnterpriseStore for PgStore {
         let request = &request;
         let id = &request.enterprise_id;
         let (changed, turned_personal) = write!(self, |tx| {
-            // Locks the enterprise: its membership changes are made one at a
-            // time, so that two cannot each pass the rules the other breaks.
-            let policy = sqlx::query_scalar("SELECT policy FROM enterprises WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx.conn)
-                .await?;
-            let mut roles = Vec::with_capacity(2);
-            for account in [&request.actor, &request.target] {
-                roles.push(
-                    sqlx::query_scalar("SELECT role FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
-                        .bind(id)
-                        .bind(account)
-                        .fetch_optional(&mut *tx.conn)
-                        .await?,
-                );
-            }
-            let target = roles.pop().flatten();
+            // One change at a time, so that two cannot each pass the rules
+            // the other breaks.
+            lock_enterprise(tx, id).await?;
             let read = Read {
-                policy,
-                actor: roles.pop().flatten(),
-                target,
+                actor: standing_of(tx, id, &request.actor).await?,
+                target: standing_of(tx, id, &request.target).await?,
             };
             match members::plan(request, read)? {
                 Err(outcome) => (outcome, false),
@@ -202,25 +193,33 @@ impl EnterpriseStore for PgStore {
     }
 }
 
-/// The stored role of the account in the enterprise; `None` when no member.
-pub(super) async fn role_of(tx: &mut Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT role FROM memberships WHERE enterprise_id = $1 AND account_id = $2")
-            .bind(enterprise_id)
-            .bind(account_id)
-            .fetch_optional(&mut *tx.conn)
-            .await?,
-    )
+/// Locks the enterprise, so that its changes (members, invitations, the
+/// enterprise itself) are made one at a time.
+pub(super) async fn lock_enterprise(tx: &mut Tx<'_>, enterprise_id: &str) -> Result<()> {
+    sqlx::query("SELECT 1 FROM enterprises WHERE id = $1 FOR UPDATE")
+        .bind(enterprise_id)
+        .execute(&mut *tx.conn)
+        .await?;
+    Ok(())
+}
+
+/// The account's seat in the enterprise, and its policy; `None` when no
+/// member.
+pub(super) async fn standing_of(tx: &mut Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<Standing>> {
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {STANDING_COLUMNS} WHERE m.enterprise_id = $1 AND m.account_id = $2"));
+    let row = sqlx::query(ONE.as_str())
+        .bind(enterprise_id)
+        .bind(account_id)
+        .fetch_optional(&mut *tx.conn)
+        .await?;
+    row.as_ref().map(rows::standing).transpose()
 }
 
 async fn provision(tx: &mut Tx<'_>, m: &NewManagedMember) -> Result<Provisioned> {
-    // Locks the enterprise: its changes are made one at a time.
-    sqlx::query("SELECT 1 FROM enterprises WHERE id = $1 FOR UPDATE")
-        .bind(&m.enterprise_id)
-        .execute(&mut *tx.conn)
-        .await?;
-    let actor = role_of(tx, &m.enterprise_id, &m.actor).await?;
-    if let Some(refused) = refuse_unless_admin(actor.as_deref(), Provisioned::ActorNotMember, Provisioned::Refused)? {
+    lock_enterprise(tx, &m.enterprise_id).await?;
+    let actor = standing_of(tx, &m.enterprise_id, &m.actor).await?;
+    if let Some(refused) = refuse_unless_admin(actor.as_ref(), Provisioned::ActorNotMember, Provisioned::Refused) {
         return Ok(refused);
     }
     if account_by_credential(tx.conn, CredentialKind::Phone, &m.phone.lookup_hash)
@@ -241,12 +240,7 @@ async fn provision(tx: &mut Tx<'_>, m: &NewManagedMember) -> Result<Provisioned>
     .bind(&m.display_name_sealed)
     .execute(&mut *tx.conn)
     .await?;
-    sqlx::query("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES ($1, $2, $3)")
-        .bind(&m.notice.phone_sealed)
-        .bind(&m.notice.text_sealed)
-        .bind(m.at)
-        .execute(&mut *tx.conn)
-        .await?;
+    insert_notice(tx, &m.notice, m.at).await?;
     tx.audit(&m.audit);
     Ok(Provisioned::Done)
 }

@@ -1,14 +1,15 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use shiming_domain::InvitationState;
+use shiming_domain::{InvitationState, Policy, RealNameStatus};
 
-use super::enterprises::role_of;
+use super::enterprises::{lock_enterprise, standing_of};
+use super::rebind::insert_notice;
 use super::{write, PgStore, Tx};
-use crate::members::{refuse_closed, refuse_invite, refuse_unless_admin};
-use crate::rows::{self, INVITATION_COLUMNS};
+use crate::members::{refuse_answer, refuse_closed, refuse_invite, refuse_unless_admin};
+use crate::rows::{self, INVITATION_COLUMNS, JOINING_COLUMNS};
 use crate::{
-    AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result,
+    InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result, Revocation,
 };
 
 #[async_trait]
@@ -48,33 +49,15 @@ impl InvitationStore for PgStore {
         write!(self, |tx| answer(tx, a).await?)
     }
 
-    async fn revoke_invitation(
-        &self,
-        enterprise_id: &str,
-        actor: &str,
-        invitation_id: &str,
-        at: i64,
-        audit: AuditDraft,
-    ) -> Result<InvitationOutcome> {
-        let audit = &audit;
-        write!(self, |tx| revoke(tx, enterprise_id, actor, invitation_id, at, audit)
-            .await?)
+    async fn revoke_invitation(&self, r: Revocation) -> Result<InvitationOutcome> {
+        let r = &r;
+        write!(self, |tx| revoke(tx, r).await?)
     }
-}
-
-/// Locks the enterprise, so that its invitations and membership changes
-/// are made one at a time.
-async fn lock_enterprise(tx: &mut Tx<'_>, enterprise_id: &str) -> Result<()> {
-    sqlx::query("SELECT 1 FROM enterprises WHERE id = $1 FOR UPDATE")
-        .bind(enterprise_id)
-        .execute(&mut *tx.conn)
-        .await?;
-    Ok(())
 }
 
 async fn create(tx: &mut Tx<'_>, i: &NewInvitation) -> Result<InvitationOutcome> {
     lock_enterprise(tx, &i.enterprise_id).await?;
-    let actor = role_of(tx, &i.enterprise_id, &i.actor).await?;
+    let actor = standing_of(tx, &i.enterprise_id, &i.actor).await?;
     let already_member: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM memberships m JOIN credentials c ON c.account_id = m.account_id \
          WHERE m.enterprise_id = $1 AND c.kind = 'phone' AND c.lookup_hash = $2)",
@@ -83,7 +66,7 @@ async fn create(tx: &mut Tx<'_>, i: &NewInvitation) -> Result<InvitationOutcome>
     .bind(&i.phone_hash)
     .fetch_one(&mut *tx.conn)
     .await?;
-    if let Some(refused) = refuse_invite(actor.as_deref(), i.role, already_member)? {
+    if let Some(refused) = refuse_invite(actor, i.role, already_member) {
         return Ok(refused);
     }
     tx.limit(&i.limits);
@@ -113,12 +96,7 @@ async fn create(tx: &mut Tx<'_>, i: &NewInvitation) -> Result<InvitationOutcome>
     .bind(i.expires_at)
     .execute(&mut *tx.conn)
     .await?;
-    sqlx::query("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES ($1, $2, $3)")
-        .bind(&i.notice.phone_sealed)
-        .bind(&i.notice.text_sealed)
-        .bind(i.at)
-        .execute(&mut *tx.conn)
-        .await?;
+    insert_notice(tx, &i.notice, i.at).await?;
     tx.audit(&i.audit);
     Ok(InvitationOutcome::Done)
 }
@@ -138,11 +116,18 @@ async fn answer(tx: &mut Tx<'_>, a: &InvitationAnswer) -> Result<InvitationOutco
     let Some((id, enterprise_id, state, expires_at)) = found else {
         return Ok(InvitationOutcome::NotFound);
     };
-    if let Some(closed) = refuse_closed(&state, expires_at, a.at)? {
-        return Ok(closed);
+    let joining = match a.accept {
+        // Under the enterprise's lock: the policy as it stands when joining.
+        true => {
+            lock_enterprise(tx, &enterprise_id).await?;
+            Some(joining(tx, &id, &a.account_id).await?)
+        }
+        false => None,
+    };
+    if let Some(refused) = refuse_answer(&state, expires_at, a.at, joining)? {
+        return Ok(refused);
     }
     let state = if a.accept {
-        lock_enterprise(tx, &enterprise_id).await?;
         // A member already (by another invitation) keeps the role they have.
         sqlx::query(
             "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, display_name_sealed) \
@@ -163,36 +148,46 @@ async fn answer(tx: &mut Tx<'_>, a: &InvitationAnswer) -> Result<InvitationOutco
     Ok(InvitationOutcome::Done)
 }
 
-async fn revoke(
-    tx: &mut Tx<'_>,
-    enterprise_id: &str,
-    actor: &str,
-    invitation_id: &str,
-    at: i64,
-    audit: &AuditDraft,
-) -> Result<InvitationOutcome> {
-    lock_enterprise(tx, enterprise_id).await?;
+/// The policy of the invitation's enterprise and the answerer's real-name
+/// status.
+async fn joining(tx: &mut Tx<'_>, invitation_id: &str, account_id: &str) -> Result<(Policy, RealNameStatus)> {
+    static READ: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {JOINING_COLUMNS} FROM invitations i JOIN enterprises e ON e.id = i.enterprise_id \
+             JOIN credentials c ON c.account_id = $2 AND c.kind = 'phone' WHERE i.id = $1"
+        )
+    });
+    let row = sqlx::query(READ.as_str())
+        .bind(invitation_id)
+        .bind(account_id)
+        .fetch_one(&mut *tx.conn)
+        .await?;
+    rows::joining(&row)
+}
+
+async fn revoke(tx: &mut Tx<'_>, r: &Revocation) -> Result<InvitationOutcome> {
+    lock_enterprise(tx, &r.enterprise_id).await?;
     if let Some(refused) = refuse_unless_admin(
-        role_of(tx, enterprise_id, actor).await?.as_deref(),
+        standing_of(tx, &r.enterprise_id, &r.actor).await?.as_ref(),
         InvitationOutcome::ActorNotMember,
         InvitationOutcome::Refused,
-    )? {
+    ) {
         return Ok(refused);
     }
     let found: Option<(String, i64)> =
         sqlx::query_as("SELECT state, expires_at FROM invitations WHERE id = $1 AND enterprise_id = $2")
-            .bind(invitation_id)
-            .bind(enterprise_id)
+            .bind(&r.invitation_id)
+            .bind(&r.enterprise_id)
             .fetch_optional(&mut *tx.conn)
             .await?;
     let Some((state, expires_at)) = found else {
         return Ok(InvitationOutcome::NotFound);
     };
-    if let Some(closed) = refuse_closed(&state, expires_at, at)? {
+    if let Some(closed) = refuse_closed(&state, expires_at, r.at)? {
         return Ok(closed);
     }
-    close(tx, invitation_id, InvitationState::Revoked, at, actor).await?;
-    tx.audit(audit);
+    close(tx, &r.invitation_id, InvitationState::Revoked, r.at, &r.actor).await?;
+    tx.audit(&r.audit);
     Ok(InvitationOutcome::Done)
 }
 

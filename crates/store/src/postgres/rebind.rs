@@ -10,8 +10,8 @@ use crate::error::word;
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::rows;
 use crate::{
-    NewPendingChange, NewPerson, Notice, NoticeDelivery, PendingChange, Proof, RebindCommit, RebindStore, Result,
-    StoreError,
+    NewNotice, NewPendingChange, NewPerson, Notice, NoticeDelivery, PendingChange, Proof, RebindCommit, RebindStore,
+    Result, StoreError,
 };
 
 /// What the commit transaction reads of the account before it decides,
@@ -257,12 +257,7 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
             .await?;
     }
     for n in &c.notices {
-        sqlx::query("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES ($1, $2, $3)")
-            .bind(&n.phone_sealed)
-            .bind(&n.text_sealed)
-            .bind(c.at)
-            .execute(&mut *tx.conn)
-            .await?;
+        insert_notice(tx, n, c.at).await?;
     }
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at).await?;
     // Last: the audit head is held only for the end of the transaction.
@@ -270,6 +265,17 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
         tx.audit(audit);
     }
     Ok(revoked)
+}
+
+/// Queues a text message, in the caller's transaction.
+pub(super) async fn insert_notice(tx: &mut Tx<'_>, n: &NewNotice, at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES ($1, $2, $3)")
+        .bind(&n.phone_sealed)
+        .bind(&n.text_sealed)
+        .bind(at)
+        .execute(&mut *tx.conn)
+        .await?;
+    Ok(())
 }
 
 /// Opens a pending change in the caller's transaction; returns its id.

@@ -6,15 +6,18 @@ use shiming_domain::{CredentialKind, Role};
 
 use super::accounts::{account_by_credential, create_account};
 use super::codes::take_limits;
+use super::rebind::insert_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
 use crate::members::{
-    self, read_policy, refuse_unless_admin, stored_policy, Read, Writes, APPROVE, FREEZE, TURN_PERSONAL,
+    self, refuse_unless_admin, stored_policy, Read, Standing, Writes, APPROVE, FREEZE, TURN_PERSONAL,
 };
-use crate::rows::{self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_ORDER};
+use crate::rows::{
+    self, MEMBERSHIP_COLUMNS, MEMBER_COLUMNS, MEMBER_FLAG, MEMBER_ORDER, MEMBER_REAL_NAME, STANDING_COLUMNS,
+};
 use crate::{
-    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberRecord, Membership,
-    NewEnterprise, NewManagedMember, Provisioned, Result,
+    Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord,
+    Membership, NewEnterprise, NewManagedMember, Provisioned, Result,
 };
 
 #[async_trait]
@@ -36,20 +39,24 @@ impl EnterpriseStore for SqliteStore {
             .await
     }
 
-    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<bool> {
+    async fn update_enterprise(&self, u: EnterpriseUpdate) -> Result<Changed> {
         self.db
             .write(move |tx| {
-                let Some(policy) = policy_of_administered(tx, &u.id, &u.actor)? else {
-                    return Ok(false);
+                let actor = standing_of(tx, &u.id, &u.actor)?;
+                if let Some(refused) = refuse_unless_admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused) {
+                    return Ok(refused);
+                }
+                let Some(Standing { policy, .. }) = actor else {
+                    return Ok(Changed::ActorNotMember);
                 };
-                let policy = stored_policy(&u.policy.apply(read_policy(&policy)?));
+                let policy = stored_policy(&u.policy.apply(policy));
                 tx.conn
                     .prepare_cached("UPDATE enterprises SET name = coalesce(?, name), policy = ? WHERE id = ?")?
                     .execute(params![u.name, policy, u.id])?;
                 for draft in &u.audit {
                     append_audit(tx, draft)?;
                 }
-                Ok(true)
+                Ok(Changed::Done)
             })
             .await
     }
@@ -78,21 +85,26 @@ impl EnterpriseStore for SqliteStore {
     async fn members(
         &self,
         enterprise_id: &str,
+        filter: &MemberFilter,
         after: Option<&MemberCursor>,
         limit: u32,
     ) -> Result<Vec<MemberRecord>> {
         static PAGE: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {MEMBER_COLUMNS} WHERE m.enterprise_id = ? AND (m.joined_at, m.account_id) > (?, ?) \
-                 {MEMBER_ORDER} LIMIT ?"
+                "SELECT {MEMBER_COLUMNS} WHERE m.enterprise_id = ?1 AND (m.joined_at, m.account_id) > (?2, ?3) \
+                 AND (?4 IS NULL OR m.role = ?4) AND (?5 IS NULL OR {MEMBER_REAL_NAME} = ?5) \
+                 AND (?6 IS NULL OR {MEMBER_FLAG}) {MEMBER_ORDER} LIMIT ?7",
+                MEMBER_FLAG = MEMBER_FLAG.replace("$6", "?6"),
             )
         });
         let (joined_at, account_id) = MemberCursor::start(after);
+        let f = filter.words();
         self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(PAGE.as_str())?;
-            let found = stmt.query_map(params![enterprise_id, joined_at, account_id, limit], |r| {
-                Ok(rows::member(r))
-            })?;
+            let found = stmt.query_map(
+                params![enterprise_id, joined_at, account_id, f.role, f.real_name, f.flag, limit],
+                |r| Ok(rows::member(r)),
+            )?;
             found.map(|r| r?).collect()
         })
     }
@@ -103,13 +115,8 @@ impl EnterpriseStore for SqliteStore {
             .db
             .write(move |tx| {
                 let read = Read {
-                    policy: tx
-                        .conn
-                        .prepare_cached("SELECT policy FROM enterprises WHERE id = ?")?
-                        .query_row([&request.enterprise_id], |r| r.get(0))
-                        .optional()?,
-                    actor: role_of(tx, &request.enterprise_id, &request.actor)?,
-                    target: role_of(tx, &request.enterprise_id, &request.target)?,
+                    actor: standing_of(tx, &request.enterprise_id, &request.actor)?,
+                    target: standing_of(tx, &request.enterprise_id, &request.target)?,
                 };
                 let writes = match members::plan(&request, read)? {
                     Ok(writes) => writes,
@@ -163,9 +170,9 @@ impl EnterpriseStore for SqliteStore {
     async fn provision_member(&self, m: NewManagedMember) -> Result<Provisioned> {
         self.db
             .write(move |tx| {
-                let actor = role_of(tx, &m.enterprise_id, &m.actor)?;
+                let actor = standing_of(tx, &m.enterprise_id, &m.actor)?;
                 if let Some(refused) =
-                    refuse_unless_admin(actor.as_deref(), Provisioned::ActorNotMember, Provisioned::Refused)?
+                    refuse_unless_admin(actor.as_ref(), Provisioned::ActorNotMember, Provisioned::Refused)
                 {
                     return Ok(refused);
                 }
@@ -180,9 +187,7 @@ impl EnterpriseStore for SqliteStore {
                          display_name_sealed) VALUES (?, ?, 'member', ?, 1, ?)",
                     )?
                     .execute(params![m.enterprise_id, m.account.id, m.at, m.display_name_sealed])?;
-                tx.conn
-                    .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
-                    .execute(params![m.notice.phone_sealed, m.notice.text_sealed, m.at])?;
+                insert_notice(tx, &m.notice, m.at)?;
                 append_audit(tx, &m.audit)?;
                 Ok(Provisioned::Done)
             })
@@ -190,23 +195,14 @@ impl EnterpriseStore for SqliteStore {
     }
 }
 
-/// The stored policy of the enterprise when `actor` administers it.
-fn policy_of_administered(tx: &Tx<'_>, id: &str, actor: &str) -> Result<Option<String>> {
-    Ok(tx
-        .conn
-        .prepare_cached(
-            "SELECT e.policy FROM enterprises e JOIN memberships m ON m.enterprise_id = e.id \
-             WHERE e.id = ? AND m.account_id = ? AND m.role IN ('owner', 'admin')",
-        )?
-        .query_row([id, actor], |r| r.get(0))
-        .optional()?)
-}
-
-/// The stored role of the account in the enterprise; `None` when no member.
-pub(super) fn role_of(tx: &Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<String>> {
-    Ok(tx
-        .conn
-        .prepare_cached("SELECT role FROM memberships WHERE enterprise_id = ? AND account_id = ?")?
-        .query_row([enterprise_id, account_id], |r| r.get(0))
-        .optional()?)
+/// The account's seat in the enterprise, and its policy; `None` when no
+/// member.
+pub(super) fn standing_of(tx: &Tx<'_>, enterprise_id: &str, account_id: &str) -> Result<Option<Standing>> {
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {STANDING_COLUMNS} WHERE m.enterprise_id = ? AND m.account_id = ?"));
+    tx.conn
+        .prepare_cached(ONE.as_str())?
+        .query_row([enterprise_id, account_id], |r| Ok(rows::standing(r)))
+        .optional()?
+        .transpose()
 }

@@ -5,13 +5,14 @@ use rusqlite::{params, OptionalExtension};
 use shiming_domain::InvitationState;
 
 use super::codes::take_limits;
-use super::enterprises::role_of;
+use super::enterprises::standing_of;
+use super::rebind::insert_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::members::{refuse_closed, refuse_invite, refuse_unless_admin};
-use crate::rows::{self, INVITATION_COLUMNS};
+use crate::members::{refuse_answer, refuse_closed, refuse_invite, refuse_unless_admin};
+use crate::rows::{self, INVITATION_COLUMNS, JOINING_COLUMNS};
 use crate::{
-    AuditDraft, InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result,
+    InvitationAnswer, InvitationOutcome, InvitationRecord, InvitationStore, NewInvitation, Result, Revocation,
 };
 
 #[async_trait]
@@ -19,7 +20,7 @@ impl InvitationStore for SqliteStore {
     async fn create_invitation(&self, i: NewInvitation) -> Result<InvitationOutcome> {
         self.db
             .write(move |tx| {
-                let actor = role_of(tx, &i.enterprise_id, &i.actor)?;
+                let actor = standing_of(tx, &i.enterprise_id, &i.actor)?;
                 let already_member: bool = tx
                     .conn
                     .prepare_cached(
@@ -27,7 +28,7 @@ impl InvitationStore for SqliteStore {
                          WHERE m.enterprise_id = ? AND c.kind = 'phone' AND c.lookup_hash = ?)",
                     )?
                     .query_row(params![i.enterprise_id, i.phone_hash], |r| r.get(0))?;
-                if let Some(refused) = refuse_invite(actor.as_deref(), i.role, already_member)? {
+                if let Some(refused) = refuse_invite(actor, i.role, already_member) {
                     return Ok(refused);
                 }
                 take_limits(tx, &i.limits)?;
@@ -55,9 +56,7 @@ impl InvitationStore for SqliteStore {
                         i.at,
                         i.expires_at
                     ])?;
-                tx.conn
-                    .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
-                    .execute(params![i.notice.phone_sealed, i.notice.text_sealed, i.at])?;
+                insert_notice(tx, &i.notice, i.at)?;
                 append_audit(tx, &i.audit)?;
                 Ok(InvitationOutcome::Done)
             })
@@ -92,22 +91,31 @@ impl InvitationStore for SqliteStore {
         self.db
             .write(move |tx| {
                 // Found only when sent to the phone the account holds.
-                let found: Option<(String, String, i64)> = tx
-                    .conn
-                    .prepare_cached(
-                        "SELECT i.id, i.state, i.expires_at FROM invitations i \
+                static FIND: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "SELECT i.id, i.state, i.expires_at, {JOINING_COLUMNS} FROM invitations i \
                          JOIN credentials c ON c.lookup_hash = i.phone_hash AND c.kind = 'phone' \
-                         WHERE i.code_hash = ? AND c.account_id = ?",
-                    )?
+                         JOIN enterprises e ON e.id = i.enterprise_id \
+                         WHERE i.code_hash = ? AND c.account_id = ?"
+                    )
+                });
+                let found = tx
+                    .conn
+                    .prepare_cached(FIND.as_str())?
                     .query_row(params![a.code_hash, a.account_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            rows::joining(r),
+                        ))
                     })
                     .optional()?;
-                let Some((id, state, expires_at)) = found else {
+                let Some((id, state, expires_at, joining)) = found else {
                     return Ok(InvitationOutcome::NotFound);
                 };
-                if let Some(closed) = refuse_closed(&state, expires_at, a.at)? {
-                    return Ok(closed);
+                if let Some(refused) = refuse_answer(&state, expires_at, a.at, a.accept.then_some(joining?))? {
+                    return Ok(refused);
                 }
                 let state = if a.accept {
                     // A member already (by another invitation) keeps the role they have.
@@ -129,38 +137,31 @@ impl InvitationStore for SqliteStore {
             .await
     }
 
-    async fn revoke_invitation(
-        &self,
-        enterprise_id: &str,
-        actor: &str,
-        invitation_id: &str,
-        at: i64,
-        audit: AuditDraft,
-    ) -> Result<InvitationOutcome> {
-        let (enterprise_id, actor, invitation_id) =
-            (enterprise_id.to_owned(), actor.to_owned(), invitation_id.to_owned());
+    async fn revoke_invitation(&self, r: Revocation) -> Result<InvitationOutcome> {
         self.db
             .write(move |tx| {
                 if let Some(refused) = refuse_unless_admin(
-                    role_of(tx, &enterprise_id, &actor)?.as_deref(),
+                    standing_of(tx, &r.enterprise_id, &r.actor)?.as_ref(),
                     InvitationOutcome::ActorNotMember,
                     InvitationOutcome::Refused,
-                )? {
+                ) {
                     return Ok(refused);
                 }
                 let found: Option<(String, i64)> = tx
                     .conn
                     .prepare_cached("SELECT state, expires_at FROM invitations WHERE id = ? AND enterprise_id = ?")?
-                    .query_row([&invitation_id, &enterprise_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([&r.invitation_id, &r.enterprise_id], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
                     .optional()?;
                 let Some((state, expires_at)) = found else {
                     return Ok(InvitationOutcome::NotFound);
                 };
-                if let Some(closed) = refuse_closed(&state, expires_at, at)? {
+                if let Some(closed) = refuse_closed(&state, expires_at, r.at)? {
                     return Ok(closed);
                 }
-                close(tx, &invitation_id, InvitationState::Revoked, at, &actor)?;
-                append_audit(tx, &audit)?;
+                close(tx, &r.invitation_id, InvitationState::Revoked, r.at, &r.actor)?;
+                append_audit(tx, &r.audit)?;
                 Ok(InvitationOutcome::Done)
             })
             .await

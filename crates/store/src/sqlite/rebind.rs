@@ -11,8 +11,8 @@ use crate::error::word;
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::rows;
 use crate::{
-    NewPendingChange, NewPerson, Notice, NoticeDelivery, PendingChange, Proof, RebindCommit, RebindStore, Result,
-    StoreError,
+    NewNotice, NewPendingChange, NewPerson, Notice, NoticeDelivery, PendingChange, Proof, RebindCommit, RebindStore,
+    Result, StoreError,
 };
 
 /// What the commit transaction reads of the account before it decides.
@@ -232,12 +232,18 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
         append_audit(tx, audit)?;
     }
     for n in &c.notices {
-        tx.conn
-            .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
-            .execute(params![n.phone_sealed, n.text_sealed, c.at])?;
+        insert_notice(tx, n, c.at)?;
     }
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at)?;
     Ok(revoked)
+}
+
+/// Queues a text message, in the caller's transaction.
+pub(super) fn insert_notice(tx: &Tx<'_>, n: &NewNotice, at: i64) -> Result<()> {
+    tx.conn
+        .prepare_cached("INSERT INTO notices (phone_sealed, text_sealed, created_at) VALUES (?, ?, ?)")?
+        .execute(params![n.phone_sealed, n.text_sealed, at])?;
+    Ok(())
 }
 
 /// Opens a pending change in the caller's transaction; returns its id.

@@ -7,10 +7,13 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use shiming_domain::{AccountState, ChangeRefused, InvitationState, MemberChange, Nature, Policy, PolicyPatch, Role};
+use shiming_domain::{
+    derive_real_name, AccountState, ChangeRefused, InvitationState, MemberChange, Nature, Policy, PolicyPatch,
+    RealNameStatus, Role,
+};
 use shiming_store::*;
 
-use crate::common::{account, on_every_backend, phone, store, Db};
+use crate::common::{account, bind, on_every_backend, phone, store, wechat, Db};
 
 fn audit(kind: &'static str, who: &str) -> AuditDraft {
     AuditDraft::new(kind, who, 10, json!({ "enterprise_id": "ent_1" }))
@@ -61,6 +64,7 @@ async fn creation_makes_its_creator_the_owner(backend: Backend) {
             person_changed: false,
             suspended: false,
             frozen: false,
+            real_name: RealNameStatus::Unverified,
         }
     );
     assert_eq!(s.memberships_of("owner").await.unwrap(), [owner]);
@@ -115,36 +119,48 @@ fn update(id: &str, actor: &str, name: Option<&str>, policy: PolicyPatch) -> Ent
 
 const CLOSED: PolicyPatch = PolicyPatch {
     members_may_leave: Some(false),
+    realname_required: None,
 };
+
+fn all_members() -> MemberFilter {
+    MemberFilter::default()
+}
 
 async fn only_the_owner_and_admins_rename_and_set_the_policy(backend: Backend) {
     let (db, s) = store(backend).await;
     enterprise(&db, &s).await;
     let before = db.dump().await;
-    for who in ["member", "outsider"] {
-        assert!(!s
-            .update_enterprise(update("ent_1", who, Some("taken"), CLOSED))
-            .await
-            .unwrap());
+    for (who, refused) in [
+        ("member", Changed::Refused(ChangeRefused::AdminRequired)),
+        ("outsider", Changed::ActorNotMember),
+    ] {
+        let outcome = s.update_enterprise(update("ent_1", who, Some("taken"), CLOSED)).await;
+        assert_eq!(outcome.unwrap(), refused, "{who}");
     }
-    assert!(!s
-        .update_enterprise(update("ent_2", "owner", Some("taken"), CLOSED))
-        .await
-        .unwrap());
+    assert_eq!(
+        s.update_enterprise(update("ent_2", "owner", Some("taken"), CLOSED))
+            .await
+            .unwrap(),
+        Changed::ActorNotMember
+    );
     assert_eq!(db.dump().await, before, "a refused update changed something");
     for (who, name) in [("admin", "示例集团"), ("owner", "示例控股")] {
-        assert!(s
-            .update_enterprise(update("ent_1", who, Some(name), PolicyPatch::default()))
-            .await
-            .unwrap());
+        assert_eq!(
+            s.update_enterprise(update("ent_1", who, Some(name), PolicyPatch::default()))
+                .await
+                .unwrap(),
+            Changed::Done
+        );
         assert_eq!(s.membership("ent_1", "member").await.unwrap().unwrap().name, name);
     }
     assert_eq!(db.count("audit_events", "kind = 'enterprise.renamed'").await, 2);
     // The policy alone: the name stays.
-    assert!(s
-        .update_enterprise(update("ent_1", "admin", None, CLOSED))
-        .await
-        .unwrap());
+    assert_eq!(
+        s.update_enterprise(update("ent_1", "admin", None, CLOSED))
+            .await
+            .unwrap(),
+        Changed::Done
+    );
     let seen = s.membership("ent_1", "member").await.unwrap().unwrap();
     assert_eq!((seen.name.as_str(), seen.policy.members_may_leave), ("示例控股", false));
 }
@@ -152,7 +168,7 @@ async fn only_the_owner_and_admins_rename_and_set_the_policy(backend: Backend) {
 async fn members_come_by_joining_time_a_page_at_a_time(backend: Backend) {
     let (db, s) = store(backend).await;
     enterprise(&db, &s).await;
-    let all = s.members("ent_1", None, 10).await.unwrap();
+    let all = s.members("ent_1", &all_members(), None, 10).await.unwrap();
     let order: Vec<(&str, Role)> = all.iter().map(|m| (m.account_id.as_str(), m.role)).collect();
     assert_eq!(
         order,
@@ -161,16 +177,87 @@ async fn members_come_by_joining_time_a_page_at_a_time(backend: Backend) {
     assert!(all
         .iter()
         .all(|m| m.account_nature == Nature::Personal && m.account_state == AccountState::Active));
-    let first = s.members("ent_1", None, 2).await.unwrap();
+    let first = s.members("ent_1", &all_members(), None, 2).await.unwrap();
     let last = &first[1];
     let cursor = MemberCursor {
         joined_at: last.joined_at,
         account_id: last.account_id.clone(),
     };
-    let rest = s.members("ent_1", Some(&cursor), 2).await.unwrap();
+    let rest = s.members("ent_1", &all_members(), Some(&cursor), 2).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].account_id, "member");
-    assert!(s.members("ent_2", None, 10).await.unwrap().is_empty());
+    assert!(s.members("ent_2", &all_members(), None, 10).await.unwrap().is_empty());
+}
+
+/// Makes `account`'s credential of `kind` attest a person of its own
+/// (`person`), in SQL.
+async fn attest(db: &Db, backend: Backend, account: &str, kind: &str, person: &str) {
+    let blob = match backend {
+        Backend::Sqlite => "X'07'",
+        Backend::Postgres => "'\\x07'::bytea",
+    };
+    db.exec(&format!(
+        "INSERT INTO persons (person_hash, name_sealed, id_number_sealed, created_at) \
+         SELECT '{person}', {blob}, {blob}, 1 WHERE NOT EXISTS (SELECT 1 FROM persons WHERE person_hash = '{person}')"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO attestations (credential_id, person_id, source, verified_at) \
+         SELECT c.id, p.id, 'carrier', 1 FROM credentials c, persons p \
+         WHERE c.account_id = '{account}' AND c.kind = '{kind}' AND p.person_hash = '{person}'"
+    ))
+    .await;
+}
+
+/// The members list derives each member's real-name status in SQL, to read
+/// and filter a page in one query: exactly as the domain derives it.
+async fn the_members_list_derives_real_names_as_the_domain_does(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    // (account, the person its phone attests, the person its WeChat attests)
+    let cases = [
+        ("r_none", None, None),
+        ("r_phone", Some("pB"), None),
+        ("r_same", Some("pC"), Some("pC")),
+        ("r_diff", Some("pD"), Some("pE")),
+        ("r_wechat", None, Some("pF")),
+    ];
+    for (i, (id, on_phone, on_wechat)) in cases.iter().enumerate() {
+        s.create_account(account(id), phone(id.as_bytes()), 1).await.unwrap();
+        s.commit_rebind(bind(id, wechat(format!("w-{id}").as_bytes())))
+            .await
+            .unwrap();
+        for (kind, person) in [("phone", on_phone), ("wechat", on_wechat)] {
+            if let Some(person) = person {
+                attest(&db, backend, id, kind, person).await;
+            }
+        }
+        db.exec(&format!(
+            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_1', '{id}', 'member', {})",
+            100 + i
+        ))
+        .await;
+    }
+    let page = s.members("ent_1", &all_members(), None, 20).await.unwrap();
+    for (id, on_phone, on_wechat) in cases {
+        let seen = page.iter().find(|m| m.account_id == id).unwrap();
+        let derived = derive_real_name(on_phone, on_wechat).status;
+        assert_eq!(seen.real_name, derived, "{id}");
+        assert_eq!(
+            seen.person_name_sealed.is_some(),
+            derived != RealNameStatus::Unverified,
+            "{id}"
+        );
+        let standing = s.membership("ent_1", id).await.unwrap().unwrap();
+        assert_eq!(standing.real_name, derived, "{id}");
+        let filter = MemberFilter {
+            real_name: Some(derived),
+            ..all_members()
+        };
+        let matching = s.members("ent_1", &filter, None, 20).await.unwrap();
+        assert!(matching.iter().all(|m| m.real_name == derived));
+        assert!(matching.iter().any(|m| m.account_id == id), "{id}");
+    }
 }
 
 fn request(actor: &str, target: &str, change: MemberChange) -> MemberChangeRequest {
@@ -189,7 +276,7 @@ async fn leave(s: &Arc<dyn Store>, who: &str) -> Changed {
 }
 
 async fn roles(s: &Arc<dyn Store>) -> Vec<(String, Role)> {
-    let all = s.members("ent_1", None, 10).await.unwrap();
+    let all = s.members("ent_1", &all_members(), None, 10).await.unwrap();
     all.into_iter().map(|m| (m.account_id, m.role)).collect()
 }
 
@@ -215,10 +302,12 @@ async fn the_owner_cannot_leave_and_others_leave_once(backend: Backend) {
 async fn a_closed_policy_keeps_members_from_leaving_but_not_from_removal(backend: Backend) {
     let (db, s) = store(backend).await;
     enterprise(&db, &s).await;
-    assert!(s
-        .update_enterprise(update("ent_1", "owner", None, CLOSED))
-        .await
-        .unwrap());
+    assert_eq!(
+        s.update_enterprise(update("ent_1", "owner", None, CLOSED))
+            .await
+            .unwrap(),
+        Changed::Done
+    );
     let before = db.dump().await;
     for who in ["admin", "member"] {
         assert_eq!(leave(&s, who).await, Changed::Refused(ChangeRefused::LeaveForbidden));
@@ -414,14 +503,83 @@ async fn an_invitation_is_answered_once_by_the_holder_of_its_phone(backend: Back
         .unwrap();
     assert_eq!(s.open_invitations("ent_1", 129, 10).await.unwrap().len(), 1);
     assert!(s.open_invitations("ent_1", 130, 10).await.unwrap().is_empty());
-    let revoked = s
-        .revoke_invitation("ent_1", "admin", "inv_2", 130, audit("x", "admin"))
-        .await
-        .unwrap();
+    let revoked = s.revoke_invitation(revocation("inv_2", 130)).await.unwrap();
     assert_eq!(revoked, InvitationOutcome::Expired);
 }
 
+fn revocation(invitation_id: &str, at: i64) -> Revocation {
+    Revocation {
+        enterprise_id: "ent_1".into(),
+        actor: "admin".into(),
+        invitation_id: invitation_id.into(),
+        at,
+        audit: audit("enterprise.invitation_revoked", "admin"),
+    }
+}
+
+/// Frozen or suspended, an admin's membership does nothing but leave: each
+/// write reads the flags in its own transaction, whatever a handler saw
+/// before.
+async fn a_frozen_or_suspended_admin_acts_on_nothing_but_leaving(backend: Backend) {
+    for (flag, refused) in [
+        ("frozen", ChangeRefused::ActorFrozen),
+        ("suspended", ChangeRefused::ActorSuspended),
+    ] {
+        let (db, s) = store(backend).await;
+        enterprise(&db, &s).await;
+        s.create_invitation(invitation("inv_1", b"c1", b"p-new", 20))
+            .await
+            .unwrap();
+        db.exec(&format!(
+            "UPDATE memberships SET {flag} = TRUE WHERE account_id = 'admin'"
+        ))
+        .await;
+        let before = db.dump().await;
+        let removed = s.change_member(request("admin", "member", MemberChange::Remove)).await;
+        assert_eq!(removed.unwrap(), Changed::Refused(refused), "{flag}: remove");
+        let renamed = s.update_enterprise(update("ent_1", "admin", Some("x"), CLOSED)).await;
+        assert_eq!(renamed.unwrap(), Changed::Refused(refused), "{flag}: update");
+        let invited = s.create_invitation(invitation("inv_2", b"c2", b"p-other", 21)).await;
+        assert_eq!(invited.unwrap(), InvitationOutcome::Refused(refused), "{flag}: invite");
+        let revoked = s.revoke_invitation(revocation("inv_1", 22)).await;
+        assert_eq!(revoked.unwrap(), InvitationOutcome::Refused(refused), "{flag}: revoke");
+        let provisioned = s.provision_member(managed("admin", "acc_new", b"p-new2")).await;
+        assert_eq!(provisioned.unwrap(), Provisioned::Refused(refused), "{flag}: provision");
+        assert_eq!(db.dump().await, before, "{flag}: a refused write changed something");
+        // Leaving stays open, and the owner still acts.
+        assert_eq!(leave(&s, "admin").await, Changed::Done, "{flag}: leave");
+        assert_eq!(
+            s.change_member(request("owner", "member", MemberChange::Remove))
+                .await
+                .unwrap(),
+            Changed::Done
+        );
+    }
+}
+
+fn managed(actor: &str, id: &str, phone_hash: &[u8]) -> NewManagedMember {
+    NewManagedMember {
+        enterprise_id: "ent_1".into(),
+        actor: actor.into(),
+        account: NewAccount {
+            nature: Nature::Enterprise,
+            ..account(id)
+        },
+        phone: phone(phone_hash),
+        display_name_sealed: vec![9],
+        at: 30,
+        notice: NewNotice {
+            phone_sealed: vec![7],
+            text_sealed: vec![8],
+        },
+        audit: audit("enterprise.member_provisioned", actor),
+        limits: vec![],
+    }
+}
+
 on_every_backend!(
+    the_members_list_derives_real_names_as_the_domain_does,
+    a_frozen_or_suspended_admin_acts_on_nothing_but_leaving,
     an_invitation_is_answered_once_by_the_holder_of_its_phone,
     two_transfers_at_once_hand_the_ownership_on_once,
     creation_makes_its_creator_the_owner,
