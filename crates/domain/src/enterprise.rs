@@ -129,6 +129,21 @@ word_enum!(MemberFlag {
     Frozen => "frozen",
 });
 
+/// Where an admin's approval of a member's rebind stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalState {
+    Pending,
+    Approved,
+    Denied,
+}
+
+word_enum!(ApprovalState {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+});
+
 /// Where an invitation stands. One that is still `Pending` past its expiry
 /// is shown, and treated, as expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +187,9 @@ pub struct Policy {
     /// the enterprise while members (the owner excepted: an owner kept out
     /// could not lift the policy).
     pub realname_required: bool,
+    /// Whether a rebind (a phone or a WeChat replaced) of an account this
+    /// enterprise manages waits for an admin's approval before it commits.
+    pub rebind_approval: bool,
 }
 
 impl Default for Policy {
@@ -179,6 +197,7 @@ impl Default for Policy {
         Policy {
             members_may_leave: true,
             realname_required: false,
+            rebind_approval: false,
         }
     }
 }
@@ -201,6 +220,8 @@ pub struct PolicyPatch {
     pub members_may_leave: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub realname_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebind_approval: Option<bool>,
 }
 
 impl PolicyPatch {
@@ -212,6 +233,7 @@ impl PolicyPatch {
         Policy {
             members_may_leave: self.members_may_leave.unwrap_or(policy.members_may_leave),
             realname_required: self.realname_required.unwrap_or(policy.realname_required),
+            rebind_approval: self.rebind_approval.unwrap_or(policy.rebind_approval),
         }
     }
 }
@@ -423,10 +445,12 @@ mod tests {
     const OPEN: Policy = Policy {
         members_may_leave: true,
         realname_required: false,
+        rebind_approval: false,
     };
     const CLOSED: Policy = Policy {
         members_may_leave: false,
         realname_required: false,
+        rebind_approval: false,
     };
 
     #[test]

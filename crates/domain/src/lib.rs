@@ -17,8 +17,8 @@ pub mod secret;
 pub use account::{AccountState, Nature};
 pub use code::{CodeFormatError, CodePurpose, SmsCode};
 pub use enterprise::{
-    ChangeRefused, DisplayName, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange, MemberFlag, Policy,
-    PolicyPatch, Reason, Role, Seat,
+    ApprovalState, ChangeRefused, DisplayName, EnterpriseName, EnterpriseNameError, InvitationState, MemberChange,
+    MemberFlag, Policy, PolicyPatch, Reason, Role, Seat,
 };
 pub use id_number::{IdNumber, IdNumberError};
 pub use name::{NameError, PersonName};

@@ -212,6 +212,9 @@ pub struct EnterpriseConfig {
     /// Invitations one phone may receive per day, from all enterprises:
     /// each is a text message to someone who did not ask for it.
     pub invitations_per_phone_per_day: u32,
+    /// How long a rebind waits for an admin's approval, where the managing
+    /// enterprise's policy asks for one.
+    pub approval_ttl_secs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -338,6 +341,7 @@ impl Config {
                 invitation_ttl_secs: 7 * 86_400,
                 invitations_per_enterprise_per_day: 200,
                 invitations_per_phone_per_day: 3,
+                approval_ttl_secs: 7 * 86_400,
             },
             log: LogConfig {
                 format: LogFormat::Text,

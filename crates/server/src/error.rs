@@ -126,6 +126,8 @@ pub enum ApiError {
     InvitationExpired,
     #[error("this invitation was {0} already")]
     InvitationClosed(&'static str),
+    #[error("this rebind was {0} already")]
+    ApprovalClosed(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -225,6 +227,7 @@ impl ApiError {
             RealNameRequired => "realname_required",
             InvitationExpired => "invitation_expired",
             InvitationClosed(_) => "invitation_closed",
+            ApprovalClosed(_) => "approval_closed",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -271,7 +274,7 @@ impl ApiError {
             | MembershipSuspended
             | MembershipFrozen
             | RealNameRequired => StatusCode::FORBIDDEN,
-            OwnerMustTransfer | AlreadyMember | InvitationClosed(_) => StatusCode::CONFLICT,
+            OwnerMustTransfer | AlreadyMember | InvitationClosed(_) | ApprovalClosed(_) => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -312,6 +315,7 @@ impl From<StoreError> for ApiError {
             StoreError::PreviewChanged => ApiError::PreviewChanged,
             StoreError::RebindLimit(refusal) => refusal.into(),
             StoreError::AccountRestricted(state) => ApiError::AccountRestricted(state.as_str()),
+            StoreError::Refused(refused) => refused.into(),
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "the database is unavailable");
                 ApiError::StorageUnavailable
@@ -444,7 +448,8 @@ mod tests {
                 RealNameRequired => AlreadyMember,
                 AlreadyMember => InvitationExpired,
                 InvitationExpired => InvitationClosed("accepted"),
-                InvitationClosed(_) => NotFound("route"),
+                InvitationClosed(_) => ApprovalClosed("denied"),
+                ApprovalClosed(_) => NotFound("route"),
                 NotFound(_) => PayloadTooLarge,
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,

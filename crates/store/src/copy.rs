@@ -42,6 +42,7 @@ const TABLES: &[&str] = &[
     "enterprises",
     "memberships",
     "invitations",
+    "rebind_approvals",
 ];
 
 /// Rows per INSERT: well under PostgreSQL's 65 535 parameters for the

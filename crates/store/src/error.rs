@@ -1,5 +1,5 @@
 use shiming_domain::rebind::LimitRefusal;
-use shiming_domain::AccountState;
+use shiming_domain::{AccountState, ChangeRefused};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -27,6 +27,13 @@ pub enum StoreError {
     /// The account's rebind limits have no room.
     #[error("rebind limit reached")]
     RebindLimit(LimitRefusal),
+    /// The account's managing enterprise (this one) must approve the
+    /// rebind first; nothing was changed and the pending change stays open.
+    #[error("the rebind waits for the approval of enterprise {0}")]
+    ApprovalRequired(String),
+    /// An approval's decision is refused to its actor.
+    #[error("refused: {0:?}")]
+    Refused(ChangeRefused),
     /// The account is not active.
     #[error("the account is {}", .0.as_str())]
     AccountRestricted(AccountState),

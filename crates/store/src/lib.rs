@@ -220,6 +220,31 @@ pub trait EnterpriseStore {
     async fn provision_member(&self, member: NewManagedMember) -> Result<Provisioned>;
 }
 
+/// Approvals of the rebinds of managed accounts, by the managing
+/// enterprise's admins. Approving is a commit carrying its [`Approving`].
+#[async_trait]
+pub trait ApprovalStore {
+    /// Asks the enterprise to approve the proven, open pending change, and
+    /// keeps the change open until `expires_at`; audits it. The request of
+    /// that change when there is one already. [`StoreError::Conflict`] when
+    /// the change is used, expired or gone.
+    async fn request_approval(&self, approval: NewApproval) -> Result<ApprovalRecord>;
+
+    /// The enterprise's approval of that id.
+    async fn approval(&self, enterprise_id: &str, approval_id: &str) -> Result<Option<ApprovalRecord>>;
+
+    /// The enterprise's approvals waiting on changes still open at `now`,
+    /// oldest first.
+    async fn open_approvals(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<ApprovalRecord>>;
+
+    /// The account's approvals, newest first.
+    async fn approvals_of(&self, account_id: &str, limit: u32) -> Result<Vec<ApprovalRecord>>;
+
+    /// Denies a waiting approval when the actor administers the enterprise
+    /// now: its change ends, the member is told; audited.
+    async fn deny_approval(&self, denial: Denial) -> Result<Decided>;
+}
+
 /// Invitations to join an enterprise, by phone.
 #[async_trait]
 pub trait InvitationStore {
@@ -304,6 +329,7 @@ pub trait Store:
     + SessionStore
     + EnterpriseStore
     + InvitationStore
+    + ApprovalStore
     + CodeStore
     + OAuthStore
     + RebindStore
@@ -322,6 +348,7 @@ impl<T> Store for T where
         + SessionStore
         + EnterpriseStore
         + InvitationStore
+        + ApprovalStore
         + CodeStore
         + OAuthStore
         + RebindStore

@@ -6,10 +6,12 @@
 //! on. Each backend holds only the SQL of those reads and writes.
 
 use serde_json::json;
-use shiming_domain::{ChangeRefused, InvitationState, MemberChange, Nature, Policy, RealNameStatus, Role, Seat};
+use shiming_domain::{
+    ApprovalState, ChangeRefused, InvitationState, MemberChange, Nature, Policy, RealNameStatus, Role, Seat,
+};
 
 use crate::error::word;
-use crate::{AuditDraft, Changed, InvitationOutcome, MemberChangeRequest, Result, StoreError};
+use crate::{AuditDraft, Changed, Decided, InvitationOutcome, MemberChangeRequest, RebindCommit, Result, StoreError};
 
 /// What a change to a membership writes, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,53 @@ pub(crate) fn refuse_answer(
         return Ok(Some(closed));
     }
     Ok(joining.and_then(|(policy, real_name)| policy.admits(real_name).err().map(InvitationOutcome::Refused)))
+}
+
+/// The enterprises that manage the account (its id, $1): their ids and
+/// stored policies.
+pub(crate) const MANAGING: &str = "SELECT e.id, e.policy FROM memberships m \
+     JOIN enterprises e ON e.id = m.enterprise_id WHERE m.account_id = $1 AND m.manages";
+
+/// The enterprise whose approval the commit `c` waits for: one that
+/// manages the account (`managing`, as [`MANAGING`] read them) and asks
+/// for it, when `c` replaces a credential (a first bind or an unbind waits
+/// for no one) and carries no approval.
+pub(crate) fn approval_needed(c: &RebindCommit, managing: Vec<(String, String)>) -> Result<Option<String>> {
+    if c.approval.is_some() || c.new.is_none() || c.expected.replaces.is_none() {
+        return Ok(None);
+    }
+    for (enterprise_id, policy) in managing {
+        if read_policy(&policy)?.rebind_approval {
+            return Ok(Some(enterprise_id));
+        }
+    }
+    Ok(None)
+}
+
+/// Marks a waiting approval approved ($1 the approver, $2 when, $3 the
+/// approval, $4 its enterprise, $5 the pending change the commit uses up).
+pub(crate) const APPROVE_REBIND: &str = "UPDATE rebind_approvals SET state = 'approved', decided_by = $1, \
+     decided_at = $2 WHERE id = $3 AND enterprise_id = $4 AND pending_id = $5 AND state = 'pending'";
+
+/// Why the approver of `approving`, standing as `approver`, may not approve.
+pub(crate) fn refuse_approver(approver: Option<&Standing>) -> Option<StoreError> {
+    refuse_unless_admin(
+        approver,
+        StoreError::Conflict("the approver is no member of the enterprise"),
+        StoreError::Refused,
+    )
+}
+
+/// Whether the approval stored as `state` (`None`: no such approval of the
+/// enterprise) may be decided; `None` when it may.
+pub(crate) fn refuse_decided(state: Option<String>) -> Result<Option<Decided>> {
+    let Some(state) = state else {
+        return Ok(Some(Decided::NotFound));
+    };
+    Ok(match word(ApprovalState::parse, state)? {
+        ApprovalState::Pending => None,
+        closed => Some(Decided::Closed(closed)),
+    })
 }
 
 /// Whether the member standing as `actor` (`None`: no member) administers the

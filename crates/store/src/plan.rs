@@ -245,6 +245,7 @@ mod tests {
                 max_person_changes_per_year: 1,
             },
             notices: vec![],
+            approval: None,
             account_notice: NewAccountNotice {
                 kind: "credential.rebound",
                 credential: CredentialKind::Phone,

@@ -2,8 +2,8 @@
 
 use shiming_domain::rebind::RebindLimits;
 use shiming_domain::{
-    AccountState, ChangeRefused, CodePurpose, CredentialKind, InvitationState, MemberChange, MemberFlag, Nature,
-    Policy, PolicyPatch, RealNameStatus, Role, Seat,
+    AccountState, ApprovalState, ChangeRefused, CodePurpose, CredentialKind, InvitationState, MemberChange, MemberFlag,
+    Nature, Policy, PolicyPatch, RealNameStatus, Role, Seat,
 };
 
 /// An audit event to append in the same transaction as the change it records.
@@ -377,7 +377,78 @@ pub struct RebindCommit {
     pub notices: Vec<NewNotice>,
     /// What the account's own notices say of it.
     pub account_notice: NewAccountNotice,
+    /// An admin's approval this commit carries out, when the managing
+    /// enterprise's policy asks for one.
+    pub approval: Option<Approving>,
     pub at: i64,
+}
+
+/// An admin approving, by committing it, a rebind that waits for approval.
+#[derive(Debug, Clone)]
+pub struct Approving {
+    pub approval_id: String,
+    pub enterprise_id: String,
+    pub approver: String,
+    pub audit: AuditDraft,
+}
+
+/// A request for the approval of the rebind of pending change `pending_id`,
+/// by the enterprise that manages the account.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub id: String,
+    pub enterprise_id: String,
+    pub account_id: String,
+    pub pending_id: i64,
+    pub kind: CredentialKind,
+    pub at: i64,
+    /// The pending change waits until then for its approval.
+    pub expires_at: i64,
+    pub audit: AuditDraft,
+}
+
+/// A request for an enterprise's approval of a rebind, with the change it
+/// waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub id: String,
+    pub enterprise_id: String,
+    pub account_id: String,
+    /// The session that asked: the one a commit keeps.
+    pub session_id: String,
+    pub pending_id: i64,
+    pub kind: CredentialKind,
+    pub state: ApprovalState,
+    pub requested_at: i64,
+    /// Until then the change may be approved.
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub reason_sealed: Option<Vec<u8>>,
+}
+
+/// An admin denying a rebind that waits for approval, with the reason.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub approval_id: String,
+    pub enterprise_id: String,
+    pub actor: String,
+    pub reason_sealed: Vec<u8>,
+    pub at: i64,
+    pub audit: AuditDraft,
+    /// What the member's own notices say of it.
+    pub notice: NewAccountNotice,
+}
+
+/// What a decision on an approval did, decided in its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    Done,
+    /// The actor is no member (any more), or there is no such enterprise.
+    ActorNotMember,
+    Refused(ChangeRefused),
+    /// No such approval in this enterprise, or its change is gone.
+    NotFound,
+    Closed(ApprovalState),
 }
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 //! each backend's row type answers [`Columns::col`], and the functions here
 //! say which columns make which record.
 
-use shiming_domain::{AccountState, CredentialKind, InvitationState, Nature, Policy, RealNameStatus, Role, Seat};
+use shiming_domain::{
+    AccountState, ApprovalState, CredentialKind, InvitationState, Nature, Policy, RealNameStatus, Role, Seat,
+};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
 
@@ -10,8 +12,8 @@ use crate::error::word;
 use crate::members::{read_policy, Standing};
 use crate::plan;
 use crate::{
-    AppOpenid, Attestation, CredentialRecord, ExpectedOutcome, InvitationRecord, MemberRecord, Membership,
-    NewAttestation, NewCredential, NewPerson, PendingChange, PersonRecord, Proof, Result, SessionRecord,
+    AppOpenid, ApprovalRecord, Attestation, CredentialRecord, ExpectedOutcome, InvitationRecord, MemberRecord,
+    Membership, NewAttestation, NewCredential, NewPerson, PendingChange, PersonRecord, Proof, Result, SessionRecord,
 };
 
 /// A column's value, readable from either backend's row.
@@ -174,6 +176,29 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
         frozen_reason_sealed: r.col("frozen_reason_sealed")?,
         real_name: word(RealNameStatus::parse, r.col("real_name")?)?,
         person_name_sealed: r.col("person_name_sealed")?,
+    })
+}
+
+/// What [`approval`] reads: each backend appends its `WHERE`.
+pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, p.session_id, r.pending_id, r.kind, \
+     r.state, r.requested_at, p.expires_at, r.decided_at, r.reason_sealed \
+     FROM rebind_approvals r JOIN pending_changes p ON p.id = r.pending_id";
+
+/// An approval with its pending change's session and expiry
+/// ([`APPROVAL_COLUMNS`]).
+pub(crate) fn approval(r: &impl Columns) -> Result<ApprovalRecord> {
+    Ok(ApprovalRecord {
+        id: r.col("id")?,
+        enterprise_id: r.col("enterprise_id")?,
+        account_id: r.col("account_id")?,
+        session_id: r.col("session_id")?,
+        pending_id: r.col("pending_id")?,
+        kind: word(CredentialKind::parse, r.col("kind")?)?,
+        state: word(ApprovalState::parse, r.col("state")?)?,
+        requested_at: r.col("requested_at")?,
+        expires_at: r.col("expires_at")?,
+        decided_at: r.col("decided_at")?,
+        reason_sealed: r.col("reason_sealed")?,
     })
 }
 

@@ -2,6 +2,7 @@
 //! validates, checks limits and commits through one store call.
 
 pub mod accounts;
+pub mod approvals;
 pub mod codes;
 pub mod invitations;
 pub mod notices;

@@ -12,11 +12,12 @@ use shiming_domain::rebind::{self, Change, CommitEvent, RebindLimits, YEAR_SECS}
 use shiming_domain::{CodePurpose, CredentialKind, Nature, Person, Phone, RealNameStatus, SmsCode};
 use shiming_providers::realname::Verdict;
 use shiming_store::{
-    AccountView, AuditDraft, CodeTry, ExpectedOutcome, NewAttestation, NewCredential, NewNotice, NewPendingChange,
-    NewPerson, PendingChange, Proof, RebindCommit, SteppedUp, StoreError,
+    AccountView, Approving, AuditDraft, CodeTry, ExpectedOutcome, NewAttestation, NewCredential, NewNotice,
+    NewPendingChange, NewPerson, PendingChange, Proof, RebindCommit, SteppedUp, StoreError,
 };
 
 use super::accounts::active_view;
+use super::approvals;
 use super::codes::{self, Sent};
 use super::realname;
 use super::security::{self, open_person, open_phone, PHONE_VALUE, WECHAT_VALUE};
@@ -431,19 +432,58 @@ fn text_notices(
     Ok(notices)
 }
 
-/// Commits a change of the credential of `kind`: to `incoming` (confirming
-/// the pending change `pending_id`, where there is one), or, with `incoming`
-/// `None`, its unbinding. The store derives the outcome again in its
-/// transaction and commits only the `expected` one.
-async fn commit(
+/// The account a commit changes, and the session it keeps (the one that
+/// asked for the change).
+pub(crate) struct Committer<'a> {
+    pub account_id: &'a str,
+    pub keep_session: &'a str,
+}
+
+impl<'a> From<&'a Authenticated> for Committer<'a> {
+    fn from(who: &'a Authenticated) -> Self {
+        Committer {
+            account_id: &who.account_id,
+            keep_session: &who.session_id,
+        }
+    }
+}
+
+/// What a commit came to.
+pub enum Committed {
+    /// Done: the answer (sessions revoked, the nature and real name now).
+    Done(serde_json::Value),
+    /// Nothing changed: the enterprise of this id, which manages the
+    /// account, approves its rebinds first.
+    WaitsFor(String),
+}
+
+/// A change of the credential of `kind` to commit: to `incoming`
+/// (confirming the pending change `pending_id`, where there is one), or,
+/// with `incoming` `None`, its unbinding; `expected` is the outcome its
+/// preview showed.
+pub(crate) struct CredentialChange {
+    pub kind: CredentialKind,
+    pub incoming: Option<NewCredential>,
+    pub pending_id: Option<i64>,
+    pub expected: ExpectedOutcome,
+}
+
+/// Commits `change` of the account `view` shows. The store derives the
+/// outcome again in its transaction and commits only the expected one,
+/// carrying out `approval` where an admin approves it.
+pub(crate) async fn commit(
     state: &AppState,
-    who: &Authenticated,
+    by: Committer<'_>,
     view: &AccountView,
-    incoming: Option<NewCredential>,
-    pending_id: Option<i64>,
-    kind: CredentialKind,
-    expected: ExpectedOutcome,
-) -> ApiResult<serde_json::Value> {
+    change: CredentialChange,
+    approval: Option<Approving>,
+) -> ApiResult<Committed> {
+    let CredentialChange {
+        kind,
+        incoming,
+        pending_id,
+        expected,
+    } = change;
     // The same event the store's plan records: it checks `replaces` again.
     let event = CommitEvent::of(expected.replaces.is_some(), incoming.is_some());
     // The account's own notice names the credential that came, or the one that went.
@@ -457,18 +497,20 @@ async fn commit(
     };
     let commit = RebindCommit {
         pending_id,
-        account_id: who.account_id.clone(),
-        keep_session: who.session_id.clone(),
+        account_id: by.account_id.to_owned(),
+        keep_session: by.keep_session.to_owned(),
         kind,
         notices: text_notices(state, view, kind, incoming.as_ref(), event)?,
         account_notice: security::account_notice(&state.vault, event.as_str(), kind, &named),
         new: incoming,
         expected,
         limits: limits(state),
+        approval,
         at: state.now(),
     };
     let revoked = match state.store.commit_rebind(commit).await {
         Ok(n) => n,
+        Err(StoreError::ApprovalRequired(enterprise_id)) => return Ok(Committed::WaitsFor(enterprise_id)),
         Err(StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
         Err(e) => return Err(e.into()),
     };
@@ -476,26 +518,37 @@ async fn commit(
         .increment(1);
     let after = state
         .store
-        .account_view(&who.account_id)
+        .account_view(by.account_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    Ok(json!({
+    Ok(Committed::Done(json!({
         "committed": true,
         "sessions_revoked": revoked,
         "nature": after.nature,
         "real_name": security::real_name_view(&state.vault, &after)?,
-    }))
+    })))
+}
+
+/// What a confirm came to.
+pub enum Confirmed {
+    /// Committed: the answer.
+    Committed(serde_json::Value),
+    /// The managing enterprise approves it first: the approval asked for.
+    PendingApproval(serde_json::Value),
 }
 
 /// Confirms the session's proven change of `kind`. When what its preview
 /// showed no longer holds, nothing changes: the preview is taken again (the
 /// client reads it and confirms again) and the answer is `preview_changed`.
+/// When the enterprise that manages the account approves its rebinds,
+/// nothing changes yet either: an admin's approval is asked for (once per
+/// change) and the change waits for it.
 pub async fn confirm(
     state: &AppState,
     who: &Authenticated,
     kind: CredentialKind,
     accept: bool,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Confirmed> {
     require_step_up(state, who)?;
     if !accept {
         return Err(ApiError::ConsequencesNotAccepted);
@@ -503,23 +556,23 @@ pub async fn confirm(
     let (pending, proof) = proven_pending(state, who, kind).await?;
     let view = active_view(state, who).await?;
     let credential = pending.credential.clone();
-    match commit(
-        state,
-        who,
-        &view,
-        Some(credential),
-        Some(pending.id),
+    let change = CredentialChange {
         kind,
-        proof.expected,
-    )
-    .await
-    {
+        incoming: Some(credential),
+        pending_id: Some(pending.id),
+        expected: proof.expected,
+    };
+    match commit(state, who.into(), &view, change, None).await {
+        Ok(Committed::Done(done)) => Ok(Confirmed::Committed(done)),
+        Ok(Committed::WaitsFor(enterprise_id)) => Ok(Confirmed::PendingApproval(
+            approvals::ask(state, who, &pending, kind, &enterprise_id).await?,
+        )),
         Err(ApiError::PreviewChanged) => {
             let view = active_view(state, who).await?;
             prove(state, who, &view, pending.id, &pending.credential, pending.expires_at).await?;
             Err(ApiError::PreviewChanged)
         }
-        done => done,
+        Err(e) => Err(e),
     }
 }
 
@@ -554,7 +607,17 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
     }
     let view = active_view(state, who).await?;
     let (_, expected) = unbind_preview_of(state, who, &view).await?;
-    commit(state, who, &view, None, None, CredentialKind::Wechat, expected).await
+    let change = CredentialChange {
+        kind: CredentialKind::Wechat,
+        incoming: None,
+        pending_id: None,
+        expected,
+    };
+    match commit(state, who.into(), &view, change, None).await? {
+        Committed::Done(done) => Ok(done),
+        // Only a replacement waits for an approval.
+        Committed::WaitsFor(_) => Err(ApiError::Internal("an unbind waited for an approval".into())),
+    }
 }
 
 /// Refuses a WeChat identity another account holds (the unique constraint
@@ -595,17 +658,17 @@ pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewC
             open_proven_change(state, who, &view, credential).await?,
         ));
     }
-    commit(
-        state,
-        who,
-        &view,
-        Some(credential),
-        None,
-        CredentialKind::Wechat,
+    let change = CredentialChange {
+        kind: CredentialKind::Wechat,
+        incoming: Some(credential),
+        pending_id: None,
         expected,
-    )
-    .await?;
-    Ok(BindOutcome::Bound)
+    };
+    match commit(state, who.into(), &view, change, None).await? {
+        Committed::Done(_) => Ok(BindOutcome::Bound),
+        // Only a replacement waits for an approval.
+        Committed::WaitsFor(_) => Err(ApiError::Internal("a first bind waited for an approval".into())),
+    }
 }
 
 // ---- changing the phone ----

@@ -26,6 +26,8 @@ pub const INVITED_PHONE: &str = "invitation.phone";
 pub const DISPLAY_NAME: &str = "membership.display_name";
 /// Why an admin froze a member.
 pub const FROZEN_REASON: &str = "membership.frozen_reason";
+/// Why an admin denied a member's rebind.
+pub const APPROVAL_REASON: &str = "approval.reason";
 
 #[derive(Debug, Serialize)]
 pub struct SecurityView {

@@ -460,6 +460,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
                 "credential.bound" => t.notice_bound,
                 "credential.rebound" => t.notice_rebound,
                 "credential.unbound" => t.notice_unbound,
+                "rebind.denied" => t.notice_rebind_denied,
                 _ => t.notice_first_sign_in,
             };
             (

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::ClientIp;
 use crate::flows::accounts::active_view;
 use crate::flows::realname::parse_person;
-use crate::flows::rebind::{self, Pending, PreviewView, StartPhoneChange};
+use crate::flows::rebind::{self, Confirmed, Pending, PreviewView, StartPhoneChange};
 use crate::flows::security;
 use crate::session::Authenticated;
 use crate::state::AppState;
@@ -444,13 +444,25 @@ async fn start_phone_change(
     Ok(Next::Reload)
 }
 
-async fn confirm(state: &AppState, who: &Authenticated, wizard: Wizard, accept: bool) -> Result<Next, ApiError> {
-    let done = match wizard {
+async fn confirm(
+    state: &AppState,
+    who: &Authenticated,
+    wizard: Wizard,
+    accept: bool,
+    lang: Lang,
+) -> Result<Next, ApiError> {
+    let confirmed = match wizard {
         Wizard::Phone => rebind::confirm(state, who, CredentialKind::Phone, accept).await?,
         Wizard::Wechat => rebind::confirm(state, who, CredentialKind::Wechat, accept).await?,
-        Wizard::Unbind => rebind::unbind_wechat(state, who, accept).await?,
+        Wizard::Unbind => Confirmed::Committed(rebind::unbind_wechat(state, who, accept).await?),
     };
-    Ok(Next::Done(done["sessions_revoked"].as_u64().unwrap_or(0)))
+    Ok(match confirmed {
+        Confirmed::Committed(done) => Next::Done(done["sessions_revoked"].as_u64().unwrap_or(0)),
+        Confirmed::PendingApproval(_) => Next::Show(Shown {
+            note: Some(lang.text().pending_approval),
+            ..Shown::default()
+        }),
+    })
 }
 
 async fn act(
@@ -481,7 +493,7 @@ async fn act(
         ("verify", Wizard::Phone) => rebind::phone_change_verify(&state, &who, form.code.trim(), &ip)
             .await
             .map(|_| Next::Reload),
-        ("confirm", _) => confirm(&state, &who, wizard, form.accept.as_deref() == Some("true")).await,
+        ("confirm", _) => confirm(&state, &who, wizard, form.accept.as_deref() == Some("true"), lang).await,
         _ => Err(ApiError::InvalidRequest("no such step".into())),
     };
     match outcome {

@@ -501,9 +501,16 @@ pub async fn approve(
     Ok(Json(json!({ "approved": true })))
 }
 
+/// `{"reason"}`: why an admin freezes a member, or denies a rebind.
 #[derive(Deserialize)]
 pub struct ReasonBody {
     reason: String,
+}
+
+impl ReasonBody {
+    pub(super) fn parse(&self) -> ApiResult<Reason> {
+        Reason::parse(&self.reason).map_err(|e| ApiError::InvalidRequest(format!("reason: {e}")))
+    }
 }
 
 /// `POST /api/v1/enterprises/{id}/members/{account_id}/freeze` `{"reason"}`:
@@ -516,7 +523,7 @@ pub async fn freeze(
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
     member_of(&state, &who, &id).await?;
-    let reason = Reason::parse(&body.reason).map_err(|e| ApiError::InvalidRequest(format!("reason: {e}")))?;
+    let reason = body.parse()?;
     let act = Act {
         reason: Some(&reason),
         ..Act::plain(MemberChange::Freeze, "enterprise.member_frozen")

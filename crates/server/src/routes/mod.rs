@@ -1,6 +1,7 @@
 //! The HTTP surface: `fn app() -> Router`.
 
 mod account;
+mod approvals;
 mod auth;
 mod dev;
 mod enterprises;
@@ -49,6 +50,7 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route("/account/phone/change/verify", post(rebind::phone_change_verify))
         .route("/account/phone/change/confirm", post(rebind::phone_change_confirm))
         .route("/account/audit", get(rebind::audit))
+        .route("/account/rebind-approvals", get(rebind::approvals))
         .route("/account/notices", get(account::notices))
         .route("/account/notices/read", post(account::read_notices))
         .route("/account/wechat/rebind/start", get(wechat::rebind_start))
@@ -94,6 +96,15 @@ pub fn app(state: AppState, simulators: Option<Router>) -> Router {
         .route(
             "/enterprises/{id}/invitations/{invitation_id}",
             delete(invitations::revoke),
+        )
+        .route("/enterprises/{id}/rebind-approvals", get(approvals::list))
+        .route(
+            "/enterprises/{id}/rebind-approvals/{approval_id}/approve",
+            post(approvals::approve),
+        )
+        .route(
+            "/enterprises/{id}/rebind-approvals/{approval_id}/deny",
+            post(approvals::deny),
         )
         .route("/invitations/{code}", get(invitations::one))
         .route("/invitations/{code}/accept", post(invitations::accept))

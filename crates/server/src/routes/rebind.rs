@@ -11,11 +11,27 @@ use shiming_domain::{CredentialKind, Phone};
 use super::account::WechatRealNameBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
+use crate::flows::approvals;
 use crate::flows::codes::Sent;
 use crate::flows::realname::parse_person;
-use crate::flows::rebind::{self, PreviewView, StartPhoneChange};
+use crate::flows::rebind::{self, Confirmed, PreviewView, StartPhoneChange};
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
+
+/// A confirm's answer: `200` committed, or `202` with `"state":
+/// "pending_approval"` where the managing enterprise approves it first.
+fn confirmed(c: Confirmed) -> (StatusCode, Json<serde_json::Value>) {
+    match c {
+        Confirmed::Committed(done) => (StatusCode::OK, Json(done)),
+        Confirmed::PendingApproval(asked) => (StatusCode::ACCEPTED, Json(asked)),
+    }
+}
+
+/// `GET /api/v1/account/rebind-approvals`: the caller's rebinds that
+/// waited, or wait, for an enterprise's approval, newest first.
+pub async fn approvals(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(approvals::mine(&state, &who).await?))
+}
 
 fn accepted(sent: Sent) -> Response {
     (
@@ -100,8 +116,8 @@ pub async fn phone_change_confirm(
     State(state): State<AppState>,
     who: Authenticated,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    Ok(confirmed(
         rebind::confirm(&state, &who, CredentialKind::Phone, body.accept_consequences).await?,
     ))
 }
@@ -137,8 +153,8 @@ pub async fn wechat_rebind_confirm(
     State(state): State<AppState>,
     who: Authenticated,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    Ok(confirmed(
         rebind::confirm(&state, &who, CredentialKind::Wechat, body.accept_consequences).await?,
     ))
 }

@@ -508,7 +508,7 @@ async fn a_policy_can_keep_members_from_leaving_by_themselves() {
         (shown["name"].as_str(), &shown["policy"]),
         (
             Some("示例科技"),
-            &json!({ "members_may_leave": false, "realname_required": false })
+            &json!({ "members_may_leave": false, "realname_required": false, "rebind_approval": false })
         )
     );
     assert_error(leave(&app, &member, &id).await, 403, "leave_forbidden").await;

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, enterprise, id_number, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_unchanged, enterprise, id_number, spawn_app, spawn_app_with, TestApp};
 
 const OWNER: &str = "+8613900000031";
 const ADMIN: &str = "+8613900000032";
@@ -194,4 +194,136 @@ async fn admins_filter_members_by_flag() {
         .json_as(&owner, &format!("/api/v1/enterprises/{id}/members?flag=managed"))
         .await;
     assert_eq!(page["members"][0]["flags"], json!(["managed"]));
+}
+
+#[tokio::test]
+async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() {
+    const COMPANY_PHONE: &str = "+8613811110081";
+    const NEW_PHONE: &str = "+8613922220082";
+    let employee_person = ("张伟", "110101198001011232");
+    let new_person = ("陈静", "320102199505052468");
+    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+    let (owner, _) = app.sign_in(OWNER).await;
+    let id = enterprise(&app, &owner).await;
+    let r = app
+        .post_as(
+            &owner,
+            &format!("/api/v1/enterprises/{id}/members"),
+            json!({ "phone": COMPANY_PHONE, "display_name": "张伟" }),
+        )
+        .await;
+    let account = r.json::<Value>().await.unwrap()["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policy = json!({ "policy": { "rebind_approval": true } });
+    assert_eq!(
+        app.patch_as(&owner, &format!("/api/v1/enterprises/{id}"), policy)
+            .await
+            .status(),
+        200
+    );
+    app.add_carrier_person(NEW_PHONE, new_person.0, new_person.1).await;
+    let employee = app.verified_account(COMPANY_PHONE, employee_person).await;
+    app.step_up(&employee, COMPANY_PHONE).await;
+    let confirm = "/api/v1/account/phone/change/confirm";
+    let list = format!("/api/v1/enterprises/{id}/rebind-approvals");
+
+    // Denied: the confirm commits nothing and asks, once; the admin denies.
+    assert_eq!(
+        app.prove_phone_change(&employee, NEW_PHONE, new_person).await.status(),
+        200
+    );
+    let before = app.security(&employee).await;
+    let r = app.accept(&employee, confirm).await;
+    assert_eq!(r.status(), 202);
+    let asked: Value = r.json().await.unwrap();
+    assert_eq!(
+        (asked["state"].as_str(), asked["approval"]["state"].as_str()),
+        (Some("pending_approval"), Some("pending"))
+    );
+    let approval = asked["approval"]["id"].as_str().unwrap().to_owned();
+    let again: Value = app.accept(&employee, confirm).await.json().await.unwrap();
+    assert_eq!(again["approval"]["id"], approval.as_str(), "one request per change");
+    assert_unchanged(&before, &app.security(&employee).await);
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "enterprise");
+    // The member cannot approve their own rebind, nor see the enterprise's list.
+    let r = app
+        .post_as(&employee, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 403, "enterprise_admin_required").await;
+    let waiting = app.json_as(&owner, &list).await;
+    assert_eq!(waiting["approvals"][0]["account_id"], account.as_str());
+    for bad in [json!({}), json!({ "reason": " " })] {
+        let r = app.post_as(&owner, &format!("{list}/{approval}/deny"), bad).await;
+        assert_eq!(r.status(), 400);
+    }
+    let r = app
+        .post_as(
+            &owner,
+            &format!("{list}/{approval}/deny"),
+            json!({ "reason": "请先办理离职交接" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mine = app.json_as(&employee, "/api/v1/account/rebind-approvals").await;
+    assert_eq!(
+        (
+            mine["approvals"][0]["state"].as_str(),
+            mine["approvals"][0]["reason"].as_str()
+        ),
+        (Some("denied"), Some("请先办理离职交接"))
+    );
+    assert_eq!(app.notices(&employee).await["notices"][0]["kind"], "rebind.denied");
+    assert_error(app.accept(&employee, confirm).await, 410, "flow_expired").await;
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 409, "approval_closed").await;
+    assert_unchanged(&before, &app.security(&employee).await);
+
+    // Approved: the admin's approval commits the change as previewed.
+    assert_eq!(
+        app.prove_phone_change(&employee, NEW_PHONE, new_person).await.status(),
+        200
+    );
+    let r = app.accept(&employee, confirm).await;
+    let approval = r.json::<Value>().await.unwrap()["approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "personal");
+    let phone = app.security(&employee).await["phone"]["number_masked"].clone();
+    assert_ne!(phone, before["phone"]["number_masked"]);
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 409, "approval_closed").await;
+    assert!(app.json_as(&owner, &list).await["approvals"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The enterprise's own log holds all three steps.
+    let log = app
+        .json_as(&owner, &format!("/api/v1/enterprises/{id}/audit?limit=200"))
+        .await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for kind in [
+        "enterprise.rebind_approval_requested",
+        "enterprise.rebind_denied",
+        "enterprise.rebind_approved",
+    ] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
 }

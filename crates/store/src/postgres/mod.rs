@@ -18,6 +18,7 @@
 //! holds on every node before it is answered.
 
 mod accounts;
+mod approvals;
 mod audit;
 mod codes;
 mod enterprises;

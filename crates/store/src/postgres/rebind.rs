@@ -4,6 +4,7 @@ use shiming_domain::{AccountState, CredentialKind, Nature};
 use sqlx::Row;
 
 use super::accounts::{insert_credential, lock_account};
+use super::approvals::settle_approval;
 use super::notices::insert_account_notice;
 use super::{write, PgStore, Tx};
 use crate::error::word;
@@ -198,6 +199,7 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
             return Err(StoreError::Conflict("the pending change is used, expired or gone"));
         }
     }
+    settle_approval(tx, c).await?;
     let plan = plan::plan(&snapshot(tx, &c.account_id, c.at).await?, c)?;
     if let Some(old) = plan.remove {
         sqlx::query("DELETE FROM credentials WHERE id = $1")

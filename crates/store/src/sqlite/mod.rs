@@ -1,6 +1,7 @@
 //! The SQLite implementation: the embedded default, one file in the data folder.
 
 mod accounts;
+mod approvals;
 mod audit;
 mod codes;
 mod enterprises;

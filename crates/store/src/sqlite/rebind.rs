@@ -4,6 +4,7 @@ use shiming_domain::rebind::YEAR_SECS;
 use shiming_domain::{AccountState, CredentialKind, Nature};
 
 use super::accounts::insert_credential;
+use super::approvals::settle_approval;
 use super::notices::insert_account_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
@@ -184,6 +185,7 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
             return Err(StoreError::Conflict("the pending change is used, expired or gone"));
         }
     }
+    settle_approval(tx, c)?;
     let plan = plan::plan(&snapshot(tx, &c.account_id, c.at)?, c)?;
     if let Some(old) = plan.remove {
         tx.conn

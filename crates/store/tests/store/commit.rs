@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 use shiming_domain::rebind::{LimitRefusal, RebindLimits, YEAR_SECS};
-use shiming_domain::{AccountState, CodePurpose, CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{AccountState, ApprovalState, ChangeRefused, CodePurpose, CredentialKind, Nature, RealNameStatus};
 use shiming_store::*;
 
 use crate::common::{intact_events, on_every_backend, session, session_ids, store, Db, Dump};
@@ -92,6 +92,7 @@ fn commit(kind: CredentialKind, new: Option<NewCredential>, expected: ExpectedOu
                 text_sealed: format!("{event} at {at}, to the new phone").into_bytes(),
             },
         ],
+        approval: None,
         account_notice: NewAccountNotice {
             kind: event,
             credential: kind,
@@ -829,7 +830,81 @@ async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_ke
     assert!(!w.s.prove_change(id, Some(person("C")), &proof(at + TTL)).await.unwrap());
 }
 
+/// Under the policy `rebind_approval` of the enterprise managing `ACC`
+/// (`ent_a`, owned by `OTHER`), a rebind commits only carrying an
+/// approval, by someone who administers the enterprise as the commit's
+/// transaction reads it, once; anything else changes nothing.
+async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(backend: Backend) {
+    let w = World::new(backend).await;
+    for sql in [
+        "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_a', 'A', 1, '{\"rebind_approval\":true}')",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_a', 'other', 'owner', 1)",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages) VALUES ('ent_a', 'acc', 'member', 2, TRUE)",
+    ] {
+        w.db.exec(sql).await;
+    }
+    let c = w.rebind_phone_to_b(START).await;
+    match w.refused(c.clone()).await {
+        Ok(StoreError::ApprovalRequired(enterprise)) => assert_eq!(enterprise, "ent_a"),
+        other => panic!("{other:?}"),
+    }
+    let asked =
+        w.s.request_approval(NewApproval {
+            id: "rba_1".into(),
+            enterprise_id: "ent_a".into(),
+            account_id: ACC.into(),
+            pending_id: c.pending_id.unwrap(),
+            kind: Phone,
+            at: START,
+            expires_at: START + 7 * TTL,
+            audit: AuditDraft::new("enterprise.rebind_approval_requested", ACC, START, json!({})),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (asked.state, asked.expires_at),
+        (ApprovalState::Pending, START + 7 * TTL)
+    );
+    let approved_by = |approver: &str| RebindCommit {
+        approval: Some(Approving {
+            approval_id: "rba_1".into(),
+            enterprise_id: "ent_a".into(),
+            approver: approver.into(),
+            audit: AuditDraft::new("enterprise.rebind_approved", approver, START, json!({})),
+        }),
+        ..c.clone()
+    };
+    // The member itself, then the owner frozen: refused, nothing changes.
+    assert!(matches!(
+        w.refused(approved_by(ACC)).await,
+        Ok(StoreError::Refused(ChangeRefused::AdminRequired))
+    ));
+    w.db.exec(&format!(
+        "UPDATE memberships SET frozen = TRUE WHERE account_id = '{OTHER}'"
+    ))
+    .await;
+    assert!(matches!(
+        w.refused(approved_by(OTHER)).await,
+        Ok(StoreError::Refused(ChangeRefused::ActorFrozen))
+    ));
+    w.db.exec(&format!(
+        "UPDATE memberships SET frozen = FALSE WHERE account_id = '{OTHER}'"
+    ))
+    .await;
+    assert!(
+        w.refused(approved_by(OTHER)).await.is_err(),
+        "the owner's approval commits"
+    );
+    let seen = w.s.approval("ent_a", "rba_1").await.unwrap().unwrap();
+    assert_eq!(seen.state, ApprovalState::Approved);
+    assert!(matches!(
+        w.refused(approved_by(OTHER)).await,
+        Ok(StoreError::Conflict(_))
+    ));
+}
+
 on_every_backend!(
+    a_rebind_waiting_for_approval_commits_only_with_an_admins_approval,
     a_confirmed_change_commits_once,
     a_change_unproven_expired_ended_or_of_another_account_commits_nothing,
     a_rebind_swaps_the_credential_with_its_attestation,

@@ -151,6 +151,7 @@ pub fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
             max_person_changes_per_year: 2,
         },
         notices: vec![],
+        approval: None,
         account_notice: NewAccountNotice {
             kind: "credential.bound",
             credential: CredentialKind::Wechat,

@@ -120,6 +120,7 @@ fn update(id: &str, actor: &str, name: Option<&str>, policy: PolicyPatch) -> Ent
 const CLOSED: PolicyPatch = PolicyPatch {
     members_may_leave: Some(false),
     realname_required: None,
+    rebind_approval: None,
 };
 
 fn all_members() -> MemberFilter {

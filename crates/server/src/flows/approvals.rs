@@ -1,0 +1,179 @@
+//! Rebinds that wait for an enterprise's approval. Where the enterprise
+//! that manages an account asks for it (policy `rebind_approval`), the
+//! account's confirm of a rebind commits nothing: it asks for an admin's
+//! approval, once per change, and the change stays open until then. An
+//! admin approves it, which commits it as the member previewed it (the
+//! store derives the outcome again, and checks the approver, in the commit's
+//! own transaction), or denies it with a reason, which ends the change; the
+//! member sees where it stands, and is told in their notices.
+
+use serde_json::{json, Value};
+use shiming_domain::{ApprovalState, CredentialKind, Reason};
+use shiming_store::{ApprovalRecord, Approving, AuditDraft, Decided, Denial, Membership, NewApproval, PendingChange};
+use shiming_vault::random_hex;
+
+use super::rebind::{commit, Committed, Committer, CredentialChange};
+use super::security::{self, APPROVAL_REASON};
+use crate::error::{ApiError, ApiResult};
+use crate::session::Authenticated;
+use crate::state::{rfc3339, AppState};
+
+/// Approvals shown per list.
+const LIST: u32 = 100;
+
+/// An approval as its member and the enterprise's admins see it.
+pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
+    let reason = a
+        .reason_sealed
+        .as_deref()
+        .map(|r| state.vault.open_string(APPROVAL_REASON, r))
+        .transpose()?;
+    Ok(json!({
+        "id": a.id,
+        "enterprise_id": a.enterprise_id,
+        "account_id": a.account_id,
+        "credential": a.kind,
+        "state": a.state,
+        "requested_at": rfc3339(a.requested_at),
+        "expires_at": rfc3339(a.expires_at),
+        "decided_at": a.decided_at.map(rfc3339),
+        "reason": reason,
+    }))
+}
+
+/// Asks the enterprise `enterprise_id`, which manages the caller's account,
+/// to approve the session's proven change `pending`; the change waits for
+/// it. The answer of `202 pending_approval`.
+pub async fn ask(
+    state: &AppState,
+    who: &Authenticated,
+    pending: &PendingChange,
+    kind: CredentialKind,
+    enterprise_id: &str,
+) -> ApiResult<Value> {
+    let at = state.now();
+    let id = format!("rba_{}", random_hex(16));
+    let details = json!({ "enterprise_id": enterprise_id, "approval_id": id, "credential": kind });
+    let approval = NewApproval {
+        id,
+        enterprise_id: enterprise_id.to_owned(),
+        account_id: who.account_id.clone(),
+        pending_id: pending.id,
+        kind,
+        at,
+        expires_at: at + state.config.enterprises.approval_ttl_secs,
+        audit: AuditDraft::new("enterprise.rebind_approval_requested", &who.account_id, at, details),
+    };
+    let asked = match state.store.request_approval(approval).await {
+        Ok(asked) => asked,
+        Err(shiming_store::StoreError::Conflict(_)) => return Err(ApiError::FlowExpired),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(json!({ "state": "pending_approval", "approval": shown(state, &asked)? }))
+}
+
+/// The caller's approvals, newest first.
+pub async fn mine(state: &AppState, who: &Authenticated) -> ApiResult<Value> {
+    let all = state.store.approvals_of(&who.account_id, LIST).await?;
+    let shown: Vec<Value> = all.iter().map(|a| shown(state, a)).collect::<ApiResult<_>>()?;
+    Ok(json!({ "approvals": shown }))
+}
+
+/// The enterprise's approvals waiting on changes still open.
+pub async fn open(state: &AppState, enterprise_id: &str) -> ApiResult<Value> {
+    let all = state.store.open_approvals(enterprise_id, state.now(), LIST).await?;
+    let shown: Vec<Value> = all.iter().map(|a| shown(state, a)).collect::<ApiResult<_>>()?;
+    Ok(json!({ "approvals": shown }))
+}
+
+/// The enterprise's approval `approval_id`, still waiting.
+async fn waiting(state: &AppState, enterprise_id: &str, approval_id: &str) -> ApiResult<ApprovalRecord> {
+    let a = state
+        .store
+        .approval(enterprise_id, approval_id)
+        .await?
+        .ok_or(ApiError::NotFound("approval"))?;
+    match a.state {
+        ApprovalState::Pending => Ok(a),
+        closed => Err(ApiError::ApprovalClosed(closed.as_str())),
+    }
+}
+
+/// Approves the rebind: commits the member's change as they previewed it.
+/// The caller is `admin`'s account, active and administering the
+/// enterprise (the commit's transaction checks it again).
+pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, approval_id: &str) -> ApiResult<Value> {
+    let a = waiting(state, &admin.enterprise_id, approval_id).await?;
+    let pending = state
+        .store
+        .pending_change(&a.account_id, &a.session_id, a.kind, state.now())
+        .await?
+        .filter(|p| p.id == a.pending_id)
+        .ok_or(ApiError::FlowExpired)?;
+    let proof = pending.proof.ok_or(ApiError::FlowExpired)?;
+    let view = state
+        .store
+        .account_view(&a.account_id)
+        .await?
+        .ok_or(ApiError::FlowExpired)?;
+    let at = state.now();
+    let details = json!({ "enterprise_id": a.enterprise_id, "approval_id": a.id, "member": a.account_id });
+    let approving = Approving {
+        approval_id: a.id.clone(),
+        enterprise_id: a.enterprise_id.clone(),
+        approver: who.account_id.clone(),
+        audit: AuditDraft::new("enterprise.rebind_approved", &who.account_id, at, details),
+    };
+    let by = Committer {
+        account_id: &a.account_id,
+        keep_session: &a.session_id,
+    };
+    let change = CredentialChange {
+        kind: a.kind,
+        incoming: Some(pending.credential),
+        pending_id: Some(a.pending_id),
+        expected: proof.expected,
+    };
+    match commit(state, by, &view, change, Some(approving)).await? {
+        Committed::Done(_) => Ok(json!({ "approved": true, "approval_id": a.id })),
+        Committed::WaitsFor(_) => Err(ApiError::Internal("an approved commit waited for an approval".into())),
+    }
+}
+
+/// Denies the rebind, with `reason`: the member's change ends, and they
+/// are told.
+pub async fn deny(
+    state: &AppState,
+    who: &Authenticated,
+    admin: &Membership,
+    approval_id: &str,
+    reason: &Reason,
+) -> ApiResult<Value> {
+    let a = waiting(state, &admin.enterprise_id, approval_id).await?;
+    let at = state.now();
+    let details = json!({ "enterprise_id": a.enterprise_id, "approval_id": a.id, "member": a.account_id });
+    let named = match state
+        .store
+        .pending_change(&a.account_id, &a.session_id, a.kind, at)
+        .await?
+    {
+        Some(p) => security::masked_credential(&state.vault, a.kind, &p.credential.value_sealed)?,
+        None => String::new(),
+    };
+    let denial = Denial {
+        approval_id: a.id.clone(),
+        enterprise_id: a.enterprise_id.clone(),
+        actor: who.account_id.clone(),
+        reason_sealed: state.vault.seal(APPROVAL_REASON, reason.as_str().as_bytes()),
+        at,
+        audit: AuditDraft::new("enterprise.rebind_denied", &who.account_id, at, details),
+        notice: security::account_notice(&state.vault, "rebind.denied", a.kind, &named),
+    };
+    match state.store.deny_approval(denial).await? {
+        Decided::Done => Ok(json!({ "denied": true, "approval_id": a.id })),
+        Decided::ActorNotMember => Err(ApiError::NotFound("enterprise")),
+        Decided::Refused(refused) => Err(refused.into()),
+        Decided::NotFound => Err(ApiError::NotFound("approval")),
+        Decided::Closed(closed) => Err(ApiError::ApprovalClosed(closed.as_str())),
+    }
+}

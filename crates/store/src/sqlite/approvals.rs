@@ -1,0 +1,154 @@
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::enterprises::standing_of;
+use super::notices::insert_account_notice;
+use super::worker::Tx;
+use super::{append_audit, SqliteStore};
+use crate::members::{approval_needed, refuse_approver, refuse_decided, refuse_unless_admin, APPROVE_REBIND, MANAGING};
+use crate::rows::{self, APPROVAL_COLUMNS};
+use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, NewApproval, RebindCommit, Result, StoreError};
+
+static ONE: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = ? AND r.id = ?"));
+
+#[async_trait]
+impl ApprovalStore for SqliteStore {
+    async fn request_approval(&self, a: NewApproval) -> Result<ApprovalRecord> {
+        self.db
+            .write(move |tx| {
+                // Kept open for the approval; a change already used or gone has none.
+                let kept = tx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE pending_changes SET expires_at = CASE WHEN expires_at < ?1 THEN ?1 ELSE expires_at END \
+                         WHERE id = ?2 AND account_id = ?3 AND consumed_at IS NULL AND proven_at IS NOT NULL \
+                         AND expires_at > ?4",
+                    )?
+                    .execute(params![a.expires_at, a.pending_id, a.account_id, a.at])?;
+                if kept != 1 {
+                    return Err(StoreError::Conflict("the pending change is used, expired or gone"));
+                }
+                let asked = tx
+                    .conn
+                    .prepare_cached(
+                        "INSERT INTO rebind_approvals (id, enterprise_id, account_id, pending_id, kind, state, requested_at) \
+                         VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (pending_id) DO NOTHING",
+                    )?
+                    .execute(params![a.id, a.enterprise_id, a.account_id, a.pending_id, a.kind.as_str(), a.at])?;
+                if asked == 1 {
+                    append_audit(tx, &a.audit)?;
+                }
+                static OF_CHANGE: LazyLock<String> =
+                    LazyLock::new(|| format!("SELECT {APPROVAL_COLUMNS} WHERE r.pending_id = ?"));
+                tx.conn
+                    .prepare_cached(OF_CHANGE.as_str())?
+                    .query_row([a.pending_id], |r| Ok(rows::approval(r)))?
+            })
+            .await
+    }
+
+    async fn approval(&self, enterprise_id: &str, approval_id: &str) -> Result<Option<ApprovalRecord>> {
+        self.db.read(|conn| {
+            conn.prepare_cached(ONE.as_str())?
+                .query_row([enterprise_id, approval_id], |r| Ok(rows::approval(r)))
+                .optional()?
+                .transpose()
+        })
+    }
+
+    async fn open_approvals(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<ApprovalRecord>> {
+        static OPEN: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = ? AND r.state = 'pending' \
+                 AND p.consumed_at IS NULL AND p.expires_at > ? ORDER BY r.requested_at, r.id LIMIT ?"
+            )
+        });
+        self.db.read(|conn| {
+            let mut stmt = conn.prepare_cached(OPEN.as_str())?;
+            let found = stmt.query_map(params![enterprise_id, now, limit], |r| Ok(rows::approval(r)))?;
+            found.map(|r| r?).collect()
+        })
+    }
+
+    async fn approvals_of(&self, account_id: &str, limit: u32) -> Result<Vec<ApprovalRecord>> {
+        static OF: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {APPROVAL_COLUMNS} WHERE r.account_id = ? ORDER BY r.requested_at DESC, r.id LIMIT ?")
+        });
+        self.db.read(|conn| {
+            let mut stmt = conn.prepare_cached(OF.as_str())?;
+            let found = stmt.query_map(params![account_id, limit], |r| Ok(rows::approval(r)))?;
+            found.map(|r| r?).collect()
+        })
+    }
+
+    async fn deny_approval(&self, d: Denial) -> Result<Decided> {
+        self.db
+            .write(move |tx| {
+                let actor = standing_of(tx, &d.enterprise_id, &d.actor)?;
+                if let Some(refused) = refuse_unless_admin(actor.as_ref(), Decided::ActorNotMember, Decided::Refused) {
+                    return Ok(refused);
+                }
+                let found: Option<(String, i64, String)> = tx
+                    .conn
+                    .prepare_cached(
+                        "SELECT state, pending_id, account_id FROM rebind_approvals WHERE id = ? AND enterprise_id = ?",
+                    )?
+                    .query_row([&d.approval_id, &d.enterprise_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                let (state, pending_id, account_id) = match found {
+                    Some((state, pending_id, account_id)) => (Some(state), pending_id, account_id),
+                    None => (None, 0, String::new()),
+                };
+                if let Some(refused) = refuse_decided(state)? {
+                    return Ok(refused);
+                }
+                tx.conn
+                    .prepare_cached(
+                        "UPDATE rebind_approvals SET state = 'denied', decided_by = ?, decided_at = ?, reason_sealed = ? \
+                         WHERE id = ?",
+                    )?
+                    .execute(params![d.actor, d.at, d.reason_sealed, d.approval_id])?;
+                // The change it waited on ends: the member starts again, or not.
+                tx.conn
+                    .prepare_cached("UPDATE pending_changes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL")?
+                    .execute(params![d.at, pending_id])?;
+                insert_account_notice(tx, &account_id, &d.notice, d.at)?;
+                append_audit(tx, &d.audit)?;
+                Ok(Decided::Done)
+            })
+            .await
+    }
+}
+
+/// In a commit's transaction: carries out its approval (the approver
+/// administers the enterprise now, and the approval waits on the change the
+/// commit uses up), or refuses a commit that waits for one.
+pub(super) fn settle_approval(tx: &Tx<'_>, c: &RebindCommit) -> Result<()> {
+    if let Some(a) = &c.approval {
+        if let Some(refused) = refuse_approver(standing_of(tx, &a.enterprise_id, &a.approver)?.as_ref()) {
+            return Err(refused);
+        }
+        let approved = tx.conn.prepare_cached(APPROVE_REBIND)?.execute(params![
+            a.approver,
+            c.at,
+            a.approval_id,
+            a.enterprise_id,
+            c.pending_id
+        ])?;
+        if approved != 1 {
+            return Err(StoreError::Conflict("the approval is decided or gone"));
+        }
+        return append_audit(tx, &a.audit);
+    }
+    let mut stmt = tx.conn.prepare_cached(MANAGING)?;
+    let managing = stmt
+        .query_map([&c.account_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    match approval_needed(c, managing)? {
+        Some(enterprise_id) => Err(StoreError::ApprovalRequired(enterprise_id)),
+        None => Ok(()),
+    }
+}
