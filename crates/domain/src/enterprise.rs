@@ -190,6 +190,9 @@ pub struct Policy {
     /// Whether a rebind (a phone or a WeChat replaced) of an account this
     /// enterprise manages waits for an admin's approval before it commits.
     pub rebind_approval: bool,
+    /// Whether the owner and admins are told (in their notices) when a
+    /// member's real-name person or status changes.
+    pub notify_realname_changes: bool,
 }
 
 impl Default for Policy {
@@ -198,6 +201,7 @@ impl Default for Policy {
             members_may_leave: true,
             realname_required: false,
             rebind_approval: false,
+            notify_realname_changes: true,
         }
     }
 }
@@ -222,6 +226,8 @@ pub struct PolicyPatch {
     pub realname_required: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebind_approval: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_realname_changes: Option<bool>,
 }
 
 impl PolicyPatch {
@@ -234,6 +240,7 @@ impl PolicyPatch {
             members_may_leave: self.members_may_leave.unwrap_or(policy.members_may_leave),
             realname_required: self.realname_required.unwrap_or(policy.realname_required),
             rebind_approval: self.rebind_approval.unwrap_or(policy.rebind_approval),
+            notify_realname_changes: self.notify_realname_changes.unwrap_or(policy.notify_realname_changes),
         }
     }
 }
@@ -446,11 +453,13 @@ mod tests {
         members_may_leave: true,
         realname_required: false,
         rebind_approval: false,
+        notify_realname_changes: true,
     };
     const CLOSED: Policy = Policy {
         members_may_leave: false,
         realname_required: false,
         rebind_approval: false,
+        notify_realname_changes: true,
     };
 
     #[test]

@@ -163,6 +163,19 @@ pub(crate) fn approval_needed(c: &RebindCommit, managing: Vec<(String, String)>)
     Ok(None)
 }
 
+/// Of the enterprises an account is a member of (`member_of`, as
+/// [`crate::plan::MEMBER_OF`] read them), those whose admins are told of
+/// its real-name changes.
+pub(crate) fn notified(member_of: Vec<(String, String)>) -> Result<Vec<String>> {
+    let mut notified = Vec::new();
+    for (enterprise_id, policy) in member_of {
+        if read_policy(&policy)?.notify_realname_changes {
+            notified.push(enterprise_id);
+        }
+    }
+    Ok(notified)
+}
+
 /// Marks a waiting approval approved ($1 the approver, $2 when, $3 the
 /// approval, $4 its enterprise, $5 the pending change the commit uses up).
 pub(crate) const APPROVE_REBIND: &str = "UPDATE rebind_approvals SET state = 'approved', decided_by = $1, \

@@ -55,6 +55,10 @@ pub struct Plan {
     /// leaves that enterprise's management, and its membership there is
     /// flagged and suspended ([`PERSON_CHANGED`], [`person_changed_event`]).
     pub leaves_management: bool,
+    /// The real-name person or status changes: the admins of the account's
+    /// enterprises are told, where their policy asks for it
+    /// ([`MEMBER_OF`], [`crate::members::notified`]).
+    pub realname_changed: bool,
     /// The real-name person after the commit; `None` keeps the one recorded.
     pub realname_after: Option<Vec<u8>>,
     pub audits: Vec<AuditDraft>,
@@ -128,7 +132,8 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
         }),
     )];
     let before = derive_real_name(phone, wechat);
-    if before.person != p.after.person || before.status != p.after.status {
+    let realname_changed = before.person != p.after.person || before.status != p.after.status;
+    if realname_changed {
         audits.push(AuditDraft::new(
             "realname.changed",
             &c.account_id,
@@ -148,6 +153,7 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
         person_changed: p.person_changes,
         nature_after: p.nature_after,
         leaves_management: snapshot.nature == Nature::Enterprise && p.nature_after == Nature::Personal,
+        realname_changed,
         realname_after: p.after.person,
         audits,
     })
@@ -157,6 +163,19 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
 /// account ($1), and ends its management; answers that enterprise's id.
 pub const PERSON_CHANGED: &str = "UPDATE memberships SET person_changed = TRUE, suspended = TRUE, manages = FALSE \
      WHERE account_id = $1 AND manages RETURNING enterprise_id";
+
+/// The enterprises the account ($1) is a member of: their ids and stored
+/// policies.
+pub const MEMBER_OF: &str = "SELECT e.id, e.policy FROM memberships m \
+     JOIN enterprises e ON e.id = m.enterprise_id WHERE m.account_id = $1";
+
+/// Tells the owner and admins of an enterprise ($5) of a member's ($6)
+/// real-name change: a notice of kind $1 about credential $2, its text $3
+/// (sealed), at $4.
+pub const NOTIFY_ADMINS: &str =
+    "INSERT INTO account_notices (account_id, kind, credential, masked_sealed, created_at) \
+     SELECT m.account_id, $1, $2, $3, $4 FROM memberships m \
+     WHERE m.enterprise_id = $5 AND m.role IN ('owner', 'admin') AND m.account_id <> $6";
 
 /// The event of a member of `enterprise_id` whose real-name person changed
 /// (the account's own, so its owner and the enterprise's log both show it).
@@ -245,6 +264,11 @@ mod tests {
                 max_person_changes_per_year: 1,
             },
             notices: vec![],
+            admin_notice: NewAccountNotice {
+                kind: "enterprise.member_realname_changed",
+                credential: CredentialKind::Phone,
+                masked_sealed: b"member".to_vec(),
+            },
             approval: None,
             account_notice: NewAccountNotice {
                 kind: "credential.rebound",

@@ -377,6 +377,9 @@ pub struct RebindCommit {
     pub notices: Vec<NewNotice>,
     /// What the account's own notices say of it.
     pub account_notice: NewAccountNotice,
+    /// What the notices of the owner and admins of the account's enterprises
+    /// say when the commit changes its real name (where their policy asks).
+    pub admin_notice: NewAccountNotice,
     /// An admin's approval this commit carries out, when the managing
     /// enterprise's policy asks for one.
     pub approval: Option<Approving>,

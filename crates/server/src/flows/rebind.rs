@@ -502,6 +502,8 @@ pub(crate) async fn commit(
         kind,
         notices: text_notices(state, view, kind, incoming.as_ref(), event)?,
         account_notice: security::account_notice(&state.vault, event.as_str(), kind, &named),
+        // Names the member: admins know their members by account.
+        admin_notice: security::account_notice(&state.vault, "enterprise.member_realname_changed", kind, by.account_id),
         new: incoming,
         expected,
         limits: limits(state),

@@ -461,6 +461,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
                 "credential.rebound" => t.notice_rebound,
                 "credential.unbound" => t.notice_unbound,
                 "rebind.denied" => t.notice_rebind_denied,
+                "enterprise.member_realname_changed" => t.notice_member_realname,
                 _ => t.notice_first_sign_in,
             };
             (

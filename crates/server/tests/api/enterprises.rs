@@ -508,7 +508,7 @@ async fn a_policy_can_keep_members_from_leaving_by_themselves() {
         (shown["name"].as_str(), &shown["policy"]),
         (
             Some("示例科技"),
-            &json!({ "members_may_leave": false, "realname_required": false, "rebind_approval": false })
+            &json!({ "members_may_leave": false, "realname_required": false, "rebind_approval": false, "notify_realname_changes": true })
         )
     );
     assert_error(leave(&app, &member, &id).await, 403, "leave_forbidden").await;

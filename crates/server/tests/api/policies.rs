@@ -309,6 +309,10 @@ async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() 
         .as_array()
         .unwrap()
         .is_empty());
+    // The owner is told of the member's real-name change, by default.
+    let told = app.notices(&owner).await;
+    assert_eq!(told["notices"][0]["kind"], "enterprise.member_realname_changed");
+    assert_eq!(told["notices"][0]["credential_masked"], account.as_str());
     // The enterprise's own log holds all three steps.
     let log = app
         .json_as(&owner, &format!("/api/v1/enterprises/{id}/audit?limit=200"))

@@ -8,6 +8,7 @@ use super::approvals::settle_approval;
 use super::notices::insert_account_notice;
 use super::{write, PgStore, Tx};
 use crate::error::word;
+use crate::members::notified;
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::rows;
 use crate::{
@@ -262,6 +263,24 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
         insert_notice(tx, n, c.at).await?;
     }
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at).await?;
+    if plan.realname_changed {
+        let member_of: Vec<(String, String)> = sqlx::query_as(plan::MEMBER_OF)
+            .bind(&c.account_id)
+            .fetch_all(&mut *tx.conn)
+            .await?;
+        let n = &c.admin_notice;
+        for enterprise_id in notified(member_of)? {
+            sqlx::query(plan::NOTIFY_ADMINS)
+                .bind(n.kind)
+                .bind(n.credential.as_str())
+                .bind(&n.masked_sealed)
+                .bind(c.at)
+                .bind(enterprise_id)
+                .bind(&c.account_id)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
+    }
     // Last: the audit head is held only for the end of the transaction.
     for audit in &plan.audits {
         tx.audit(audit);

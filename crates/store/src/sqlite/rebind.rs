@@ -9,6 +9,7 @@ use super::notices::insert_account_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
 use crate::error::word;
+use crate::members::notified;
 use crate::plan::{self, HeldCredential, Snapshot};
 use crate::rows;
 use crate::{
@@ -237,6 +238,24 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
         insert_notice(tx, n, c.at)?;
     }
     insert_account_notice(tx, &c.account_id, &c.account_notice, c.at)?;
+    if plan.realname_changed {
+        let mut stmt = tx.conn.prepare_cached(plan::MEMBER_OF)?;
+        let member_of = stmt
+            .query_map([&c.account_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        let n = &c.admin_notice;
+        for enterprise_id in notified(member_of)? {
+            tx.conn.prepare_cached(plan::NOTIFY_ADMINS)?.execute(params![
+                n.kind,
+                n.credential.as_str(),
+                n.masked_sealed,
+                c.at,
+                enterprise_id,
+                c.account_id
+            ])?;
+        }
+    }
     Ok(revoked)
 }
 

@@ -92,6 +92,11 @@ fn commit(kind: CredentialKind, new: Option<NewCredential>, expected: ExpectedOu
                 text_sealed: format!("{event} at {at}, to the new phone").into_bytes(),
             },
         ],
+        admin_notice: NewAccountNotice {
+            kind: "enterprise.member_realname_changed",
+            credential: CredentialKind::Phone,
+            masked_sealed: b"member".to_vec(),
+        },
         approval: None,
         account_notice: NewAccountNotice {
             kind: event,
@@ -891,10 +896,37 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
         "UPDATE memberships SET frozen = FALSE WHERE account_id = '{OTHER}'"
     ))
     .await;
+    // A second enterprise of ACC's, whose admins are not told of real-name changes.
+    let third = NewAccount {
+        id: "third".into(),
+        nature: Nature::Personal,
+        audit: AuditDraft::new("account.created", "third", 100, json!({})),
+    };
+    w.s.create_account(third, credential(Phone, "p-third", None), 100)
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_b', 'B', 1, '{\"notify_realname_changes\":false}')",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_b', 'third', 'owner', 1)",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_b', 'acc', 'member', 2)",
+    ] {
+        w.db.exec(sql).await;
+    }
     assert!(
         w.refused(approved_by(OTHER)).await.is_err(),
         "the owner's approval commits"
     );
+    // The person changed: ent_a's owner is told, ent_b's (whose policy is off) is not.
+    let mut told = Vec::new();
+    for who in [OTHER, "third"] {
+        let all = w.s.account_notices(who, 10).await.unwrap();
+        told.push(
+            all.iter()
+                .filter(|n| n.kind == "enterprise.member_realname_changed")
+                .count(),
+        );
+    }
+    assert_eq!(told, [1, 0]);
     let seen = w.s.approval("ent_a", "rba_1").await.unwrap().unwrap();
     assert_eq!(seen.state, ApprovalState::Approved);
     assert!(matches!(

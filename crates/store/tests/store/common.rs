@@ -151,6 +151,11 @@ pub fn bind(account_id: &str, credential: NewCredential) -> RebindCommit {
             max_person_changes_per_year: 2,
         },
         notices: vec![],
+        admin_notice: NewAccountNotice {
+            kind: "enterprise.member_realname_changed",
+            credential: CredentialKind::Phone,
+            masked_sealed: b"member".to_vec(),
+        },
         approval: None,
         account_notice: NewAccountNotice {
             kind: "credential.bound",

@@ -121,6 +121,7 @@ const CLOSED: PolicyPatch = PolicyPatch {
     members_may_leave: Some(false),
     realname_required: None,
     rebind_approval: None,
+    notify_realname_changes: None,
 };
 
 fn all_members() -> MemberFilter {
