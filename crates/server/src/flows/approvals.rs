@@ -21,8 +21,10 @@ use crate::state::{rfc3339, AppState};
 /// Approvals shown per list.
 const LIST: u32 = 100;
 
-/// An approval as its member and the enterprise's admins see it.
+/// An approval as its member and the enterprise's admins see it: one still
+/// pending past its change's expiry is shown `expired`.
 pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
+    let expired = a.state == ApprovalState::Pending && a.expires_at <= state.now();
     let reason = a
         .reason_sealed
         .as_deref()
@@ -33,7 +35,7 @@ pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
         "enterprise_id": a.enterprise_id,
         "account_id": a.account_id,
         "credential": a.kind,
-        "state": a.state,
+        "state": if expired { "expired" } else { a.state.as_str() },
         "requested_at": rfc3339(a.requested_at),
         "expires_at": rfc3339(a.expires_at),
         "decided_at": a.decided_at.map(rfc3339),

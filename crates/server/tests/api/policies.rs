@@ -196,12 +196,15 @@ async fn admins_filter_members_by_flag() {
     assert_eq!(page["members"][0]["flags"], json!(["managed"]));
 }
 
-#[tokio::test]
-async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() {
-    const COMPANY_PHONE: &str = "+8613811110081";
-    const NEW_PHONE: &str = "+8613922220082";
+const COMPANY_PHONE: &str = "+8613811110081";
+const NEW_PHONE: &str = "+8613922220082";
+const NEW_PERSON: (&str, &str) = ("陈静", "320102199505052468");
+
+/// An enterprise of OWNER's with the policy `rebind_approval`, managing the
+/// account of COMPANY_PHONE, verified and stepped up: (the app, the
+/// owner's token, the employee's token, the enterprise, the account).
+async fn managed_employee() -> (TestApp, String, String, String, String) {
     let employee_person = ("张伟", "110101198001011232");
-    let new_person = ("陈静", "320102199505052468");
     let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
     let (owner, _) = app.sign_in(OWNER).await;
     let id = enterprise(&app, &owner).await;
@@ -217,15 +220,47 @@ async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() 
         .unwrap()
         .to_owned();
     let policy = json!({ "policy": { "rebind_approval": true } });
-    assert_eq!(
-        app.patch_as(&owner, &format!("/api/v1/enterprises/{id}"), policy)
-            .await
-            .status(),
-        200
-    );
-    app.add_carrier_person(NEW_PHONE, new_person.0, new_person.1).await;
+    let r = app.patch_as(&owner, &format!("/api/v1/enterprises/{id}"), policy).await;
+    assert_eq!(r.status(), 200);
+    app.add_carrier_person(NEW_PHONE, NEW_PERSON.0, NEW_PERSON.1).await;
     let employee = app.verified_account(COMPANY_PHONE, employee_person).await;
     app.step_up(&employee, COMPANY_PHONE).await;
+    (app, owner, employee, id, account)
+}
+
+#[tokio::test]
+async fn a_rebind_waiting_past_its_time_is_shown_expired_and_approves_nothing() {
+    let (app, owner, employee, id, _) = managed_employee().await;
+    let new_person = NEW_PERSON;
+    assert_eq!(
+        app.prove_phone_change(&employee, NEW_PHONE, new_person).await.status(),
+        200
+    );
+    let r = app.accept(&employee, "/api/v1/account/phone/change/confirm").await;
+    assert_eq!(r.status(), 202);
+    let approval = r.json::<Value>().await.unwrap()["approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.advance(7 * 86_400);
+    let mine = app.json_as(&employee, "/api/v1/account/rebind-approvals").await;
+    assert_eq!(mine["approvals"][0]["state"], "expired");
+    let list = format!("/api/v1/enterprises/{id}/rebind-approvals");
+    assert!(app.json_as(&owner, &list).await["approvals"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 410, "flow_expired").await;
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "enterprise");
+}
+
+#[tokio::test]
+async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() {
+    let (app, owner, employee, id, account) = managed_employee().await;
+    let new_person = NEW_PERSON;
     let confirm = "/api/v1/account/phone/change/confirm";
     let list = format!("/api/v1/enterprises/{id}/rebind-approvals");
 
