@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 mod extract;
 mod flows;
+pub mod operator;
 mod pages;
 mod routes;
 pub mod secrets;

@@ -58,6 +58,86 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Enterprises, for the platform's operators: what their owner and
+    /// admins see and do through the API, straight on the database.
+    Enterprise {
+        #[command(subcommand)]
+        command: EnterpriseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnterpriseCommand {
+    /// The enterprise: its name, policy and owner.
+    Show {
+        id: String,
+        #[command(flatten)]
+        on: OperatorArgs,
+    },
+    /// Its members, by the time they joined, as its admins see them (real
+    /// names masked), a page at a time.
+    Members {
+        id: String,
+        /// Only this role: owner, admin, member.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only this real-name status: verified, unverified, inconsistent.
+        #[arg(long)]
+        real_name: Option<String>,
+        /// Only members with this flag: managed, person_changed, suspended, frozen.
+        #[arg(long)]
+        flag: Option<String>,
+        /// Members per page, 1 to 200.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The page after this cursor (the `next` a page printed).
+        #[arg(long)]
+        after: Option<String>,
+        #[command(flatten)]
+        on: OperatorArgs,
+    },
+    /// Freeze a member within the enterprise: the account stays, its access
+    /// to the enterprise ends at once. Audited, by the operator.
+    Freeze {
+        id: String,
+        account_id: String,
+        /// Why (1 to 200 characters), shown to the enterprise's admins.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        on: OperatorArgs,
+    },
+    /// Lift a member's freeze within the enterprise. Audited, by the operator.
+    Unfreeze {
+        id: String,
+        account_id: String,
+        #[command(flatten)]
+        on: OperatorArgs,
+    },
+    /// The enterprise's own audit events, newest first, a page at a time.
+    Audit {
+        id: String,
+        /// Events per page, 1 to 200.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The page before this event (the `next` a page printed).
+        #[arg(long)]
+        before: Option<i64>,
+        #[command(flatten)]
+        on: OperatorArgs,
+    },
+}
+
+#[derive(Args)]
+struct OperatorArgs {
+    /// Development configuration and secrets, as `serve --dev`.
+    #[arg(long)]
+    dev: bool,
+    /// Print the JSON the API answers instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Audit { command } => return audit(command).await,
+        Command::Enterprise { command } => enterprise(command).await?,
         Command::Db {
             command: DbCommand::Copy { from, to, common },
         } => {
@@ -326,6 +407,100 @@ async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// `enterprise …`: prints what the operator asked for, as text or JSON.
+async fn enterprise(command: EnterpriseCommand) -> anyhow::Result<()> {
+    use shiming_server::operator::{filter, Operator};
+    let on = match &command {
+        EnterpriseCommand::Show { on, .. }
+        | EnterpriseCommand::Members { on, .. }
+        | EnterpriseCommand::Freeze { on, .. }
+        | EnterpriseCommand::Unfreeze { on, .. }
+        | EnterpriseCommand::Audit { on, .. } => on,
+    };
+    let config = load_config(on.dev, &on.common, None)?;
+    let json = on.json;
+    let operator = Operator::open(&config).await?;
+    let shown = match &command {
+        EnterpriseCommand::Show { id, .. } => operator.show(id).await?,
+        EnterpriseCommand::Members {
+            id,
+            role,
+            real_name,
+            flag,
+            limit,
+            after,
+            ..
+        } => {
+            let filter = filter(role.as_deref(), real_name.as_deref(), flag.as_deref())?;
+            operator.members(id, &filter, after.as_deref(), *limit).await?
+        }
+        EnterpriseCommand::Freeze {
+            id, account_id, reason, ..
+        } => {
+            operator.freeze(id, account_id, Some(reason)).await?;
+            serde_json::json!({ "frozen": true })
+        }
+        EnterpriseCommand::Unfreeze { id, account_id, .. } => {
+            operator.freeze(id, account_id, None).await?;
+            serde_json::json!({ "frozen": false })
+        }
+        EnterpriseCommand::Audit { id, limit, before, .. } => operator.audit(id, *before, *limit).await?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    match command {
+        EnterpriseCommand::Show { .. } => {
+            for field in ["id", "name", "owner", "created_at", "policy"] {
+                println!("{field:<11} {}", text(&shown[field]));
+            }
+        }
+        EnterpriseCommand::Members { .. } => {
+            for m in shown["members"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<6}  {}  {:<12} {:<4}  {}  {}",
+                    text(&m["account_id"]),
+                    text(&m["role"]),
+                    text(&m["joined_at"]),
+                    text(&m["real_name"]["status"]),
+                    text(&m["real_name"]["name_masked"]),
+                    text(&m["display_name"]),
+                    text(&m["flags"]),
+                );
+            }
+            if !shown["next"].is_null() {
+                println!("next page: --after {}", text(&shown["next"]));
+            }
+        }
+        EnterpriseCommand::Freeze { account_id, .. } => println!("{account_id} is frozen in the enterprise"),
+        EnterpriseCommand::Unfreeze { account_id, .. } => {
+            println!("{account_id} is no longer frozen in the enterprise")
+        }
+        EnterpriseCommand::Audit { .. } => {
+            for e in shown["events"].as_array().into_iter().flatten() {
+                println!(
+                    "{:>6}  {}  {:<40} {}  {}",
+                    text(&e["seq"]),
+                    text(&e["at"]),
+                    text(&e["type"]),
+                    text(&e["account_id"]),
+                    text(&e["details"]),
+                );
+            }
+            if !shown["next"].is_null() {
+                println!("next page: --before {}", text(&shown["next"]));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dev seed`: opens the database and secrets as `serve` does and creates

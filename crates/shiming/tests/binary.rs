@@ -678,3 +678,91 @@ fn a_start_with_other_secrets_than_the_data_was_written_with_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn operators_read_an_enterprise_and_freeze_a_member_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let served = serve(&data, tmp.path());
+    let c = Client::new();
+    let owner = phone_sign_in(&c, &served.base, "+8613900000051");
+    let r = post_as(
+        &c,
+        &served.base,
+        &owner,
+        "/api/v1/enterprises",
+        json!({ "name": "示例科技" }),
+    );
+    let id = r.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
+    let add = json!({ "phone": "+8613900000052", "display_name": "王五" });
+    let r = post_as(
+        &c,
+        &served.base,
+        &owner,
+        &format!("/api/v1/enterprises/{id}/members"),
+        add,
+    );
+    let member = r.json::<Value>().unwrap()["account_id"].as_str().unwrap().to_owned();
+
+    // Read while the service runs: the admins' view, masked as the API masks it.
+    let (ok, out, err) = enterprise_cli(&data, &["members", &id, "--json"]);
+    assert!(ok, "{err}");
+    let page: Value = serde_json::from_str(&out).unwrap();
+    let listed = &page["members"][1];
+    assert_eq!(
+        (
+            listed["account_id"].as_str(),
+            listed["display_name"].as_str(),
+            &listed["flags"]
+        ),
+        (Some(member.as_str()), Some("王五"), &json!(["managed"]))
+    );
+    let (ok, out, _) = enterprise_cli(&data, &["members", &id, "--flag", "managed"]);
+    assert!(ok && out.contains(&member) && out.lines().count() == 1, "{out}");
+    let (ok, out, _) = enterprise_cli(&data, &["show", &id]);
+    assert!(ok && out.contains("示例科技"), "{out}");
+
+    // Freezing ends the member's access to the enterprise at once; audited, by the operator.
+    let member_token = phone_sign_in(&c, &served.base, "+8613900000052");
+    let members_path = format!("{}/api/v1/enterprises/{id}/members", served.base);
+    // What the member's own session gets from the members list.
+    let members_seen = || {
+        let r = c.get(&members_path).bearer_auth(&member_token).send().unwrap();
+        r.status()
+    };
+    assert_eq!(members_seen(), 200);
+    let (ok, out, err) = enterprise_cli(&data, &["freeze", &id, &member, "--reason", "审计 audit"]);
+    assert!(ok && out.contains("frozen"), "{out}{err}");
+    assert_eq!(members_seen(), 403);
+    let (ok, out, _) = enterprise_cli(&data, &["audit", &id, "--json", "--limit", "1"]);
+    let log: Value = serde_json::from_str(&out).unwrap();
+    assert!(ok);
+    assert_eq!(
+        (
+            log["events"][0]["type"].as_str(),
+            log["events"][0]["details"]["by"].as_str()
+        ),
+        (Some("enterprise.member_frozen"), Some("operator"))
+    );
+    assert!(enterprise_cli(&data, &["unfreeze", &id, &member]).0);
+    assert_eq!(members_seen(), 200);
+
+    // Bad input: a clear error, and nothing changes.
+    for (args, said) in [
+        (vec!["show", "ent_nope"], "there is no enterprise ent_nope"),
+        (vec!["members", id.as_str(), "--flag", "red"], "unknown flag"),
+        (vec!["members", id.as_str(), "--limit", "0"], "--limit"),
+        (vec!["freeze", id.as_str(), "acc_nope", "--reason", "x"], "no member"),
+        (
+            vec!["freeze", id.as_str(), member.as_str(), "--reason", " "],
+            "--reason",
+        ),
+    ] {
+        let (ok, _, err) = enterprise_cli(&data, &args);
+        assert!(!ok && err.contains(said), "{args:?}: {err}");
+    }
+    let (status, _) = served.terminate();
+    assert!(status.success(), "{status:?}");
+    let (code, said) = audit(&data, &["verify"]);
+    assert_eq!(code, Some(0), "{said}");
+}

@@ -218,6 +218,11 @@ pub trait EnterpriseStore {
     /// a member managed by the enterprise, queues its text and audits it,
     /// when the actor administers the enterprise and the limits have room.
     async fn provision_member(&self, member: NewManagedMember) -> Result<Provisioned>;
+
+    /// Freezes the member (with the reason, sealed) or lifts the freeze
+    /// (`None`), as the platform's operator, whom no role of the enterprise
+    /// binds; audits it. False when the account is no member.
+    async fn freeze_as_operator(&self, freeze: OperatorFreeze) -> Result<bool>;
 }
 
 /// Approvals of the rebinds of managed accounts, by the managing

@@ -644,6 +644,16 @@ impl MemberCursor {
     }
 }
 
+/// The platform's operator freezing a member of an enterprise (with the
+/// reason, sealed), or lifting the freeze (`None`).
+#[derive(Debug, Clone)]
+pub struct OperatorFreeze {
+    pub enterprise_id: String,
+    pub account_id: String,
+    pub reason_sealed: Option<Vec<u8>>,
+    pub audit: AuditDraft,
+}
+
 /// What a change to a membership did, decided in its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Changed {

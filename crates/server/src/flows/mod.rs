@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod approvals;
 pub mod codes;
 pub mod invitations;
+pub mod members;
 pub mod notices;
 pub mod outbox;
 pub mod realname;

@@ -15,21 +15,20 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shiming_domain::{
-    AccountState, ChangeRefused, EnterpriseName, MemberChange, MemberFlag, PersonName, PolicyPatch, RealNameStatus,
-    Reason, Role,
+    AccountState, ChangeRefused, EnterpriseName, MemberChange, MemberFlag, PolicyPatch, RealNameStatus, Reason, Role,
 };
 use shiming_store::{
-    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord, Membership,
-    NewEnterprise, RateLimit,
+    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberFilter, Membership, NewEnterprise, RateLimit,
 };
 use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::flows::members;
 use crate::flows::rebind::require_step_up;
-use crate::flows::security::{open_parsed, DISPLAY_NAME, FROZEN_REASON, PERSON_NAME};
+use crate::flows::security::FROZEN_REASON;
 use crate::session::Authenticated;
-use crate::state::{rfc3339, AppState};
+use crate::state::AppState;
 
 /// Members per page when the caller names no `limit`, and at most.
 const PAGE: u32 = 50;
@@ -38,25 +37,6 @@ const MAX_PAGE: u32 = 200;
 #[derive(Deserialize)]
 pub struct NameBody {
     name: String,
-}
-
-pub(super) fn shown(m: &Membership) -> Value {
-    json!({
-        "id": m.enterprise_id,
-        "name": m.name,
-        "role": m.role,
-        "created_at": rfc3339(m.created_at),
-        "policy": m.policy,
-        "joined_at": rfc3339(m.joined_at),
-        "managed": m.manages,
-        "suspended": m.suspended,
-        "person_changed": m.person_changed,
-        "frozen": m.frozen,
-        "real_name_status": m.real_name,
-        // Whether the caller may act there now (not frozen, not suspended,
-        // not short of the policy's real name).
-        "active": m.seat().acts(&m.policy).is_ok(),
-    })
 }
 
 /// Only an active account creates or administers enterprises.
@@ -153,20 +133,20 @@ pub async fn create(
         })
         .await?;
     let created = member_of(&state, &who, &id).await?;
-    Ok((StatusCode::CREATED, Json(shown(&created))))
+    Ok((StatusCode::CREATED, Json(members::membership(&created))))
 }
 
 /// `GET /api/v1/enterprises`: the caller's enterprises.
 pub async fn list(State(state): State<AppState>, who: Authenticated) -> ApiResult<Json<Value>> {
     let all = state.store.memberships_of(&who.account_id).await?;
     Ok(Json(
-        json!({ "enterprises": all.iter().map(shown).collect::<Vec<_>>() }),
+        json!({ "enterprises": all.iter().map(members::membership).collect::<Vec<_>>() }),
     ))
 }
 
 /// `GET /api/v1/enterprises/{id}`.
 pub async fn one(State(state): State<AppState>, who: Authenticated, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(shown(&membership(&state, &who, &id).await?)))
+    Ok(Json(members::membership(&membership(&state, &who, &id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -215,7 +195,7 @@ pub async fn update(
     // The seat is checked again in the write's own transaction.
     changed(state.store.update_enterprise(update).await?)?;
     // Done: the membership as it now stands, whatever it now allows.
-    Ok(Json(shown(&membership(&state, &who, &id).await?)))
+    Ok(Json(members::membership(&membership(&state, &who, &id).await?)))
 }
 
 /// Read as text, so that a bad value gets this service's typed error.
@@ -261,70 +241,15 @@ pub async fn members(
 ) -> ApiResult<Json<Value>> {
     let caller = member_of(&state, &who, &id).await?;
     let limit = page_limit(q.limit.as_deref())?;
-    let after = q.after.as_deref().map(cursor).transpose()?;
+    let after = q.after.as_deref().map(members::cursor).transpose()?;
     let filter = member_filter(&q, &caller)?;
     let page = state.store.members(&id, &filter, after.as_ref(), limit).await?;
-    let next = (page.len() == limit as usize)
-        .then(|| page.last().map(|m| format!("{}.{}", m.joined_at, m.account_id)))
-        .flatten();
-    let members: Vec<Value> = page
-        .iter()
-        .map(|m| shown_member(&state, &caller, m))
-        .collect::<ApiResult<_>>()?;
-    Ok(Json(json!({ "members": members, "next": next })))
-}
-
-/// A member as `caller` sees them: whether an account is frozen, how it is
-/// managed and whose real name it holds is for those who administer the
-/// enterprise, and even they see the name masked.
-fn shown_member(state: &AppState, caller: &Membership, m: &MemberRecord) -> ApiResult<Value> {
-    let display_name = m
-        .display_name_sealed
-        .as_deref()
-        .map(|sealed| state.vault.open_string(DISPLAY_NAME, sealed))
-        .transpose()?;
-    let mut shown = json!({
-        "account_id": m.account_id,
-        "display_name": display_name,
-        "role": m.role,
-        "joined_at": rfc3339(m.joined_at),
-    });
-    if !caller.role.administers() {
-        return Ok(shown);
-    }
-    let name_masked = m
-        .person_name_sealed
-        .as_deref()
-        .map(|sealed| open_parsed(&state.vault, PERSON_NAME, sealed, PersonName::parse).map(|n| n.masked()))
-        .transpose()?;
-    shown["real_name"] = json!({ "status": m.real_name, "name_masked": name_masked });
-    shown["nature"] = json!(m.account_nature);
-    shown["state"] = json!(m.account_state);
-    shown["managed"] = json!(m.manages);
-    let flags = [
-        (MemberFlag::Managed, m.manages),
-        (MemberFlag::PersonChanged, m.person_changed),
-        (MemberFlag::Suspended, m.suspended),
-        (MemberFlag::Frozen, m.frozen),
-    ];
-    shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
-    let reason = m
-        .frozen_reason_sealed
-        .as_deref()
-        .map(|r| state.vault.open_string(FROZEN_REASON, r))
-        .transpose()?;
-    shown["frozen_reason"] = json!(reason);
-    Ok(shown)
-}
-
-/// A page cursor: `<joined_at>.<account_id>`, as `next` gave it.
-fn cursor(text: &str) -> ApiResult<MemberCursor> {
-    let bad = || ApiError::InvalidRequest("after is the `next` of an earlier page".into());
-    let (joined_at, account_id) = text.split_once('.').ok_or_else(bad)?;
-    Ok(MemberCursor {
-        joined_at: joined_at.parse().map_err(|_| bad())?,
-        account_id: account_id.to_owned(),
-    })
+    Ok(Json(members::members(
+        &state.vault,
+        caller.role.administers(),
+        &page,
+        limit,
+    )?))
 }
 
 /// Makes `change` to `target`'s membership for the caller, or says why not.
@@ -485,7 +410,7 @@ pub async fn transfer(
     )
     .await?;
     // Done: the membership as it now stands, whatever it now allows.
-    Ok(Json(shown(&membership(&state, &who, &id).await?)))
+    Ok(Json(members::membership(&membership(&state, &who, &id).await?)))
 }
 
 /// `POST /api/v1/enterprises/{id}/members/{account_id}/approve`: the owner
@@ -579,14 +504,5 @@ pub async fn audit_log(
         .transpose()
         .map_err(|_| ApiError::InvalidRequest("before is the `next` of an earlier page".into()))?;
     let page = state.store.enterprise_audit(&id, before, limit).await?;
-    let next = (page.len() == limit as usize)
-        .then(|| page.last().map(|e| e.seq))
-        .flatten();
-    let events: Vec<Value> = page
-        .into_iter()
-        .map(|e| {
-            json!({ "seq": e.seq, "type": e.kind, "at": rfc3339(e.at), "account_id": e.account_id, "details": e.details })
-        })
-        .collect();
-    Ok(Json(json!({ "events": events, "next": next })))
+    Ok(Json(members::events(&page, limit)))
 }

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use shiming_domain::{DisplayName, Nature, Phone, Role};
 use shiming_store::InvitationRecord;
 
-use super::enterprises::{active, admin_of, member_of, shown as shown_enterprise};
+use super::enterprises::{active, admin_of, member_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::flows::invitations::{self, masked_phone, parse_role, Added, Sent};
+use crate::flows::members;
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
 
@@ -145,7 +146,7 @@ pub async fn accept(
 ) -> ApiResult<Json<Value>> {
     active(&who)?;
     let accepted = invitations::answer(&state, &who, &code, true).await?;
-    Ok(Json(shown_enterprise(
+    Ok(Json(members::membership(
         &member_of(&state, &who, &accepted.enterprise_id).await?,
     )))
 }

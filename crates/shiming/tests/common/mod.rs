@@ -414,18 +414,35 @@ impl Db {
 /// `shiming dev seed --accounts N` on a data folder with the extra `args`
 /// (e.g. `--dev`): (success, standard output, standard error).
 pub fn seed(data: &Path, accounts: u64, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(["dev", "seed", "--accounts", &accounts.to_string()])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    finished(
+        Command::new(BIN)
+            .args(["dev", "seed", "--accounts", &accounts.to_string()])
+            .args(args)
+            .arg("--data-dir")
+            .arg(data),
+    )
+}
+
+/// Runs the command to its end, without input: (success, standard output,
+/// standard error).
+fn finished(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `shiming enterprise …` on a data folder, with the development secrets:
+/// (success, standard output, standard error).
+pub fn enterprise_cli(data: &Path, args: &[&str]) -> (bool, String, String) {
+    finished(
+        Command::new(BIN)
+            .arg("enterprise")
+            .args(args)
+            .args(["--dev", "--data-dir"])
+            .arg(data),
     )
 }
 

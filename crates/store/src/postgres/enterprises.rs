@@ -14,7 +14,7 @@ use crate::rows::{
 };
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord,
-    Membership, NewEnterprise, NewManagedMember, Provisioned, Result,
+    Membership, NewEnterprise, NewManagedMember, OperatorFreeze, Provisioned, Result,
 };
 
 #[async_trait]
@@ -190,6 +190,26 @@ impl EnterpriseStore for PgStore {
     async fn provision_member(&self, m: NewManagedMember) -> Result<Provisioned> {
         let m = &m;
         write!(self, |tx| provision(tx, m).await?)
+    }
+
+    async fn freeze_as_operator(&self, f: OperatorFreeze) -> Result<bool> {
+        let f = &f;
+        write!(self, |tx| {
+            lock_enterprise(tx, &f.enterprise_id).await?;
+            let frozen = sqlx::query(FREEZE)
+                .bind(f.reason_sealed.is_some())
+                .bind(&f.reason_sealed)
+                .bind(&f.enterprise_id)
+                .bind(&f.account_id)
+                .execute(&mut *tx.conn)
+                .await?
+                .rows_affected()
+                == 1;
+            if frozen {
+                tx.audit(&f.audit);
+            }
+            frozen
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use crate::rows::{
 };
 use crate::{
     Changed, EnterpriseStore, EnterpriseUpdate, MemberChangeRequest, MemberCursor, MemberFilter, MemberRecord,
-    Membership, NewEnterprise, NewManagedMember, Provisioned, Result,
+    Membership, NewEnterprise, NewManagedMember, OperatorFreeze, Provisioned, Result,
 };
 
 #[async_trait]
@@ -190,6 +190,23 @@ impl EnterpriseStore for SqliteStore {
                 insert_notice(tx, &m.notice, m.at)?;
                 append_audit(tx, &m.audit)?;
                 Ok(Provisioned::Done)
+            })
+            .await
+    }
+
+    async fn freeze_as_operator(&self, f: OperatorFreeze) -> Result<bool> {
+        self.db
+            .write(move |tx| {
+                let frozen = tx.conn.prepare_cached(FREEZE)?.execute(params![
+                    f.reason_sealed.is_some(),
+                    f.reason_sealed,
+                    f.enterprise_id,
+                    f.account_id
+                ])? == 1;
+                if frozen {
+                    append_audit(tx, &f.audit)?;
+                }
+                Ok(frozen)
             })
             .await
     }

@@ -1,0 +1,110 @@
+//! Enterprises and their members as the API and `shiming enterprise` show
+//! them: one shape for both, and the rule of who sees what.
+
+use serde_json::{json, Value};
+use shiming_domain::{MemberFlag, PersonName};
+use shiming_store::{AuditRecord, MemberCursor, MemberRecord, Membership};
+use shiming_vault::Vault;
+
+use super::security::{open_parsed, DISPLAY_NAME, FROZEN_REASON, PERSON_NAME};
+use crate::error::{ApiError, ApiResult};
+use crate::state::rfc3339;
+
+/// A membership with its enterprise, as its member sees it.
+pub fn membership(m: &Membership) -> Value {
+    json!({
+        "id": m.enterprise_id,
+        "name": m.name,
+        "role": m.role,
+        "created_at": rfc3339(m.created_at),
+        "policy": m.policy,
+        "joined_at": rfc3339(m.joined_at),
+        "managed": m.manages,
+        "suspended": m.suspended,
+        "person_changed": m.person_changed,
+        "frozen": m.frozen,
+        "real_name_status": m.real_name,
+        // Whether the member may act there now (not frozen, not suspended,
+        // not short of the policy's real name).
+        "active": m.seat().acts(&m.policy).is_ok(),
+    })
+}
+
+/// A member as a member sees them, or, `as_admin`, as the owner, the admins
+/// and the platform's operators do: whether an account is frozen, how it is
+/// managed and whose real name it holds is theirs alone, and even they see
+/// the name masked.
+pub fn member(vault: &Vault, as_admin: bool, m: &MemberRecord) -> ApiResult<Value> {
+    let display_name = m
+        .display_name_sealed
+        .as_deref()
+        .map(|sealed| vault.open_string(DISPLAY_NAME, sealed))
+        .transpose()?;
+    let mut shown = json!({
+        "account_id": m.account_id,
+        "display_name": display_name,
+        "role": m.role,
+        "joined_at": rfc3339(m.joined_at),
+    });
+    if !as_admin {
+        return Ok(shown);
+    }
+    let name_masked = m
+        .person_name_sealed
+        .as_deref()
+        .map(|sealed| open_parsed(vault, PERSON_NAME, sealed, PersonName::parse).map(|n| n.masked()))
+        .transpose()?;
+    shown["real_name"] = json!({ "status": m.real_name, "name_masked": name_masked });
+    shown["nature"] = json!(m.account_nature);
+    shown["state"] = json!(m.account_state);
+    shown["managed"] = json!(m.manages);
+    let flags = [
+        (MemberFlag::Managed, m.manages),
+        (MemberFlag::PersonChanged, m.person_changed),
+        (MemberFlag::Suspended, m.suspended),
+        (MemberFlag::Frozen, m.frozen),
+    ];
+    shown["flags"] = json!(flags.iter().filter(|f| f.1).map(|f| f.0).collect::<Vec<_>>());
+    let reason = m
+        .frozen_reason_sealed
+        .as_deref()
+        .map(|r| vault.open_string(FROZEN_REASON, r))
+        .transpose()?;
+    shown["frozen_reason"] = json!(reason);
+    Ok(shown)
+}
+
+/// A page of members, with the cursor of the next page (none after the
+/// last, a page shorter than `limit`).
+pub fn members(vault: &Vault, as_admin: bool, page: &[MemberRecord], limit: u32) -> ApiResult<Value> {
+    let next = (page.len() == limit as usize)
+        .then(|| page.last().map(|m| format!("{}.{}", m.joined_at, m.account_id)))
+        .flatten();
+    let members: Vec<Value> = page
+        .iter()
+        .map(|m| member(vault, as_admin, m))
+        .collect::<ApiResult<_>>()?;
+    Ok(json!({ "members": members, "next": next }))
+}
+
+/// A page of an enterprise's events, with the cursor of the next page.
+pub fn events(page: &[AuditRecord], limit: u32) -> Value {
+    let next = (page.len() == limit as usize)
+        .then(|| page.last().map(|e| e.seq))
+        .flatten();
+    let events: Vec<Value> = page
+        .iter()
+        .map(|e| json!({ "seq": e.seq, "type": e.kind, "at": rfc3339(e.at), "account_id": e.account_id, "details": e.details }))
+        .collect();
+    json!({ "events": events, "next": next })
+}
+
+/// A page cursor: `<joined_at>.<account_id>`, as `next` gave it.
+pub fn cursor(text: &str) -> ApiResult<MemberCursor> {
+    let bad = || ApiError::InvalidRequest("after is the `next` of an earlier page".into());
+    let (joined_at, account_id) = text.split_once('.').ok_or_else(bad)?;
+    Ok(MemberCursor {
+        joined_at: joined_at.parse().map_err(|_| bad())?,
+        account_id: account_id.to_owned(),
+    })
+}
