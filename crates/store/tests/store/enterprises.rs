@@ -579,7 +579,35 @@ fn managed(actor: &str, id: &str, phone_hash: &[u8]) -> NewManagedMember {
     }
 }
 
+/// The platform's operator freezes any member, the owner too, whom no role
+/// of the enterprise binds; an account that is no member changes nothing.
+async fn the_operator_freezes_any_member_and_no_one_else(backend: Backend) {
+    let (db, s) = store(backend).await;
+    enterprise(&db, &s).await;
+    let freeze = |account: &str, reason: Option<Vec<u8>>| OperatorFreeze {
+        enterprise_id: "ent_1".into(),
+        account_id: account.into(),
+        reason_sealed: reason,
+        audit: audit("enterprise.member_frozen", account),
+    };
+    let before = db.dump().await;
+    assert!(!s.freeze_as_operator(freeze("outsider", Some(vec![1]))).await.unwrap());
+    assert_eq!(db.dump().await, before, "freezing no member changed something");
+    assert!(s.freeze_as_operator(freeze("owner", Some(vec![1]))).await.unwrap());
+    assert!(s.membership("ent_1", "owner").await.unwrap().unwrap().frozen);
+    assert_eq!(
+        s.change_member(request("owner", "member", MemberChange::Remove))
+            .await
+            .unwrap(),
+        Changed::Refused(ChangeRefused::ActorFrozen)
+    );
+    assert!(s.freeze_as_operator(freeze("owner", None)).await.unwrap());
+    assert!(!s.membership("ent_1", "owner").await.unwrap().unwrap().frozen);
+    assert_eq!(db.count("audit_events", "kind = 'enterprise.member_frozen'").await, 2);
+}
+
 on_every_backend!(
+    the_operator_freezes_any_member_and_no_one_else,
     the_members_list_derives_real_names_as_the_domain_does,
     a_frozen_or_suspended_admin_acts_on_nothing_but_leaving,
     an_invitation_is_answered_once_by_the_holder_of_its_phone,
