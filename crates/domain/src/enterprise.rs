@@ -287,6 +287,9 @@ pub enum ChangeRefused {
     /// The enterprise's policy asks members to be real-name verified, to
     /// join or to act there.
     RealNameRequired,
+    /// An admin does not approve their own rebind: another admin, or the
+    /// owner, does.
+    OwnApproval,
 }
 
 /// A member's place in an enterprise: the role, whether an admin froze it

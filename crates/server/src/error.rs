@@ -128,6 +128,10 @@ pub enum ApiError {
     InvitationClosed(&'static str),
     #[error("this rebind was {0} already")]
     ApprovalClosed(&'static str),
+    #[error("an admin does not approve their own rebind: another admin, or the owner, does")]
+    OwnApproval,
+    #[error("the enterprise that manages this account approves the changes of its bindings, and an unbind cannot wait for an approval")]
+    UnbindNeedsApproval,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than this service accepts")]
@@ -154,6 +158,7 @@ impl From<ChangeRefused> for ApiError {
             ChangeRefused::ActorFrozen => ApiError::MembershipFrozen,
             ChangeRefused::ActorSuspended => ApiError::MembershipSuspended,
             ChangeRefused::RealNameRequired => ApiError::RealNameRequired,
+            ChangeRefused::OwnApproval => ApiError::OwnApproval,
             ChangeRefused::OwnerByTransferOnly => {
                 ApiError::InvalidRequest("ownership is handed on with POST /api/v1/enterprises/{id}/transfer".into())
             }
@@ -228,6 +233,8 @@ impl ApiError {
             InvitationExpired => "invitation_expired",
             InvitationClosed(_) => "invitation_closed",
             ApprovalClosed(_) => "approval_closed",
+            OwnApproval => "own_approval",
+            UnbindNeedsApproval => "unbind_needs_approval",
             NotFound(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
@@ -273,7 +280,9 @@ impl ApiError {
             | LeaveForbidden
             | MembershipSuspended
             | MembershipFrozen
-            | RealNameRequired => StatusCode::FORBIDDEN,
+            | RealNameRequired
+            | OwnApproval
+            | UnbindNeedsApproval => StatusCode::FORBIDDEN,
             OwnerMustTransfer | AlreadyMember | InvitationClosed(_) | ApprovalClosed(_) => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -449,7 +458,9 @@ mod tests {
                 AlreadyMember => InvitationExpired,
                 InvitationExpired => InvitationClosed("accepted"),
                 InvitationClosed(_) => ApprovalClosed("denied"),
-                ApprovalClosed(_) => NotFound("route"),
+                ApprovalClosed(_) => OwnApproval,
+                OwnApproval => UnbindNeedsApproval,
+                UnbindNeedsApproval => NotFound("route"),
                 NotFound(_) => PayloadTooLarge,
                 PayloadTooLarge => MethodNotAllowed,
                 MethodNotAllowed => SmsDeliveryFailed,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use shiming_domain::{MemberFlag, RealNameStatus, Reason, Role};
+use shiming_domain::{Reason, Role};
 use shiming_store::{AuditDraft, MemberFilter, OperatorFreeze, Store};
 use shiming_vault::Vault;
 
@@ -30,23 +30,7 @@ pub struct Operator {
 
 /// The filters of a members list, parsed from their words.
 pub fn filter(role: Option<&str>, real_name: Option<&str>, flag: Option<&str>) -> anyhow::Result<MemberFilter> {
-    fn word<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>, what: &str) -> anyhow::Result<Option<T>> {
-        raw.map(|w| parse(w).with_context(|| format!("unknown {what}: {w:?}")))
-            .transpose()
-    }
-    Ok(MemberFilter {
-        role: word(role, Role::parse, "role (owner, admin, member)")?,
-        real_name: word(
-            real_name,
-            RealNameStatus::parse,
-            "real name (verified, unverified, inconsistent)",
-        )?,
-        flag: word(
-            flag,
-            MemberFlag::parse,
-            "flag (managed, person_changed, suspended, frozen)",
-        )?,
-    })
+    Ok(members::filter(role, real_name, flag)?)
 }
 
 fn page(limit: u32) -> anyhow::Result<u32> {

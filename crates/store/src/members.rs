@@ -147,14 +147,20 @@ pub(crate) fn refuse_answer(
 pub(crate) const MANAGING: &str = "SELECT e.id, e.policy FROM memberships m \
      JOIN enterprises e ON e.id = m.enterprise_id WHERE m.account_id = $1 AND m.manages";
 
-/// The enterprise whose approval the commit `c` waits for: one that
-/// manages the account (`managing`, as [`MANAGING`] read them) and asks
-/// for it, when `c` replaces a credential (a first bind or an unbind waits
-/// for no one) and carries no approval.
-pub(crate) fn approval_needed(c: &RebindCommit, managing: Vec<(String, String)>) -> Result<Option<String>> {
-    if c.approval.is_some() || c.new.is_none() || c.expected.replaces.is_none() {
-        return Ok(None);
-    }
+/// Whether the commit `c`, carrying no approval, may need one: it replaces
+/// a credential, changes the real-name person, or unbinds (which would
+/// let a WeChat be replaced by unbinding, then binding another). A first
+/// bind of the same person waits for no one. Only then is [`MANAGING`]
+/// read, so other commits pay nothing.
+pub(crate) fn may_wait(c: &RebindCommit) -> bool {
+    c.approval.is_none()
+        && (c.expected.replaces.is_some() && c.new.is_some() || c.expected.person_changes || c.new.is_none())
+}
+
+/// The enterprise whose approval a commit that [`may_wait`] waits for: one
+/// that manages the account (`managing`, as [`MANAGING`] read them) and
+/// asks for it.
+pub(crate) fn approval_needed(managing: Vec<(String, String)>) -> Result<Option<String>> {
     for (enterprise_id, policy) in managing {
         if read_policy(&policy)?.rebind_approval {
             return Ok(Some(enterprise_id));
@@ -181,14 +187,25 @@ pub(crate) fn notified(member_of: Vec<(String, String)>) -> Result<Vec<String>> 
 pub(crate) const APPROVE_REBIND: &str = "UPDATE rebind_approvals SET state = 'approved', decided_by = $1, \
      decided_at = $2 WHERE id = $3 AND enterprise_id = $4 AND pending_id = $5 AND state = 'pending'";
 
-/// Why the approver of `approving`, standing as `approver`, may not approve.
-pub(crate) fn refuse_approver(approver: Option<&Standing>) -> Option<StoreError> {
+/// Why the approver of a commit of `c`'s account, standing as `approver`,
+/// may not approve: no admin of the enterprise now, or the account itself.
+pub(crate) fn refuse_approver(c: &RebindCommit, approver: Option<&Standing>) -> Option<StoreError> {
+    if c.approval.as_ref().is_some_and(|a| a.approver == c.account_id) {
+        return Some(StoreError::Refused(ChangeRefused::OwnApproval));
+    }
     refuse_unless_admin(
         approver,
         StoreError::Conflict("the approver is no member of the enterprise"),
         StoreError::Refused,
     )
 }
+
+/// Whether an approved commit may go on: the enterprise still manages the
+/// account, and the session that asked is still live (else a change asked
+/// for by a session since revoked, a stolen one say, would still commit).
+pub(crate) const APPROVAL_STILL_HOLDS: &str = "SELECT EXISTS (SELECT 1 FROM memberships \
+     WHERE enterprise_id = $1 AND account_id = $2 AND manages) \
+     AND EXISTS (SELECT 1 FROM sessions WHERE id = $3 AND account_id = $2 AND expires_at > $4)";
 
 /// Whether the approval stored as `state` (`None`: no such approval of the
 /// enterprise) may be decided; `None` when it may.

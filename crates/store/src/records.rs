@@ -402,6 +402,9 @@ pub struct NewApproval {
     pub id: String,
     pub enterprise_id: String,
     pub account_id: String,
+    /// The session that asks: the one whose change it is, and that a
+    /// commit keeps.
+    pub session_id: String,
     pub pending_id: i64,
     pub kind: CredentialKind,
     pub at: i64,
@@ -419,7 +422,8 @@ pub struct ApprovalRecord {
     pub account_id: String,
     /// The session that asked: the one a commit keeps.
     pub session_id: String,
-    pub pending_id: i64,
+    /// The change it waits on; `None` once swept (expired).
+    pub pending_id: Option<i64>,
     pub kind: CredentialKind,
     pub state: ApprovalState,
     pub requested_at: i64,
@@ -427,6 +431,16 @@ pub struct ApprovalRecord {
     pub expires_at: i64,
     pub decided_at: Option<i64>,
     pub reason_sealed: Option<Vec<u8>>,
+    /// Its change is still there, and neither used nor ended.
+    pub change_open: bool,
+}
+
+impl ApprovalRecord {
+    /// Whether it still waits at `now`: pending, its change open and
+    /// unexpired.
+    pub fn waits(&self, now: i64) -> bool {
+        self.state == ApprovalState::Pending && self.change_open && self.expires_at > now
+    }
 }
 
 /// An admin denying a rebind that waits for approval, with the reason.
@@ -449,9 +463,11 @@ pub enum Decided {
     /// The actor is no member (any more), or there is no such enterprise.
     ActorNotMember,
     Refused(ChangeRefused),
-    /// No such approval in this enterprise, or its change is gone.
+    /// No such approval in this enterprise.
     NotFound,
     Closed(ApprovalState),
+    /// Its change is gone: expired, or ended by another commit.
+    Gone,
 }
 
 #[derive(Debug, Clone)]

@@ -180,12 +180,12 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
 }
 
 /// What [`approval`] reads: each backend appends its `WHERE`.
-pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, p.session_id, r.pending_id, r.kind, \
-     r.state, r.requested_at, p.expires_at, r.decided_at, r.reason_sealed \
-     FROM rebind_approvals r JOIN pending_changes p ON p.id = r.pending_id";
+pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, r.session_id, r.pending_id, r.kind, \
+     r.state, r.requested_at, r.expires_at, r.decided_at, r.reason_sealed, \
+     (p.id IS NOT NULL AND p.consumed_at IS NULL) AS change_open \
+     FROM rebind_approvals r LEFT JOIN pending_changes p ON p.id = r.pending_id";
 
-/// An approval with its pending change's session and expiry
-/// ([`APPROVAL_COLUMNS`]).
+/// An approval, and whether its change is still open ([`APPROVAL_COLUMNS`]).
 pub(crate) fn approval(r: &impl Columns) -> Result<ApprovalRecord> {
     Ok(ApprovalRecord {
         id: r.col("id")?,
@@ -199,6 +199,7 @@ pub(crate) fn approval(r: &impl Columns) -> Result<ApprovalRecord> {
         expires_at: r.col("expires_at")?,
         decided_at: r.col("decided_at")?,
         reason_sealed: r.col("reason_sealed")?,
+        change_open: r.col("change_open")?,
     })
 }
 

@@ -22,9 +22,9 @@ use crate::state::{rfc3339, AppState};
 const LIST: u32 = 100;
 
 /// An approval as its member and the enterprise's admins see it: one still
-/// pending past its change's expiry is shown `expired`.
+/// pending whose change expired, or ended otherwise, is shown `expired`.
 pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
-    let expired = a.state == ApprovalState::Pending && a.expires_at <= state.now();
+    let expired = a.state == ApprovalState::Pending && !a.waits(state.now());
     let reason = a
         .reason_sealed
         .as_deref()
@@ -60,6 +60,7 @@ pub async fn ask(
         id,
         enterprise_id: enterprise_id.to_owned(),
         account_id: who.account_id.clone(),
+        session_id: who.session_id.clone(),
         pending_id: pending.id,
         kind,
         at,
@@ -106,11 +107,14 @@ async fn waiting(state: &AppState, enterprise_id: &str, approval_id: &str) -> Ap
 /// enterprise (the commit's transaction checks it again).
 pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, approval_id: &str) -> ApiResult<Value> {
     let a = waiting(state, &admin.enterprise_id, approval_id).await?;
+    if a.account_id == who.account_id {
+        return Err(ApiError::OwnApproval);
+    }
     let pending = state
         .store
         .pending_change(&a.account_id, &a.session_id, a.kind, state.now())
         .await?
-        .filter(|p| p.id == a.pending_id)
+        .filter(|p| Some(p.id) == a.pending_id)
         .ok_or(ApiError::FlowExpired)?;
     let proof = pending.proof.ok_or(ApiError::FlowExpired)?;
     let view = state
@@ -133,7 +137,7 @@ pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, 
     let change = CredentialChange {
         kind: a.kind,
         incoming: Some(pending.credential),
-        pending_id: Some(a.pending_id),
+        pending_id: a.pending_id,
         expected: proof.expected,
     };
     match commit(state, by, &view, change, Some(approving)).await? {
@@ -177,5 +181,6 @@ pub async fn deny(
         Decided::Refused(refused) => Err(refused.into()),
         Decided::NotFound => Err(ApiError::NotFound("approval")),
         Decided::Closed(closed) => Err(ApiError::ApprovalClosed(closed.as_str())),
+        Decided::Gone => Err(ApiError::FlowExpired),
     }
 }

@@ -2,8 +2,8 @@
 //! them: one shape for both, and the rule of who sees what.
 
 use serde_json::{json, Value};
-use shiming_domain::{MemberFlag, PersonName};
-use shiming_store::{AuditRecord, MemberCursor, MemberRecord, Membership};
+use shiming_domain::{MemberFlag, PersonName, RealNameStatus, Role};
+use shiming_store::{AuditRecord, MemberCursor, MemberFilter, MemberRecord, Membership};
 use shiming_vault::Vault;
 
 use super::security::{open_parsed, DISPLAY_NAME, FROZEN_REASON, PERSON_NAME};
@@ -106,5 +106,27 @@ pub fn cursor(text: &str) -> ApiResult<MemberCursor> {
     Ok(MemberCursor {
         joined_at: joined_at.parse().map_err(|_| bad())?,
         account_id: account_id.to_owned(),
+    })
+}
+
+/// The filters of a members list, from their words: a word unknown is a
+/// typed error naming the filter.
+pub fn filter(role: Option<&str>, real_name: Option<&str>, flag: Option<&str>) -> ApiResult<MemberFilter> {
+    fn word<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>, what: &str) -> ApiResult<Option<T>> {
+        raw.map(|w| parse(w).ok_or_else(|| ApiError::InvalidRequest(format!("unknown {what}: {w:?}"))))
+            .transpose()
+    }
+    Ok(MemberFilter {
+        role: word(role, Role::parse, "role (owner, admin, member)")?,
+        real_name: word(
+            real_name,
+            RealNameStatus::parse,
+            "real_name (verified, unverified, inconsistent)",
+        )?,
+        flag: word(
+            flag,
+            MemberFlag::parse,
+            "flag (managed, person_changed, suspended, frozen)",
+        )?,
     })
 }

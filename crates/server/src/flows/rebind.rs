@@ -617,8 +617,8 @@ pub async fn unbind_wechat(state: &AppState, who: &Authenticated, accept: bool) 
     };
     match commit(state, who.into(), &view, change, None).await? {
         Committed::Done(done) => Ok(done),
-        // Only a replacement waits for an approval.
-        Committed::WaitsFor(_) => Err(ApiError::Internal("an unbind waited for an approval".into())),
+        // Unbinding, then binding another, would be a rebind unapproved.
+        Committed::WaitsFor(_) => Err(ApiError::UnbindNeedsApproval),
     }
 }
 

@@ -14,9 +14,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::{
-    AccountState, ChangeRefused, EnterpriseName, MemberChange, MemberFlag, PolicyPatch, RealNameStatus, Reason, Role,
-};
+use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Reason, Role};
 use shiming_store::{
     AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberFilter, Membership, NewEnterprise, RateLimit,
 };
@@ -208,20 +206,10 @@ pub struct PageQuery {
     flag: Option<String>,
 }
 
-/// One filter's value: a word of `T`, or a typed error naming `what`.
-fn filter_word<T>(raw: Option<&str>, parse: fn(&str) -> Option<T>, what: &str) -> ApiResult<Option<T>> {
-    raw.map(|w| parse(w).ok_or_else(|| ApiError::InvalidRequest(format!("unknown {what}: {w:?}"))))
-        .transpose()
-}
-
 /// The members list's filters; those on what only admins see (real name,
 /// flags) are theirs alone.
 fn member_filter(q: &PageQuery, caller: &Membership) -> ApiResult<MemberFilter> {
-    let filter = MemberFilter {
-        role: filter_word(q.role.as_deref(), Role::parse, "role")?,
-        real_name: filter_word(q.real_name.as_deref(), RealNameStatus::parse, "real_name")?,
-        flag: filter_word(q.flag.as_deref(), MemberFlag::parse, "flag")?,
-    };
+    let filter = members::filter(q.role.as_deref(), q.real_name.as_deref(), q.flag.as_deref())?;
     if (filter.real_name.is_some() || filter.flag.is_some()) && !caller.role.administers() {
         return Err(ApiError::EnterpriseAdminRequired);
     }

@@ -5,7 +5,10 @@ use async_trait::async_trait;
 use super::enterprises::{lock_enterprise, standing_of};
 use super::notices::insert_account_notice;
 use super::{write, PgStore, Tx};
-use crate::members::{approval_needed, refuse_approver, refuse_decided, refuse_unless_admin, APPROVE_REBIND, MANAGING};
+use crate::members::{
+    approval_needed, may_wait, refuse_approver, refuse_decided, refuse_unless_admin, APPROVAL_STILL_HOLDS,
+    APPROVE_REBIND, MANAGING,
+};
 use crate::rows::{self, APPROVAL_COLUMNS};
 use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, NewApproval, RebindCommit, Result, StoreError};
 
@@ -31,7 +34,7 @@ impl ApprovalStore for PgStore {
         static OPEN: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = $1 AND r.state = 'pending' \
-                 AND p.consumed_at IS NULL AND p.expires_at > $2 ORDER BY r.requested_at, r.id LIMIT $3"
+                 AND p.id IS NOT NULL AND p.consumed_at IS NULL AND r.expires_at > $2 ORDER BY r.requested_at, r.id LIMIT $3"
             )
         });
         let found = sqlx::query(OPEN.as_str())
@@ -62,35 +65,43 @@ impl ApprovalStore for PgStore {
 }
 
 async fn request(tx: &mut Tx<'_>, a: &NewApproval) -> Result<ApprovalRecord> {
-    // Kept open for the approval; a change already used or gone has none.
-    let kept = sqlx::query(
-        "UPDATE pending_changes SET expires_at = GREATEST(expires_at, $1) \
-         WHERE id = $2 AND account_id = $3 AND consumed_at IS NULL AND proven_at IS NOT NULL AND expires_at > $4",
+    // Locked: a commit of the change waits for the request, or the other way round.
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM pending_changes WHERE id = $1 AND account_id = $2 AND session_id = $3 \
+         AND consumed_at IS NULL AND proven_at IS NOT NULL AND expires_at > $4 FOR UPDATE",
     )
-    .bind(a.expires_at)
     .bind(a.pending_id)
     .bind(&a.account_id)
+    .bind(&a.session_id)
     .bind(a.at)
-    .execute(&mut *tx.conn)
-    .await?
-    .rows_affected();
-    if kept != 1 {
+    .fetch_optional(&mut *tx.conn)
+    .await?;
+    if open.is_none() {
         return Err(StoreError::Conflict("the pending change is used, expired or gone"));
     }
     let asked = sqlx::query(
-        "INSERT INTO rebind_approvals (id, enterprise_id, account_id, pending_id, kind, state, requested_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (pending_id) DO NOTHING",
+        "INSERT INTO rebind_approvals (id, enterprise_id, account_id, session_id, pending_id, kind, state, \
+         requested_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) ON CONFLICT (pending_id) DO NOTHING",
     )
     .bind(&a.id)
     .bind(&a.enterprise_id)
     .bind(&a.account_id)
+    .bind(&a.session_id)
     .bind(a.pending_id)
     .bind(a.kind.as_str())
     .bind(a.at)
+    .bind(a.expires_at)
     .execute(&mut *tx.conn)
     .await?
     .rows_affected();
+    // The first request keeps the change open for the approval; asking
+    // again keeps it no longer.
     if asked == 1 {
+        sqlx::query("UPDATE pending_changes SET expires_at = $1 WHERE id = $2")
+            .bind(a.expires_at)
+            .bind(a.pending_id)
+            .execute(&mut *tx.conn)
+            .await?;
         tx.audit(&a.audit);
     }
     static OF_CHANGE: LazyLock<String> = LazyLock::new(|| format!("SELECT {APPROVAL_COLUMNS} WHERE r.pending_id = $1"));
@@ -107,8 +118,8 @@ async fn deny(tx: &mut Tx<'_>, d: &Denial) -> Result<Decided> {
     if let Some(refused) = refuse_unless_admin(actor.as_ref(), Decided::ActorNotMember, Decided::Refused) {
         return Ok(refused);
     }
-    let found: Option<(String, i64, String)> = sqlx::query_as(
-        "SELECT state, pending_id, account_id FROM rebind_approvals WHERE id = $1 AND enterprise_id = $2 FOR UPDATE",
+    let found: Option<(String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT state, pending_id, account_id FROM rebind_approvals WHERE id = $1 AND enterprise_id = $2",
     )
     .bind(&d.approval_id)
     .bind(&d.enterprise_id)
@@ -116,27 +127,38 @@ async fn deny(tx: &mut Tx<'_>, d: &Denial) -> Result<Decided> {
     .await?;
     let (state, pending_id, account_id) = match found {
         Some((state, pending_id, account_id)) => (Some(state), pending_id, account_id),
-        None => (None, 0, String::new()),
+        None => (None, None, String::new()),
     };
     if let Some(refused) = refuse_decided(state)? {
         return Ok(refused);
     }
-    sqlx::query(
+    // The change first, then the approval: the order a commit takes them
+    // in. One that is gone already is denied no more.
+    let ended = sqlx::query(
+        "UPDATE pending_changes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL AND expires_at > $1",
+    )
+    .bind(d.at)
+    .bind(pending_id)
+    .execute(&mut *tx.conn)
+    .await?
+    .rows_affected();
+    if ended != 1 {
+        return Ok(Decided::Gone);
+    }
+    let denied = sqlx::query(
         "UPDATE rebind_approvals SET state = 'denied', decided_by = $1, decided_at = $2, reason_sealed = $3 \
-         WHERE id = $4",
+         WHERE id = $4 AND state = 'pending'",
     )
     .bind(&d.actor)
     .bind(d.at)
     .bind(&d.reason_sealed)
     .bind(&d.approval_id)
     .execute(&mut *tx.conn)
-    .await?;
-    // The change it waited on ends: the member starts again, or not.
-    sqlx::query("UPDATE pending_changes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL")
-        .bind(d.at)
-        .bind(pending_id)
-        .execute(&mut *tx.conn)
-        .await?;
+    .await?
+    .rows_affected();
+    if denied != 1 {
+        return Err(StoreError::Conflict("the approval was decided meanwhile"));
+    }
     insert_account_notice(tx, &account_id, &d.notice, d.at).await?;
     tx.audit(&d.audit);
     Ok(Decided::Done)
@@ -149,29 +171,42 @@ pub(super) async fn settle_approval(tx: &mut Tx<'_>, c: &RebindCommit) -> Result
     if let Some(a) = &c.approval {
         // Not the enterprise's lock: the commit holds the account's, and a
         // change of members takes the two the other way round.
-        if let Some(refused) = refuse_approver(standing_of(tx, &a.enterprise_id, &a.approver).await?.as_ref()) {
+        let approver = standing_of(tx, &a.enterprise_id, &a.approver).await?;
+        if let Some(refused) = refuse_approver(c, approver.as_ref()) {
             return Err(refused);
         }
-        let approved = sqlx::query(APPROVE_REBIND)
-            .bind(&a.approver)
-            .bind(c.at)
-            .bind(&a.approval_id)
+        let holds: bool = sqlx::query_scalar(APPROVAL_STILL_HOLDS)
             .bind(&a.enterprise_id)
-            .bind(c.pending_id)
-            .execute(&mut *tx.conn)
-            .await?
-            .rows_affected();
-        if approved != 1 {
+            .bind(&c.account_id)
+            .bind(&c.keep_session)
+            .bind(c.at)
+            .fetch_one(&mut *tx.conn)
+            .await?;
+        let approved = holds
+            && sqlx::query(APPROVE_REBIND)
+                .bind(&a.approver)
+                .bind(c.at)
+                .bind(&a.approval_id)
+                .bind(&a.enterprise_id)
+                .bind(c.pending_id)
+                .execute(&mut *tx.conn)
+                .await?
+                .rows_affected()
+                == 1;
+        if !approved {
             return Err(StoreError::Conflict("the approval is decided or gone"));
         }
         tx.audit(&a.audit);
+        return Ok(());
+    }
+    if !may_wait(c) {
         return Ok(());
     }
     let managing: Vec<(String, String)> = sqlx::query_as(MANAGING)
         .bind(&c.account_id)
         .fetch_all(&mut *tx.conn)
         .await?;
-    match approval_needed(c, managing)? {
+    match approval_needed(managing)? {
         Some(enterprise_id) => Err(StoreError::ApprovalRequired(enterprise_id)),
         None => Ok(()),
     }

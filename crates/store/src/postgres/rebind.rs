@@ -200,8 +200,10 @@ async fn commit(tx: &mut Tx<'_>, c: &RebindCommit) -> Result<u64> {
             return Err(StoreError::Conflict("the pending change is used, expired or gone"));
         }
     }
-    settle_approval(tx, c).await?;
     let plan = plan::plan(&snapshot(tx, &c.account_id, c.at).await?, c)?;
+    // After the plan: a change whose preview no longer holds is refused as
+    // such, before it asks for (or carries out) an approval.
+    settle_approval(tx, c).await?;
     if let Some(old) = plan.remove {
         sqlx::query("DELETE FROM credentials WHERE id = $1")
             .bind(old)

@@ -7,7 +7,10 @@ use super::enterprises::standing_of;
 use super::notices::insert_account_notice;
 use super::worker::Tx;
 use super::{append_audit, SqliteStore};
-use crate::members::{approval_needed, refuse_approver, refuse_decided, refuse_unless_admin, APPROVE_REBIND, MANAGING};
+use crate::members::{
+    approval_needed, may_wait, refuse_approver, refuse_decided, refuse_unless_admin, APPROVAL_STILL_HOLDS,
+    APPROVE_REBIND, MANAGING,
+};
 use crate::rows::{self, APPROVAL_COLUMNS};
 use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, NewApproval, RebindCommit, Result, StoreError};
 
@@ -19,26 +22,39 @@ impl ApprovalStore for SqliteStore {
     async fn request_approval(&self, a: NewApproval) -> Result<ApprovalRecord> {
         self.db
             .write(move |tx| {
-                // Kept open for the approval; a change already used or gone has none.
-                let kept = tx
+                let open: bool = tx
                     .conn
                     .prepare_cached(
-                        "UPDATE pending_changes SET expires_at = CASE WHEN expires_at < ?1 THEN ?1 ELSE expires_at END \
-                         WHERE id = ?2 AND account_id = ?3 AND consumed_at IS NULL AND proven_at IS NOT NULL \
-                         AND expires_at > ?4",
+                        "SELECT EXISTS (SELECT 1 FROM pending_changes WHERE id = ? AND account_id = ? \
+                         AND session_id = ? AND consumed_at IS NULL AND proven_at IS NOT NULL AND expires_at > ?)",
                     )?
-                    .execute(params![a.expires_at, a.pending_id, a.account_id, a.at])?;
-                if kept != 1 {
+                    .query_row(params![a.pending_id, a.account_id, a.session_id, a.at], |r| r.get(0))?;
+                if !open {
                     return Err(StoreError::Conflict("the pending change is used, expired or gone"));
                 }
                 let asked = tx
                     .conn
                     .prepare_cached(
-                        "INSERT INTO rebind_approvals (id, enterprise_id, account_id, pending_id, kind, state, requested_at) \
-                         VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (pending_id) DO NOTHING",
+                        "INSERT INTO rebind_approvals (id, enterprise_id, account_id, session_id, pending_id, kind, \
+                         state, requested_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) \
+                         ON CONFLICT (pending_id) DO NOTHING",
                     )?
-                    .execute(params![a.id, a.enterprise_id, a.account_id, a.pending_id, a.kind.as_str(), a.at])?;
+                    .execute(params![
+                        a.id,
+                        a.enterprise_id,
+                        a.account_id,
+                        a.session_id,
+                        a.pending_id,
+                        a.kind.as_str(),
+                        a.at,
+                        a.expires_at
+                    ])?;
+                // The first request keeps the change open for the approval;
+                // asking again keeps it no longer.
                 if asked == 1 {
+                    tx.conn
+                        .prepare_cached("UPDATE pending_changes SET expires_at = ? WHERE id = ?")?
+                        .execute(params![a.expires_at, a.pending_id])?;
                     append_audit(tx, &a.audit)?;
                 }
                 static OF_CHANGE: LazyLock<String> =
@@ -63,7 +79,7 @@ impl ApprovalStore for SqliteStore {
         static OPEN: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = ? AND r.state = 'pending' \
-                 AND p.consumed_at IS NULL AND p.expires_at > ? ORDER BY r.requested_at, r.id LIMIT ?"
+                 AND p.id IS NOT NULL AND p.consumed_at IS NULL AND r.expires_at > ? ORDER BY r.requested_at, r.id LIMIT ?"
             )
         });
         self.db.read(|conn| {
@@ -91,7 +107,7 @@ impl ApprovalStore for SqliteStore {
                 if let Some(refused) = refuse_unless_admin(actor.as_ref(), Decided::ActorNotMember, Decided::Refused) {
                     return Ok(refused);
                 }
-                let found: Option<(String, i64, String)> = tx
+                let found: Option<(String, Option<i64>, String)> = tx
                     .conn
                     .prepare_cached(
                         "SELECT state, pending_id, account_id FROM rebind_approvals WHERE id = ? AND enterprise_id = ?",
@@ -100,10 +116,22 @@ impl ApprovalStore for SqliteStore {
                     .optional()?;
                 let (state, pending_id, account_id) = match found {
                     Some((state, pending_id, account_id)) => (Some(state), pending_id, account_id),
-                    None => (None, 0, String::new()),
+                    None => (None, None, String::new()),
                 };
                 if let Some(refused) = refuse_decided(state)? {
                     return Ok(refused);
+                }
+                // The change it waited on ends, as a commit would use it up:
+                // one that is gone already is denied no more.
+                let ended = tx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE pending_changes SET consumed_at = ?1 WHERE id = ?2 AND consumed_at IS NULL \
+                         AND expires_at > ?1",
+                    )?
+                    .execute(params![d.at, pending_id])?;
+                if ended != 1 {
+                    return Ok(Decided::Gone);
                 }
                 tx.conn
                     .prepare_cached(
@@ -111,10 +139,6 @@ impl ApprovalStore for SqliteStore {
                          WHERE id = ?",
                     )?
                     .execute(params![d.actor, d.at, d.reason_sealed, d.approval_id])?;
-                // The change it waited on ends: the member starts again, or not.
-                tx.conn
-                    .prepare_cached("UPDATE pending_changes SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL")?
-                    .execute(params![d.at, pending_id])?;
                 insert_account_notice(tx, &account_id, &d.notice, d.at)?;
                 append_audit(tx, &d.audit)?;
                 Ok(Decided::Done)
@@ -128,26 +152,36 @@ impl ApprovalStore for SqliteStore {
 /// commit uses up), or refuses a commit that waits for one.
 pub(super) fn settle_approval(tx: &Tx<'_>, c: &RebindCommit) -> Result<()> {
     if let Some(a) = &c.approval {
-        if let Some(refused) = refuse_approver(standing_of(tx, &a.enterprise_id, &a.approver)?.as_ref()) {
+        if let Some(refused) = refuse_approver(c, standing_of(tx, &a.enterprise_id, &a.approver)?.as_ref()) {
             return Err(refused);
         }
-        let approved = tx.conn.prepare_cached(APPROVE_REBIND)?.execute(params![
-            a.approver,
-            c.at,
-            a.approval_id,
-            a.enterprise_id,
-            c.pending_id
-        ])?;
-        if approved != 1 {
+        let holds: bool = tx
+            .conn
+            .prepare_cached(APPROVAL_STILL_HOLDS)?
+            .query_row(params![a.enterprise_id, c.account_id, c.keep_session, c.at], |r| {
+                r.get(0)
+            })?;
+        let approved = holds
+            && tx.conn.prepare_cached(APPROVE_REBIND)?.execute(params![
+                a.approver,
+                c.at,
+                a.approval_id,
+                a.enterprise_id,
+                c.pending_id
+            ])? == 1;
+        if !approved {
             return Err(StoreError::Conflict("the approval is decided or gone"));
         }
         return append_audit(tx, &a.audit);
+    }
+    if !may_wait(c) {
+        return Ok(());
     }
     let mut stmt = tx.conn.prepare_cached(MANAGING)?;
     let managing = stmt
         .query_map([&c.account_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    match approval_needed(c, managing)? {
+    match approval_needed(managing)? {
         Some(enterprise_id) => Err(StoreError::ApprovalRequired(enterprise_id)),
         None => Ok(()),
     }

@@ -186,8 +186,10 @@ fn commit(tx: &Tx<'_>, c: &RebindCommit) -> Result<u64> {
             return Err(StoreError::Conflict("the pending change is used, expired or gone"));
         }
     }
-    settle_approval(tx, c)?;
     let plan = plan::plan(&snapshot(tx, &c.account_id, c.at)?, c)?;
+    // After the plan: a change whose preview no longer holds is refused as
+    // such, before it asks for (or carries out) an approval.
+    settle_approval(tx, c)?;
     if let Some(old) = plan.remove {
         tx.conn
             .prepare_cached("DELETE FROM credentials WHERE id = ?")?

@@ -858,6 +858,7 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
             id: "rba_1".into(),
             enterprise_id: "ent_a".into(),
             account_id: ACC.into(),
+            session_id: "ses".into(),
             pending_id: c.pending_id.unwrap(),
             kind: Phone,
             at: START,
@@ -879,11 +880,28 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
         }),
         ..c.clone()
     };
-    // The member itself, then the owner frozen: refused, nothing changes.
+    // The member itself, then the owner frozen, then with the session that
+    // asked revoked, then the enterprise no longer managing the account:
+    // refused, nothing changes.
     assert!(matches!(
         w.refused(approved_by(ACC)).await,
-        Ok(StoreError::Refused(ChangeRefused::AdminRequired))
+        Ok(StoreError::Refused(ChangeRefused::OwnApproval))
     ));
+    w.db.exec("UPDATE sessions SET expires_at = 0 WHERE id = 'ses'").await;
+    assert!(matches!(
+        w.refused(approved_by(OTHER)).await,
+        Ok(StoreError::Conflict(_))
+    ));
+    w.db.exec("UPDATE sessions SET expires_at = 100000 WHERE id = 'ses'")
+        .await;
+    w.db.exec("UPDATE memberships SET manages = FALSE WHERE account_id = 'acc'")
+        .await;
+    assert!(matches!(
+        w.refused(approved_by(OTHER)).await,
+        Ok(StoreError::Conflict(_))
+    ));
+    w.db.exec("UPDATE memberships SET manages = TRUE WHERE account_id = 'acc'")
+        .await;
     w.db.exec(&format!(
         "UPDATE memberships SET frozen = TRUE WHERE account_id = '{OTHER}'"
     ))
@@ -933,9 +951,43 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
         w.refused(approved_by(OTHER)).await,
         Ok(StoreError::Conflict(_))
     ));
+    // The sweep of expired changes keeps the approval, as history.
+    w.s.sweep(START + 100 * TTL, 0).await.unwrap();
+    let kept = w.s.approval("ent_a", "rba_1").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.state, kept.pending_id, kept.change_open),
+        (ApprovalState::Approved, None, false)
+    );
+}
+
+/// Under the policy `rebind_approval`, a first bind of the same person goes
+/// through, but unbinding waits too: unbinding, then binding another WeChat,
+/// would be a rebind no admin approved.
+async fn under_rebind_approval_a_first_bind_commits_and_an_unbind_waits(backend: Backend) {
+    let w = World::new(backend).await;
+    for sql in [
+        "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_a', 'A', 1, '{\"rebind_approval\":true}')",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_a', 'other', 'owner', 1)",
+        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages) VALUES ('ent_a', 'acc', 'member', 2, TRUE)",
+    ] {
+        w.db.exec(sql).await;
+    }
+    assert_eq!(w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap(), 0);
+    let expected = outcome(
+        Some(w.id_of(Wechat).await),
+        false,
+        RealNameStatus::Verified,
+        Nature::Enterprise,
+    );
+    let unbind = commit(Wechat, None, expected, START + 20);
+    match w.refused(unbind).await {
+        Ok(StoreError::ApprovalRequired(enterprise)) => assert_eq!(enterprise, "ent_a"),
+        other => panic!("{other:?}"),
+    }
 }
 
 on_every_backend!(
+    under_rebind_approval_a_first_bind_commits_and_an_unbind_waits,
     a_rebind_waiting_for_approval_commits_only_with_an_admins_approval,
     a_confirmed_change_commits_once,
     a_change_unproven_expired_ended_or_of_another_account_commits_nothing,
