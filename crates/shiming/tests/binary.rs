@@ -708,7 +708,10 @@ fn operators_read_an_enterprise_and_freeze_a_member_from_the_cli() {
     let (ok, out, err) = enterprise_cli(&data, &["members", &id, "--json"]);
     assert!(ok, "{err}");
     let page: Value = serde_json::from_str(&out).unwrap();
-    let listed = &page["members"][1];
+    // Owner and member joined within one second: found by id, not by place.
+    let all = page["members"].as_array().unwrap();
+    let listed = all.iter().find(|m| m["account_id"] == member.as_str()).unwrap();
+    assert_eq!(all.len(), 2);
     assert_eq!(
         (
             listed["account_id"].as_str(),

@@ -204,6 +204,18 @@ impl World {
         }
     }
 
+    /// `ACC` managed by `ent_a`, owned by `OTHER`, whose policy has
+    /// `rebind_approval`.
+    async fn managed_by_ent_a(&self) {
+        for sql in [
+            "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_a', 'A', 1, '{\"rebind_approval\":true}')",
+            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_a', 'other', 'owner', 1)",
+            "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages) VALUES ('ent_a', 'acc', 'member', 2, TRUE)",
+        ] {
+            self.db.exec(sql).await;
+        }
+    }
+
     /// The id of `ACC`'s credential of `kind`.
     async fn id_of(&self, kind: CredentialKind) -> i64 {
         self.view().await.credential(kind).unwrap().id
@@ -841,13 +853,7 @@ async fn a_proof_may_give_the_change_its_person_and_a_later_proof_without_one_ke
 /// transaction reads it, once; anything else changes nothing.
 async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(backend: Backend) {
     let w = World::new(backend).await;
-    for sql in [
-        "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_a', 'A', 1, '{\"rebind_approval\":true}')",
-        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_a', 'other', 'owner', 1)",
-        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages) VALUES ('ent_a', 'acc', 'member', 2, TRUE)",
-    ] {
-        w.db.exec(sql).await;
-    }
+    w.managed_by_ent_a().await;
     let c = w.rebind_phone_to_b(START).await;
     match w.refused(c.clone()).await {
         Ok(StoreError::ApprovalRequired(enterprise)) => assert_eq!(enterprise, "ent_a"),
@@ -965,13 +971,7 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
 /// would be a rebind no admin approved.
 async fn under_rebind_approval_a_first_bind_commits_and_an_unbind_waits(backend: Backend) {
     let w = World::new(backend).await;
-    for sql in [
-        "INSERT INTO enterprises (id, name, created_at, policy) VALUES ('ent_a', 'A', 1, '{\"rebind_approval\":true}')",
-        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at) VALUES ('ent_a', 'other', 'owner', 1)",
-        "INSERT INTO memberships (enterprise_id, account_id, role, joined_at, manages) VALUES ('ent_a', 'acc', 'member', 2, TRUE)",
-    ] {
-        w.db.exec(sql).await;
-    }
+    w.managed_by_ent_a().await;
     assert_eq!(w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap(), 0);
     let expected = outcome(
         Some(w.id_of(Wechat).await),
