@@ -986,7 +986,97 @@ async fn under_rebind_approval_a_first_bind_commits_and_an_unbind_waits(backend:
     }
 }
 
+fn ask(id: &str, pending_id: i64, at: i64, expires_at: i64) -> NewApproval {
+    NewApproval {
+        id: id.into(),
+        enterprise_id: "ent_a".into(),
+        account_id: ACC.into(),
+        session_id: "ses".into(),
+        pending_id,
+        kind: Phone,
+        at,
+        expires_at,
+        audit: AuditDraft::new("enterprise.rebind_approval_requested", ACC, at, json!({})),
+    }
+}
+
+fn denial(actor: &str, at: i64) -> Denial {
+    Denial {
+        approval_id: "rba_1".into(),
+        enterprise_id: "ent_a".into(),
+        actor: actor.into(),
+        reason_sealed: b"reason".to_vec(),
+        at,
+        audit: AuditDraft::new("enterprise.rebind_denied", actor, at, json!({})),
+        notice: NewAccountNotice {
+            kind: "rebind.denied",
+            credential: Phone,
+            masked_sealed: b"masked".to_vec(),
+        },
+    }
+}
+
+/// Under `rebind_approval`: a stale preview is refused as such, not asked
+/// about; asking again keeps the change's expiry; a denial ends the change,
+/// once, and only by an admin; a change gone already is denied no more.
+async fn a_denial_ends_the_change_once_and_asking_again_keeps_its_expiry(backend: Backend) {
+    let w = World::new(backend).await;
+    w.managed_by_ent_a().await;
+    let c = w.rebind_phone_to_b(START).await;
+    let mut stale = c.clone();
+    stale.expected.status_after = RealNameStatus::Unverified;
+    assert!(matches!(w.refused(stale).await, Ok(StoreError::PreviewChanged)));
+    let pending = c.pending_id.unwrap();
+    w.s.request_approval(ask("rba_1", pending, START, START + 7 * TTL))
+        .await
+        .unwrap();
+    let again =
+        w.s.request_approval(ask("rba_2", pending, START + 1, START + 20 * TTL))
+            .await
+            .unwrap();
+    assert_eq!((again.id.as_str(), again.expires_at), ("rba_1", START + 7 * TTL));
+    let open = w.s.pending_change(ACC, "ses", Phone, START + 1).await.unwrap().unwrap();
+    assert_eq!(open.expires_at, START + 7 * TTL, "asking again kept the change longer");
+
+    let before = w.db.dump().await;
+    let by_member = w.s.deny_approval(denial(ACC, START + 2)).await.unwrap();
+    assert_eq!(by_member, Decided::Refused(ChangeRefused::AdminRequired));
+    assert_eq!(w.db.dump().await, before, "a refused denial changed something");
+    assert_eq!(
+        w.s.deny_approval(denial(OTHER, START + 2)).await.unwrap(),
+        Decided::Done
+    );
+    assert_eq!(
+        w.s.deny_approval(denial(OTHER, START + 3)).await.unwrap(),
+        Decided::Closed(ApprovalState::Denied)
+    );
+    assert!(
+        matches!(w.refused(c).await, Ok(StoreError::Conflict(_))),
+        "a denied change commits"
+    );
+    let told = w.s.account_notices(ACC, 10).await.unwrap();
+    assert_eq!(told.iter().filter(|n| n.kind == "rebind.denied").count(), 1);
+
+    // A second change, asked about, then left to expire: denied no more.
+    let next = w.open("ses", credential(Phone, "p-newer", Some("B")), START + 10).await;
+    w.prove(next, c_expected(&w).await, START + 10).await;
+    w.s.request_approval(ask("rba_3", next, START + 10, START + 10 + TTL))
+        .await
+        .unwrap();
+    let late = Denial {
+        approval_id: "rba_3".into(),
+        ..denial(OTHER, START + 10 + TTL)
+    };
+    assert_eq!(w.s.deny_approval(late).await.unwrap(), Decided::Gone);
+}
+
+/// What proving the phone change to B previews.
+async fn c_expected(w: &World) -> ExpectedOutcome {
+    outcome(Some(w.phone), true, RealNameStatus::Verified, Nature::Personal)
+}
+
 on_every_backend!(
+    a_denial_ends_the_change_once_and_asking_again_keeps_its_expiry,
     under_rebind_approval_a_first_bind_commits_and_an_unbind_waits,
     a_rebind_waiting_for_approval_commits_only_with_an_admins_approval,
     a_confirmed_change_commits_once,
