@@ -112,8 +112,11 @@ pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authentic
     let Some(s) = state.store.session_by_token(&SessionToken::hash_of(token)).await? else {
         return Ok(None);
     };
-    let now = state.now();
-    if !is_live(state, &s, now) || matches!(s.account_state, AccountState::Banned | AccountState::Deleted) {
+    let live = state.liveness();
+    let now = live.now;
+    if !live.holds(s.expires_at, s.last_seen_at)
+        || matches!(s.account_state, AccountState::Banned | AccountState::Deleted)
+    {
         return Ok(None);
     }
     if now - s.last_seen_at >= state.config.sessions.touch_interval_secs {
@@ -128,16 +131,11 @@ pub async fn lookup(state: &AppState, token: &str) -> ApiResult<Option<Authentic
     }))
 }
 
-/// Whether a session is within both its absolute and its idle expiry.
-fn is_live(state: &AppState, s: &SessionRecord, now: i64) -> bool {
-    s.expires_at > now && now - s.last_seen_at <= state.config.sessions.idle_timeout_secs
-}
-
 /// The account's sessions that still work, newest first.
 pub async fn live_sessions(state: &AppState, account_id: &str) -> ApiResult<Vec<SessionRecord>> {
-    let now = state.now();
+    let live = state.liveness();
     let mut all = state.store.sessions_of(account_id).await?;
-    all.retain(|s| is_live(state, s, now));
+    all.retain(|s| live.holds(s.expires_at, s.last_seen_at));
     Ok(all)
 }
 

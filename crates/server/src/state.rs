@@ -5,7 +5,7 @@ use std::sync::Arc;
 use shiming_providers::realname::RealNameVerifier;
 use shiming_providers::sms::SmsSender;
 use shiming_providers::wechat::{CityService, WechatProvider};
-use shiming_store::Store;
+use shiming_store::{Liveness, Store};
 use shiming_vault::Vault;
 
 use crate::clock::Clock;
@@ -35,6 +35,16 @@ impl AppState {
     /// Unix seconds now, by the service's clock.
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// When a session is live now: within both its absolute expiry and the
+    /// idle timeout.
+    pub fn liveness(&self) -> Liveness {
+        let now = self.now();
+        Liveness {
+            now,
+            seen_since: now - self.config.sessions.idle_timeout_secs,
+        }
     }
 }
 

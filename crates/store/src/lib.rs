@@ -238,9 +238,9 @@ pub trait ApprovalStore {
     /// The enterprise's approval of that id.
     async fn approval(&self, enterprise_id: &str, approval_id: &str) -> Result<Option<ApprovalRecord>>;
 
-    /// The enterprise's approvals waiting on changes still open at `now`,
+    /// The enterprise's approvals that still wait ([`ApprovalRecord::waits`]),
     /// oldest first.
-    async fn open_approvals(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<ApprovalRecord>>;
+    async fn open_approvals(&self, enterprise_id: &str, live: Liveness, limit: u32) -> Result<Vec<ApprovalRecord>>;
 
     /// The account's approvals, newest first.
     async fn approvals_of(&self, account_id: &str, limit: u32) -> Result<Vec<ApprovalRecord>>;

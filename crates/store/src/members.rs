@@ -142,15 +142,10 @@ pub(crate) fn refuse_answer(
     Ok(joining.and_then(|(policy, real_name)| policy.admits(real_name).err().map(InvitationOutcome::Refused)))
 }
 
-/// The enterprises that manage the account (its id, $1): their ids and
-/// stored policies.
-pub(crate) const MANAGING: &str = "SELECT e.id, e.policy FROM memberships m \
-     JOIN enterprises e ON e.id = m.enterprise_id WHERE m.account_id = $1 AND m.manages";
-
 /// Whether the commit `c`, carrying no approval, may need one: it replaces
 /// a credential, changes the real-name person, or unbinds (which would
 /// let a WeChat be replaced by unbinding, then binding another). A first
-/// bind of the same person waits for no one. Only then is [`MANAGING`]
+/// bind of the same person waits for no one. Only then is [`crate::plan::MANAGING`]
 /// read, so other commits pay nothing.
 pub(crate) fn may_wait(c: &RebindCommit) -> bool {
     c.approval.is_none()
@@ -158,7 +153,7 @@ pub(crate) fn may_wait(c: &RebindCommit) -> bool {
 }
 
 /// The enterprise whose approval a commit that [`may_wait`] waits for: one
-/// that manages the account (`managing`, as [`MANAGING`] read them) and
+/// that manages the account (`managing`, as [`crate::plan::MANAGING`] read them) and
 /// asks for it.
 pub(crate) fn approval_needed(managing: Vec<(String, String)>) -> Result<Option<String>> {
     for (enterprise_id, policy) in managing {
@@ -183,9 +178,11 @@ pub(crate) fn notified(member_of: Vec<(String, String)>) -> Result<Vec<String>> 
 }
 
 /// Marks a waiting approval approved ($1 the approver, $2 when, $3 the
-/// approval, $4 its enterprise, $5 the pending change the commit uses up).
+/// approval, $4 its enterprise, $5 the pending change the commit uses up,
+/// $6 the session the commit keeps: the one that asked).
 pub(crate) const APPROVE_REBIND: &str = "UPDATE rebind_approvals SET state = 'approved', decided_by = $1, \
-     decided_at = $2 WHERE id = $3 AND enterprise_id = $4 AND pending_id = $5 AND state = 'pending'";
+     decided_at = $2 WHERE id = $3 AND enterprise_id = $4 AND pending_id = $5 AND session_id = $6 \
+     AND state = 'pending'";
 
 /// Why the approver of a commit of `c`'s account, standing as `approver`,
 /// may not approve: no admin of the enterprise now, or the account itself.
@@ -200,12 +197,20 @@ pub(crate) fn refuse_approver(c: &RebindCommit, approver: Option<&Standing>) -> 
     )
 }
 
-/// Whether an approved commit may go on: the enterprise still manages the
-/// account, and the session that asked is still live (else a change asked
-/// for by a session since revoked, a stolen one say, would still commit).
+/// Whether the enterprise ($1) manages the account ($2): only then may it
+/// decide the account's rebinds.
+pub(crate) const MANAGES: &str =
+    "SELECT EXISTS (SELECT 1 FROM memberships WHERE enterprise_id = $1 AND account_id = $2 AND manages)";
+
+/// Whether an approved commit may go on: the enterprise ($1) still manages
+/// the account ($2), and the session that asked ($3) is still live at $4,
+/// unexpired and seen since $5, as the server's session check has it (else
+/// a change asked for by a session since revoked, a stolen one say, or
+/// left idle, would still commit).
 pub(crate) const APPROVAL_STILL_HOLDS: &str = "SELECT EXISTS (SELECT 1 FROM memberships \
      WHERE enterprise_id = $1 AND account_id = $2 AND manages) \
-     AND EXISTS (SELECT 1 FROM sessions WHERE id = $3 AND account_id = $2 AND expires_at > $4)";
+     AND EXISTS (SELECT 1 FROM sessions WHERE id = $3 AND account_id = $2 AND expires_at > $4 \
+     AND last_seen_at >= $5)";
 
 /// Whether the approval stored as `state` (`None`: no such approval of the
 /// enterprise) may be decided; `None` when it may.
@@ -227,10 +232,19 @@ pub(crate) fn refuse_unless_admin<T>(
     not_member: T,
     refused: impl FnOnce(ChangeRefused) -> T,
 ) -> Option<T> {
-    let Some(actor) = actor else {
-        return Some(not_member);
-    };
-    actor.seat.administers(&actor.policy).err().map(refused)
+    admin(actor, not_member, refused).err()
+}
+
+/// The standing of `actor` when it administers the enterprise now, else
+/// why not ([`refuse_unless_admin`]).
+pub(crate) fn admin<T>(
+    actor: Option<&Standing>,
+    not_member: T,
+    refused: impl FnOnce(ChangeRefused) -> T,
+) -> std::result::Result<&Standing, T> {
+    let actor = actor.ok_or(not_member)?;
+    actor.seat.administers(&actor.policy).map_err(refused)?;
+    Ok(actor)
 }
 
 /// After a membership ends: an account of nature `enterprise` that no

@@ -164,10 +164,20 @@ pub fn plan(snapshot: &Snapshot, c: &RebindCommit) -> Result<Plan, StoreError> {
 pub const PERSON_CHANGED: &str = "UPDATE memberships SET person_changed = TRUE, suspended = TRUE, manages = FALSE \
      WHERE account_id = $1 AND manages RETURNING enterprise_id";
 
+/// [`MEMBER_OF`]'s text, which [`MANAGING`] narrows.
+macro_rules! member_of {
+    () => {
+        "SELECT e.id, e.policy FROM memberships m JOIN enterprises e ON e.id = m.enterprise_id \
+         WHERE m.account_id = $1"
+    };
+}
 /// The enterprises the account ($1) is a member of: their ids and stored
 /// policies.
-pub const MEMBER_OF: &str = "SELECT e.id, e.policy FROM memberships m \
-     JOIN enterprises e ON e.id = m.enterprise_id WHERE m.account_id = $1";
+pub const MEMBER_OF: &str = member_of!();
+
+/// The enterprises that manage the account ($1): their ids and stored
+/// policies.
+pub const MANAGING: &str = concat!(member_of!(), " AND m.manages");
 
 /// Tells the owner and admins of an enterprise ($5) of a member's ($6)
 /// real-name change: a notice of kind $1 about credential $2, its text $3

@@ -392,6 +392,9 @@ pub struct Approving {
     pub approval_id: String,
     pub enterprise_id: String,
     pub approver: String,
+    /// The asking session (the commit's `keep_session`) counts as live if
+    /// seen since then: the server's idle timeout before the commit.
+    pub seen_since: i64,
     pub audit: AuditDraft,
 }
 
@@ -433,13 +436,43 @@ pub struct ApprovalRecord {
     pub reason_sealed: Option<Vec<u8>>,
     /// Its change is still there, and neither used nor ended.
     pub change_open: bool,
+    /// The session that asked, while there is one: when it expires, and
+    /// when it was last seen.
+    pub session: Option<(i64, i64)>,
+    /// The enterprise still manages the account.
+    pub managed: bool,
+    /// The name the enterprise knows the member by (sealed), while a member.
+    pub display_name_sealed: Option<Vec<u8>>,
 }
 
 impl ApprovalRecord {
-    /// Whether it still waits at `now`: pending, its change open and
-    /// unexpired.
-    pub fn waits(&self, now: i64) -> bool {
-        self.state == ApprovalState::Pending && self.change_open && self.expires_at > now
+    /// Whether it still waits, and may be approved, at `live.now`:
+    /// pending, its change open and unexpired, the session that asked
+    /// still live, and the account still managed by the enterprise.
+    pub fn waits(&self, live: Liveness) -> bool {
+        self.state == ApprovalState::Pending
+            && self.change_open
+            && self.expires_at > live.now
+            && self
+                .session
+                .is_some_and(|(expires_at, seen_at)| live.holds(expires_at, seen_at))
+            && self.managed
+    }
+}
+
+/// When a session is live: at `now`, unexpired and seen since `seen_since`
+/// (the server's idle timeout before `now`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    pub now: i64,
+    pub seen_since: i64,
+}
+
+impl Liveness {
+    /// Whether a session expiring at `expires_at`, last seen at `seen_at`,
+    /// is live.
+    pub fn holds(&self, expires_at: i64, seen_at: i64) -> bool {
+        expires_at > self.now && seen_at >= self.seen_since
     }
 }
 

@@ -7,6 +7,7 @@ use shiming_domain::{
 };
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::Row as _;
+use std::sync::LazyLock;
 
 use crate::error::word;
 use crate::members::{read_policy, Standing};
@@ -179,13 +180,30 @@ pub(crate) fn member(r: &impl Columns) -> Result<MemberRecord> {
     })
 }
 
-/// What [`approval`] reads: each backend appends its `WHERE`.
-pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, r.session_id, r.pending_id, r.kind, \
-     r.state, r.requested_at, r.expires_at, r.decided_at, r.reason_sealed, \
-     (p.id IS NOT NULL AND p.consumed_at IS NULL) AS change_open \
-     FROM rebind_approvals r LEFT JOIN pending_changes p ON p.id = r.pending_id";
+/// What [`approval`] reads: each backend appends its `WHERE`. `mm` is the
+/// member's membership of the enterprise, while there is one.
+pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, r.session_id, r.pending_id, \
+     r.kind, r.state, r.requested_at, r.expires_at, r.decided_at, r.reason_sealed, \
+     (p.id IS NOT NULL AND p.consumed_at IS NULL) AS change_open, \
+     s.expires_at AS session_expires_at, s.last_seen_at AS session_seen_at, \
+     COALESCE(mm.manages, FALSE) AS managed, mm.display_name_sealed \
+     FROM rebind_approvals r LEFT JOIN pending_changes p ON p.id = r.pending_id \
+     LEFT JOIN sessions s ON s.id = r.session_id \
+     LEFT JOIN memberships mm ON mm.enterprise_id = r.enterprise_id AND mm.account_id = r.account_id";
 
-/// An approval, and whether its change is still open ([`APPROVAL_COLUMNS`]).
+/// The enterprise's ($1) approvals that still wait, oldest first, as
+/// [`crate::ApprovalRecord::waits`] decides it: at $2, sessions seen since $3
+/// live; $4 at most.
+pub(crate) static OPEN_APPROVALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = $1 AND r.state = 'pending' \
+         AND p.id IS NOT NULL AND p.consumed_at IS NULL AND r.expires_at > $2 \
+         AND s.expires_at > $2 AND s.last_seen_at >= $3 AND mm.manages ORDER BY r.requested_at, r.id LIMIT $4"
+    )
+});
+
+/// An approval, whether its change is still open, the session that asked
+/// and whether the enterprise still manages the account ([`APPROVAL_COLUMNS`]).
 pub(crate) fn approval(r: &impl Columns) -> Result<ApprovalRecord> {
     Ok(ApprovalRecord {
         id: r.col("id")?,
@@ -200,6 +218,12 @@ pub(crate) fn approval(r: &impl Columns) -> Result<ApprovalRecord> {
         decided_at: r.col("decided_at")?,
         reason_sealed: r.col("reason_sealed")?,
         change_open: r.col("change_open")?,
+        session: match (r.col("session_expires_at")?, r.col("session_seen_at")?) {
+            (Some(expires_at), Some(seen_at)) => Some((expires_at, seen_at)),
+            _ => None,
+        },
+        managed: r.col("managed")?,
+        display_name_sealed: r.col("display_name_sealed")?,
     })
 }
 

@@ -8,12 +8,13 @@
 //! member sees where it stands, and is told in their notices.
 
 use serde_json::{json, Value};
-use shiming_domain::{ApprovalState, CredentialKind, Reason};
-use shiming_store::{ApprovalRecord, Approving, AuditDraft, Decided, Denial, Membership, NewApproval, PendingChange};
+use shiming_domain::{ApprovalState, CredentialKind};
+use shiming_store::{ApprovalRecord, Approving, AuditDraft, Decided, Denial, NewApproval, PendingChange};
 use shiming_vault::random_hex;
 
-use super::rebind::{commit, Committed, Committer, CredentialChange};
-use super::security::{self, APPROVAL_REASON};
+use super::enterprises::{self, active, admin_of};
+use super::rebind::{commit, Committer, CredentialChange};
+use super::security::{self, APPROVAL_REASON, DISPLAY_NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Authenticated;
 use crate::state::{rfc3339, AppState};
@@ -22,9 +23,11 @@ use crate::state::{rfc3339, AppState};
 const LIST: u32 = 100;
 
 /// An approval as its member and the enterprise's admins see it: one still
-/// pending whose change expired, or ended otherwise, is shown `expired`.
+/// pending that can no longer be approved (its change expired or ended, the
+/// session that asked is gone, or the enterprise no longer manages the
+/// account) is shown `expired`.
 pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
-    let expired = a.state == ApprovalState::Pending && !a.waits(state.now());
+    let expired = a.state == ApprovalState::Pending && !a.waits(state.liveness());
     let reason = a
         .reason_sealed
         .as_deref()
@@ -34,6 +37,7 @@ pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
         "id": a.id,
         "enterprise_id": a.enterprise_id,
         "account_id": a.account_id,
+        "display_name": display_name(state, a)?,
         "credential": a.kind,
         "state": if expired { "expired" } else { a.state.as_str() },
         "requested_at": rfc3339(a.requested_at),
@@ -41,6 +45,14 @@ pub fn shown(state: &AppState, a: &ApprovalRecord) -> ApiResult<Value> {
         "decided_at": a.decided_at.map(rfc3339),
         "reason": reason,
     }))
+}
+
+/// The name the enterprise knows the approval's member by, while a member.
+pub fn display_name(state: &AppState, a: &ApprovalRecord) -> ApiResult<Option<String>> {
+    Ok(a.display_name_sealed
+        .as_deref()
+        .map(|sealed| state.vault.open_string(DISPLAY_NAME, sealed))
+        .transpose()?)
 }
 
 /// Asks the enterprise `enterprise_id`, which manages the caller's account,
@@ -82,9 +94,9 @@ pub async fn mine(state: &AppState, who: &Authenticated) -> ApiResult<Value> {
     Ok(json!({ "approvals": shown }))
 }
 
-/// The enterprise's approvals waiting on changes still open.
+/// The enterprise's approvals that still wait.
 pub async fn open(state: &AppState, enterprise_id: &str) -> ApiResult<Value> {
-    let all = state.store.open_approvals(enterprise_id, state.now(), LIST).await?;
+    let all = waiting_list(state, enterprise_id).await?;
     let shown: Vec<Value> = all.iter().map(|a| shown(state, a)).collect::<ApiResult<_>>()?;
     Ok(json!({ "approvals": shown }))
 }
@@ -102,11 +114,31 @@ async fn waiting(state: &AppState, enterprise_id: &str, approval_id: &str) -> Ap
     }
 }
 
-/// Approves the rebind: commits the member's change as they previewed it.
-/// The caller is `admin`'s account, active and administering the
-/// enterprise (the commit's transaction checks it again).
-pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, approval_id: &str) -> ApiResult<Value> {
-    let a = waiting(state, &admin.enterprise_id, approval_id).await?;
+/// The enterprise's approvals that still wait, oldest first.
+pub async fn waiting_list(state: &AppState, enterprise_id: &str) -> ApiResult<Vec<ApprovalRecord>> {
+    Ok(state
+        .store
+        .open_approvals(enterprise_id, state.liveness(), LIST)
+        .await?)
+}
+
+/// The caller, active, administering the enterprise `enterprise_id`.
+async fn deciding(state: &AppState, who: &Authenticated, enterprise_id: &str) -> ApiResult<()> {
+    admin_of(state, who, enterprise_id).await?;
+    active(who)
+}
+
+/// Approves the rebind `approval_id` of the enterprise: commits the
+/// member's change as they previewed it. The caller must be active and
+/// administer the enterprise (the commit's transaction checks it again).
+pub async fn approve(
+    state: &AppState,
+    who: &Authenticated,
+    enterprise_id: &str,
+    approval_id: &str,
+) -> ApiResult<Value> {
+    deciding(state, who, enterprise_id).await?;
+    let a = waiting(state, enterprise_id, approval_id).await?;
     if a.account_id == who.account_id {
         return Err(ApiError::OwnApproval);
     }
@@ -122,12 +154,14 @@ pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, 
         .account_view(&a.account_id)
         .await?
         .ok_or(ApiError::FlowExpired)?;
-    let at = state.now();
+    let live = state.liveness();
+    let at = live.now;
     let details = json!({ "enterprise_id": a.enterprise_id, "approval_id": a.id, "member": a.account_id });
     let approving = Approving {
         approval_id: a.id.clone(),
         enterprise_id: a.enterprise_id.clone(),
         approver: who.account_id.clone(),
+        seen_since: live.seen_since,
         audit: AuditDraft::new("enterprise.rebind_approved", &who.account_id, at, details),
     };
     let by = Committer {
@@ -140,22 +174,24 @@ pub async fn approve(state: &AppState, who: &Authenticated, admin: &Membership, 
         pending_id: a.pending_id,
         expected: proof.expected,
     };
-    match commit(state, by, &view, change, Some(approving)).await? {
-        Committed::Done(_) => Ok(json!({ "approved": true, "approval_id": a.id })),
-        Committed::WaitsFor(_) => Err(ApiError::Internal("an approved commit waited for an approval".into())),
-    }
+    commit(state, by, &view, change, Some(approving)).await?.done()?;
+    Ok(json!({ "approved": true, "approval_id": a.id }))
 }
 
-/// Denies the rebind, with `reason`: the member's change ends, and they
-/// are told.
+/// Denies the rebind, for the reason `typed`: the member's change ends,
+/// and they are told.
 pub async fn deny(
     state: &AppState,
     who: &Authenticated,
-    admin: &Membership,
+    enterprise_id: &str,
     approval_id: &str,
-    reason: &Reason,
+    typed: &str,
 ) -> ApiResult<Value> {
-    let a = waiting(state, &admin.enterprise_id, approval_id).await?;
+    // Who may, before what: an outsider learns nothing from a bad reason.
+    admin_of(state, who, enterprise_id).await?;
+    let reason = enterprises::reason(typed)?;
+    active(who)?;
+    let a = waiting(state, enterprise_id, approval_id).await?;
     let at = state.now();
     let details = json!({ "enterprise_id": a.enterprise_id, "approval_id": a.id, "member": a.account_id });
     let named = match state
@@ -175,7 +211,12 @@ pub async fn deny(
         audit: AuditDraft::new("enterprise.rebind_denied", &who.account_id, at, details),
         notice: security::account_notice(&state.vault, "rebind.denied", a.kind, &named),
     };
-    match state.store.deny_approval(denial).await? {
+    let decided = match state.store.deny_approval(denial).await {
+        // Decided by another meanwhile (the store rolled this one back).
+        Err(shiming_store::StoreError::Conflict(_)) => return Err(ApiError::ApprovalClosed("decided")),
+        decided => decided?,
+    };
+    match decided {
         Decided::Done => Ok(json!({ "denied": true, "approval_id": a.id })),
         Decided::ActorNotMember => Err(ApiError::NotFound("enterprise")),
         Decided::Refused(refused) => Err(refused.into()),

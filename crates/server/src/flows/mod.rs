@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod approvals;
 pub mod codes;
+pub mod enterprises;
 pub mod invitations;
 pub mod members;
 pub mod notices;

@@ -457,6 +457,18 @@ pub enum Committed {
     WaitsFor(String),
 }
 
+impl Committed {
+    /// The answer of a commit that waits for no approval: an approved one,
+    /// or a first bind of the account's own person (the store asks for an
+    /// approval only of a replacement, a change of person or an unbind).
+    pub fn done(self) -> ApiResult<serde_json::Value> {
+        match self {
+            Committed::Done(done) => Ok(done),
+            Committed::WaitsFor(_) => Err(ApiError::Internal("a commit that waits for no approval waited".into())),
+        }
+    }
+}
+
 /// A change of the credential of `kind` to commit: to `incoming`
 /// (confirming the pending change `pending_id`, where there is one), or,
 /// with `incoming` `None`, its unbinding; `expected` is the outcome its
@@ -666,11 +678,8 @@ pub async fn bind_wechat(state: &AppState, who: &Authenticated, credential: NewC
         pending_id: None,
         expected,
     };
-    match commit(state, who.into(), &view, change, None).await? {
-        Committed::Done(_) => Ok(BindOutcome::Bound),
-        // Only a replacement waits for an approval.
-        Committed::WaitsFor(_) => Err(ApiError::Internal("a first bind waited for an approval".into())),
-    }
+    commit(state, who.into(), &view, change, None).await?.done()?;
+    Ok(BindOutcome::Bound)
 }
 
 // ---- changing the phone ----

@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 
-use super::enterprises::{active, admin_of, ReasonBody};
+use super::enterprises::ReasonBody;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::flows::approvals;
+use crate::flows::enterprises::admin_of;
 use crate::session::Authenticated;
 use crate::state::AppState;
 
@@ -26,9 +27,7 @@ pub async fn approve(
     who: Authenticated,
     Path((id, approval_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let admin = admin_of(&state, &who, &id).await?;
-    active(&who)?;
-    Ok(Json(approvals::approve(&state, &who, &admin, &approval_id).await?))
+    Ok(Json(approvals::approve(&state, &who, &id, &approval_id).await?))
 }
 
 /// `POST …/rebind-approvals/{approval_id}/deny` `{"reason"}`: ends the
@@ -39,10 +38,7 @@ pub async fn deny(
     Path((id, approval_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    let admin = admin_of(&state, &who, &id).await?;
-    let reason = body.parse()?;
-    active(&who)?;
     Ok(Json(
-        approvals::deny(&state, &who, &admin, &approval_id, &reason).await?,
+        approvals::deny(&state, &who, &id, &approval_id, &body.reason).await?,
     ))
 }

@@ -5,96 +5,31 @@
 //! answers 404, exactly as one that does not exist; a member frozen or
 //! suspended there may see it and leave, and nothing more.
 //!
-//! Each change is decided again, on the roles and policy as they stand, in
-//! the transaction that makes it (`EnterpriseStore::change_member`): what
-//! the handler checks first only picks the error a caller sees.
+//! The rules of who may act, and the changes to members, are
+//! `flows::enterprises`, which the pages share.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shiming_domain::{AccountState, ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Reason, Role};
-use shiming_store::{
-    AuditDraft, Changed, EnterpriseUpdate, MemberChangeRequest, MemberFilter, Membership, NewEnterprise, RateLimit,
-};
+use shiming_domain::{ChangeRefused, EnterpriseName, MemberChange, PolicyPatch, Role};
+use shiming_store::{EnterpriseUpdate, NewEnterprise, RateLimit};
 use shiming_vault::random_hex;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::flows::enterprises::{
+    self, act_on_member, active, admin_of, audit, change, changed, member_of, membership, someone_else, Act, PageAsked,
+};
 use crate::flows::members;
 use crate::flows::rebind::require_step_up;
-use crate::flows::security::FROZEN_REASON;
 use crate::session::Authenticated;
 use crate::state::AppState;
-
-/// Members per page when the caller names no `limit`, and at most.
-const PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
 
 #[derive(Deserialize)]
 pub struct NameBody {
     name: String,
-}
-
-/// Only an active account creates or administers enterprises.
-pub(super) fn active(who: &Authenticated) -> ApiResult<()> {
-    match who.state {
-        AccountState::Active => Ok(()),
-        other => Err(ApiError::AccountRestricted(other.as_str())),
-    }
-}
-
-/// The caller's membership of the enterprise, suspended or not, or 404 as
-/// for no enterprise: what a suspended member may still do is see it, and
-/// leave.
-async fn membership(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
-    state
-        .store
-        .membership(id, &who.account_id)
-        .await?
-        .ok_or(ApiError::NotFound("enterprise"))
-}
-
-/// The caller's membership of the enterprise, to act in it: 404 as for no
-/// enterprise, 403 while frozen or suspended there, or short of the real
-/// name its policy asks for (the store decides all this again when it
-/// writes).
-pub(super) async fn member_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
-    let m = membership(state, who, id).await?;
-    m.seat().acts(&m.policy)?;
-    Ok(m)
-}
-
-/// The caller's membership of the enterprise, to administer it: as
-/// [`member_of`], and 403 `enterprise_admin_required` to a plain member.
-pub(super) async fn admin_of(state: &AppState, who: &Authenticated, id: &str) -> ApiResult<Membership> {
-    let m = member_of(state, who, id).await?;
-    if !m.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
-    Ok(m)
-}
-
-/// What the store decided of a change, as the caller's answer.
-fn changed(outcome: Changed) -> ApiResult<()> {
-    match outcome {
-        Changed::Done => Ok(()),
-        // Left or removed meanwhile.
-        Changed::ActorNotMember => Err(ApiError::NotFound("enterprise")),
-        Changed::TargetNotMember => Err(ApiError::NotFound("member")),
-        Changed::Refused(refused) => Err(refused.into()),
-    }
-}
-
-/// An event of the caller's, about the enterprise; `extra` adds to its
-/// details (the member acted on, the role given).
-pub(super) fn audit(kind: &'static str, who: &Authenticated, at: i64, enterprise_id: &str, extra: Value) -> AuditDraft {
-    let mut details = json!({ "enterprise_id": enterprise_id });
-    if let (Some(details), Value::Object(extra)) = (details.as_object_mut(), extra) {
-        details.extend(extra);
-    }
-    AuditDraft::new(kind, &who.account_id, at, details)
 }
 
 /// The account's daily allowance of new enterprises.
@@ -206,16 +141,6 @@ pub struct PageQuery {
     flag: Option<String>,
 }
 
-/// The members list's filters; those on what only admins see (real name,
-/// flags) are theirs alone.
-fn member_filter(q: &PageQuery, caller: &Membership) -> ApiResult<MemberFilter> {
-    let filter = members::filter(q.role.as_deref(), q.real_name.as_deref(), q.flag.as_deref())?;
-    if (filter.real_name.is_some() || filter.flag.is_some()) && !caller.role.administers() {
-        return Err(ApiError::EnterpriseAdminRequired);
-    }
-    Ok(filter)
-}
-
 /// `GET /api/v1/enterprises/{id}/members?limit=&after=&role=&real_name=&flag=`:
 /// members only; by the time they joined, a page at a time (`next` is the
 /// `after` of the next page, or null on the last). Admins also see each
@@ -227,48 +152,18 @@ pub async fn members(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let caller = member_of(&state, &who, &id).await?;
-    let limit = page_limit(q.limit.as_deref())?;
-    let after = q.after.as_deref().map(members::cursor).transpose()?;
-    let filter = member_filter(&q, &caller)?;
-    let page = state.store.members(&id, &filter, after.as_ref(), limit).await?;
+    let asked = PageAsked {
+        limit: q.limit.as_deref(),
+        after: q.after.as_deref(),
+        words: [q.role.as_deref(), q.real_name.as_deref(), q.flag.as_deref()],
+    };
+    let (caller, page, limit) = enterprises::members_page(&state, &who, &id, asked).await?;
     Ok(Json(members::members(
         &state.vault,
         caller.role.administers(),
         &page,
         limit,
     )?))
-}
-
-/// Makes `change` to `target`'s membership for the caller, or says why not.
-async fn change(
-    state: &AppState,
-    who: &Authenticated,
-    id: &str,
-    target: &str,
-    change: MemberChange,
-    reason: Option<&Reason>,
-    audit: AuditDraft,
-) -> ApiResult<()> {
-    let request = MemberChangeRequest {
-        enterprise_id: id.to_owned(),
-        actor: who.account_id.clone(),
-        target: target.to_owned(),
-        change,
-        reason_sealed: reason.map(|r| state.vault.seal(FROZEN_REASON, r.as_str().as_bytes())),
-        audit,
-    };
-    changed(state.store.change_member(request).await?)
-}
-
-/// A member acted on is someone else: one's own membership ends by leaving.
-fn someone_else(who: &Authenticated, account_id: &str) -> ApiResult<()> {
-    if who.account_id == account_id {
-        return Err(ApiError::InvalidRequest(
-            "that is your own membership: leave with POST /api/v1/enterprises/{id}/leave".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// `POST /api/v1/enterprises/{id}/leave` (退出企业): refused to the owner,
@@ -283,45 +178,6 @@ pub async fn leave(
     let event = audit("enterprise.left", &who, at, &id, Value::Null);
     change(&state, &who, &id, &who.account_id, MemberChange::Leave, None, event).await?;
     Ok(Json(json!({ "left": true })))
-}
-
-/// A change to another member's membership, audited as `kind` with the
-/// member (and `extra`) in its details.
-struct Act<'a> {
-    change: MemberChange,
-    reason: Option<&'a Reason>,
-    kind: &'static str,
-    extra: Value,
-}
-
-impl Act<'_> {
-    fn plain(change: MemberChange, kind: &'static str) -> Act<'static> {
-        Act {
-            change,
-            reason: None,
-            kind,
-            extra: Value::Null,
-        }
-    }
-}
-
-/// Makes the change `act` to another member's membership.
-async fn act_on_member(
-    state: &AppState,
-    who: &Authenticated,
-    id: &str,
-    account_id: &str,
-    act: Act<'_>,
-) -> ApiResult<()> {
-    member_of(state, who, id).await?;
-    someone_else(who, account_id)?;
-    active(who)?;
-    let mut details = json!({ "member": account_id });
-    if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), act.extra) {
-        d.extend(extra);
-    }
-    let event = audit(act.kind, who, state.now(), id, details);
-    change(state, who, id, account_id, act.change, act.reason, event).await
 }
 
 /// `DELETE /api/v1/enterprises/{id}/members/{account_id}`: admins remove
@@ -409,21 +265,14 @@ pub async fn approve(
     who: Authenticated,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let act = Act::plain(MemberChange::Approve, "enterprise.member_approved");
-    act_on_member(&state, &who, &id, &account_id, act).await?;
+    enterprises::approve(&state, &who, &id, &account_id).await?;
     Ok(Json(json!({ "approved": true })))
 }
 
 /// `{"reason"}`: why an admin freezes a member, or denies a rebind.
 #[derive(Deserialize)]
 pub struct ReasonBody {
-    reason: String,
-}
-
-impl ReasonBody {
-    pub(super) fn parse(&self) -> ApiResult<Reason> {
-        Reason::parse(&self.reason).map_err(|e| ApiError::InvalidRequest(format!("reason: {e}")))
-    }
+    pub(super) reason: String,
 }
 
 /// `POST /api/v1/enterprises/{id}/members/{account_id}/freeze` `{"reason"}`:
@@ -435,13 +284,7 @@ pub async fn freeze(
     Path((id, account_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &who, &id).await?;
-    let reason = body.parse()?;
-    let act = Act {
-        reason: Some(&reason),
-        ..Act::plain(MemberChange::Freeze, "enterprise.member_frozen")
-    };
-    act_on_member(&state, &who, &id, &account_id, act).await?;
+    enterprises::freeze(&state, &who, &id, &account_id, &body.reason).await?;
     Ok(Json(json!({ "frozen": true })))
 }
 
@@ -451,21 +294,8 @@ pub async fn unfreeze(
     who: Authenticated,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let act = Act::plain(MemberChange::Unfreeze, "enterprise.member_unfrozen");
-    act_on_member(&state, &who, &id, &account_id, act).await?;
+    enterprises::unfreeze(&state, &who, &id, &account_id).await?;
     Ok(Json(json!({ "frozen": false })))
-}
-
-/// A page's `limit`: 1 to 200, 50 when not given.
-fn page_limit(raw: Option<&str>) -> ApiResult<u32> {
-    match raw {
-        None => Ok(PAGE),
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::InvalidRequest(format!("limit is a number from 1 to {MAX_PAGE}"))),
-    }
 }
 
 #[derive(Deserialize)]
@@ -483,14 +313,6 @@ pub async fn audit_log(
     Path(id): Path<String>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    admin_of(&state, &who, &id).await?;
-    let limit = page_limit(q.limit.as_deref())?;
-    let before = q
-        .before
-        .as_deref()
-        .map(|b| b.parse::<i64>())
-        .transpose()
-        .map_err(|_| ApiError::InvalidRequest("before is the `next` of an earlier page".into()))?;
-    let page = state.store.enterprise_audit(&id, before, limit).await?;
+    let (page, limit) = enterprises::audit_page(&state, &who, &id, q.limit.as_deref(), q.before.as_deref()).await?;
     Ok(Json(members::events(&page, limit)))
 }

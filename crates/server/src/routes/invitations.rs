@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use shiming_domain::{DisplayName, Nature, Phone, Role};
 use shiming_store::InvitationRecord;
 
-use super::enterprises::{active, admin_of, member_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::flows::enterprises::{active, admin_of, member_of};
 use crate::flows::invitations::{self, masked_phone, parse_role, Added, Sent};
 use crate::flows::members;
 use crate::session::Authenticated;

@@ -153,6 +153,22 @@ pub async fn enterprise(app: &TestApp, token: &str) -> String {
     r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
+/// Has `token`, an admin of `enterprise`, open an enterprise-managed account
+/// for `phone` (one without an account), known as `name`: its id.
+pub async fn provisioned(app: &TestApp, token: &str, enterprise: &str, phone: &str, name: &str) -> String {
+    let r = app
+        .post_as(
+            token,
+            &format!("/api/v1/enterprises/{enterprise}/members"),
+            json!({ "phone": phone, "display_name": name }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added["outcome"], "provisioned");
+    added["account_id"].as_str().unwrap().to_owned()
+}
+
 pub async fn assert_error(resp: Response, status: u16, code: &str) {
     let got = resp.status().as_u16();
     let body: Value = resp.json().await.expect("an error body is JSON");

@@ -6,9 +6,13 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_unchanged, enterprise, id_number, spawn_app, spawn_app_with, TestApp};
+use shiming_server::Config;
 
-const OWNER: &str = "+8613900000031";
+use crate::helpers::{
+    assert_error, assert_unchanged, enterprise, id_number, provisioned, spawn_app, spawn_app_with, TestApp,
+};
+
+pub(crate) const OWNER: &str = "+8613900000031";
 const ADMIN: &str = "+8613900000032";
 const INVITEE: &str = "+8613900000033";
 
@@ -167,17 +171,7 @@ async fn admins_filter_members_by_flag() {
             .status(),
         200
     );
-    let r = app
-        .post_as(
-            &admin,
-            &format!("/api/v1/enterprises/{id}/members"),
-            json!({ "phone": INVITEE, "display_name": "王五" }),
-        )
-        .await;
-    let managed = r.json::<Value>().await.unwrap()["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let managed = provisioned(&app, &admin, &id, INVITEE, "王五").await;
     assert_eq!(listed(&app, &admin, &id, "?flag=managed").await, [managed.as_str()]);
     assert!(listed(&app, &admin, &id, "?flag=frozen").await.is_empty());
     let freeze = format!("/api/v1/enterprises/{id}/members/{admin_id}/freeze");
@@ -203,29 +197,141 @@ const NEW_PERSON: (&str, &str) = ("陈静", "320102199505052468");
 /// An enterprise of OWNER's with the policy `rebind_approval`, managing the
 /// account of COMPANY_PHONE, verified and stepped up: (the app, the
 /// owner's token, the employee's token, the enterprise, the account).
-async fn managed_employee() -> (TestApp, String, String, String, String) {
-    let employee_person = ("张伟", "110101198001011232");
-    let app = spawn_app_with(|c| c.sms.resend_after_secs = 0).await;
+pub(crate) async fn managed_employee() -> (TestApp, String, String, String, String) {
+    managed_employee_with(|_| {}).await
+}
+
+/// [`managed_employee`], on a service configured by `tweak` too.
+async fn managed_employee_with(tweak: impl FnOnce(&mut Config)) -> (TestApp, String, String, String, String) {
+    let app = spawn_app_with(|c| {
+        c.sms.resend_after_secs = 0;
+        tweak(c);
+    })
+    .await;
     let (owner, _) = app.sign_in(OWNER).await;
     let id = enterprise(&app, &owner).await;
-    let r = app
-        .post_as(
-            &owner,
-            &format!("/api/v1/enterprises/{id}/members"),
-            json!({ "phone": COMPANY_PHONE, "display_name": "张伟" }),
-        )
-        .await;
-    let account = r.json::<Value>().await.unwrap()["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let account = provisioned(&app, &owner, &id, COMPANY_PHONE, "张伟").await;
     let policy = json!({ "policy": { "rebind_approval": true } });
     let r = app.patch_as(&owner, &format!("/api/v1/enterprises/{id}"), policy).await;
     assert_eq!(r.status(), 200);
     app.add_carrier_person(NEW_PHONE, NEW_PERSON.0, NEW_PERSON.1).await;
-    let employee = app.verified_account(COMPANY_PHONE, employee_person).await;
+    let employee = app.verified_account(COMPANY_PHONE, EMPLOYEE).await;
     app.step_up(&employee, COMPANY_PHONE).await;
     (app, owner, employee, id, account)
+}
+
+pub(crate) const EMPLOYEE: (&str, &str) = ("张伟", "110101198001011232");
+
+/// The approval the employee's confirm of a phone change to NEW_PHONE asks for.
+pub(crate) async fn asked_for(app: &TestApp, employee: &str) -> String {
+    assert_eq!(
+        app.prove_phone_change(employee, NEW_PHONE, NEW_PERSON).await.status(),
+        200
+    );
+    let r = app.accept(employee, "/api/v1/account/phone/change/confirm").await;
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The employee signed in afresh, stepped up, and the approval their
+/// confirm asks for: (the session's token, the approval).
+async fn signed_in_and_asked(app: &TestApp) -> (String, String) {
+    let employee = app.sign_in(COMPANY_PHONE).await.0;
+    app.step_up(&employee, COMPANY_PHONE).await;
+    let approval = asked_for(app, &employee).await;
+    (employee, approval)
+}
+
+/// The ids of the approvals the enterprise `id` lists as waiting.
+async fn waiting(app: &TestApp, token: &str, id: &str) -> Vec<String> {
+    let list = app
+        .json_as(token, &format!("/api/v1/enterprises/{id}/rebind-approvals"))
+        .await;
+    list["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn under_approval_a_member_made_admin_approves_not_their_own_rebind_nor_unbinds() {
+    let (app, owner, employee, id, account) = managed_employee().await;
+    // A first WeChat of the account's own person binds: no one need approve it.
+    let wx = app.add_wechat_user("zw", Some(EMPLOYEE)).await;
+    let mut b = app.browser();
+    b.token = Some(employee.clone());
+    assert_eq!(b.round_trip("/api/v1/wechat/bind/start", &wx).await.status(), 200);
+    assert_eq!(app.security(&employee).await["wechat"]["nickname"], "zw");
+    // Unbinding it, then binding another, would be a rebind no one approved.
+    let before = app.security(&employee).await;
+    let r = app.accept(&employee, "/api/v1/account/wechat/unbind").await;
+    assert_error(r, 403, "unbind_needs_approval").await;
+    assert_unchanged(&before, &app.security(&employee).await);
+
+    // Made an admin, the employee still cannot approve their own rebind.
+    let approval = asked_for(&app, &employee).await;
+    let r = app
+        .patch_as(
+            &owner,
+            &format!("/api/v1/enterprises/{id}/members/{account}"),
+            json!({ "role": "admin" }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let approve = format!("/api/v1/enterprises/{id}/rebind-approvals/{approval}/approve");
+    assert_error(app.post_as(&employee, &approve, json!({})).await, 403, "own_approval").await;
+    assert_unchanged(&before, &app.security(&employee).await);
+    assert_eq!(waiting(&app, &owner, &id).await, [approval.as_str()]);
+    assert_eq!(app.post_as(&owner, &approve, json!({})).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_approval_whose_session_or_management_ended_waits_no_more() {
+    let (app, owner, employee, id, account) = managed_employee_with(|c| c.sessions.idle_timeout_secs = 3_600).await;
+    let list = format!("/api/v1/enterprises/{id}/rebind-approvals");
+
+    // The session that asked signs out: no admin can commit its change.
+    let approval = asked_for(&app, &employee).await;
+    assert_eq!(waiting(&app, &owner, &id).await, [approval.as_str()]);
+    assert_eq!(app.post_as(&employee, "/api/v1/logout", json!({})).await.status(), 200);
+    assert!(waiting(&app, &owner, &id).await.is_empty());
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 410, "flow_expired").await;
+
+    // The session that asked is left idle past the timeout: the same.
+    let (_, approval) = signed_in_and_asked(&app).await;
+    app.advance(3_601);
+    let owner = app.sign_in(OWNER).await.0;
+    assert!(waiting(&app, &owner, &id).await.is_empty());
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/approve"), json!({}))
+        .await;
+    assert_error(r, 410, "flow_expired").await;
+
+    // The enterprise no longer manages the account: it neither approves
+    // nor denies (ending the member's change) any more.
+    let (employee, approval) = signed_in_and_asked(&app).await;
+    let r = app
+        .delete_as(&owner, &format!("/api/v1/enterprises/{id}/members/{account}"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(waiting(&app, &owner, &id).await.is_empty());
+    let r = app
+        .post_as(&owner, &format!("{list}/{approval}/deny"), json!({ "reason": "离职" }))
+        .await;
+    assert_error(r, 410, "flow_expired").await;
+    let mine = app.json_as(&employee, "/api/v1/account/rebind-approvals").await;
+    assert_eq!(mine["approvals"][0]["state"], "expired");
+    // Personal now, the member's own confirm commits the change they proved.
+    let r = app.accept(&employee, "/api/v1/account/phone/change/confirm").await;
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
@@ -289,6 +395,7 @@ async fn a_rebind_of_a_managed_account_waits_for_an_admins_approval_or_denial() 
     assert_error(r, 403, "enterprise_admin_required").await;
     let waiting = app.json_as(&owner, &list).await;
     assert_eq!(waiting["approvals"][0]["account_id"], account.as_str());
+    assert_eq!(waiting["approvals"][0]["display_name"], "张伟");
     for bad in [json!({}), json!({ "reason": " " })] {
         let r = app.post_as(&owner, &format!("{list}/{approval}/deny"), bad).await;
         assert_eq!(r.status(), 400);

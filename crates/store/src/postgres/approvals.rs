@@ -7,10 +7,11 @@ use super::notices::insert_account_notice;
 use super::{write, PgStore, Tx};
 use crate::members::{
     approval_needed, may_wait, refuse_approver, refuse_decided, refuse_unless_admin, APPROVAL_STILL_HOLDS,
-    APPROVE_REBIND, MANAGING,
+    APPROVE_REBIND, MANAGES,
 };
-use crate::rows::{self, APPROVAL_COLUMNS};
-use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, NewApproval, RebindCommit, Result, StoreError};
+use crate::plan::MANAGING;
+use crate::rows::{self, APPROVAL_COLUMNS, OPEN_APPROVALS};
+use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, Liveness, NewApproval, RebindCommit, Result, StoreError};
 
 #[async_trait]
 impl ApprovalStore for PgStore {
@@ -30,16 +31,11 @@ impl ApprovalStore for PgStore {
         row.as_ref().map(rows::approval).transpose()
     }
 
-    async fn open_approvals(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<ApprovalRecord>> {
-        static OPEN: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = $1 AND r.state = 'pending' \
-                 AND p.id IS NOT NULL AND p.consumed_at IS NULL AND r.expires_at > $2 ORDER BY r.requested_at, r.id LIMIT $3"
-            )
-        });
-        let found = sqlx::query(OPEN.as_str())
+    async fn open_approvals(&self, enterprise_id: &str, live: Liveness, limit: u32) -> Result<Vec<ApprovalRecord>> {
+        let found = sqlx::query(OPEN_APPROVALS.as_str())
             .bind(enterprise_id)
-            .bind(now)
+            .bind(live.now)
+            .bind(live.seen_since)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -132,6 +128,16 @@ async fn deny(tx: &mut Tx<'_>, d: &Denial) -> Result<Decided> {
     if let Some(refused) = refuse_decided(state)? {
         return Ok(refused);
     }
+    // An enterprise that no longer manages the account no longer decides
+    // its changes, nor ends them.
+    let managed: bool = sqlx::query_scalar(MANAGES)
+        .bind(&d.enterprise_id)
+        .bind(&account_id)
+        .fetch_one(&mut *tx.conn)
+        .await?;
+    if !managed {
+        return Ok(Decided::Gone);
+    }
     // The change first, then the approval: the order a commit takes them
     // in. One that is gone already is denied no more.
     let ended = sqlx::query(
@@ -157,6 +163,9 @@ async fn deny(tx: &mut Tx<'_>, d: &Denial) -> Result<Decided> {
     .await?
     .rows_affected();
     if denied != 1 {
+        // Unreachable while the change is taken first (an approval commits
+        // by using the change up); kept so a lost race rolls the end of the
+        // change back. The server answers it `approval_closed`.
         return Err(StoreError::Conflict("the approval was decided meanwhile"));
     }
     insert_account_notice(tx, &account_id, &d.notice, d.at).await?;
@@ -180,6 +189,7 @@ pub(super) async fn settle_approval(tx: &mut Tx<'_>, c: &RebindCommit) -> Result
             .bind(&c.account_id)
             .bind(&c.keep_session)
             .bind(c.at)
+            .bind(a.seen_since)
             .fetch_one(&mut *tx.conn)
             .await?;
         let approved = holds
@@ -189,6 +199,7 @@ pub(super) async fn settle_approval(tx: &mut Tx<'_>, c: &RebindCommit) -> Result
                 .bind(&a.approval_id)
                 .bind(&a.enterprise_id)
                 .bind(c.pending_id)
+                .bind(&c.keep_session)
                 .execute(&mut *tx.conn)
                 .await?
                 .rows_affected()

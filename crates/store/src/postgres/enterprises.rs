@@ -45,16 +45,12 @@ impl EnterpriseStore for PgStore {
         write!(self, |tx| {
             lock_enterprise(tx, &u.id).await?;
             let actor = standing_of(tx, &u.id, &u.actor).await?;
-            match (
-                refuse_unless_admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused),
-                actor,
-            ) {
-                (Some(refused), _) => refused,
-                (None, None) => Changed::ActorNotMember,
-                (None, Some(Standing { policy, .. })) => {
+            match members::admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused) {
+                Err(refused) => refused,
+                Ok(admin) => {
                     sqlx::query("UPDATE enterprises SET name = coalesce($1, name), policy = $2 WHERE id = $3")
                         .bind(&u.name)
-                        .bind(stored_policy(&u.policy.apply(policy)))
+                        .bind(stored_policy(&u.policy.apply(admin.policy)))
                         .bind(&u.id)
                         .execute(&mut *tx.conn)
                         .await?;

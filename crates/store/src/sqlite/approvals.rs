@@ -9,10 +9,11 @@ use super::worker::Tx;
 use super::{append_audit, SqliteStore};
 use crate::members::{
     approval_needed, may_wait, refuse_approver, refuse_decided, refuse_unless_admin, APPROVAL_STILL_HOLDS,
-    APPROVE_REBIND, MANAGING,
+    APPROVE_REBIND, MANAGES,
 };
-use crate::rows::{self, APPROVAL_COLUMNS};
-use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, NewApproval, RebindCommit, Result, StoreError};
+use crate::plan::MANAGING;
+use crate::rows::{self, APPROVAL_COLUMNS, OPEN_APPROVALS};
+use crate::{ApprovalRecord, ApprovalStore, Decided, Denial, Liveness, NewApproval, RebindCommit, Result, StoreError};
 
 static ONE: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = ? AND r.id = ?"));
@@ -75,16 +76,12 @@ impl ApprovalStore for SqliteStore {
         })
     }
 
-    async fn open_approvals(&self, enterprise_id: &str, now: i64, limit: u32) -> Result<Vec<ApprovalRecord>> {
-        static OPEN: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {APPROVAL_COLUMNS} WHERE r.enterprise_id = ? AND r.state = 'pending' \
-                 AND p.id IS NOT NULL AND p.consumed_at IS NULL AND r.expires_at > ? ORDER BY r.requested_at, r.id LIMIT ?"
-            )
-        });
+    async fn open_approvals(&self, enterprise_id: &str, live: Liveness, limit: u32) -> Result<Vec<ApprovalRecord>> {
         self.db.read(|conn| {
-            let mut stmt = conn.prepare_cached(OPEN.as_str())?;
-            let found = stmt.query_map(params![enterprise_id, now, limit], |r| Ok(rows::approval(r)))?;
+            let mut stmt = conn.prepare_cached(OPEN_APPROVALS.as_str())?;
+            let found = stmt.query_map(params![enterprise_id, live.now, live.seen_since, limit], |r| {
+                Ok(rows::approval(r))
+            })?;
             found.map(|r| r?).collect()
         })
     }
@@ -121,6 +118,15 @@ impl ApprovalStore for SqliteStore {
                 if let Some(refused) = refuse_decided(state)? {
                     return Ok(refused);
                 }
+                // An enterprise that no longer manages the account no longer
+                // decides its changes, nor ends them.
+                let managed: bool = tx
+                    .conn
+                    .prepare_cached(MANAGES)?
+                    .query_row([&d.enterprise_id, &account_id], |r| r.get(0))?;
+                if !managed {
+                    return Ok(Decided::Gone);
+                }
                 // The change it waited on ends, as a commit would use it up:
                 // one that is gone already is denied no more.
                 let ended = tx
@@ -155,19 +161,18 @@ pub(super) fn settle_approval(tx: &Tx<'_>, c: &RebindCommit) -> Result<()> {
         if let Some(refused) = refuse_approver(c, standing_of(tx, &a.enterprise_id, &a.approver)?.as_ref()) {
             return Err(refused);
         }
-        let holds: bool = tx
-            .conn
-            .prepare_cached(APPROVAL_STILL_HOLDS)?
-            .query_row(params![a.enterprise_id, c.account_id, c.keep_session, c.at], |r| {
-                r.get(0)
-            })?;
+        let holds: bool = tx.conn.prepare_cached(APPROVAL_STILL_HOLDS)?.query_row(
+            params![a.enterprise_id, c.account_id, c.keep_session, c.at, a.seen_since],
+            |r| r.get(0),
+        )?;
         let approved = holds
             && tx.conn.prepare_cached(APPROVE_REBIND)?.execute(params![
                 a.approver,
                 c.at,
                 a.approval_id,
                 a.enterprise_id,
-                c.pending_id
+                c.pending_id,
+                c.keep_session
             ])? == 1;
         if !approved {
             return Err(StoreError::Conflict("the approval is decided or gone"));

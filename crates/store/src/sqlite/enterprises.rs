@@ -43,13 +43,10 @@ impl EnterpriseStore for SqliteStore {
         self.db
             .write(move |tx| {
                 let actor = standing_of(tx, &u.id, &u.actor)?;
-                if let Some(refused) = refuse_unless_admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused) {
-                    return Ok(refused);
-                }
-                let Some(Standing { policy, .. }) = actor else {
-                    return Ok(Changed::ActorNotMember);
+                let policy = match members::admin(actor.as_ref(), Changed::ActorNotMember, Changed::Refused) {
+                    Ok(admin) => stored_policy(&u.policy.apply(admin.policy)),
+                    Err(refused) => return Ok(refused),
                 };
-                let policy = stored_policy(&u.policy.apply(policy));
                 tx.conn
                     .prepare_cached("UPDATE enterprises SET name = coalesce(?, name), policy = ? WHERE id = ?")?
                     .execute(params![u.name, policy, u.id])?;

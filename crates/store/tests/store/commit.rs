@@ -882,17 +882,29 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
             approval_id: "rba_1".into(),
             enterprise_id: "ent_a".into(),
             approver: approver.into(),
+            // The sessions were last seen at 1.
+            seen_since: 1,
             audit: AuditDraft::new("enterprise.rebind_approved", approver, START, json!({})),
         }),
         ..c.clone()
     };
     // The member itself, then the owner frozen, then with the session that
-    // asked revoked, then the enterprise no longer managing the account:
-    // refused, nothing changes.
+    // asked idle, revoked, or not the one the commit keeps, then the
+    // enterprise no longer managing the account: refused, nothing changes.
     assert!(matches!(
         w.refused(approved_by(ACC)).await,
         Ok(StoreError::Refused(ChangeRefused::OwnApproval))
     ));
+    let mut idle = approved_by(OTHER);
+    if let Some(a) = idle.approval.as_mut() {
+        a.seen_since = 2;
+    }
+    assert!(matches!(w.refused(idle).await, Ok(StoreError::Conflict(_))));
+    let another_session = RebindCommit {
+        keep_session: "ses-2".into(),
+        ..approved_by(OTHER)
+    };
+    assert!(matches!(w.refused(another_session).await, Ok(StoreError::Conflict(_))));
     w.db.exec("UPDATE sessions SET expires_at = 0 WHERE id = 'ses'").await;
     assert!(matches!(
         w.refused(approved_by(OTHER)).await,
@@ -967,11 +979,18 @@ async fn a_rebind_waiting_for_approval_commits_only_with_an_admins_approval(back
 }
 
 /// Under the policy `rebind_approval`, a first bind of the same person goes
-/// through, but unbinding waits too: unbinding, then binding another WeChat,
-/// would be a rebind no admin approved.
+/// through, but a first bind of another person waits, and unbinding waits
+/// too: unbinding, then binding another WeChat, would be a rebind no admin
+/// approved.
 async fn under_rebind_approval_a_first_bind_commits_and_an_unbind_waits(backend: Backend) {
     let w = World::new(backend).await;
     w.managed_by_ent_a().await;
+    let of_b = outcome(None, true, RealNameStatus::Inconsistent, Nature::Personal);
+    let bind_b = commit(Wechat, Some(credential(Wechat, "w-b", Some("B"))), of_b, START + 5);
+    match w.refused(bind_b).await {
+        Ok(StoreError::ApprovalRequired(enterprise)) => assert_eq!(enterprise, "ent_a"),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(w.s.commit_rebind(w.bind_wechat_of_a(START + 10)).await.unwrap(), 0);
     let expected = outcome(
         Some(w.id_of(Wechat).await),
