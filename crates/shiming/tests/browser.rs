@@ -205,6 +205,41 @@ async fn api_sign_in(base: &str, phone: &str, device: &str) -> Value {
         .unwrap()
 }
 
+/// Clicks the form button `css` and waits for the page it posts to: the
+/// note then read is the new page's, not the one before.
+async fn submit(c: &Client, css: &str) {
+    let before = c.find(Locator::Css("html")).await.unwrap();
+    click(c, css).await;
+    for _ in 0..100 {
+        match before.tag_name().await {
+            Err(e) if e.is_stale_element_reference() => return,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("{css} led to no new page");
+}
+
+/// Tells the development carrier that `phone` is held by `person` (name, ID number).
+async fn carrier_knows(base: &str, phone: &str, person: (&str, &str)) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/dev/carrier/persons"))
+        .json(&json!({ "phone": phone, "name": person.0, "id_number": person.1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// Signs in on the sign-in page, typing `typed` for `phone`, and lands on
+/// Account & Security.
+async fn sign_in_on_page(c: &Client, base: &str, typed: &str, phone: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    type_in(c, "#phone", typed).await;
+    send_and_type_code(c, base, phone).await;
+    click(c, "#sign-in").await;
+    wait_path(c, base, "/account").await;
+}
+
 /// Starts `serve --dev` (blocking, as the other binary tests do), then runs
 /// `scenario` with its base URL on a runtime of its own.
 fn with_service<F: std::future::Future<Output = ()>>(scenario: impl FnOnce(String) -> F) {
@@ -263,13 +298,7 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
     // Verify the real name: the carrier knows the number as 欧阳明's.
     let http = reqwest::Client::new();
     let person = ("欧阳明", "110105199003071239");
-    let r = http
-        .post(format!("{base}/dev/carrier/persons"))
-        .json(&json!({ "phone": "+8613800138000", "name": person.0, "id_number": person.1 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    carrier_knows(base, "+8613800138000", person).await;
     click(&c, "#verify-link").await;
     c.wait().for_element(Locator::Css("#id_number")).await.unwrap();
     assert_eq!(text_of(&c, "#bound-phone").await, "138****8000");
@@ -473,22 +502,12 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     let person = ("欧阳明", "110105199003071239");
     // The carrier knows both numbers as 欧阳明's.
     for phone in ["+8613800138000", "+8613900139000"] {
-        let r = http
-            .post(format!("{base}/dev/carrier/persons"))
-            .json(&json!({ "phone": phone, "name": person.0, "id_number": person.1 }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        carrier_knows(base, phone, person).await;
     }
     let c = browser(driver, "zh-CN").await;
 
     // Sign in by phone and verify the real name.
-    c.goto(&format!("{base}/login")).await.unwrap();
-    type_in(&c, "#phone", "13800138000").await;
-    send_and_type_code(&c, base, "+8613800138000").await;
-    click(&c, "#sign-in").await;
-    wait_path(&c, base, "/account").await;
+    sign_in_on_page(&c, base, "13800138000", "+8613800138000").await;
     c.goto(&format!("{base}/account/real-name")).await.unwrap();
     type_in(&c, "#name", person.0).await;
     type_in(&c, "#id_number", person.1).await;
@@ -690,4 +709,151 @@ async fn api_post(base: &str, token: &str, path: &str, body: Value) -> Value {
         .unwrap();
     assert!(r.status().is_success(), "POST {path}: {}", r.status());
     r.json().await.unwrap()
+}
+
+#[test]
+fn an_admin_reads_members_freezes_one_and_approves_a_rebind_on_the_enterprise_page() {
+    let Some(driver) = driver() else { return };
+    with_service(|base| async move { enterprise_scenario(&driver, &base).await });
+}
+
+/// Sends `body` to `path` as `token` until the code cool-down lets it
+/// through; the answer's JSON.
+async fn api_post_when_sent(base: &str, token: &str, path: &str, body: Value) -> Value {
+    for _ in 0..50 {
+        let r = reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 429 {
+            assert!(r.status().is_success(), "POST {path}: {}", r.status());
+            return r.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("POST {path}: still rate-limited")
+}
+
+async fn enterprise_scenario(driver: &Driver, base: &str) {
+    const OWNER: &str = "+8613800138011";
+    const EMPLOYEE: &str = "+8613800138012";
+    const NEW_PHONE: &str = "+8613900139012";
+    let http = reqwest::Client::new();
+    carrier_knows(base, EMPLOYEE, ("张伟", "110101198001011232")).await;
+    carrier_knows(base, NEW_PHONE, ("陈静", "320102199505052468")).await;
+
+    // The owner signs in on the pages; the enterprise is set up by the API,
+    // with the same session.
+    let c = browser(driver, "zh-CN").await;
+    sign_in_on_page(&c, base, "13800138011", OWNER).await;
+    let cookies = cookie_header(&c).await;
+    let owner = cookies
+        .split("; ")
+        .find_map(|k| k.strip_prefix("shiming_session="))
+        .expect("a session cookie")
+        .to_owned();
+    let created = api_post(base, &owner, "/api/v1/enterprises", json!({ "name": "示例科技" })).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let members_api = format!("/api/v1/enterprises/{id}/members");
+    let added = api_post(
+        base,
+        &owner,
+        &members_api,
+        json!({ "phone": EMPLOYEE, "display_name": "小张" }),
+    )
+    .await;
+    let account = added["account_id"].as_str().unwrap().to_owned();
+    let r = http
+        .patch(format!("{base}/api/v1/enterprises/{id}"))
+        .bearer_auth(&owner)
+        .json(&json!({ "policy": { "rebind_approval": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The employee verifies their real name and asks to change the
+    // company phone to one of another person's: it waits for approval.
+    let employee = api_sign_in(base, EMPLOYEE, "employee's phone").await;
+    let employee = employee["token"].as_str().unwrap().to_owned();
+    let person = json!({ "name": "张伟", "id_number": "110101198001011232", "consent": true });
+    api_post(base, &employee, "/api/v1/account/real-name/phone", person).await;
+    api_post_when_sent(base, &employee, "/api/v1/step-up/sms", json!({})).await;
+    let code = code_for(base, EMPLOYEE).await;
+    api_post(base, &employee, "/api/v1/step-up/verify", json!({ "code": code })).await;
+    let change = json!({ "new_phone": NEW_PHONE, "name": "陈静", "id_number": "320102199505052468", "consent": true });
+    api_post_when_sent(base, &employee, "/api/v1/account/phone/change", change).await;
+    let code = code_for(base, NEW_PHONE).await;
+    api_post(
+        base,
+        &employee,
+        "/api/v1/account/phone/change/verify",
+        json!({ "code": code }),
+    )
+    .await;
+    let confirm = json!({ "accept_consequences": true });
+    let asked = api_post(base, &employee, "/api/v1/account/phone/change/confirm", confirm).await;
+    assert_eq!(asked["state"], "pending_approval");
+    let approval = asked["approval"]["id"].as_str().unwrap().to_owned();
+
+    // Account & Security → the enterprises → this one.
+    click(&c, "#enterprises-link").await;
+    wait_path(&c, base, "/enterprises").await;
+    click(&c, &format!("#enterprise-{id}")).await;
+    wait_path(&c, base, &format!("/enterprises/{id}")).await;
+    assert_eq!(text_of(&c, "#enterprise-name").await, "示例科技");
+    let row = format!("#member-{account}");
+    assert_eq!(text_of(&c, &format!("{row} .member-name")).await, "小张");
+    assert_eq!(text_of(&c, &format!("{row} .real-name")).await, "已实名 · *伟");
+    assert!(text_of(&c, &format!("{row} .flags")).await.contains("企业托管"));
+    assert!(!c.source().await.unwrap().contains("110101198001011232"));
+    shoot_both(&c, "enterprise").await;
+
+    // Filters: the frozen are none yet.
+    on(&c, "#filter-flag", |e| async move { e.select_by_value("frozen").await }).await;
+    click(&c, "#apply-filter").await;
+    c.wait().for_element(Locator::Css("#no-members")).await.unwrap();
+    assert!(c.current_url().await.unwrap().as_str().contains("flag=frozen"));
+    c.goto(&format!("{base}/enterprises/{id}")).await.unwrap();
+
+    // Freeze, with a reason: the member is out of the enterprise at once.
+    type_in(&c, &format!("{row} .reason"), "离职审计").await;
+    submit(&c, &format!("{row} .freeze")).await;
+    assert_eq!(note(&c).await, "已冻结该成员。");
+    assert_eq!(text_of(&c, &format!("{row} .frozen-reason")).await, "离职审计");
+    let r = http
+        .get(format!("{base}{members_api}"))
+        .bearer_auth(&employee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    submit(&c, &format!("{row} .unfreeze")).await;
+    assert_eq!(note(&c).await, "已解冻该成员。");
+
+    // The rebind waiting: approved, it commits; the member's person
+    // changed, so they wait to be approved again, which the page offers.
+    let waiting = format!("#approval-{approval}");
+    assert_eq!(text_of(&c, &format!("{waiting} .approval-member")).await, "小张");
+    submit(&c, &format!("{waiting} .approve")).await;
+    assert_eq!(note(&c).await, "已批准，成员的换绑已生效。");
+    assert!(c.find(Locator::Css(&waiting)).await.is_err(), "still listed");
+    let whoami = api_get(base, "/api/v1/whoami", &format!("shiming_session={employee}")).await;
+    assert_eq!(whoami["nature"], "personal");
+    assert!(text_of(&c, &format!("{row} .flags")).await.contains("实名人已变更"));
+    submit(&c, &format!("{row} .approve-member")).await;
+    assert_eq!(note(&c).await, "已重新确认该成员。");
+
+    // The enterprise's own log holds each step.
+    click(&c, "#log-link").await;
+    wait_path(&c, base, &format!("/enterprises/{id}/audit")).await;
+    let log = text_of(&c, "ol.events").await;
+    for step in ["冻结成员", "解冻成员", "批准成员换绑", "重新确认成员"] {
+        assert!(log.contains(step), "{step}: {log}");
+    }
+    shoot_both(&c, "enterprise-log").await;
+    c.close().await.unwrap();
 }

@@ -6,7 +6,9 @@
 //! headers a page needs (no inline script, no framing, no referrer, no
 //! caching of personal pages).
 
+mod audit;
 mod csrf;
+mod enterprises;
 mod i18n;
 mod invitations;
 mod settings;
@@ -54,6 +56,17 @@ pub fn router() -> Router<AppState> {
         .route("/account/wechat/rebind/authorize", get(wechat::authorize))
         .route("/account/step-up/wechat/{wizard}", get(wechat::step_up))
         .route("/login/wechat", get(wechat::login))
+        .route("/enterprises", get(enterprises::list_page))
+        .route("/enterprises/{id}", get(enterprises::enterprise_page))
+        .route(
+            "/enterprises/{id}/members/{account_id}",
+            post(enterprises::act_on_member),
+        )
+        .route(
+            "/enterprises/{id}/rebind-approvals/{approval_id}",
+            post(enterprises::decide),
+        )
+        .route("/enterprises/{id}/audit", get(enterprises::audit_page))
         .route(
             "/invitations/{code}",
             get(invitations::invitation_page).post(invitations::answer),
@@ -135,7 +148,7 @@ impl Frame {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage {
+pub(super) struct MessagePage {
     lang: Lang,
     t: &'static Text,
     here: &'static str,

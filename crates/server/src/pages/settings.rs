@@ -9,6 +9,7 @@ use axum::Form;
 use serde::Deserialize;
 use shiming_domain::CredentialKind;
 
+use super::audit::{audit_list, AuditShown, EventRow};
 use super::csrf::Binding;
 use super::i18n::{self, Lang, Text};
 use super::{checked_post, page, CsrfForm, Frame};
@@ -214,19 +215,7 @@ pub async fn sign_out_others(
     }
 }
 
-#[derive(Template)]
-#[template(path = "audit.html")]
-struct AuditPage {
-    lang: Lang,
-    t: &'static Text,
-    here: &'static str,
-    signed_in: Option<String>,
-    /// (when, what), newest first.
-    events: Vec<(String, &'static str)>,
-}
-
-/// The account's own audit events, by name and time (their details hold
-/// ids and keyed hashes, which mean nothing to people).
+/// The account's own audit events, newest first.
 pub async fn audit_page(State(state): State<AppState>, headers: HeaderMap, who: Option<Authenticated>) -> Response {
     let Some(who) = who else {
         return Redirect::to("/login").into_response();
@@ -236,17 +225,21 @@ pub async fn audit_page(State(state): State<AppState>, headers: HeaderMap, who: 
         Err(e) => return ApiError::from(e).into_response(),
     };
     let frame = Frame::new(&state, &headers, "/account/audit", Some(&who));
-    page(
-        StatusCode::OK,
-        &AuditPage {
-            events: events
-                .into_iter()
-                .map(|e| (rfc3339(e.at), i18n::event_name(frame.lang, &e.kind)))
-                .collect(),
-            lang: frame.lang,
-            t: frame.t,
-            here: frame.here,
-            signed_in: frame.signed_in,
+    let events = events
+        .into_iter()
+        .map(|e| EventRow {
+            at: rfc3339(e.at),
+            what: i18n::event_name(frame.lang, &e.kind),
+            detail: String::new(),
+        })
+        .collect();
+    audit_list(
+        &frame,
+        AuditShown {
+            heading: frame.t.audit_title,
+            events,
+            older: None,
+            back: ("/account".into(), frame.t.back_to_account),
         },
     )
 }

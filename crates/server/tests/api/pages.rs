@@ -6,6 +6,7 @@ use reqwest::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, COOKIE, LOCATION, SET_COOK
 use reqwest::Response;
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::policies::{asked_for, managed_employee, EMPLOYEE};
 
 /// The `name=value` of each cookie an answer sets.
 fn cookies(resp: &Response) -> String {
@@ -435,6 +436,132 @@ async fn the_invitation_page_shows_an_invitation_to_its_phone_only_and_answers_w
     let resp = post_form(&app, &path, &session, &[("csrf", &csrf), ("action", "decline")]).await;
     assert_eq!(resp.status(), 409);
     assert!(resp.text().await.unwrap().contains("已被处理"));
+}
+
+#[tokio::test]
+async fn the_enterprise_page_shows_admins_masked_real_names_and_acts_only_with_its_token() {
+    let (app, owner, employee, id, account) = managed_employee().await;
+    let path = format!("/enterprises/{id}");
+    let as_owner = format!("shiming_session={owner}");
+    let as_employee = format!("shiming_session={employee}");
+
+    // Signed out: a sign-in that comes back here. A stranger: 404, exactly
+    // as an enterprise that does not exist, and nothing of this one.
+    let resp = get(&app, &path, "").await;
+    assert_eq!(resp.headers()[LOCATION], format!("/login?next={path}").as_str());
+    let (stranger, _) = app.sign_in("+8613800000041").await;
+    let as_stranger = format!("shiming_session={stranger}");
+    for page in [path.clone(), format!("{path}/audit"), "/enterprises/ent_missing".into()] {
+        let resp = get(&app, &page, &as_stranger).await;
+        assert_eq!(resp.status(), 404, "{page}");
+        assert!(!resp.text().await.unwrap().contains("示例科技"), "{page}");
+    }
+
+    // The owner sees the member's real name masked, never their ID number.
+    let page = get(&app, &path, &as_owner).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("示例科技") && html.contains(&format!("id=\"member-{account}\"")));
+    assert!(html.contains("已实名 · *伟") && html.contains("企业托管"), "{html}");
+    assert!(
+        !html.contains(EMPLOYEE.1) && !html.contains("110101"),
+        "an ID number shown"
+    );
+    // The member sees the members, and nothing only admins see.
+    let html = get(&app, &path, &as_employee).await.text().await.unwrap();
+    assert!(html.contains("张伟"));
+    for admins_only in ["*伟", "企业托管", "name=\"action\"", "filter-flag", "/audit"] {
+        assert!(!html.contains(admins_only), "{admins_only} shown to a member");
+    }
+    let resp = get(&app, &format!("{path}?flag=managed"), &as_employee).await;
+    assert_eq!(resp.status(), 403);
+    let resp = get(&app, &format!("{path}/audit"), &as_employee).await;
+    assert_eq!(resp.status(), 403);
+    // Filters narrow the owner's list.
+    let html = get(&app, &format!("{path}?flag=frozen"), &as_owner)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(&format!("id=\"member-{account}\"")));
+
+    // Freezing takes the page's token and a reason; then the member is out.
+    let act = format!("{path}/members/{account}");
+    let csrf = token_in(&get(&app, &path, &as_owner).await.text().await.unwrap());
+    let forged = [("csrf", "x"), ("action", "freeze"), ("reason", "离职审计")];
+    assert_eq!(post_form(&app, &act, &as_owner, &forged).await.status(), 403);
+    let no_reason = [("csrf", csrf.as_str()), ("action", "freeze"), ("reason", " ")];
+    assert_eq!(post_form(&app, &act, &as_owner, &no_reason).await.status(), 400);
+    let members = format!("/api/v1/enterprises/{id}/members");
+    assert_eq!(app.get_as(&employee, &members).await.status(), 200, "not frozen yet");
+    // The member cannot freeze anyone, token or not.
+    let theirs = token_in(
+        &get(&app, "/account/real-name", &as_employee)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let owner_id = app.json_as(&owner, "/api/v1/whoami").await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_member = [("csrf", theirs.as_str()), ("action", "freeze"), ("reason", "试试")];
+    let resp = post_form(&app, &format!("{path}/members/{owner_id}"), &as_employee, &by_member).await;
+    assert_eq!(resp.status(), 403);
+    let freeze = [("csrf", csrf.as_str()), ("action", "freeze"), ("reason", "离职审计")];
+    let resp = post_form(&app, &act, &as_owner, &freeze).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("已冻结该成员") && html.contains("离职审计"), "{html}");
+    assert_eq!(app.get_as(&employee, &members).await.status(), 403);
+    assert_eq!(get(&app, &path, &as_employee).await.status(), 403);
+    let unfreeze = [("csrf", csrf.as_str()), ("action", "unfreeze")];
+    assert_eq!(post_form(&app, &act, &as_owner, &unfreeze).await.status(), 200);
+    assert_eq!(app.get_as(&employee, &members).await.status(), 200);
+
+    // The enterprise's log, for admins.
+    let html = get(&app, &format!("{path}/audit"), &as_owner)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("冻结成员") && html.contains("解冻成员"), "{html}");
+}
+
+#[tokio::test]
+async fn admins_decide_a_waiting_rebind_on_the_enterprise_page() {
+    let (app, owner, employee, id, _) = managed_employee().await;
+    let path = format!("/enterprises/{id}");
+    let as_owner = format!("shiming_session={owner}");
+    let approval = asked_for(&app, &employee).await;
+    let html = get(&app, &path, &as_owner).await.text().await.unwrap();
+    assert!(html.contains(&format!("id=\"approval-{approval}\"")), "{html}");
+    let csrf = token_in(&html);
+    let decide = format!("{path}/rebind-approvals/{approval}");
+
+    // Denying takes a reason; the member sees it.
+    let no_reason = [("csrf", csrf.as_str()), ("action", "deny"), ("reason", "")];
+    assert_eq!(post_form(&app, &decide, &as_owner, &no_reason).await.status(), 400);
+    let deny = [("csrf", csrf.as_str()), ("action", "deny"), ("reason", "请先交接")];
+    let resp = post_form(&app, &decide, &as_owner, &deny).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("已拒绝") && !html.contains(&format!("id=\"approval-{approval}\"")));
+    let mine = app.json_as(&employee, "/api/v1/account/rebind-approvals").await;
+    assert_eq!(mine["approvals"][0]["reason"], "请先交接");
+    // Decided: a second decision says so.
+    let approve = [("csrf", csrf.as_str()), ("action", "approve")];
+    let resp = post_form(&app, &decide, &as_owner, &approve).await;
+    assert_eq!(resp.status(), 409);
+
+    // Approved: the member's rebind is done.
+    let approval = asked_for(&app, &employee).await;
+    let decide = format!("{path}/rebind-approvals/{approval}");
+    let resp = post_form(&app, &decide, &as_owner, &approve).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("已批准"));
+    assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "personal");
 }
 
 #[tokio::test]
