@@ -379,12 +379,15 @@ async fn sign_in_scenario(driver: &Driver, base: &str) {
 /// so the switch comes back to the same step.
 async fn shoot_both(c: &Client, name: &str) {
     shoot(c, name, "zh-CN").await;
+    let page = c.current_url().await.unwrap().path().to_owned();
     for lang in ["en", "zh-CN"] {
         click(c, "a.lang").await;
         c.wait()
             .for_element(Locator::Css(&format!("html[lang=\"{lang}\"]")))
             .await
             .unwrap();
+        // The switch comes back to the page it was used on.
+        assert_eq!(c.current_url().await.unwrap().path(), page, "{name} in {lang}");
         if lang == "en" {
             shoot(c, name, "en").await;
         }

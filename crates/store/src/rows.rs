@@ -188,7 +188,7 @@ pub(crate) const APPROVAL_COLUMNS: &str = "r.id, r.enterprise_id, r.account_id, 
      s.expires_at AS session_expires_at, s.last_seen_at AS session_seen_at, \
      COALESCE(mm.manages, FALSE) AS managed, mm.display_name_sealed \
      FROM rebind_approvals r LEFT JOIN pending_changes p ON p.id = r.pending_id \
-     LEFT JOIN sessions s ON s.id = r.session_id \
+     LEFT JOIN sessions s ON s.id = r.session_id AND s.account_id = r.account_id \
      LEFT JOIN memberships mm ON mm.enterprise_id = r.enterprise_id AND mm.account_id = r.account_id";
 
 /// The enterprise's ($1) approvals that still wait, oldest first, as

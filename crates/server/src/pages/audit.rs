@@ -19,6 +19,8 @@ pub(super) struct EventRow {
 
 /// A page of a log.
 pub(super) struct AuditShown {
+    /// The page's own path, for the language switch.
+    pub here: String,
     pub heading: &'static str,
     /// Newest first.
     pub events: Vec<EventRow>,
@@ -33,7 +35,7 @@ pub(super) struct AuditShown {
 struct AuditPage {
     lang: Lang,
     t: &'static Text,
-    here: &'static str,
+    here: String,
     signed_in: Option<String>,
     log: AuditShown,
 }
@@ -43,10 +45,10 @@ pub(super) fn audit_list(frame: &Frame, log: AuditShown) -> Response {
     page(
         StatusCode::OK,
         &AuditPage {
+            here: log.here.clone(),
             log,
             lang: frame.lang,
             t: frame.t,
-            here: frame.here,
             signed_in: frame.signed_in.clone(),
         },
     )

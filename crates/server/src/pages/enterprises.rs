@@ -205,6 +205,8 @@ pub(super) struct ListQuery {
     #[serde(default)]
     flag: String,
     after: Option<String>,
+    /// What a form just did (`?done=`, after its redirect).
+    done: Option<String>,
 }
 
 impl ListQuery {
@@ -306,8 +308,63 @@ fn policies(t: &Text, p: &Policy) -> Vec<(&'static str, bool)> {
     ]
 }
 
-/// What a form did: the note it left, or why it was refused.
+/// What a form did, named in the redirect after it (`?done=<word>`), so
+/// that reloading the page shows the note and posts nothing again.
+#[derive(Clone, Copy)]
+enum Done {
+    Frozen,
+    Unfrozen,
+    MemberApproved,
+    RebindApproved,
+    RebindDenied,
+}
+
+impl Done {
+    const ALL: [Done; 5] = [
+        Done::Frozen,
+        Done::Unfrozen,
+        Done::MemberApproved,
+        Done::RebindApproved,
+        Done::RebindDenied,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Done::Frozen => "frozen",
+            Done::Unfrozen => "unfrozen",
+            Done::MemberApproved => "member_approved",
+            Done::RebindApproved => "rebind_approved",
+            Done::RebindDenied => "rebind_denied",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Done> {
+        Done::ALL.into_iter().find(|d| d.word() == word)
+    }
+
+    fn note(self, t: &Text) -> &'static str {
+        match self {
+            Done::Frozen => t.member_frozen,
+            Done::Unfrozen => t.member_unfrozen,
+            Done::MemberApproved => t.member_approved,
+            Done::RebindApproved => t.rebind_approved,
+            Done::RebindDenied => t.rebind_denied,
+        }
+    }
+}
+
+/// What the page shows of a form: the note it left, or why it was refused.
 type Outcome = Result<Option<&'static str>, ApiError>;
+
+/// Where a signed-out visitor of `path` goes: the sign-in, which comes back
+/// to it. A path with anything but the characters of our ids in it comes
+/// back to the list instead (it would not be a header value, or would
+/// change the query).
+fn sign_in_first(path: String) -> Response {
+    let safe = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+    let back = if safe { path.as_str() } else { "/enterprises" };
+    Redirect::to(&format!("/login?next={back}")).into_response()
+}
 
 /// A refusal as a page of its own: the enterprise is not there for the
 /// caller, or not to be acted in by them.
@@ -404,9 +461,11 @@ pub(super) async fn enterprise_page(
     Query(q): Query<ListQuery>,
 ) -> Response {
     let Some(who) = who else {
-        return Redirect::to(&format!("/login?next=/enterprises/{id}")).into_response();
+        return sign_in_first(format!("/enterprises/{id}"));
     };
-    render(&state, &headers, &who, &id, &q, Ok(None)).await
+    let t = Lang::of(&state, &headers).text();
+    let done = q.done.as_deref().and_then(Done::parse).map(|d| d.note(t));
+    render(&state, &headers, &who, &id, &q, Ok(done)).await
 }
 
 #[derive(Deserialize)]
@@ -428,31 +487,38 @@ enum Target {
 }
 
 /// Does what the form asks of `target` in the enterprise `id`, as the API
-/// does: the note it leaves, or the refusal.
-async fn act(state: &AppState, who: &Authenticated, t: &Text, id: &str, target: Target, form: &ActForm) -> Outcome {
+/// does: what it did, or the refusal.
+async fn act(
+    state: &AppState,
+    who: &Authenticated,
+    id: &str,
+    target: Target,
+    form: &ActForm,
+) -> Result<Done, ApiError> {
     match (target, form.action.as_str()) {
         (Target::Member(account), "freeze") => enterprises::freeze(state, who, id, &account, &form.reason)
             .await
-            .map(|()| Some(t.member_frozen)),
+            .map(|()| Done::Frozen),
         (Target::Member(account), "unfreeze") => enterprises::unfreeze(state, who, id, &account)
             .await
-            .map(|()| Some(t.member_unfrozen)),
+            .map(|()| Done::Unfrozen),
         (Target::Member(account), "approve") => enterprises::approve(state, who, id, &account)
             .await
-            .map(|()| Some(t.member_approved)),
+            .map(|()| Done::MemberApproved),
         (Target::Approval(approval), "approve") => approvals::approve(state, who, id, &approval)
             .await
-            .map(|_| Some(t.rebind_approved)),
+            .map(|_| Done::RebindApproved),
         (Target::Approval(approval), "deny") => approvals::deny(state, who, id, &approval, &form.reason)
             .await
-            .map(|_| Some(t.rebind_denied)),
+            .map(|_| Done::RebindDenied),
         (Target::Member(_), _) => Err(ApiError::InvalidRequest("action is freeze, unfreeze or approve".into())),
         (Target::Approval(_), _) => Err(ApiError::InvalidRequest("action is approve or deny".into())),
     }
 }
 
-/// A form of the enterprise's page, its token checked: the page again,
-/// with what it did.
+/// A form of the enterprise's page, its token checked: done, `303` to the
+/// page with its note (the id is a real enterprise's: the caller acted in
+/// it); refused, the page again with why, and the refusal's status.
 async fn posted(
     state: &AppState,
     headers: &HeaderMap,
@@ -465,9 +531,10 @@ async fn posted(
         Ok(who) => who,
         Err(answer) => return *answer,
     };
-    let t = Lang::of(state, headers).text();
-    let outcome = act(state, &who, t, id, target, form).await;
-    render(state, headers, &who, id, &ListQuery::default(), outcome).await
+    match act(state, &who, id, target, form).await {
+        Ok(done) => Redirect::to(&format!("/enterprises/{id}?done={}", done.word())).into_response(),
+        Err(e) => render(state, headers, &who, id, &ListQuery::default(), Err(e)).await,
+    }
 }
 
 /// `POST /enterprises/{id}/members/{account_id}` `action=freeze|unfreeze|approve`
@@ -509,7 +576,7 @@ pub(super) async fn audit_page(
     Query(q): Query<AuditQuery>,
 ) -> Response {
     let Some(who) = who else {
-        return Redirect::to(&format!("/login?next=/enterprises/{id}/audit")).into_response();
+        return sign_in_first(format!("/enterprises/{id}/audit"));
     };
     let (events, limit) = match enterprises::audit_page(&state, &who, &id, None, q.before.as_deref()).await {
         Ok(found) => found,
@@ -537,6 +604,7 @@ pub(super) async fn audit_page(
     audit_list(
         &frame,
         AuditShown {
+            here: format!("/enterprises/{id}/audit"),
             heading: frame.t.enterprise_log,
             events: rows,
             older,

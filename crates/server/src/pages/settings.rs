@@ -236,6 +236,7 @@ pub async fn audit_page(State(state): State<AppState>, headers: HeaderMap, who: 
     audit_list(
         &frame,
         AuditShown {
+            here: "/account/audit".into(),
             heading: frame.t.audit_title,
             events,
             older: None,

@@ -478,12 +478,17 @@ async fn the_enterprise_page_shows_admins_masked_real_names_and_acts_only_with_i
     let resp = get(&app, &format!("{path}/audit"), &as_employee).await;
     assert_eq!(resp.status(), 403);
     // Filters narrow the owner's list.
-    let html = get(&app, &format!("{path}?flag=frozen"), &as_owner)
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(!html.contains(&format!("id=\"member-{account}\"")));
+    let listed = |query: &'static str| {
+        let (app, path, as_owner) = (&app, &path, &as_owner);
+        async move {
+            let page = get(app, &format!("{path}?{query}"), as_owner).await;
+            assert_eq!(page.status(), 200, "{query}");
+            page.text().await.unwrap()
+        }
+    };
+    let row = format!("id=\"member-{account}\"");
+    assert!(listed("flag=managed").await.contains(&row));
+    assert!(!listed("flag=frozen").await.contains(&row));
 
     // Freezing takes the page's token and a reason; then the member is out.
     let act = format!("{path}/members/{account}");
@@ -509,15 +514,46 @@ async fn the_enterprise_page_shows_admins_masked_real_names_and_acts_only_with_i
     let by_member = [("csrf", theirs.as_str()), ("action", "freeze"), ("reason", "试试")];
     let resp = post_form(&app, &format!("{path}/members/{owner_id}"), &as_employee, &by_member).await;
     assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("只有企业创建者和管理员可以这样做"));
+    // Nor can another enterprise's owner, here or through their own.
+    let stranger_csrf = token_in(
+        &get(&app, "/account/real-name", &as_stranger)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let r = app
+        .post_as(
+            &stranger,
+            "/api/v1/enterprises",
+            serde_json::json!({ "name": "别家公司" }),
+        )
+        .await;
+    let other = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_stranger = [
+        ("csrf", stranger_csrf.as_str()),
+        ("action", "freeze"),
+        ("reason", "试试"),
+    ];
+    for target in [act.clone(), format!("/enterprises/{other}/members/{account}")] {
+        let resp = post_form(&app, &target, &as_stranger, &by_stranger).await;
+        assert_eq!(resp.status(), 404, "{target}");
+    }
     let freeze = [("csrf", csrf.as_str()), ("action", "freeze"), ("reason", "离职审计")];
     let resp = post_form(&app, &act, &as_owner, &freeze).await;
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let done = format!("{path}?done=frozen");
+    assert_eq!(resp.headers()[LOCATION], done.as_str());
+    let html = get(&app, &done, &as_owner).await.text().await.unwrap();
     assert!(html.contains("已冻结该成员") && html.contains("离职审计"), "{html}");
     assert_eq!(app.get_as(&employee, &members).await.status(), 403);
     assert_eq!(get(&app, &path, &as_employee).await.status(), 403);
     let unfreeze = [("csrf", csrf.as_str()), ("action", "unfreeze")];
-    assert_eq!(post_form(&app, &act, &as_owner, &unfreeze).await.status(), 200);
+    assert_eq!(post_form(&app, &act, &as_owner, &unfreeze).await.status(), 303);
     assert_eq!(app.get_as(&employee, &members).await.status(), 200);
 
     // The enterprise's log, for admins.
@@ -545,8 +581,12 @@ async fn admins_decide_a_waiting_rebind_on_the_enterprise_page() {
     assert_eq!(post_form(&app, &decide, &as_owner, &no_reason).await.status(), 400);
     let deny = [("csrf", csrf.as_str()), ("action", "deny"), ("reason", "请先交接")];
     let resp = post_form(&app, &decide, &as_owner, &deny).await;
-    assert_eq!(resp.status(), 200);
-    let html = resp.text().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let html = get(&app, &format!("{path}?done=rebind_denied"), &as_owner)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("已拒绝") && !html.contains(&format!("id=\"approval-{approval}\"")));
     let mine = app.json_as(&employee, "/api/v1/account/rebind-approvals").await;
     assert_eq!(mine["approvals"][0]["reason"], "请先交接");
@@ -559,8 +599,10 @@ async fn admins_decide_a_waiting_rebind_on_the_enterprise_page() {
     let approval = asked_for(&app, &employee).await;
     let decide = format!("{path}/rebind-approvals/{approval}");
     let resp = post_form(&app, &decide, &as_owner, &approve).await;
-    assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("已批准"));
+    assert_eq!(
+        resp.headers()[LOCATION],
+        format!("{path}?done=rebind_approved").as_str()
+    );
     assert_eq!(app.json_as(&employee, "/api/v1/whoami").await["nature"], "personal");
 }
 
