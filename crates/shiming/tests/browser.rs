@@ -555,7 +555,7 @@ async fn wizards_scenario(driver: &Driver, base: &str) {
     .await
     .unwrap();
     click(&c, "#accept").await;
-    click(&c, "#confirm").await;
+    submit(&c, "#confirm").await;
     c.wait().for_element(Locator::Css("p[role=alert]")).await.unwrap();
     assert!(text_of(&c, "p[role=alert]").await.contains("页面已过期"));
     c.goto(&format!("{base}/account/phone/change")).await.unwrap();
