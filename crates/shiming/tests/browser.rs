@@ -701,15 +701,20 @@ async fn invitation_scenario(driver: &Driver, base: &str) {
     c.close().await.unwrap();
 }
 
-/// `POST path` with the bearer `token` and a JSON body: the answer's JSON.
-async fn api_post(base: &str, token: &str, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
+/// `POST path` with the bearer `token` and a JSON body.
+async fn api_send(base: &str, token: &str, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
         .post(format!("{base}{path}"))
         .bearer_auth(token)
-        .json(&body)
+        .json(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// [`api_send`], which must succeed: the answer's JSON.
+async fn api_post(base: &str, token: &str, path: &str, body: Value) -> Value {
+    let r = api_send(base, token, path, &body).await;
     assert!(r.status().is_success(), "POST {path}: {}", r.status());
     r.json().await.unwrap()
 }
@@ -724,13 +729,7 @@ fn an_admin_reads_members_freezes_one_and_approves_a_rebind_on_the_enterprise_pa
 /// through; the answer's JSON.
 async fn api_post_when_sent(base: &str, token: &str, path: &str, body: Value) -> Value {
     for _ in 0..50 {
-        let r = reqwest::Client::new()
-            .post(format!("{base}{path}"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = api_send(base, token, path, &body).await;
         if r.status() != 429 {
             assert!(r.status().is_success(), "POST {path}: {}", r.status());
             return r.json().await.unwrap();

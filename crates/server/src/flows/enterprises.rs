@@ -116,7 +116,9 @@ pub fn someone_else(who: &Authenticated, account_id: &str) -> ApiResult<()> {
 /// member (and `extra`) in its details.
 pub struct Act<'a> {
     pub change: MemberChange,
-    pub reason: Option<&'a Reason>,
+    /// Why, as typed (a freeze's reason), read once the caller is known to
+    /// be a member: an outsider learns nothing from a bad one.
+    pub reason: Option<&'a str>,
     pub kind: &'static str,
     pub extra: Value,
 }
@@ -141,6 +143,7 @@ pub async fn act_on_member(
     act: Act<'_>,
 ) -> ApiResult<()> {
     member_of(state, who, id).await?;
+    let reason = act.reason.map(reason).transpose()?;
     someone_else(who, account_id)?;
     active(who)?;
     let mut details = json!({ "member": account_id });
@@ -148,7 +151,7 @@ pub async fn act_on_member(
         d.extend(extra);
     }
     let event = audit(act.kind, who, state.now(), id, details);
-    change(state, who, id, account_id, act.change, act.reason, event).await
+    change(state, who, id, account_id, act.change, reason.as_ref(), event).await
 }
 
 /// A page's `limit`: 1 to 200, 50 when not given.
@@ -227,11 +230,8 @@ pub fn reason(typed: &str) -> ApiResult<Reason> {
 /// but lose access to the enterprise at once, until unfrozen. Admins freeze
 /// members, the owner admins too.
 pub async fn freeze(state: &AppState, who: &Authenticated, id: &str, account_id: &str, typed: &str) -> ApiResult<()> {
-    // Who may, before what: an outsider learns nothing from a bad reason.
-    member_of(state, who, id).await?;
-    let reason = reason(typed)?;
     let act = Act {
-        reason: Some(&reason),
+        reason: Some(typed),
         ..Act::plain(MemberChange::Freeze, "enterprise.member_frozen")
     };
     act_on_member(state, who, id, account_id, act).await

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
-use shiming_domain::{AccountState, CredentialKind, MemberFlag, Nature, Policy, RealNameStatus, Role};
+use shiming_domain::{AccountState, MemberFlag, Policy, Role};
 use shiming_store::ApprovalRecord;
 
 use super::audit::{audit_list, AuditShown, EventRow};
@@ -38,14 +38,6 @@ struct EnterprisesPage {
     enterprises: Vec<(String, String, &'static str)>,
 }
 
-fn role_word(t: &Text, role: Role) -> &'static str {
-    match role {
-        Role::Owner => t.role_owner,
-        Role::Admin => t.role_admin,
-        Role::Member => t.role_member,
-    }
-}
-
 /// `GET /enterprises`.
 pub(super) async fn list_page(
     State(state): State<AppState>,
@@ -65,7 +57,7 @@ pub(super) async fn list_page(
         &EnterprisesPage {
             enterprises: all
                 .into_iter()
-                .map(|m| (m.enterprise_id, m.name, role_word(frame.t, m.role)))
+                .map(|m| (m.enterprise_id, m.name, frame.t.role_word(m.role)))
                 .collect(),
             lang: frame.lang,
             t: frame.t,
@@ -102,20 +94,13 @@ struct AdminRow {
 fn row(t: &Text, caller: &str, m: MemberShown) -> Row {
     let admin = m.admin.map(|a| AdminRow {
         real_name: {
-            let status = match a.real_name.status {
-                RealNameStatus::Verified => t.status_verified,
-                RealNameStatus::Unverified => t.status_unverified,
-                RealNameStatus::Inconsistent => t.status_inconsistent,
-            };
+            let status = t.status_word(a.real_name.status);
             match a.real_name.name_masked {
                 Some(name) => format!("{status} · {name}"),
                 None => status.to_owned(),
             }
         },
-        nature: match a.nature {
-            Nature::Personal => t.nature_personal,
-            Nature::Enterprise => t.nature_enterprise,
-        },
+        nature: t.nature_word(a.nature),
         state: match a.state {
             AccountState::Active => t.state_active,
             AccountState::Frozen => t.state_frozen,
@@ -130,7 +115,7 @@ fn row(t: &Text, caller: &str, m: MemberShown) -> Row {
     });
     Row {
         name: m.display_name.unwrap_or_else(|| m.account_id.clone()),
-        role: role_word(t, m.role),
+        role: t.role_word(m.role),
         joined_at: m.joined_at,
         account_id: m.account_id,
         admin,
@@ -159,10 +144,7 @@ struct ApprovalRow {
 fn approval_row(state: &AppState, t: &Text, a: ApprovalRecord) -> Result<ApprovalRow, ApiError> {
     Ok(ApprovalRow {
         member: approvals::display_name(state, &a)?.unwrap_or_else(|| a.account_id.clone()),
-        credential: match a.kind {
-            CredentialKind::Phone => t.phone,
-            CredentialKind::Wechat => t.wechat,
-        },
+        credential: t.kind_word(a.kind),
         requested_at: rfc3339(a.requested_at),
         expires_at: rfc3339(a.expires_at),
         id: a.id,
@@ -436,7 +418,7 @@ async fn render(
             here: format!("/enterprises/{id}"),
             id: id.to_owned(),
             name: caller.name.clone(),
-            role: role_word(t, caller.role),
+            role: t.role_word(caller.role),
             admin,
             policies: policies(t, &caller.policy),
             filters: filters(t, admin, q),

@@ -4,6 +4,7 @@
 
 use axum::http::header::ACCEPT_LANGUAGE;
 use axum::http::HeaderMap;
+use shiming_domain::{CredentialKind, Nature, RealNameStatus, Role};
 
 use crate::session::{self, CookieName};
 use crate::state::AppState;
@@ -250,6 +251,42 @@ pub struct Text {
     pub policy_notify: &'static str,
     pub on: &'static str,
     pub off: &'static str,
+}
+
+impl Text {
+    /// A real-name status, as the pages say it.
+    pub fn status_word(&self, s: RealNameStatus) -> &'static str {
+        match s {
+            RealNameStatus::Verified => self.status_verified,
+            RealNameStatus::Unverified => self.status_unverified,
+            RealNameStatus::Inconsistent => self.status_inconsistent,
+        }
+    }
+
+    /// An account's nature, as the pages say it.
+    pub fn nature_word(&self, n: Nature) -> &'static str {
+        match n {
+            Nature::Personal => self.nature_personal,
+            Nature::Enterprise => self.nature_enterprise,
+        }
+    }
+
+    /// A kind of credential, as the pages say it.
+    pub fn kind_word(&self, k: CredentialKind) -> &'static str {
+        match k {
+            CredentialKind::Phone => self.phone,
+            CredentialKind::Wechat => self.wechat,
+        }
+    }
+
+    /// A role in an enterprise, as the pages say it.
+    pub fn role_word(&self, r: Role) -> &'static str {
+        match r {
+            Role::Owner => self.role_owner,
+            Role::Admin => self.role_admin,
+            Role::Member => self.role_member,
+        }
+    }
 }
 
 pub static ZH_CN: Text = Text {

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
-use shiming_domain::{AccountState, InvitationState, Role};
+use shiming_domain::{AccountState, InvitationState};
 use shiming_store::InvitationRecord;
 
 use super::csrf::Binding;
@@ -47,10 +47,7 @@ fn shown(state: &AppState, t: &Text, i: &InvitationRecord) -> Shown {
     let now = i.state.at(i.expires_at, state.now());
     Shown {
         enterprise: i.enterprise_name.clone(),
-        role: match i.role {
-            Role::Admin => t.role_admin,
-            Role::Owner | Role::Member => t.role_member,
-        },
+        role: t.role_word(i.role),
         expires_at: rfc3339(i.expires_at),
         state: match now {
             InvitationState::Pending => t.invitation_pending,

@@ -27,7 +27,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use shiming_domain::{CodePurpose, CredentialKind, Nature, Phone, RealNameStatus, SmsCode};
+use shiming_domain::{CodePurpose, CredentialKind, Phone, RealNameStatus, SmsCode};
 
 use crate::error::ApiError;
 use crate::extract::ClientIp;
@@ -439,15 +439,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
     let sessions = session::live_sessions(state, &who.account_id).await?.len();
     let mode = state.config.wechat.realname_mode();
     let sec = security::build(&state.vault, &view, sessions, mode)?;
-    let (status, status_class) = match sec.real_name.status {
-        RealNameStatus::Verified => (t.status_verified, "verified"),
-        RealNameStatus::Unverified => (t.status_unverified, "unverified"),
-        RealNameStatus::Inconsistent => (t.status_inconsistent, "inconsistent"),
-    };
-    let kind_word = |k: CredentialKind| match k {
-        CredentialKind::Phone => t.phone,
-        CredentialKind::Wechat => t.wechat,
-    };
+    let (status, status_class) = (t.status_word(sec.real_name.status), sec.real_name.status.as_str());
     let verified = |yes: bool| {
         if yes {
             format!(" · {}", t.verified_mark)
@@ -479,7 +471,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
             };
             (
                 n.at,
-                format!("{what} {} {}", kind_word(n.credential), n.credential_masked),
+                format!("{what} {} {}", t.kind_word(n.credential), n.credential_masked),
             )
         })
         .collect();
@@ -509,10 +501,7 @@ async fn account_shown(state: &AppState, who: &Authenticated, lang: Lang) -> Res
                 format!("{name} {}{}", w.unionid_masked, verified(w.real_name_verified))
             },
         ),
-        nature: match sec.nature {
-            Nature::Personal => t.nature_personal,
-            Nature::Enterprise => t.nature_enterprise,
-        },
+        nature: t.nature_word(sec.nature),
         sessions,
         unread,
         notices,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Form;
 use serde::Deserialize;
-use shiming_domain::{CredentialKind, Nature, RealNameStatus};
+use shiming_domain::{CredentialKind, RealNameStatus};
 
 use super::csrf::Binding;
 use super::i18n::{self, Lang, Text};
@@ -175,20 +175,14 @@ impl Shown {
     }
 }
 
+/// A real-name status as the page says it, and as the API's word.
 fn status_words(t: &'static Text, s: RealNameStatus) -> (&'static str, &'static str) {
-    match s {
-        RealNameStatus::Verified => (t.status_verified, "verified"),
-        RealNameStatus::Unverified => (t.status_unverified, "unverified"),
-        RealNameStatus::Inconsistent => (t.status_inconsistent, "inconsistent"),
-    }
+    (t.status_word(s), s.as_str())
 }
 
 fn preview_shown(t: &'static Text, p: PreviewView) -> PreviewShown {
     let (status, status_api) = status_words(t, p.status_after);
-    let (nature, nature_api) = match p.nature_after {
-        Nature::Personal => (t.nature_personal, "personal"),
-        Nature::Enterprise => (t.nature_enterprise, "enterprise"),
-    };
+    let (nature, nature_api) = (t.nature_word(p.nature_after), p.nature_after.as_str());
     let (source, source_api) = match p.real_name_after.source {
         Some(CredentialKind::Phone) => (t.source_phone, "phone"),
         Some(CredentialKind::Wechat) => (t.source_wechat, "wechat"),
